@@ -1,0 +1,3 @@
+"""Autograder for PyTorch course assignments."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,162 @@
+"""Assignment configuration: `assignments/<id>/assignment.toml`, validated by pydantic."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from grader.errors import GraderError
+from grader.paths import ASSIGNMENTS_DIR, SOLUTIONS_DIR, TESTS_DIR
+
+
+class Strict(BaseModel):
+    """Base for config sections: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiName(Strict):
+    """One name the submission module must define."""
+
+    kind: Literal["function", "class", "int", "dict"]
+    params: list[str] = []
+    optional: bool = False
+
+
+class CheckGroup(Strict):
+    """Hidden checks marked `@pytest.mark.group(name)` share these points equally."""
+
+    name: str
+    title: str
+    points: float = Field(gt=0)
+
+
+class Metric(Strict):
+    """Validation accuracy credit: linear from `zero_credit_at` up to `full_credit_at`."""
+
+    points: float = Field(gt=0)
+    full_credit_at: float = Field(gt=0, le=1)
+    zero_credit_at: float = Field(ge=0, lt=1)
+    perturbation: Literal["hflip", "shift"] = "hflip"
+    max_perturbation_gap: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _curve_rises(self) -> Metric:
+        if self.zero_credit_at >= self.full_credit_at:
+            raise ValueError("metric.zero_credit_at must be below metric.full_credit_at")
+        return self
+
+
+class Training(Strict):
+    """How the grader trains a submitted model."""
+
+    budget_seconds: dict[Literal["cpu", "cuda"], float]
+    grace_seconds: float = Field(ge=0)
+    max_parameters: int = Field(gt=0)
+    allowed_layers: list[str]
+    eval_batch_size: int = Field(gt=0)
+
+
+class Limits(Strict):
+    """Sandbox limits for every stage that runs student code."""
+
+    import_seconds: float = Field(gt=0)
+    check_seconds: float = Field(gt=0, description="per hidden check (pytest-timeout)")
+    checks_total_seconds: float = Field(gt=0)
+    eval_seconds: float = Field(gt=0)
+    memory_mb: int = Field(gt=0, description="resident memory of the whole stage")
+    processes: int = Field(gt=0)
+    file_size_mb: int = Field(gt=0)
+    output_kb: int = Field(gt=0)
+
+
+class Submission(Strict):
+    """What a student hands in."""
+
+    files: list[str] = Field(min_length=1)
+    module: str
+    api: dict[str, ApiName]
+    max_files: int = Field(gt=0)
+    max_total_mb: float = Field(gt=0)
+    max_file_mb: float = Field(gt=0)
+
+
+class Assignment(Strict):
+    """One assignment: everything the grader needs to know, from one TOML file."""
+
+    id: str
+    title: str
+    version: str
+    seed: int
+    submission: Submission
+    checks: list[CheckGroup] = Field(min_length=1)
+    limits: Limits
+    training: Training | None = None
+    metric: Metric | None = None
+
+    @model_validator(mode="after")
+    def _training_and_metric_together(self) -> Assignment:
+        if (self.training is None) != (self.metric is None):
+            raise ValueError("[training] and [metric] must be given together")
+        return self
+
+    @property
+    def folder(self) -> Path:
+        return ASSIGNMENTS_DIR / self.id
+
+    @property
+    def solution_dir(self) -> Path:
+        return SOLUTIONS_DIR / self.id
+
+    @property
+    def checks_dir(self) -> Path:
+        return TESTS_DIR / self.id
+
+    @property
+    def total_points(self) -> float:
+        metric_points = self.metric.points if self.metric else 0.0
+        return sum(group.points for group in self.checks) + metric_points
+
+    def group(self, name: str) -> CheckGroup:
+        for group in self.checks:
+            if group.name == name:
+                return group
+        raise KeyError(name)
+
+
+def load_assignment_file(path: Path) -> Assignment:
+    """Parse and validate one assignment.toml, turning every problem into one GraderError sentence."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise GraderError(f"Cannot read {path}: {exc.strerror}.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise GraderError(f"{path} is not valid TOML: {exc}.") from None
+    try:
+        assignment = Assignment.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "top level"
+        raise GraderError(f"{path}: {where}: {first['msg']}.") from None
+    if assignment.id != path.parent.name:
+        raise GraderError(f"{path}: id {assignment.id!r} does not match its folder {path.parent.name!r}.")
+    return assignment
+
+
+def assignment_ids() -> list[str]:
+    """Ids of all assignments shipped in `assignments/`."""
+    return sorted(p.parent.name for p in ASSIGNMENTS_DIR.glob("*/assignment.toml"))
+
+
+@cache
+def load_assignment(assignment_id: str) -> Assignment:
+    """Load a shipped assignment by id."""
+    path = ASSIGNMENTS_DIR / assignment_id / "assignment.toml"
+    if not path.is_file():
+        known = ", ".join(assignment_ids()) or "none"
+        raise GraderError(f"Unknown assignment {assignment_id!r}; known assignments: {known}.")
+    return load_assignment_file(path)

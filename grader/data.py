@@ -1,0 +1,166 @@
+"""CIFAR-10 image trees on disk, and the decoded CIFAR-2 tensors the grader trains and scores on.
+
+Layout: `<root>/{train,test}/<class>/<image>.{png,jpg}`. Students only ever get `train/`; the
+airplane and bird images of `test/` are the hidden validation set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+
+from grader.errors import GraderError
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+CIFAR2_CLASSES = ("airplane", "bird")
+SPLITS = ("train", "test")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+DATA_DIR_ENV = "GRADER_DATA_DIR"
+CACHE_DIR_ENV = "GRADER_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """The per-user cache: prepared data and decoded tensors."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or platformdirs.user_cache_dir("grader"))
+
+
+def default_data_root() -> Path:
+    return cache_dir() / "cifar10"
+
+
+def resolve_data_root(flag: Path | None = None) -> Path:
+    """The data root: `--data-dir`, else $GRADER_DATA_DIR, else the cache; it must hold train/ and test/."""
+    root = flag or (Path(os.environ[DATA_DIR_ENV]) if os.environ.get(DATA_DIR_ENV) else default_data_root())
+    if not all((root / split).is_dir() for split in SPLITS):
+        raise GraderError(
+            f"No CIFAR-10 data at {root}: pass --data-dir, set {DATA_DIR_ENV}, "
+            f"or run `grader data prepare` to download it into {default_data_root()}."
+        )
+    return root.resolve()
+
+
+def image_files(root: Path, split: str, classes: tuple[str, ...] = CIFAR2_CLASSES) -> list[tuple[Path, int]]:
+    """(path, label) of every image of `classes` in one split, sorted; labels follow `classes` order."""
+    files = []
+    for label, name in enumerate(classes):
+        folder = root / split / name
+        if not folder.is_dir():
+            raise GraderError(f"The data at {root} has no {split}/{name} folder.")
+        files += [(p, label) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    return files
+
+
+@dataclass(frozen=True)
+class SplitTensors:
+    """Decoded images (N, 3, 32, 32) uint8 and labels (N,) int64, memory-mapped from the cache."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    images_path: Path
+    fingerprint: str
+
+    def channel_stats(self) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std of the pixels scaled to [0, 1]."""
+        pixels = self.images.transpose(1, 0, 2, 3).reshape(3, -1).astype(np.float64) / 255.0
+        return pixels.mean(axis=1).tolist(), pixels.std(axis=1).tolist()
+
+
+def _stat_key(files: list[tuple[Path, int]]) -> str:
+    digest = hashlib.sha256()
+    for path, label in files:
+        stat = path.stat()
+        digest.update(f"{path}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _content_fingerprint(root: Path, files: list[tuple[Path, int]]) -> str:
+    digest = hashlib.sha256()
+    for path, label in files:
+        digest.update(f"{path.relative_to(root).as_posix()}|{label}\n".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _decode(files: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image
+
+    images = np.empty((len(files), 3, 32, 32), dtype=np.uint8)
+    for i, (path, _) in enumerate(files):
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+        if array.shape != (32, 32, 3):
+            raise GraderError(f"{path} is {array.shape[1]}x{array.shape[0]}, not a 32x32 CIFAR image.")
+        images[i] = array.transpose(2, 0, 1)
+    return images, np.array([label for _, label in files], dtype=np.int64)
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
+        np.save(tmp, array)
+    os.replace(tmp.name, path)
+
+
+def load_split(root: Path, split: str) -> SplitTensors:
+    """The CIFAR-2 images of one split, decoded once and cached under a fingerprint of the source files."""
+    files = image_files(root, split)
+    tensors = cache_dir() / "tensors"
+    tensors.mkdir(parents=True, exist_ok=True)
+    index_path = tensors / "index.json"
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    key = _stat_key(files)
+    fingerprint = index.get(key) or _content_fingerprint(root, files)
+    images_path = tensors / f"{split}-{fingerprint}-images.npy"
+    labels_path = tensors / f"{split}-{fingerprint}-labels.npy"
+    if not (images_path.is_file() and labels_path.is_file()):
+        images, labels = _decode(files)
+        _save_atomic(images_path, images)
+        _save_atomic(labels_path, labels)
+    if index.get(key) != fingerprint:
+        index[key] = fingerprint
+        with tempfile.NamedTemporaryFile("w", dir=tensors, suffix=".json", delete=False) as tmp:
+            json.dump(index, tmp)
+        os.replace(tmp.name, index_path)
+    return SplitTensors(
+        images=np.load(images_path, mmap_mode="r"),
+        labels=np.load(labels_path),
+        images_path=images_path,
+        fingerprint=fingerprint,
+    )
+
+
+def prepare(root: Path) -> Path:
+    """Download the official CIFAR-10 through torchvision and write it to `root` as PNG files."""
+    from torchvision.datasets import CIFAR10
+
+    if all((root / split).is_dir() for split in SPLITS):
+        return root
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as download, tempfile.TemporaryDirectory(dir=root) as staging:
+        try:
+            sets = {split: CIFAR10(download, train=split == "train", download=True) for split in SPLITS}
+        except (OSError, RuntimeError) as exc:
+            raise GraderError(
+                f"Could not download CIFAR-10 ({exc.__class__.__name__}); when offline, pass --data-dir "
+                f"or set {DATA_DIR_ENV} to a copy in the train/<class>/*.png layout."
+            ) from None
+        for split, dataset in sets.items():
+            counts = dict.fromkeys(CIFAR10_CLASSES, 0)
+            for image, label in dataset:
+                name = CIFAR10_CLASSES[label]
+                folder = Path(staging) / split / name
+                folder.mkdir(parents=True, exist_ok=True)
+                image.save(folder / f"{counts[name]:04d}.png")
+                counts[name] += 1
+        for split in SPLITS:
+            shutil.move(Path(staging) / split, root / split)
+    return root

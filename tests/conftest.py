@@ -1,0 +1,3 @@
+"""The hidden checks and the framework tests share the grader's pytest plugin."""
+
+pytest_plugins = ["grader.pytest_plugin"]
