@@ -1,0 +1,155 @@
+"""The contracts between stages: what each stage hands on, and the report they add up to.
+
+`Report` is versioned (`SCHEMA_VERSION`); its JSON Schema is exported to `schema/report.schema.json`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FailureKind(StrEnum):
+    """Every way a submission can fail; each maps to one student-readable sentence."""
+
+    INTAKE = "intake"
+    MISSING_FILE = "missing_file"
+    SYNTAX_ERROR = "syntax_error"
+    IMPORT_ERROR = "import_error"
+    MISSING_NAME = "missing_name"
+    WRONG_KIND = "wrong_kind"
+    WRONG_SIGNATURE = "wrong_signature"
+    EXCEPTION = "exception"
+    TIMEOUT = "timeout"
+    OUT_OF_MEMORY = "out_of_memory"
+    FILE_TOO_LARGE = "file_too_large"
+    CRASH = "crash"
+    NAN_LOSS = "nan_loss"
+    WRONG_OUTPUT = "wrong_output"
+    TOO_MANY_PARAMETERS = "too_many_parameters"
+    FORBIDDEN_LAYER = "forbidden_layer"
+    EARLY_EXIT = "early_exit"
+
+
+class Failure(Contract):
+    """What went wrong in one stage, in one sentence, with trimmed details for the TA."""
+
+    stage: Literal["intake", "import", "checks", "training", "evaluation"]
+    kind: FailureKind
+    message: str
+    details: str = ""
+
+
+class SubmissionInfo(Contract):
+    """What intake made of the submitted file or folder."""
+
+    student_id: str
+    source: str
+    sha256: str
+    files: list[str]
+    notes: list[str] = []
+
+
+class CheckResult(Contract):
+    """One hidden check: its outcome and the points it earned."""
+
+    nodeid: str
+    group: str
+    outcome: Literal["passed", "failed", "error", "timeout", "crashed", "not_run"]
+    points: float
+    max_points: float
+    message: str = ""
+    details: str = ""
+    seconds: float = 0.0
+
+
+class EpochRecord(Contract):
+    epoch: int
+    loss: float
+    train_accuracy: float
+    seconds: float
+
+
+class TrainingResult(Contract):
+    """The grader-run training: one record per finished epoch, and why it stopped."""
+
+    device: str
+    epochs_planned: int
+    epochs: list[EpochRecord] = []
+    stopped: Literal["completed", "budget", "killed", "failed"]
+    budget_seconds: float
+    parameters: int = 0
+    seconds: float = 0.0
+
+
+class Metrics(Contract):
+    """Validation metrics, computed in the grader's process from logits and the labels only it holds."""
+
+    accuracy: float
+    per_class_accuracy: dict[str, float]
+    confusion: list[list[int]] = Field(description="rows: true class, columns: predicted class")
+    perturbed_accuracy: float
+    perturbation: str
+    perturbation_gap: float
+    flagged_for_review: bool
+    samples: int
+
+
+class ScoreItem(Contract):
+    """One line of the score: a check group or the metric, with a short reason."""
+
+    name: str
+    title: str
+    points: float
+    max_points: float
+    reason: str
+    visibility: Literal["visible", "hidden"] = "visible"
+
+
+class Score(Contract):
+    total: float
+    max_total: float
+    items: list[ScoreItem]
+    summary: str
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.total / self.max_total if self.max_total else 0.0
+
+
+class Environment(Contract):
+    grader_version: str
+    python: str
+    torch_version: str
+    device: str
+    seed: int
+    data_fingerprint: str | None = None
+    sandbox: str
+    runner: Literal["local", "docker"] = "local"
+
+
+class Report(Contract):
+    """Everything about grading one submission. Written as report.json."""
+
+    schema_version: int = SCHEMA_VERSION
+    assignment_id: str
+    assignment_version: str
+    submission: SubmissionInfo
+    environment: Environment
+    checks: list[CheckResult] = []
+    training: TrainingResult | None = None
+    metrics: Metrics | None = None
+    score: Score
+    failures: list[Failure] = []
+    notes: list[str] = []
+    graded_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    seconds: float = 0.0

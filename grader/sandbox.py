@@ -1,0 +1,293 @@
+"""Run one stage of student code in a fresh child process with hard limits.
+
+With bubblewrap (`bwrap`) the child gets no network, a read-only view of only the interpreter,
+the grader package and what the stage binds in, its own PID namespace (so nothing it starts
+outlives it) and a writable work dir. Without bubblewrap it falls back to rlimits and a new
+process group, and the report says so. Either way the parent enforces wall time, resident
+memory and process count by watching the whole process tree, and keeps only the head and
+tail of the output.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR
+
+SANDBOX_ENV = "GRADER_SANDBOX"  # "bubblewrap" or "rlimits" forces a mode
+INSIDE_WORKDIR = Path("/sandbox")
+POLL_SECONDS = 0.1
+SANDBOX_UID_BASE = 200_000  # unprivileged uids the sandbox runs as when the grader is root
+
+
+@dataclass(frozen=True)
+class StageLimits:
+    """Limits for one child process tree."""
+
+    wall_seconds: float
+    memory_mb: int
+    processes: int
+    file_size_mb: int
+    output_kb: int
+    threads: int = 1
+
+
+@dataclass
+class SandboxResult:
+    returncode: int | None
+    seconds: float
+    output: str
+    timed_out: bool = False
+    out_of_memory: bool = False
+    too_many_processes: bool = False
+
+    @property
+    def killed_by(self) -> str | None:
+        """Signal name when the child died of a signal the grader did not send."""
+        if self.returncode is not None and self.returncode < 0:
+            return signal.Signals(-self.returncode).name
+        return None
+
+
+@dataclass
+class Mount:
+    """A host path made visible read-only inside the sandbox at `target` (bubblewrap mode)."""
+
+    source: Path
+    target: Path
+
+
+@dataclass
+class Stage:
+    """A command and what it may see."""
+
+    argv: list[str]
+    workdir: Path
+    limits: StageLimits
+    mounts: list[Mount] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    gpu_index: int | None = None
+
+
+@functools.cache
+def bubblewrap_works() -> bool:
+    """Whether `bwrap` exists and can create namespaces here (it cannot in many containers)."""
+    forced = os.environ.get(SANDBOX_ENV)
+    if forced:
+        return forced == "bubblewrap"
+    if shutil.which("bwrap") is None:
+        return False
+    probe = ["bwrap", *_namespace_flags(), "--ro-bind", "/", "/", "true"]
+    return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+
+
+def sandbox_name() -> str:
+    return "bubblewrap" if bubblewrap_works() else "rlimits"
+
+
+def fallback_warning() -> str | None:
+    if bubblewrap_works():
+        return None
+    return ("bubblewrap is not available, so student code ran with resource limits only: "
+            "it could read files and use the network that the grader's user can.")
+
+
+def run(stage: Stage) -> SandboxResult:
+    """Run `stage` to completion or until a limit is hit; never raises for what the child does."""
+    if bubblewrap_works() and os.geteuid() == 0:
+        _give_workdir_to_sandbox_user(stage.workdir)
+    argv, cwd = (_bubblewrap_argv(stage), None) if bubblewrap_works() else (stage.argv, stage.workdir)
+    # Root is exempt from RLIMIT_NPROC (under bubblewrap it switches user first); others count from now.
+    nproc = None if os.geteuid() == 0 else _processes_of_user(os.getuid()) + stage.limits.processes
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=_child_env(stage),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=functools.partial(_apply_rlimits, stage.limits, nproc),
+    )
+    output = _BoundedOutput(proc.stdout, stage.limits.output_kb * 1024)
+    result = _watch(proc, stage.limits, started)
+    result.output = output.text()
+    return result
+
+
+def _watch(proc: subprocess.Popen, limits: StageLimits, started: float) -> SandboxResult:
+    deadline = started + limits.wall_seconds
+    result = SandboxResult(returncode=None, seconds=0.0, output="")
+    tree = psutil.Process(proc.pid)
+    while True:
+        try:
+            result.returncode = proc.wait(timeout=POLL_SECONDS)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        resident_mb, count = _tree_usage(tree)
+        result.timed_out = time.monotonic() > deadline
+        result.out_of_memory = resident_mb > limits.memory_mb
+        result.too_many_processes = count > limits.processes
+        if result.timed_out or result.out_of_memory or result.too_many_processes:
+            _kill_tree(proc, tree)
+            proc.wait()
+            break
+    _kill_tree(proc, tree)  # whatever the stage left behind
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _tree_usage(root: psutil.Process) -> tuple[float, int]:
+    """Resident MB and number of processes in the child's tree."""
+    resident, count = 0, 0
+    try:
+        members = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0, 0
+    for member in members:
+        try:
+            resident += member.memory_info().rss
+            count += 1
+        except psutil.Error:
+            continue
+    return resident / 2**20, count
+
+
+def _kill_tree(proc: subprocess.Popen, tree: psutil.Process) -> None:
+    try:
+        members = tree.children(recursive=True)
+    except psutil.Error:
+        members = []
+    for sig_target in (lambda: os.killpg(proc.pid, signal.SIGKILL), *[m.kill for m in members]):
+        try:
+            sig_target()
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            pass
+
+
+def _apply_rlimits(limits: StageLimits, nproc: int | None) -> None:
+    """Runs in the child between fork and exec: only plain system calls here."""
+    file_size = limits.file_size_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if nproc is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    else:
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+
+
+def _processes_of_user(uid: int) -> int:
+    return sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid)
+
+
+def _sandbox_uid() -> int:
+    """A uid of its own per grading process, so concurrent stages do not share a process count."""
+    return SANDBOX_UID_BASE + os.getpid() % 100_000
+
+
+def _give_workdir_to_sandbox_user(workdir: Path) -> None:
+    uid = _sandbox_uid()
+    for path in [workdir, *workdir.rglob("*")]:
+        os.lchown(path, uid, uid)
+
+
+def _child_env(stage: Stage) -> dict[str, str]:
+    home = str(INSIDE_WORKDIR if bubblewrap_works() else stage.workdir)
+    threads = str(stage.limits.threads)
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "TMPDIR": home,
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "CUDA_VISIBLE_DEVICES": "" if stage.gpu_index is None else str(stage.gpu_index),
+    }
+    return env | stage.env
+
+
+def _namespace_flags() -> list[str]:
+    if os.geteuid() == 0:  # no user namespace: the child switches to an unprivileged uid with setpriv
+        return ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    return ["--unshare-all"]
+
+
+def _bubblewrap_argv(stage: Stage) -> list[str]:
+    argv = ["bwrap", *_namespace_flags(), "--die-with-parent", "--new-session"]
+    for name in ("usr", "etc/alternatives"):
+        argv += ["--ro-bind-try", f"/{name}", f"/{name}"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64"):
+        path = Path("/") / name
+        if path.is_symlink():
+            argv += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            argv += ["--ro-bind", str(path), str(path)]
+    argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for path in _interpreter_paths():
+        argv += ["--ro-bind", str(path), str(path)]
+    for mount in stage.mounts:
+        argv += ["--ro-bind", str(mount.source), str(mount.target)]
+    if stage.gpu_index is not None:
+        for device in ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", f"nvidia{stage.gpu_index}"):
+            argv += ["--dev-bind-try", f"/dev/{device}", f"/dev/{device}"]
+    argv += ["--bind", str(stage.workdir), str(INSIDE_WORKDIR), "--chdir", str(INSIDE_WORKDIR)]
+    if os.geteuid() == 0:
+        uid = str(_sandbox_uid())
+        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
+                 "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all"]
+    else:
+        argv += ["--"]
+    return argv + stage.argv
+
+
+def _interpreter_paths() -> list[Path]:
+    """The Python installation, the virtualenv and the grader's own package and configs, deduplicated."""
+    candidates = [Path(sys.base_prefix), Path(sys.prefix), PACKAGE_DIR, ASSIGNMENTS_DIR]
+    paths: list[Path] = []
+    for path in sorted({p.resolve() for p in candidates}):
+        if not str(path).startswith("/usr/") and not any(path.is_relative_to(p) for p in paths):
+            paths.append(path)
+    return paths
+
+
+class _BoundedOutput:
+    """Drains a pipe in a thread, keeping the first and last `limit/2` bytes."""
+
+    def __init__(self, pipe, limit: int) -> None:
+        self._pipe, self._half = pipe, max(limit // 2, 1)
+        self._head, self._tail, self._dropped = bytearray(), bytearray(), 0
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while chunk := self._pipe.read1(65536):
+            room = self._half - len(self._head)
+            self._head += chunk[:room]
+            self._tail += chunk[room:] if room > 0 else chunk
+            if len(self._tail) > self._half:
+                self._dropped += len(self._tail) - self._half
+                del self._tail[: len(self._tail) - self._half]
+
+    def text(self) -> str:
+        self._thread.join(timeout=5)
+        gap = f"\n[... {self._dropped} bytes of output dropped ...]\n" if self._dropped else ""
+        return (bytes(self._head) + gap.encode() + bytes(self._tail)).decode("utf-8", "replace")
