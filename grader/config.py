@@ -94,6 +94,7 @@ class Assignment(Strict):
     seed: int
     submission: Submission
     checks: list[CheckGroup] = Field(min_length=1)
+    checks_read_data: bool = Field(False, description="the hidden checks read the CIFAR-10 image tree")
     limits: Limits
     training: Training | None = None
     metric: Metric | None = None

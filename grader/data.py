@@ -67,6 +67,7 @@ class SplitTensors:
     images: np.ndarray
     labels: np.ndarray
     images_path: Path
+    labels_path: Path
     fingerprint: str
 
     def channel_stats(self) -> tuple[list[float], list[float]]:
@@ -134,6 +135,7 @@ def load_split(root: Path, split: str) -> SplitTensors:
         images=np.load(images_path, mmap_mode="r"),
         labels=np.load(labels_path),
         images_path=images_path,
+        labels_path=labels_path,
         fingerprint=fingerprint,
     )
 

@@ -38,6 +38,7 @@ class FailureKind(StrEnum):
     TOO_MANY_PARAMETERS = "too_many_parameters"
     FORBIDDEN_LAYER = "forbidden_layer"
     EARLY_EXIT = "early_exit"
+    TAMPERING = "tampering"
 
 
 class Failure(Contract):

@@ -8,10 +8,8 @@ is known, so the grader reads structured results and never parses console text.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -20,6 +18,7 @@ import pytest
 from grader.config import Assignment, load_assignment
 from grader.data import resolve_data_root
 from grader.errors import GraderError
+from grader.harness.submission import import_submission
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,22 +29,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "group(name): the assignment check group a hidden check counts towards")
+    config.addinivalue_line("markers", "real_data: needs the CIFAR-10 copy (GRADER_DATA_DIR)")
     path = config.getoption("--results", None)
     if path is not None:
         config.pluginmanager.register(ResultsWriter(path), "grader-results")
-
-
-def import_submission(folder: Path, module_name: str) -> ModuleType:
-    """Import `module_name` from `folder` under its own name, with `folder` first on sys.path."""
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-    spec = importlib.util.spec_from_file_location(module_name, folder / f"{module_name}.py")
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {module_name}.py from {folder}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +71,10 @@ class ResultsWriter:
         self._file.flush()
         os.fsync(self._file.fileno())
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        items = [{"nodeid": item.nodeid, "group": _group_of(item)} for item in session.items]
+        self._write({"event": "collected", "items": items})
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self._write({"event": "start", "nodeid": nodeid})
@@ -110,9 +102,13 @@ class ResultsWriter:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
     """Carry the check's group marker on its report, for the results file."""
     report = yield
-    marker = item.get_closest_marker("group")
-    report.grader_group = marker.args[0] if marker else None
+    report.grader_group = _group_of(item)
     return report
+
+
+def _group_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("group")
+    return marker.args[0] if marker else None
 
 
 def failure_message(report: pytest.TestReport) -> str:

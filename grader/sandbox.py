@@ -10,7 +10,10 @@ tail of the output.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
+import itertools
 import os
 import resource
 import shutil
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +33,8 @@ from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR
 SANDBOX_ENV = "GRADER_SANDBOX"  # "bubblewrap" or "rlimits" forces a mode
 INSIDE_WORKDIR = Path("/sandbox")
 POLL_SECONDS = 0.1
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
 SANDBOX_UID_BASE = 200_000  # unprivileged uids the sandbox runs as when the grader is root
 
 
@@ -49,6 +55,8 @@ class SandboxResult:
     returncode: int | None
     seconds: float
     output: str
+    limit_seconds: float
+    limit_memory_mb: int
     timed_out: bool = False
     out_of_memory: bool = False
     too_many_processes: bool = False
@@ -68,6 +76,11 @@ class Mount:
     source: Path
     target: Path
 
+    @property
+    def inside(self) -> Path:
+        """Where the stage finds this path: `target` under bubblewrap, the host path otherwise."""
+        return self.target if bubblewrap_works() else self.source
+
 
 @dataclass
 class Stage:
@@ -79,6 +92,7 @@ class Stage:
     mounts: list[Mount] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     gpu_index: int | None = None
+    on_poll: Callable[[], None] | None = None  # called between watchdog polls, e.g. to show progress
 
 
 @functools.cache
@@ -104,11 +118,17 @@ def fallback_warning() -> str | None:
             "it could read files and use the network that the grader's user can.")
 
 
+def python_stage(module: str, args: list[str], workdir: Path, limits: StageLimits, **options) -> Stage:
+    """A stage running one of the grader's in-sandbox entry points (`grader.harness.*`)."""
+    return Stage([sys.executable, "-m", module, *args], workdir, limits, **options)
+
+
 def run(stage: Stage) -> SandboxResult:
     """Run `stage` to completion or until a limit is hit; never raises for what the child does."""
+    uid = next(_sandbox_uids)
     if bubblewrap_works() and os.geteuid() == 0:
-        _give_workdir_to_sandbox_user(stage.workdir)
-    argv, cwd = (_bubblewrap_argv(stage), None) if bubblewrap_works() else (stage.argv, stage.workdir)
+        _give_workdir_to_sandbox_user(stage.workdir, uid)
+    argv, cwd = (_bubblewrap_argv(stage, uid), None) if bubblewrap_works() else (stage.argv, stage.workdir)
     # Root is exempt from RLIMIT_NPROC (under bubblewrap it switches user first); others count from now.
     nproc = None if os.geteuid() == 0 else _processes_of_user(os.getuid()) + stage.limits.processes
     started = time.monotonic()
@@ -123,14 +143,16 @@ def run(stage: Stage) -> SandboxResult:
         preexec_fn=functools.partial(_apply_rlimits, stage.limits, nproc),
     )
     output = _BoundedOutput(proc.stdout, stage.limits.output_kb * 1024)
-    result = _watch(proc, stage.limits, started)
+    result = _watch(proc, stage, started)
     result.output = output.text()
     return result
 
 
-def _watch(proc: subprocess.Popen, limits: StageLimits, started: float) -> SandboxResult:
+def _watch(proc: subprocess.Popen, stage: Stage, started: float) -> SandboxResult:
+    limits = stage.limits
     deadline = started + limits.wall_seconds
-    result = SandboxResult(returncode=None, seconds=0.0, output="")
+    result = SandboxResult(returncode=None, seconds=0.0, output="", limit_seconds=limits.wall_seconds,
+                           limit_memory_mb=limits.memory_mb)
     tree = psutil.Process(proc.pid)
     while True:
         try:
@@ -138,6 +160,8 @@ def _watch(proc: subprocess.Popen, limits: StageLimits, started: float) -> Sandb
             break
         except subprocess.TimeoutExpired:
             pass
+        if stage.on_poll:
+            stage.on_poll()
         resident_mb, count = _tree_usage(tree)
         result.timed_out = time.monotonic() > deadline
         result.out_of_memory = resident_mb > limits.memory_mb
@@ -173,10 +197,8 @@ def _kill_tree(proc: subprocess.Popen, tree: psutil.Process) -> None:
     except psutil.Error:
         members = []
     for sig_target in (lambda: os.killpg(proc.pid, signal.SIGKILL), *[m.kill for m in members]):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError, psutil.Error):
             sig_target()
-        except (ProcessLookupError, PermissionError, psutil.Error):
-            pass
 
 
 def _apply_rlimits(limits: StageLimits, nproc: int | None) -> None:
@@ -184,6 +206,7 @@ def _apply_rlimits(limits: StageLimits, nproc: int | None) -> None:
     file_size = limits.file_size_mb * 2**20
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the stage dies with the grader, even on SIGKILL
     if nproc is not None:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     else:
@@ -194,13 +217,11 @@ def _processes_of_user(uid: int) -> int:
     return sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid)
 
 
-def _sandbox_uid() -> int:
-    """A uid of its own per grading process, so concurrent stages do not share a process count."""
-    return SANDBOX_UID_BASE + os.getpid() % 100_000
+# A uid of its own per stage, so concurrent stages never share a process count or each other's files.
+_sandbox_uids = itertools.count(SANDBOX_UID_BASE + (os.getpid() % 1000) * 1000)
 
 
-def _give_workdir_to_sandbox_user(workdir: Path) -> None:
-    uid = _sandbox_uid()
+def _give_workdir_to_sandbox_user(workdir: Path, uid: int) -> None:
     for path in [workdir, *workdir.rglob("*")]:
         os.lchown(path, uid, uid)
 
@@ -229,7 +250,7 @@ def _namespace_flags() -> list[str]:
     return ["--unshare-all"]
 
 
-def _bubblewrap_argv(stage: Stage) -> list[str]:
+def _bubblewrap_argv(stage: Stage, uid: int) -> list[str]:
     argv = ["bwrap", *_namespace_flags(), "--die-with-parent", "--new-session"]
     for name in ("usr", "etc/alternatives"):
         argv += ["--ro-bind-try", f"/{name}", f"/{name}"]
@@ -240,17 +261,17 @@ def _bubblewrap_argv(stage: Stage) -> list[str]:
         elif path.is_dir():
             argv += ["--ro-bind", str(path), str(path)]
     argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for path in _interpreter_paths():
-        argv += ["--ro-bind", str(path), str(path)]
-    for mount in stage.mounts:
-        argv += ["--ro-bind", str(mount.source), str(mount.target)]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(stage.limits.file_size_mb * 2**20), "--tmpfs", "/tmp"]
+    binds = [(path, path) for path in _interpreter_paths()] + [(m.source, m.target) for m in stage.mounts]
+    for parent in sorted({a for _, target in binds for a in target.parents if a != Path("/")}):
+        argv += ["--perms", "0755", "--dir", str(parent)]  # bwrap would make them 0700 otherwise
+    for source, target in binds:
+        argv += ["--ro-bind", str(source), str(target)]
     if stage.gpu_index is not None:
         for device in ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", f"nvidia{stage.gpu_index}"):
             argv += ["--dev-bind-try", f"/dev/{device}", f"/dev/{device}"]
     argv += ["--bind", str(stage.workdir), str(INSIDE_WORKDIR), "--chdir", str(INSIDE_WORKDIR)]
     if os.geteuid() == 0:
-        uid = str(_sandbox_uid())
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
                  "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                  "--inh-caps=-all", "--bounding-set=-all"]

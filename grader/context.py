@@ -1,0 +1,95 @@
+"""What every stage of one grading run shares: the assignment, the work folders, data and device."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from grader.config import Assignment
+from grader.data import SplitTensors, load_split
+from grader.sandbox import StageLimits
+
+
+@dataclass(frozen=True)
+class GradingData:
+    """The decoded CIFAR-2 splits and the training-set normalization, loaded once per grader process."""
+
+    root: Path
+    train: SplitTensors
+    val: SplitTensors
+    mean: list[float]
+    std: list[float]
+
+    @classmethod
+    def load(cls, root: Path) -> GradingData:
+        train = load_split(root, "train")
+        mean, std = train.channel_stats()
+        return cls(root=root, train=train, val=load_split(root, "test"), mean=mean, std=std)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"train:{self.train.fingerprint},test:{self.val.fingerprint}"
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where training and evaluation run: `cpu`, or `cuda` on one GPU (index as the host numbers it)."""
+
+    kind: str = "cpu"
+    gpu_index: int | None = None
+
+    @property
+    def torch_name(self) -> str:
+        # Inside the stage only the assigned GPU is visible (CUDA_VISIBLE_DEVICES), as cuda:0.
+        return "cuda:0" if self.kind == "cuda" else "cpu"
+
+    def describe(self) -> str:
+        return f"cuda (GPU {self.gpu_index})" if self.kind == "cuda" else "cpu"
+
+
+@dataclass
+class GradingContext:
+    """One submission's grading run."""
+
+    assignment: Assignment
+    submission: Path
+    work: Path
+    data_root: Path | None
+    threads: int
+    device: Device
+
+    @cached_property
+    def data(self) -> GradingData:
+        if self.data_root is None:
+            raise RuntimeError("this assignment was graded without data")
+        return _load_data(self.data_root)
+
+    def stage_dir(self, name: str) -> Path:
+        """A fresh work dir for one stage holding a copy of the submission under `submission/`."""
+        folder = self.work / name
+        if folder.exists():
+            shutil.rmtree(folder)
+        shutil.copytree(self.submission, folder / "submission")
+        return folder
+
+    def limits(self, wall_seconds: float) -> StageLimits:
+        limits = self.assignment.limits
+        return StageLimits(
+            wall_seconds=wall_seconds,
+            memory_mb=limits.memory_mb,
+            processes=limits.processes,
+            file_size_mb=limits.file_size_mb,
+            output_kb=limits.output_kb,
+            threads=self.threads,
+        )
+
+
+_data_by_root: dict[Path, GradingData] = {}
+
+
+def _load_data(root: Path) -> GradingData:
+    if root not in _data_by_root:
+        _data_by_root[root] = GradingData.load(root)
+    return _data_by_root[root]

@@ -1,0 +1,96 @@
+"""In-sandbox import stage: import the submission and check its names, kinds and signatures.
+
+Usage: python -m grader.harness.interface ASSIGNMENT_ID SUBMISSION_DIR RESULT_JSON
+Writes {"failures": [{"kind", "message", "details"}]}; an empty list means the interface is right.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+
+from grader.config import ApiName, Assignment, load_assignment
+from grader.harness.submission import import_submission, write_json
+
+KIND_CHECKS = {
+    "function": lambda obj: inspect.isfunction(obj) or inspect.isbuiltin(obj),
+    "class": inspect.isclass,
+    "int": lambda obj: isinstance(obj, int) and not isinstance(obj, bool),
+    "dict": lambda obj: isinstance(obj, dict),
+}
+
+
+def import_failure(exc: BaseException, module_file: str) -> dict:
+    """One sentence for why importing the submission failed."""
+    details = "".join(traceback.format_exception(exc))[-4000:]
+    if isinstance(exc, SyntaxError):
+        return {"kind": "syntax_error", "details": details,
+                "message": f"{module_file} has a syntax error on line {exc.lineno}: {exc.msg}."}
+    if isinstance(exc, ModuleNotFoundError):
+        return {"kind": "import_error", "details": details,
+                "message": f"{module_file} imports {exc.name!r}, which is not available in the grading environment."}
+    if isinstance(exc, SystemExit):
+        return {"kind": "early_exit", "details": details,
+                "message": f"{module_file} called exit() while being imported."}
+    return {"kind": "import_error", "details": details,
+            "message": f"Importing {module_file} raised {type(exc).__name__}: {str(exc)[:200]}."}
+
+
+def interface_failures(module: ModuleType, assignment: Assignment) -> list[dict]:
+    """Every required name that is missing, of the wrong kind or with a signature the grader cannot call."""
+    failures = []
+    for name, api in assignment.submission.api.items():
+        if not hasattr(module, name):
+            if not api.optional:
+                failures.append({"kind": "missing_name", "details": "", "message": _missing(module, name)})
+            continue
+        failure = _check_name(name, getattr(module, name), api)
+        if failure:
+            failures.append(failure)
+    return failures
+
+
+def _missing(module: ModuleType, name: str) -> str:
+    close = difflib.get_close_matches(name, [n for n in vars(module) if not n.startswith("_")], n=1)
+    hint = f" (found {close[0]!r}: a typo?)" if close else ""
+    return f"{module.__name__}.py does not define {name}{hint}."
+
+
+def _check_name(name: str, obj: object, api: ApiName) -> dict | None:
+    if not KIND_CHECKS[api.kind](obj):
+        return {"kind": "wrong_kind", "details": "",
+                "message": f"{name} must be a {api.kind}, but it is {type(obj).__name__}."}
+    if api.kind in ("function", "class"):
+        try:
+            inspect.signature(obj).bind(*api.params)
+        except TypeError:
+            expected = f"{name}({', '.join(api.params)})"
+            return {"kind": "wrong_signature", "details": str(inspect.signature(obj)),
+                    "message": f"{name} must be callable as {expected}."}
+        except ValueError:
+            return None  # builtins without introspectable signatures
+    return None
+
+
+def main(assignment_id: str, folder: str, result: str) -> None:
+    assignment = load_assignment(assignment_id)
+    module_file = f"{assignment.submission.module}.py"
+    try:
+        module = import_submission(Path(folder), assignment.submission.module)
+    except BaseException as exc:  # noqa: BLE001 - whatever student code raises becomes the report
+        write_json(Path(result), {"failures": [import_failure(exc, module_file)]})
+        return
+    write_json(Path(result), {"failures": interface_failures(module, assignment)})
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
+    sys.stdout.flush()
+    # Skip interpreter teardown: threads or atexit hooks a submission left behind must not delay the stage.
+    import os
+
+    os._exit(0)

@@ -1,0 +1,269 @@
+"""Intake: turn whatever a student handed in into a folder holding the assignment's files.
+
+Accepts a folder, a `.zip`, a `.tar.gz`, a single `.py` or a notebook. Archives are read member
+by member with caps on count and size, so nothing escapes the destination and no bomb expands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import nbformat
+
+from grader.config import Assignment
+from grader.models import Failure, FailureKind, SubmissionInfo
+
+IGNORED_NAMES = {"conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "__MACOSX", ".DS_Store"}
+NOTEBOOK_DROPPED = re.compile(r"^\s*[%!]")
+CODING_LINE = re.compile(r"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
+
+
+class IntakeError(Exception):
+    """A submission that cannot be taken in; the message is the student-readable sentence."""
+
+    def __init__(self, message: str, kind: FailureKind = FailureKind.INTAKE) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class Intake:
+    """The normalized submission: its folder and what intake recorded about it."""
+
+    folder: Path
+    info: SubmissionInfo
+    failure: Failure | None = None
+
+
+def student_id_for(source: Path) -> str:
+    """The student id a file or folder name implies: its name without archive suffixes."""
+    name = source.name
+    for suffix in (".tar.gz", ".tgz", ".zip", ".ipynb", ".py"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip("._") or "submission"
+
+
+def receive(assignment: Assignment, source: Path, dest: Path, student_id: str | None = None) -> Intake:
+    """Normalize `source` into `dest`; a bad submission gives an Intake with a failure, never an exception."""
+    student_id = student_id or student_id_for(source)
+    notes: list[str] = []
+    failure = None
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    try:
+        _unpack(assignment, source, dest, notes)
+        _place_required_files(assignment, dest, notes)
+        _ensure_utf8(assignment, dest, notes)
+    except IntakeError as exc:
+        failure = Failure(stage="intake", kind=exc.kind, message=str(exc))
+    info = SubmissionInfo(
+        student_id=student_id,
+        source=source.name,
+        sha256=submission_hash(dest),
+        files=sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()),
+        notes=notes,
+    )
+    return Intake(folder=dest, info=info, failure=failure)
+
+
+def submission_hash(folder: Path) -> str:
+    """sha256 over the normalized files' relative names and contents."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _unpack(assignment: Assignment, source: Path, dest: Path, notes: list[str]) -> None:
+    name = source.name.lower()
+    if not source.exists():
+        raise IntakeError(f"The submission {source.name} does not exist.")
+    caps = _Caps(assignment)
+    if source.is_dir():
+        members = _folder_members(source)
+    elif name.endswith(".zip"):
+        members = _zip_members(source)
+    elif name.endswith((".tar.gz", ".tgz")):
+        members = _tar_members(source)
+    elif name.endswith(".ipynb"):
+        _write(dest / assignment.submission.files[0], _notebook_to_module(source, notes).encode(), caps)
+        return
+    elif name.endswith(".py"):
+        _write(dest / source.name, source.read_bytes(), caps)
+        return
+    else:
+        raise IntakeError(f"{source.name} is not a folder, .zip, .tar.gz, .py or .ipynb file.")
+    for relative, data in members:
+        if any(part in IGNORED_NAMES or part.startswith(".") for part in relative.parts):
+            notes.append(f"Ignored {relative} (configuration and hidden files are not used in grading).")
+            continue
+        _write(dest / relative, data, caps)
+    if caps.files == 0:
+        raise IntakeError(f"{source.name} contains no files.")
+    _hoist_single_folder(dest, notes)
+
+
+def _hoist_single_folder(dest: Path, notes: list[str]) -> None:
+    """An archive or folder whose files all sit one folder down is taken from that folder."""
+    entries = list(dest.iterdir())
+    if len(entries) == 1 and entries[0].is_dir():
+        inner = entries[0]
+        for child in inner.iterdir():
+            shutil.move(child, dest / child.name)
+        inner.rmdir()
+        notes.append(f"Took the files from the folder {inner.name}/ inside the submission.")
+
+
+class _Caps:
+    """Counts files and bytes as they are written and stops at the assignment's limits."""
+
+    def __init__(self, assignment: Assignment) -> None:
+        self.max_files = assignment.submission.max_files
+        self.max_total = int(assignment.submission.max_total_mb * 2**20)
+        self.max_file = int(assignment.submission.max_file_mb * 2**20)
+        self.files = self.total = 0
+
+    def admit(self, name: str, size: int) -> None:
+        self.files += 1
+        self.total += size
+        if self.files > self.max_files:
+            raise IntakeError(f"The submission has more than {self.max_files} files.")
+        if size > self.max_file:
+            raise IntakeError(f"{name} is larger than {self.max_file // 2**20} MB.")
+        if self.total > self.max_total:
+            raise IntakeError(f"The submission is larger than {self.max_total // 2**20} MB in total.")
+
+
+def _write(path: Path, data: bytes, caps: _Caps) -> None:
+    caps.admit(path.name, len(data))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _safe_relative(name: str) -> PurePosixPath:
+    """A member name as a relative path that stays inside the destination, or an IntakeError."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or re.match(r"^[A-Za-z]:", name) or ".." in path.parts:
+        raise IntakeError(f"The archive entry {name!r} points outside the submission folder.")
+    return PurePosixPath(*[part for part in path.parts if part not in ("", ".")])
+
+
+def _folder_members(folder: Path) -> Iterator[tuple[PurePosixPath, bytes]]:
+    for path in sorted(folder.rglob("*")):
+        relative = PurePosixPath(path.relative_to(folder).as_posix())
+        if path.is_symlink():
+            raise IntakeError(f"{relative} is a symbolic link; submit plain files only.")
+        if path.is_file():
+            yield relative, path.read_bytes()
+
+
+def _zip_members(source: Path) -> Iterator[tuple[PurePosixPath, bytes]]:
+    try:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError):
+        raise IntakeError(f"{source.name} is not a readable zip archive.") from None
+    with archive:
+        for member in archive.infolist():
+            if (member.external_attr >> 16) & 0o170000 == 0o120000:
+                raise IntakeError(f"The archive entry {member.filename!r} is a symbolic link; submit plain files.")
+            relative = _safe_relative(member.filename)
+            if member.is_dir() or not relative.parts:
+                continue
+            yield relative, _read_capped(archive.open(member), member.filename)
+
+
+def _tar_members(source: Path) -> Iterator[tuple[PurePosixPath, bytes]]:
+    try:
+        archive = tarfile.open(source, "r:gz")  # noqa: SIM115 - closed by the `with` below
+    except (tarfile.TarError, OSError):
+        raise IntakeError(f"{source.name} is not a readable .tar.gz archive.") from None
+    with archive:
+        for member in archive:
+            relative = _safe_relative(member.name)
+            if member.isdir() or not relative.parts:
+                continue
+            if not member.isfile():
+                raise IntakeError(f"The archive entry {member.name!r} is a link or device; submit plain files.")
+            yield relative, _read_capped(archive.extractfile(member), member.name)
+
+
+READ_CAP = 64 * 2**20  # hard ceiling on one decompressed member, far above any assignment's cap
+
+
+def _read_capped(stream, name: str) -> bytes:
+    """Read at most READ_CAP bytes, so a member that lies about its size cannot expand without bound."""
+    with stream:
+        data = stream.read(READ_CAP + 1)
+    if len(data) > READ_CAP:
+        raise IntakeError(f"The archive entry {name!r} expands to more than {READ_CAP // 2**20} MB.")
+    return data
+
+
+def _notebook_to_module(source: Path, notes: list[str]) -> str:
+    """The code cells of a notebook as one module, without IPython magics and shell lines."""
+    try:
+        notebook = nbformat.read(source, as_version=4)
+    except Exception:  # nbformat raises several unrelated types for a broken file
+        raise IntakeError(f"{source.name} is not a readable Jupyter notebook.") from None
+    cells, dropped = [], 0
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        lines = cell.source.splitlines()
+        if lines and lines[0].lstrip().startswith("%%"):
+            dropped += len(lines)
+            continue
+        kept = [line for line in lines if not NOTEBOOK_DROPPED.match(line)]
+        dropped += len(lines) - len(kept)
+        cells.append("\n".join(kept))
+    if dropped:
+        notes.append(f"Dropped {dropped} IPython magic or shell line(s) from the notebook.")
+    return "\n\n".join(cells) + "\n"
+
+
+def _place_required_files(assignment: Assignment, dest: Path, notes: list[str]) -> None:
+    """Find each required file, also one folder down or under another name when unambiguous."""
+    missing = []
+    for required in assignment.submission.files:
+        if (dest / required).is_file():
+            continue
+        candidates = sorted(dest.rglob(required)) or _lone_python_file(assignment, dest)
+        if len(candidates) == 1:
+            shutil.move(candidates[0], dest / required)
+            notes.append(f"Used {candidates[0].relative_to(dest).as_posix()} as {required}.")
+        else:
+            missing.append(required)
+    if missing:
+        raise IntakeError(f"The submission is missing {', '.join(missing)}.", FailureKind.MISSING_FILE)
+
+
+def _lone_python_file(assignment: Assignment, dest: Path) -> list[Path]:
+    """The only .py file of a one-file assignment, whatever it is called."""
+    python_files = [p for p in dest.rglob("*.py")]
+    return python_files if len(assignment.submission.files) == 1 and len(python_files) == 1 else []
+
+
+def _ensure_utf8(assignment: Assignment, dest: Path, notes: list[str]) -> None:
+    """Re-encode a required file saved in a legacy encoding, as a student would expect it to work."""
+    for required in assignment.submission.files:
+        path = dest / required
+        data = path.read_bytes()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("cp1252", errors="replace")
+            if CODING_LINE.search("\n".join(text.splitlines()[:2])):
+                continue
+            path.write_text(text, encoding="utf-8")
+            notes.append(f"{required} was not UTF-8; it was read as Windows-1252 and converted.")

@@ -1,0 +1,63 @@
+"""Scoring: points per check group plus metric credit from the assignment's curve, each with a reason."""
+
+from __future__ import annotations
+
+from grader.config import Assignment, CheckGroup, Metric
+from grader.models import CheckResult, Failure, Metrics, Score, ScoreItem
+
+
+def score(assignment: Assignment, checks: list[CheckResult], metrics: Metrics | None,
+          failures: list[Failure]) -> Score:
+    """The score breakdown; `failures` explain parts that earned nothing because a stage did not run."""
+    blocking = next((f for f in failures if f.stage in ("intake", "import") or f.kind == "tampering"), None)
+    items = [_group_item(group, [c for c in checks if c.group == group.name], blocking) for group in assignment.checks]
+    if assignment.metric is not None:
+        metric_failure = next((f for f in failures if f.stage in ("intake", "import", "training", "evaluation")), None)
+        items.append(_metric_item(assignment.metric, metrics, metric_failure))
+    total = round(sum(item.points for item in items), 2)
+    max_total = assignment.total_points
+    return Score(total=total, max_total=max_total, items=items, summary=_summary(total, max_total, failures))
+
+
+def metric_credit(metric: Metric, accuracy: float) -> float:
+    """The fraction of the metric's points earned: linear between the zero and full credit accuracies."""
+    fraction = (accuracy - metric.zero_credit_at) / (metric.full_credit_at - metric.zero_credit_at)
+    return min(max(fraction, 0.0), 1.0)
+
+
+def _group_item(group: CheckGroup, results: list[CheckResult], blocking: Failure | None) -> ScoreItem:
+    points = round(sum(r.points for r in results), 2)
+    passed = sum(1 for r in results if r.points > 0)
+    if blocking is not None and passed == 0:
+        reason = f"Not earned: {blocking.message}"
+    elif not results:
+        reason = "The checks did not run."
+    elif passed == len(results):
+        reason = f"All {len(results)} check(s) passed."
+    else:
+        first = next(r for r in results if r.points == 0)
+        reason = f"{passed} of {len(results)} checks passed; {first.message or first.outcome}"
+    return ScoreItem(name=group.name, title=group.title, points=points, max_points=group.points, reason=reason)
+
+
+def _metric_item(metric: Metric, metrics: Metrics | None, failure: Failure | None) -> ScoreItem:
+    title = "Validation accuracy of the model the grader trained"
+    if metrics is None:
+        why = failure.message if failure else "the model was not evaluated."
+        return ScoreItem(name="accuracy", title=title, points=0.0, max_points=metric.points, reason=f"Not earned: {why}")
+    fraction = metric_credit(metric, metrics.accuracy)
+    accuracy = f"Validation accuracy {metrics.accuracy:.4f}"
+    if fraction >= 1.0:
+        reason = f"{accuracy} reaches {metric.full_credit_at:.2f}: full credit."
+    elif fraction <= 0.0:
+        reason = f"{accuracy} is below {metric.zero_credit_at:.2f}: no credit."
+    else:
+        reason = (f"{accuracy} lies between {metric.zero_credit_at:.2f} and {metric.full_credit_at:.2f}: "
+                  f"{fraction:.0%} of the points.")
+    return ScoreItem(name="accuracy", title=title, points=round(metric.points * fraction, 2),
+                     max_points=metric.points, reason=reason)
+
+
+def _summary(total: float, max_total: float, failures: list[Failure]) -> str:
+    head = f"{total:g} of {max_total:g} points."
+    return f"{head} {failures[0].message}" if failures else head
