@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 from grader.config import Assignment
@@ -64,7 +64,7 @@ class GradingContext:
     def data(self) -> GradingData:
         if self.data_root is None:
             raise RuntimeError("this assignment was graded without data")
-        return _load_data(self.data_root)
+        return load_grading_data(self.data_root)
 
     def stage_dir(self, name: str) -> Path:
         """A fresh work dir for one stage holding a copy of the submission under `submission/`."""
@@ -86,10 +86,14 @@ class GradingContext:
         )
 
 
-_data_by_root: dict[Path, GradingData] = {}
+@cache
+def load_grading_data(root: Path) -> GradingData:
+    """The grading data of `root`, loaded once per grader process and shared by its workers."""
+    return GradingData.load(root)
 
 
-def _load_data(root: Path) -> GradingData:
-    if root not in _data_by_root:
-        _data_by_root[root] = GradingData.load(root)
-    return _data_by_root[root]
+def gpu_count() -> int:
+    """CUDA GPUs visible to the grader (0 without CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0

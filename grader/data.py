@@ -108,6 +108,7 @@ def _decode(files: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarray]:
 def _save_atomic(path: Path, array: np.ndarray) -> None:
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
         np.save(tmp, array)
+    os.chmod(tmp.name, 0o644)  # the sandbox user reads it through a bind mount
     os.replace(tmp.name, path)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset
 
 
 def normalize(images: np.ndarray | torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
@@ -21,17 +21,33 @@ def normalize(images: np.ndarray | torch.Tensor, mean: list[float], std: list[fl
     return pixels.sub_(mean_t).div_(std_t)
 
 
-class TransformedTensors(Dataset):
-    """(image, label) pairs with a per-sample transform applied to the image."""
+class TensorBatches(Dataset):
+    """(image, label) pairs that the DataLoader fetches a whole batch at a time, by tensor indexing.
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable) -> None:
+    Fetching per sample and collating costs more than a small model's step; `__getitems__`
+    lets the DataLoader take each batch with one index operation instead.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable | None = None) -> None:
         self.images, self.labels, self.transform = images, labels, transform
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.transform(self.images[index]), self.labels[index]
+        image = self.images[index]
+        return (self.transform(image) if self.transform else image), self.labels[index]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(indices)
+        images = self.images[index]
+        if self.transform:
+            images = torch.stack([self.transform(image) for image in images])
+        return images, self.labels[index]
+
+
+def _batch_as_is(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    return batch
 
 
 def train_loader(
@@ -42,11 +58,11 @@ def train_loader(
     transform: Callable | None = None,
 ) -> DataLoader:
     """Shuffled batches of normalized training images, in an order fixed by `seed`."""
-    dataset = TransformedTensors(images, labels, transform) if transform else TensorDataset(images, labels)
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
+    return DataLoader(TensorBatches(images, labels, transform), batch_size=batch_size, shuffle=True,
+                      generator=generator, collate_fn=_batch_as_is)
 
 
 def eval_loader(images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> DataLoader:
     """Batches in order, for evaluation."""
-    return DataLoader(TensorDataset(images, labels), batch_size=batch_size, shuffle=False)
+    return DataLoader(TensorBatches(images, labels), batch_size=batch_size, shuffle=False, collate_fn=_batch_as_is)

@@ -1,0 +1,136 @@
+"""Batch grading: every submission in a folder, in parallel workers, resumable after any kill.
+
+Each submission's reports go to `<out>/<student id>/`; report.json is written last and
+atomically, so a submission counts as done exactly when a valid report.json for the same
+submission hash and assignment version exists. A rerun grades only what is not done.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.config import Assignment
+from grader.context import Device
+from grader.errors import GraderError
+from grader.intake import receive, student_id_for
+from grader.models import Report
+from grader.pipeline import GradeOptions, failed_report, grade
+from grader.reports import read_report_json, write_all, write_gradebook
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    source: Path
+    student_id: str
+
+    def out_dir(self, out: Path) -> Path:
+        return out / self.student_id
+
+
+@dataclass
+class BatchOptions:
+    workers: int = 1
+    data_root: Path | None = None
+    device_kind: str = "cpu"
+    gpu_count: int = 0
+    cpu_count: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+
+def discover(folder: Path) -> list[BatchEntry]:
+    """One entry per file or folder in `folder` (hidden ones skipped), with unique student ids."""
+    if not folder.is_dir():
+        raise GraderError(f"{folder} is not a folder of submissions.")
+    entries, seen = [], set()
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith((".", "_")):
+            continue
+        student_id, n = student_id_for(path), 1
+        while student_id in seen:
+            n += 1
+            student_id = f"{student_id_for(path)}_{n}"
+        seen.add(student_id)
+        entries.append(BatchEntry(path, student_id))
+    return entries
+
+
+def finished_report(assignment: Assignment, entry: BatchEntry, out: Path) -> Report | None:
+    """The existing report for this exact submission and assignment version, if there is one."""
+    path = entry.out_dir(out) / "report.json"
+    if not path.is_file():
+        return None
+    try:
+        report = read_report_json(path)
+    except GraderError:
+        return None
+    if report.assignment_version != assignment.version:
+        return None
+    with tempfile.TemporaryDirectory(prefix="grader-hash-") as tmp:
+        sha = receive(assignment, entry.source, Path(tmp) / "s", entry.student_id).info.sha256
+    return report if report.submission.sha256 == sha else None
+
+
+def worker_devices(options: BatchOptions) -> list[Device]:
+    """The device of each worker slot: GPUs round robin when there are any, else the CPU."""
+    if options.device_kind == "cuda" and options.gpu_count > 0:
+        return [Device("cuda", slot % options.gpu_count) for slot in range(options.workers)]
+    return [Device("cpu") for _ in range(options.workers)]
+
+
+def threads_per_worker(options: BatchOptions) -> int:
+    return max(1, options.cpu_count // options.workers)
+
+
+def run_batch(
+    assignment: Assignment,
+    entries: list[BatchEntry],
+    out: Path,
+    options: BatchOptions,
+    on_status: Callable[[BatchEntry, str], None] = lambda entry, status: None,
+    on_done: Callable[[BatchEntry, Report, bool], None] = lambda entry, report, skipped: None,
+) -> list[Report]:
+    """Grade every entry not already done; returns all reports in entry order."""
+    slots: queue.Queue[Device] = queue.Queue()
+    for device in worker_devices(options):
+        slots.put(device)
+    threads = threads_per_worker(options)
+
+    def grade_entry(entry: BatchEntry) -> Report:
+        existing = finished_report(assignment, entry, out)
+        if existing is not None:
+            on_done(entry, existing, True)
+            return existing
+        device = slots.get()
+        try:
+            report = _grade_safely(assignment, entry, out, GradeOptions(
+                data_root=options.data_root, device=device, threads=threads, student_id=entry.student_id,
+                status=lambda status: on_status(entry, status)))
+        finally:
+            slots.put(device)
+        on_done(entry, report, False)
+        return report
+
+    with ThreadPoolExecutor(max_workers=options.workers) as pool:
+        reports = list(pool.map(grade_entry, entries))
+    write_gradebook(reports, assignment, out)
+    return reports
+
+
+def _grade_safely(assignment: Assignment, entry: BatchEntry, out: Path, options: GradeOptions) -> Report:
+    """Grade one entry; a grader bug on one submission becomes that submission's report, not a dead batch."""
+    try:
+        return grade(assignment, entry.source, entry.out_dir(out), options)
+    except GraderError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the batch must go on
+        print(f"grader: internal error on {entry.student_id}: {exc!r}", file=sys.stderr)
+        report = failed_report(assignment, entry.source, entry.student_id, traceback.format_exc())
+        write_all(report, assignment, entry.out_dir(out))
+        return report

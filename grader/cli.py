@@ -1,0 +1,301 @@
+"""The `grader` command line (typer), with rich tables and progress."""
+
+from __future__ import annotations
+
+import os
+import threading
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from grader import data as grading_data
+from grader import stubs as stub_files
+from grader.batch import BatchEntry, BatchOptions, discover, run_batch
+from grader.config import Assignment, assignment_ids, load_assignment
+from grader.context import Device, gpu_count
+from grader.errors import GraderError
+from grader.models import Report
+from grader.paths import EXAMPLES_DIR
+from grader.pipeline import GradeOptions, grade
+
+app = typer.Typer(help="Autograder for PyTorch course assignments.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="The CIFAR-10 data the grader trains and scores on.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+
+class DeviceChoice(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Runner(StrEnum):
+    local = "local"
+    docker = "docker"
+
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="CIFAR-10 root (default: $GRADER_DATA_DIR or cache).")]
+DeviceOpt = Annotated[DeviceChoice, typer.Option(help="Where to train: auto uses CUDA when available.")]
+RunnerOpt = Annotated[Runner, typer.Option(help="local: sandboxed child processes; docker: one container each.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final summary.")]
+
+
+def main() -> None:
+    """Entry point: every GraderError becomes one sentence on stderr and exit status 2."""
+    try:
+        app()
+    except GraderError as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(2) from None
+
+
+@app.command("list")
+def list_assignments() -> None:
+    """List the assignments and what they are worth."""
+    table = Table("id", "title", "version", "points", "training budget (cpu/cuda s)")
+    for assignment_id in assignment_ids():
+        a = load_assignment(assignment_id)
+        budget = "/".join(f"{v:g}" for v in a.training.budget_seconds.values()) if a.training else "-"
+        table.add_row(a.id, a.title, a.version, f"{a.total_points:g}", budget)
+    console.print(table)
+
+
+@app.command("grade")
+def grade_one(
+    assignment_id: Annotated[str, typer.Argument(metavar="ASSIGNMENT")],
+    submission: Annotated[Path, typer.Argument(help="A folder, .zip, .tar.gz, .py or .ipynb.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the reports.")],
+    student_id: Annotated[str | None, typer.Option("--id", help="Student id (default: from the file name).")] = None,
+    data_dir: DataDir = None,
+    device: DeviceOpt = DeviceChoice.auto,
+    runner: RunnerOpt = Runner.local,
+    quiet: Quiet = False,
+) -> None:
+    """Grade one submission and write its reports."""
+    assignment = load_assignment(assignment_id)
+    if not submission.exists():
+        raise GraderError(f"The submission {submission} does not exist.")
+    _ensure_writable(out)
+    options = BatchOptions(workers=1, data_root=_data_root(assignment, data_dir), **_device_options(device))
+    if runner is Runner.docker:
+        from grader.docker_runner import grade_in_container
+
+        report = grade_in_container(assignment, submission, out, options, student_id)
+    else:
+        status = (lambda s: None) if quiet else (lambda s: console.print(f"[dim]{s}[/]", highlight=False))
+        device_of = Device(options.device_kind, 0 if options.gpu_count else None)
+        report = grade(assignment, submission, out, GradeOptions(
+            data_root=options.data_root, device=device_of, threads=options.cpu_count, student_id=student_id,
+            status=status))
+    console.print(_score_table(report))
+    console.print(f"Reports written to {out}")
+
+
+@app.command("batch")
+def grade_batch(
+    assignment_id: Annotated[str, typer.Argument(metavar="ASSIGNMENT")],
+    folder: Annotated[Path, typer.Argument(help="Folder with one submission per file or subfolder.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the reports (one subfolder per student).")],
+    workers: Annotated[int, typer.Option(min=1, help="Submissions graded at once.")] = 1,
+    data_dir: DataDir = None,
+    device: DeviceOpt = DeviceChoice.auto,
+    runner: RunnerOpt = Runner.local,
+    quiet: Quiet = False,
+    plain: Annotated[bool, typer.Option(help="One line per submission instead of a live table.")] = False,
+) -> None:
+    """Grade every submission in FOLDER; rerunning resumes where a killed run stopped."""
+    assignment = load_assignment(assignment_id)
+    _ensure_writable(out)
+    options = BatchOptions(workers=workers, data_root=_data_root(assignment, data_dir), **_device_options(device))
+    reports = _run_batch_with_display(assignment, discover(folder), out, options, runner, quiet, plain)
+    console.print(_summary_table(assignment, reports))
+    console.print(f"Reports in {out}; gradebook {out / 'grades.csv'}; summary {out / 'summary.html'}")
+
+
+@app.command("check-solutions")
+def check_solutions(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the reports.")] = Path("reports/check-solutions"),
+    data_dir: DataDir = None,
+    device: DeviceOpt = DeviceChoice.auto,
+) -> None:
+    """Grade every reference solution (must be 100%) and every stub (must be 0) through the full engine."""
+    failed = []
+    for assignment_id in assignment_ids():
+        assignment = load_assignment(assignment_id)
+        data_root = _data_root(assignment, data_dir)
+        for kind, folder, expected in (("solution", assignment.solution_dir, assignment.total_points),
+                                       ("stub", assignment.folder, 0.0)):
+            console.print(f"[bold]{assignment.id}[/] {kind} ...", highlight=False)
+            options = GradeOptions(data_root=data_root, student_id=kind, threads=os.cpu_count() or 1,
+                                   **_single_device(device))
+            report = grade(assignment, folder, out / assignment.id / kind, options)
+            console.print(_score_table(report))
+            if report.score.total != expected:
+                failed.append(f"{assignment.id} {kind}: {report.score.total:g} instead of {expected:g}")
+    if failed:
+        raise GraderError("Not every reference earns full marks and every stub zero: " + "; ".join(failed) + ".")
+    console.print("[green]Every reference solution earns full marks and every stub earns none.[/]")
+
+
+@app.command("report")
+def rerender(
+    report_json: Annotated[Path, typer.Argument(help="A report.json, or a batch folder of them.")],
+) -> None:
+    """Re-render the Markdown, HTML and Gradescope files from report.json files."""
+    from grader.reports import read_report_json, write_all, write_gradebook
+
+    paths = [report_json] if report_json.is_file() else sorted(report_json.glob("*/report.json"))
+    if not paths:
+        raise GraderError(f"No report.json at {report_json}.")
+    reports = [read_report_json(path) for path in paths]
+    for path, report in zip(paths, reports, strict=True):
+        write_all(report, load_assignment(report.assignment_id), path.parent)
+    if report_json.is_dir():
+        write_gradebook(reports, load_assignment(reports[0].assignment_id), report_json)
+    console.print(f"Re-rendered {len(reports)} report(s).")
+
+
+@app.command("examples")
+def grade_examples(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the reports.")] = Path("reports/examples"),
+    workers: Annotated[int, typer.Option(min=1)] = 2,
+    data_dir: DataDir = None,
+    device: DeviceOpt = DeviceChoice.auto,
+    plain: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """Batch-grade the bundled example submissions of every assignment."""
+    for assignment_id in assignment_ids():
+        grade_batch(assignment_id, EXAMPLES_DIR / assignment_id, out / assignment_id, workers, data_dir, device,
+                    Runner.local, False, plain)
+
+
+@app.command("stubs")
+def stubs(check: Annotated[bool, typer.Option(help="Only check; fail if a stub is out of date.")] = False) -> None:
+    """Regenerate the student stubs from the reference solutions (otter solution markers)."""
+    stale = stub_files.stale_stubs(write=not check)
+    if check and stale:
+        raise GraderError(f"Stubs out of date: {', '.join(map(str, stale))}; run `grader stubs`.")
+    console.print(f"{'Rewrote' if stale and not check else 'Up to date:'} {len(stale) if stale else 'all'} stub(s).")
+
+
+@data_app.command("prepare")
+def data_prepare(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where to write (default: the cache).")] = None,
+) -> None:
+    """Download CIFAR-10 through torchvision into the canonical PNG layout, and decode the tensor cache."""
+    root = grading_data.prepare(data_dir or grading_data.default_data_root())
+    for split in grading_data.SPLITS:
+        tensors = grading_data.load_split(root, split)
+        console.print(f"{split}: {len(tensors.labels)} CIFAR-2 images, fingerprint {tensors.fingerprint}")
+    console.print(f"Data ready at {root}")
+
+
+@data_app.command("info")
+def data_info(data_dir: DataDir = None) -> None:
+    """Where the data is and the fingerprints the reports will record."""
+    root = grading_data.resolve_data_root(data_dir)
+    for split in grading_data.SPLITS:
+        tensors = grading_data.load_split(root, split)
+        console.print(f"{split}: {len(tensors.labels)} CIFAR-2 images, fingerprint {tensors.fingerprint}")
+    console.print(f"root {root}; tensor cache {grading_data.cache_dir() / 'tensors'}")
+
+
+def _data_root(assignment: Assignment, flag: Path | None) -> Path | None:
+    """The data root when the assignment needs data (training or data-reading checks), else None."""
+    if assignment.training is None and not assignment.checks_read_data:
+        return None
+    return grading_data.resolve_data_root(flag)
+
+
+def _device_options(choice: DeviceChoice) -> dict:
+    count = 0 if choice is DeviceChoice.cpu else gpu_count()
+    if choice is DeviceChoice.cuda and count == 0:
+        raise GraderError("--device cuda was given, but no CUDA GPU is visible to the grader.")
+    return {"device_kind": "cuda" if count else "cpu", "gpu_count": count}
+
+
+def _single_device(choice: DeviceChoice) -> dict:
+    options = _device_options(choice)
+    return {"device": Device("cuda", 0) if options["gpu_count"] else Device("cpu")}
+
+
+def _ensure_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".grader-write-probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise GraderError(f"Cannot write reports to {out}: {exc.strerror or exc}.") from None
+
+
+def _score_table(report: Report) -> Table:
+    table = Table(title=f"{report.submission.student_id}: {report.score.total:g} / {report.score.max_total:g}",
+                  title_justify="left")
+    table.add_column("part")
+    table.add_column("points", justify="right")
+    table.add_column("reason", overflow="fold")
+    for item in report.score.items:
+        table.add_row(item.title, f"{item.points:g} / {item.max_points:g}", item.reason)
+    return table
+
+
+def _summary_table(assignment: Assignment, reports: list[Report]) -> Table:
+    table = Table(title=f"{assignment.id}: {len(reports)} submission(s)", title_justify="left")
+    for column in ("student", "score", "accuracy", "first failure"):
+        table.add_column(column, justify="right" if column in ("score", "accuracy") else "left")
+    for report in reports:
+        accuracy = f"{report.metrics.accuracy:.4f}" if report.metrics else "-"
+        flag = " (flagged)" if report.metrics and report.metrics.flagged_for_review else ""
+        failure = report.failures[0].message if report.failures else ""
+        table.add_row(report.submission.student_id, f"{report.score.total:g} / {report.score.max_total:g}",
+                      accuracy + flag, failure)
+    return table
+
+
+def _run_batch_with_display(assignment: Assignment, entries: list[BatchEntry], out: Path, options: BatchOptions,
+                            runner: Runner, quiet: bool, plain: bool) -> list[Report]:
+    if runner is Runner.docker:
+        from grader.docker_runner import container_batch
+
+        return container_batch(assignment, entries, out, options)
+    live_view = not quiet and not plain and console.is_terminal
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    task = progress.add_task(f"grading {assignment.id}", total=len(entries))
+    statuses: dict[str, str] = {}
+    lock = threading.Lock()
+
+    def on_status(entry: BatchEntry, status: str) -> None:
+        with lock:
+            statuses[entry.student_id] = status
+
+    def on_done(entry: BatchEntry, report: Report, skipped: bool) -> None:
+        with lock:
+            statuses[entry.student_id] = ("already graded: " if skipped else "") + f"{report.score.total:g}"
+            progress.advance(task)
+        if not live_view and not quiet:
+            note = " (already graded)" if skipped else ""
+            console.print(f"{entry.student_id}: {report.score.total:g} / {report.score.max_total:g}{note}",
+                          highlight=False)
+
+    def view() -> Group:
+        table = Table("student", "status")
+        with lock:
+            for student, status in statuses.items():
+                table.add_row(student, status)
+        return Group(table, progress)
+
+    if not live_view:
+        return run_batch(assignment, entries, out, options, on_status, on_done)
+    with Live(get_renderable=view, console=console, refresh_per_second=4):
+        return run_batch(assignment, entries, out, options, on_status, on_done)
