@@ -1,0 +1,17 @@
+# The two commands of the README, and the test tiers. Each target bootstraps what it needs.
+.PHONY: bootstrap grade-examples test test-fast bench
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+grade-examples: bootstrap
+	.venv/bin/grader examples --out reports/examples
+
+test: bootstrap
+	scripts/test.sh
+
+test-fast: bootstrap
+	.venv/bin/python -m pytest -m "not real_data and not slow and not docker" -q
+
+bench: bootstrap
+	.venv/bin/python -m bench
