@@ -1,0 +1,52 @@
+"""`results.json` for Gradescope's autograder harness.
+
+Follows https://gradescope-autograders.readthedocs.io/en/latest/specs/#output-format: a top-level
+"score", "execution_time", "output" and "stdout_visibility", and one "tests" entry per score item
+(check group or metric) with its "name", "score", "max_score", "output", "visibility" and "status".
+Only the student-readable sentences go in; hidden-check details never leave the TA view.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from grader.models import Report, ScoreItem
+from grader.reports.files import write_atomic
+
+RESULTS_JSON = "results.json"
+
+
+def _test(item: ScoreItem) -> dict[str, object]:
+    return {
+        "name": item.title,
+        "score": item.points,
+        "max_score": item.max_points,
+        "output": item.reason,
+        "visibility": item.visibility,
+        "status": "passed" if item.points >= item.max_points else "failed",
+    }
+
+
+def _output(report: Report) -> str:
+    lines = [report.score.summary]
+    if report.failures:
+        lines += ["", "What went wrong:", *(f"- {failure.message}" for failure in report.failures)]
+    return "\n".join(lines)
+
+
+def gradescope_results(report: Report) -> dict[str, object]:
+    """The Gradescope results object for one report; its "score" is the report's total."""
+    return {
+        "score": report.score.total,
+        "execution_time": round(report.seconds),
+        "output": _output(report),
+        "stdout_visibility": "hidden",
+        "tests": [_test(item) for item in report.score.items],
+    }
+
+
+def write_gradescope_results(report: Report, out_dir: Path) -> Path:
+    """Write `out_dir/results.json` (the file Gradescope reads from /autograder/results/)."""
+    text = json.dumps(gradescope_results(report), indent=2) + "\n"
+    return write_atomic(Path(out_dir) / RESULTS_JSON, text)

@@ -1,0 +1,116 @@
+"""One submission's report as markdown and self-contained HTML, in a student view and a TA view.
+
+Files written into the submission's output folder:
+
+- `report.md`, `report.html`: the student view. Per check group only points and the reason;
+  no hidden-check names (nodeids), check messages, details or tracebacks.
+- `report-ta.md`, `report-ta.html`: the TA view. Every hidden check with its outcome, message and
+  trimmed details, failure details, the "flagged for review" notice and the sandbox warning.
+- `training.png`, `confusion.png`: the plots, linked from both markdown files (when there is data).
+
+The HTML files embed the plots as `data:` URIs and load nothing from outside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from grader.config import Assignment
+from grader.models import CheckResult, Report
+from grader.reports import plots
+from grader.reports.files import write_atomic
+from grader.reports.templating import render
+
+View = Literal["student", "ta"]
+VIEW_STEMS: dict[View, str] = {"student": "report", "ta": "report-ta"}
+TRAINING_PNG = "training.png"
+CONFUSION_PNG = "confusion.png"
+STOPPED = {
+    "completed": "completed",
+    "budget": "stopped at the time budget",
+    "killed": "was killed by the sandbox",
+    "failed": "failed",
+}
+RLIMITS_WARNING = (
+    "Student code ran under resource limits only, without bubblewrap isolation: "
+    "it could read the files and use the network that the grader's user can."
+)
+
+
+@dataclass
+class CheckGroupView:
+    """The hidden checks of one check group, for the TA view."""
+
+    name: str
+    title: str
+    checks: list[CheckResult]
+
+
+def submission_plots(report: Report) -> dict[str, bytes]:
+    """The report's plots as PNG bytes by file name; a plot without data is left out."""
+    pngs = {}
+    if report.training is not None and report.training.epochs:
+        pngs[TRAINING_PNG] = plots.training_curve(report.training)
+    if report.metrics is not None and report.metrics.confusion:
+        pngs[CONFUSION_PNG] = plots.confusion_matrix(report.metrics)
+    return pngs
+
+
+def check_groups(report: Report, assignment: Assignment) -> list[CheckGroupView]:
+    """Checks grouped in the assignment's group order; groups the assignment does not know come last."""
+    titles = {group.name: group.title for group in assignment.checks}
+    names = list(titles) + [c.group for c in report.checks if c.group not in titles]
+    groups = [
+        CheckGroupView(name, titles.get(name, name), [c for c in report.checks if c.group == name])
+        for name in dict.fromkeys(names)
+    ]
+    return [group for group in groups if group.checks]
+
+
+def flag_notice(report: Report, assignment: Assignment) -> str | None:
+    """The TA's "flagged for review" sentence, when the perturbation check flagged the submission."""
+    metrics = report.metrics
+    if metrics is None or not metrics.flagged_for_review:
+        return None
+    limit = f" (more than the allowed {assignment.metric.max_perturbation_gap:.0%})" if assignment.metric else ""
+    return (
+        f"Flagged for review: validation accuracy drops by {metrics.perturbation_gap:.1%} on "
+        f"{metrics.perturbation}-perturbed images{limit}; check that the model does not memorize the validation set."
+    )
+
+
+def context(report: Report, assignment: Assignment, view: View, images: dict[str, str]) -> dict[str, object]:
+    """Everything a submission template needs."""
+    ta = view == "ta"
+    return {
+        "report": report,
+        "assignment": assignment,
+        "ta": ta,
+        "images": images,
+        "groups": check_groups(report, assignment) if ta else [],
+        "flag": flag_notice(report, assignment) if ta else None,
+        "sandbox_warning": RLIMITS_WARNING if ta and report.environment.sandbox == "rlimits" else None,
+        "stopped": STOPPED,
+        "max_gap": assignment.metric.max_perturbation_gap if assignment.metric else None,
+    }
+
+
+def render_submission(
+    report: Report, assignment: Assignment, out_dir: Path, view: View, pngs: dict[str, bytes] | None = None
+) -> list[Path]:
+    """Write `view`'s markdown and HTML (and the plot PNGs) into `out_dir`; `pngs` reuses drawn plots."""
+    if view not in VIEW_STEMS:
+        raise ValueError(f"view must be 'student' or 'ta', not {view!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pngs = submission_plots(report) if pngs is None else pngs
+    written = [write_atomic(out_dir / name, png) for name, png in pngs.items()]
+    md = render("submission.md.j2", **context(report, assignment, view, {name: name for name in pngs}))
+    html_images = {name: plots.data_uri(png) for name, png in pngs.items()}
+    html = render("submission.html.j2", **context(report, assignment, view, html_images))
+    stem = VIEW_STEMS[view]
+    written.append(write_atomic(out_dir / f"{stem}.md", md))
+    written.append(write_atomic(out_dir / f"{stem}.html", html))
+    return written
