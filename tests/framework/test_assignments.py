@@ -1,0 +1,91 @@
+"""Every shipped assignment: its stub is generated from its solution, passes no hidden check, and every
+check group of its assignment.toml has hidden checks, each naming a known group."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from grader.config import Assignment, assignment_ids, load_assignment
+from grader.paths import PACKAGE_DIR, PROJECT_ROOT
+from grader.stubs import stale_stubs
+
+
+def test_stubs_are_generated_from_solutions():
+    stale = [str(path.relative_to(PROJECT_ROOT)) for path in stale_stubs()]
+    assert not stale, f"stale stubs, regenerate them with grader.stubs.stale_stubs(write=True): {stale}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment_id", assignment_ids())
+def test_stub_passes_no_hidden_check(assignment_id, tmp_path):
+    assignment = load_assignment(assignment_id)
+    if not any(assignment.checks_dir.glob("test_*.py")):
+        pytest.skip(f"{assignment.id} has no hidden checks yet")
+    records = _run_checks(assignment, assignment.folder, tmp_path / "results.jsonl")
+    outcomes = [record for record in records if record["event"] == "outcome"]
+    assert outcomes, f"no hidden check of {assignment.id} ran"
+    passed = [r["nodeid"] for r in outcomes if r["when"] == "call" and r["outcome"] == "passed"]
+    assert not passed, f"the {assignment.id} stub passes hidden checks: {passed}"
+
+
+@pytest.mark.parametrize("assignment_id", assignment_ids())
+def test_every_check_group_has_checks(assignment_id):
+    assignment = load_assignment(assignment_id)
+    groups = _check_groups(assignment)
+    if not groups:
+        pytest.skip(f"{assignment.id} has no hidden checks yet")
+    declared = {group.name for group in assignment.checks}
+    ungrouped = [check for check, group in groups.items() if group not in declared]
+    assert not ungrouped, f"{assignment.id}: checks without a check group of assignment.toml: {ungrouped}"
+    empty = declared - set(groups.values())
+    assert not empty, f"{assignment.id}: check groups without hidden checks: {sorted(empty)}"
+
+
+def _run_checks(assignment: Assignment, submission: Path, results: Path) -> list[dict]:
+    """The result records of the hidden checks run on `submission` in a pytest process set up as the grader's."""
+    subprocess.run(
+        [sys.executable, "-m", "pytest", str(assignment.checks_dir), "-q", "-p", "grader.pytest_plugin",
+         "-p", "no:cacheprovider", "--noconftest", "-c", str(PACKAGE_DIR / "harness" / "pytest.ini"),
+         "--rootdir", str(PROJECT_ROOT), "--submission", str(submission), "--results", str(results)],
+        cwd=PROJECT_ROOT, env=os.environ | {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, capture_output=True,
+        check=False,
+    )
+    assert results.is_file(), f"the hidden checks of {assignment.id} wrote no results"
+    return [json.loads(line) for line in results.read_text().splitlines()]
+
+
+def _check_groups(assignment: Assignment) -> dict[str, str | None]:
+    """The group each hidden check function counts towards, read from its markers as pytest would."""
+    groups = {}
+    for path in sorted(assignment.checks_dir.glob("test_*.py")):
+        module = _import_file(path, f"_hidden_checks_{assignment.id}_{path.stem}")
+        for name, value in vars(module).items():
+            if name.startswith("test_") and callable(value):
+                marks = _marks(value) + _marks(module)  # the closest marker wins, as in get_closest_marker
+                groups[f"{path.name}::{name}"] = next((m.args[0] for m in marks if m.name == "group"), None)
+    return groups
+
+
+def _marks(target: object) -> list[pytest.Mark]:
+    marks = getattr(target, "pytestmark", [])
+    return marks if isinstance(marks, list) else [marks]
+
+
+def _import_file(path: Path, module_name: str) -> ModuleType:
+    """Import a check file under a name of its own, so pytest's own import of it is not disturbed."""
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses in a check file look their module up here
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[module_name]
+    return module
