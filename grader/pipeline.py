@@ -130,7 +130,7 @@ def _blocks_training(failure: Failure) -> bool:
 
 
 def _environment(ctx: GradingContext) -> Environment:
-    fingerprint = ctx.data.fingerprint if ctx.data_root is not None and ctx.assignment.training else None
+    fingerprint = ctx.data.fingerprint if ctx.data_root is not None else None
     return Environment(
         grader_version=__version__,
         python=platform.python_version(),
