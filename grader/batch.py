@@ -25,6 +25,8 @@ from grader.models import Report
 from grader.pipeline import GradeOptions, failed_report, grade
 from grader.reports import read_report_json, write_all, write_gradebook
 
+GradeFunction = Callable[[Assignment, Path, Path, GradeOptions], Report]
+
 
 @dataclass(frozen=True)
 class BatchEntry:
@@ -95,8 +97,9 @@ def run_batch(
     options: BatchOptions,
     on_status: Callable[[BatchEntry, str], None] = lambda entry, status: None,
     on_done: Callable[[BatchEntry, Report, bool], None] = lambda entry, report, skipped: None,
+    grade_one: GradeFunction = grade,
 ) -> list[Report]:
-    """Grade every entry not already done; returns all reports in entry order."""
+    """Grade every entry not already done with `grade_one` (local or in a container); reports in entry order."""
     slots: queue.Queue[Device] = queue.Queue()
     for device in worker_devices(options):
         slots.put(device)
@@ -109,7 +112,7 @@ def run_batch(
             return existing
         device = slots.get()
         try:
-            report = _grade_safely(assignment, entry, out, GradeOptions(
+            report = _grade_safely(grade_one, assignment, entry, out, GradeOptions(
                 data_root=options.data_root, device=device, threads=threads, student_id=entry.student_id,
                 status=lambda status: on_status(entry, status)))
         finally:
@@ -123,10 +126,11 @@ def run_batch(
     return reports
 
 
-def _grade_safely(assignment: Assignment, entry: BatchEntry, out: Path, options: GradeOptions) -> Report:
+def _grade_safely(grade_one: GradeFunction, assignment: Assignment, entry: BatchEntry, out: Path,
+                  options: GradeOptions) -> Report:
     """Grade one entry; a grader bug on one submission becomes that submission's report, not a dead batch."""
     try:
-        return grade(assignment, entry.source, entry.out_dir(out), options)
+        return grade_one(assignment, entry.source, entry.out_dir(out), options)
     except GraderError:
         raise
     except Exception as exc:  # noqa: BLE001 - the batch must go on

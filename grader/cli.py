@@ -16,7 +16,7 @@ from rich.table import Table
 
 from grader import data as grading_data
 from grader import stubs as stub_files
-from grader.batch import BatchEntry, BatchOptions, discover, run_batch
+from grader.batch import BatchEntry, BatchOptions, GradeFunction, discover, run_batch
 from grader.config import Assignment, assignment_ids, load_assignment
 from grader.context import Device, gpu_count
 from grader.errors import GraderError
@@ -86,16 +86,11 @@ def grade_one(
         raise GraderError(f"The submission {submission} does not exist.")
     _ensure_writable(out)
     options = BatchOptions(workers=1, data_root=_data_root(assignment, data_dir), **_device_options(device))
-    if runner is Runner.docker:
-        from grader.docker_runner import grade_in_container
-
-        report = grade_in_container(assignment, submission, out, options, student_id)
-    else:
-        status = (lambda s: None) if quiet else (lambda s: console.print(f"[dim]{s}[/]", highlight=False))
-        device_of = Device(options.device_kind, 0 if options.gpu_count else None)
-        report = grade(assignment, submission, out, GradeOptions(
-            data_root=options.data_root, device=device_of, threads=options.cpu_count, student_id=student_id,
-            status=status))
+    status = (lambda s: None) if quiet else (lambda s: console.print(f"[dim]{s}[/]", highlight=False))
+    device_of = Device(options.device_kind, 0 if options.gpu_count else None)
+    report = _grade_function(runner)(assignment, submission, out, GradeOptions(
+        data_root=options.data_root, device=device_of, threads=options.cpu_count, student_id=student_id,
+        status=status))
     console.print(_score_table(report))
     console.print(f"Reports written to {out}")
 
@@ -262,12 +257,17 @@ def _summary_table(assignment: Assignment, reports: list[Report]) -> Table:
     return table
 
 
+def _grade_function(runner: Runner) -> GradeFunction:
+    if runner is Runner.docker:
+        from grader.docker_runner import grade_in_container
+
+        return grade_in_container
+    return grade
+
+
 def _run_batch_with_display(assignment: Assignment, entries: list[BatchEntry], out: Path, options: BatchOptions,
                             runner: Runner, quiet: bool, plain: bool) -> list[Report]:
-    if runner is Runner.docker:
-        from grader.docker_runner import container_batch
-
-        return container_batch(assignment, entries, out, options)
+    grade_one = _grade_function(runner)
     live_view = not quiet and not plain and console.is_terminal
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
@@ -296,6 +296,6 @@ def _run_batch_with_display(assignment: Assignment, entries: list[BatchEntry], o
         return Group(table, progress)
 
     if not live_view:
-        return run_batch(assignment, entries, out, options, on_status, on_done)
+        return run_batch(assignment, entries, out, options, on_status, on_done, grade_one)
     with Live(get_renderable=view, console=console, refresh_per_second=4):
-        return run_batch(assignment, entries, out, options, on_status, on_done)
+        return run_batch(assignment, entries, out, options, on_status, on_done, grade_one)

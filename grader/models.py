@@ -44,7 +44,7 @@ class FailureKind(StrEnum):
 class Failure(Contract):
     """What went wrong in one stage, in one sentence, with trimmed details for the TA."""
 
-    stage: Literal["intake", "import", "checks", "training", "evaluation"]
+    stage: Literal["container", "intake", "import", "checks", "training", "evaluation"]
     kind: FailureKind
     message: str
     details: str = ""

@@ -9,10 +9,11 @@ from grader.models import CheckResult, Failure, Metrics, Score, ScoreItem
 def score(assignment: Assignment, checks: list[CheckResult], metrics: Metrics | None,
           failures: list[Failure]) -> Score:
     """The score breakdown; `failures` explain parts that earned nothing because a stage did not run."""
-    blocking = next((f for f in failures if f.stage in ("intake", "import") or f.kind == "tampering"), None)
+    blocking = next((f for f in failures if f.stage in ("container", "intake", "import") or f.kind == "tampering"),
+                    None)
     items = [_group_item(group, [c for c in checks if c.group == group.name], blocking) for group in assignment.checks]
     if assignment.metric is not None:
-        metric_failure = next((f for f in failures if f.stage in ("intake", "import", "training", "evaluation")), None)
+        metric_failure = next((f for f in failures if f.stage != "checks"), None)
         items.append(_metric_item(assignment.metric, metrics, metric_failure))
     total = round(sum(item.points for item in items), 2)
     max_total = assignment.total_points
@@ -44,7 +45,8 @@ def _metric_item(metric: Metric, metrics: Metrics | None, failure: Failure | Non
     title = "Validation accuracy of the model the grader trained"
     if metrics is None:
         why = failure.message if failure else "the model was not evaluated."
-        return ScoreItem(name="accuracy", title=title, points=0.0, max_points=metric.points, reason=f"Not earned: {why}")
+        return ScoreItem(name="accuracy", title=title, points=0.0, max_points=metric.points,
+                         reason=f"Not earned: {why}")
     fraction = metric_credit(metric, metrics.accuracy)
     accuracy = f"Validation accuracy {metrics.accuracy:.4f}"
     if fraction >= 1.0:
