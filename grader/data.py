@@ -97,8 +97,11 @@ def _decode(files: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarray]:
 
     images = np.empty((len(files), 3, 32, 32), dtype=np.uint8)
     for i, (path, _) in enumerate(files):
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+        try:
+            with Image.open(path) as image:
+                array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+        except OSError:  # PIL's UnidentifiedImageError and truncated-file errors are OSErrors
+            raise GraderError(f"{path} is not a readable image; replace or remove it.") from None
         if array.shape != (32, 32, 3):
             raise GraderError(f"{path} is {array.shape[1]}x{array.shape[0]}, not a 32x32 CIFAR image.")
         images[i] = array.transpose(2, 0, 1)

@@ -7,10 +7,12 @@ by member with caps on count and size, so nothing escapes the destination and no
 from __future__ import annotations
 
 import hashlib
+import lzma
 import re
 import shutil
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -20,6 +22,9 @@ import nbformat
 from grader.config import Assignment
 from grader.models import Failure, FailureKind, SubmissionInfo
 
+# What zipfile and tarfile raise mid-read for a broken, encrypted or oddly compressed archive.
+UNREADABLE = (zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError, OSError, RuntimeError,
+              NotImplementedError)
 IGNORED_NAMES = {"conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "__MACOSX", ".DS_Store"}
 NOTEBOOK_DROPPED = re.compile(r"^\s*[%!]")
 CODING_LINE = re.compile(r"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
@@ -93,9 +98,9 @@ def _unpack(assignment: Assignment, source: Path, dest: Path, notes: list[str]) 
     if source.is_dir():
         members = _folder_members(source)
     elif name.endswith(".zip"):
-        members = _zip_members(source)
+        members = _zip_members(source, caps)
     elif name.endswith((".tar.gz", ".tgz")):
-        members = _tar_members(source)
+        members = _tar_members(source, caps)
     elif name.endswith(".ipynb"):
         _write(dest / assignment.submission.files[0], _notebook_to_module(source, notes).encode(), caps)
         return
@@ -104,25 +109,41 @@ def _unpack(assignment: Assignment, source: Path, dest: Path, notes: list[str]) 
         return
     else:
         raise IntakeError(f"{source.name} is not a folder, .zip, .tar.gz, .py or .ipynb file.")
-    for relative, data in members:
-        if any(part in IGNORED_NAMES or part.startswith(".") for part in relative.parts):
-            notes.append(f"Ignored {relative} (configuration and hidden files are not used in grading).")
-            continue
-        _write(dest / relative, data, caps)
+    try:
+        for relative, data in members:
+            _take_member(dest, relative, data, caps, notes)
+    except UNREADABLE as exc:
+        raise IntakeError(f"{source.name} is damaged, encrypted or compressed in an unsupported way, "
+                          f"and cannot be unpacked ({exc.__class__.__name__}).") from None
     if caps.files == 0:
         raise IntakeError(f"{source.name} contains no files.")
     _hoist_single_folder(dest, notes)
+
+
+def _take_member(dest: Path, relative: PurePosixPath, data: bytes, caps: _Caps, notes: list[str]) -> None:
+    """Write one member under `dest`, unless it is configuration or hidden; bad names are IntakeErrors."""
+    shown = str(relative).encode("utf-8", "backslashreplace").decode()
+    if shown != str(relative):
+        raise IntakeError(f"The file name {shown} is not valid UTF-8; rename it.")
+    if any(part in IGNORED_NAMES or part.startswith(".") for part in relative.parts):
+        notes.append(f"Ignored {relative} (configuration and hidden files are not used in grading).")
+        return
+    try:
+        _write(dest / relative, data, caps)
+    except OSError as exc:  # a name too long, or a file where the archive also has a folder of that name
+        raise IntakeError(f"The entry {shown} cannot be written: {exc.strerror or exc}.") from None
 
 
 def _hoist_single_folder(dest: Path, notes: list[str]) -> None:
     """An archive or folder whose files all sit one folder down is taken from that folder."""
     entries = list(dest.iterdir())
     if len(entries) == 1 and entries[0].is_dir():
-        inner = entries[0]
+        name = entries[0].name
+        inner = entries[0].rename(dest / ".hoisting")  # it may hold an entry of its own name (hw/hw/...)
         for child in inner.iterdir():
             shutil.move(child, dest / child.name)
         inner.rmdir()
-        notes.append(f"Took the files from the folder {inner.name}/ inside the submission.")
+        notes.append(f"Took the files from the folder {name}/ inside the submission.")
 
 
 class _Caps:
@@ -130,8 +151,9 @@ class _Caps:
 
     def __init__(self, assignment: Assignment) -> None:
         self.max_files = assignment.submission.max_files
-        self.max_total = int(assignment.submission.max_total_mb * 2**20)
-        self.max_file = int(assignment.submission.max_file_mb * 2**20)
+        self.max_total_mb, self.max_file_mb = assignment.submission.max_total_mb, assignment.submission.max_file_mb
+        self.max_total = int(self.max_total_mb * 2**20)
+        self.max_file = int(self.max_file_mb * 2**20)
         self.files = self.total = 0
 
     def admit(self, name: str, size: int) -> None:
@@ -140,9 +162,12 @@ class _Caps:
         if self.files > self.max_files:
             raise IntakeError(f"The submission has more than {self.max_files} files.")
         if size > self.max_file:
-            raise IntakeError(f"{name} is larger than {self.max_file // 2**20} MB.")
+            raise self.too_large(name)
         if self.total > self.max_total:
-            raise IntakeError(f"The submission is larger than {self.max_total // 2**20} MB in total.")
+            raise IntakeError(f"The submission is larger than {self.max_total_mb:g} MB in total.")
+
+    def too_large(self, name: str) -> IntakeError:
+        return IntakeError(f"{name} is larger than {self.max_file_mb:g} MB.")
 
 
 def _write(path: Path, data: bytes, caps: _Caps) -> None:
@@ -168,7 +193,7 @@ def _folder_members(folder: Path) -> Iterator[tuple[PurePosixPath, bytes]]:
             yield relative, path.read_bytes()
 
 
-def _zip_members(source: Path) -> Iterator[tuple[PurePosixPath, bytes]]:
+def _zip_members(source: Path, caps: _Caps) -> Iterator[tuple[PurePosixPath, bytes]]:
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError):
@@ -180,10 +205,10 @@ def _zip_members(source: Path) -> Iterator[tuple[PurePosixPath, bytes]]:
             relative = _safe_relative(member.filename)
             if member.is_dir() or not relative.parts:
                 continue
-            yield relative, _read_capped(archive.open(member), member.filename)
+            yield relative, _read_capped(archive.open(member), relative, caps)
 
 
-def _tar_members(source: Path) -> Iterator[tuple[PurePosixPath, bytes]]:
+def _tar_members(source: Path, caps: _Caps) -> Iterator[tuple[PurePosixPath, bytes]]:
     try:
         archive = tarfile.open(source, "r:gz")  # noqa: SIM115 - closed by the `with` below
     except (tarfile.TarError, OSError):
@@ -195,18 +220,15 @@ def _tar_members(source: Path) -> Iterator[tuple[PurePosixPath, bytes]]:
                 continue
             if not member.isfile():
                 raise IntakeError(f"The archive entry {member.name!r} is a link or device; submit plain files.")
-            yield relative, _read_capped(archive.extractfile(member), member.name)
+            yield relative, _read_capped(archive.extractfile(member), relative, caps)
 
 
-READ_CAP = 64 * 2**20  # hard ceiling on one decompressed member, far above any assignment's cap
-
-
-def _read_capped(stream, name: str) -> bytes:
-    """Read at most READ_CAP bytes, so a member that lies about its size cannot expand without bound."""
+def _read_capped(stream, relative: PurePosixPath, caps: _Caps) -> bytes:
+    """Read at most the per-file cap, so a member that lies about its size cannot expand without bound."""
     with stream:
-        data = stream.read(READ_CAP + 1)
-    if len(data) > READ_CAP:
-        raise IntakeError(f"The archive entry {name!r} expands to more than {READ_CAP // 2**20} MB.")
+        data = stream.read(caps.max_file + 1)
+    if len(data) > caps.max_file:
+        raise caps.too_large(relative.name)
     return data
 
 

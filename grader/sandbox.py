@@ -36,6 +36,9 @@ POLL_SECONDS = 0.1
 PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
 SANDBOX_UID_BASE = 200_000  # unprivileged uids the sandbox runs as when the grader is root
+# RLIMIT_NPROC sits a little above the watched process limit, so the watcher still sees (and reports) a
+# fork bomb that runs into it, instead of the bomb idling at the cap until the wall time is up.
+NPROC_SLACK = 8
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ def run(stage: Stage) -> SandboxResult:
         _give_workdir_to_sandbox_user(stage.workdir, uid)
     argv, cwd = (_bubblewrap_argv(stage, uid), None) if bubblewrap_works() else (stage.argv, stage.workdir)
     # Root is exempt from RLIMIT_NPROC (under bubblewrap it switches user first); others count from now.
-    nproc = None if os.geteuid() == 0 else _processes_of_user(os.getuid()) + stage.limits.processes
+    nproc = None if os.geteuid() == 0 else _processes_of_user(os.getuid()) + stage.limits.processes + NPROC_SLACK
     started = time.monotonic()
     proc = subprocess.Popen(
         argv,

@@ -37,7 +37,8 @@ def _group_item(group: CheckGroup, results: list[CheckResult], blocking: Failure
         reason = f"All {len(results)} check(s) passed."
     else:
         first = next(r for r in results if r.points == 0)
-        reason = f"{passed} of {len(results)} checks passed; {first.message or first.outcome}"
+        why = first.message or f"a check ended as {first.outcome}"
+        reason = f"{passed} of {len(results)} checks passed; {why}" + ("" if why.endswith((".", "!", "?")) else ".")
     return ScoreItem(name=group.name, title=group.title, points=points, max_points=group.points, reason=reason)
 
 

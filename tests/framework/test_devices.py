@@ -1,0 +1,74 @@
+"""Devices with the GPUs faked: worker slots, thread shares, the stage's CUDA view and the CLI's --device."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader import cli, sandbox
+from grader.batch import BatchOptions, threads_per_worker, worker_devices
+from grader.context import Device
+from grader.errors import GraderError
+from grader.sandbox import Stage, StageLimits
+
+LIMITS = StageLimits(wall_seconds=20, memory_mb=1024, processes=16, file_size_mb=16, output_kb=64)
+
+
+def test_gpus_are_shared_round_robin() -> None:
+    devices = worker_devices(BatchOptions(workers=3, device_kind="cuda", gpu_count=2))
+    assert devices == [Device("cuda", 0), Device("cuda", 1), Device("cuda", 0)]
+
+
+@pytest.mark.parametrize(("kind", "gpus"), [("cuda", 0), ("cpu", 2)])
+def test_without_gpus_or_on_request_workers_use_the_cpu(kind: str, gpus: int) -> None:
+    assert worker_devices(BatchOptions(workers=2, device_kind=kind, gpu_count=gpus)) == [Device("cpu")] * 2
+
+
+@pytest.mark.parametrize(("workers", "cpus", "threads"), [(1, 8, 8), (3, 8, 2), (4, 8, 2), (16, 8, 1)])
+def test_threads_split_the_cpus(workers: int, cpus: int, threads: int) -> None:
+    assert threads_per_worker(BatchOptions(workers=workers, cpu_count=cpus)) == threads
+
+
+def test_device_names() -> None:
+    assert Device("cuda", 1).torch_name == "cuda:0"  # the stage sees only its GPU
+    assert Device("cpu").torch_name == "cpu"
+    assert Device("cuda", 1).describe() == "cuda (GPU 1)"
+
+
+@pytest.mark.parametrize(("gpu_index", "visible"), [(1, "1"), (0, "0"), (None, "")])
+def test_child_env_shows_only_the_stage_gpu(gpu_index: int | None, visible: str, tmp_path: Path) -> None:
+    stage = Stage(["true"], tmp_path, LIMITS, gpu_index=gpu_index)
+    assert sandbox._child_env(stage)["CUDA_VISIBLE_DEVICES"] == visible
+
+
+def test_stage_process_sees_its_gpu_index(tmp_path: Path) -> None:
+    code = "import os; print('CVD=' + repr(os.environ['CUDA_VISIBLE_DEVICES']))"
+    for gpu_index, expected in ((1, "CVD='1'"), (None, "CVD=''")):
+        result = sandbox.run(Stage([sys.executable, "-c", code], tmp_path, LIMITS, gpu_index=gpu_index))
+        assert expected in result.output, result.output
+
+
+def test_bubblewrap_binds_gpu_devices_only_for_a_gpu_stage(tmp_path: Path) -> None:
+    gpu = sandbox._bubblewrap_argv(Stage(["true"], tmp_path, LIMITS, gpu_index=1), uid=200_000)
+    binds = {gpu[i + 1] for i, arg in enumerate(gpu) if arg == "--dev-bind-try"}
+    assert {"/dev/nvidia1", "/dev/nvidiactl", "/dev/nvidia-uvm"} <= binds
+    assert "/dev/nvidia0" not in binds
+    cpu = sandbox._bubblewrap_argv(Stage(["true"], tmp_path, LIMITS), uid=200_000)
+    assert not any("nvidia" in arg for arg in cpu)
+
+
+def test_cuda_without_a_gpu_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "gpu_count", lambda: 0)
+    with pytest.raises(GraderError, match="--device cuda"):
+        cli._device_options(cli.DeviceChoice.cuda)
+    assert cli._device_options(cli.DeviceChoice.auto) == {"device_kind": "cpu", "gpu_count": 0}
+
+
+def test_auto_uses_the_gpus_when_there_are_some(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "gpu_count", lambda: 2)
+    assert cli._device_options(cli.DeviceChoice.auto) == {"device_kind": "cuda", "gpu_count": 2}
+    assert cli._device_options(cli.DeviceChoice.cuda) == {"device_kind": "cuda", "gpu_count": 2}
+    assert cli._device_options(cli.DeviceChoice.cpu) == {"device_kind": "cpu", "gpu_count": 0}
+    assert cli._single_device(cli.DeviceChoice.auto) == {"device": Device("cuda", 0)}

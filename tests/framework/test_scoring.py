@@ -1,0 +1,99 @@
+"""Scoring: the metric curve, full marks, and a reason for every line of the score."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.config import Assignment, assignment_ids, load_assignment
+from grader.models import CheckResult, Failure, FailureKind, Metrics, Score
+from grader.scoring import metric_credit, score
+
+WITH_METRIC = [i for i in assignment_ids() if load_assignment(i).metric is not None]
+
+
+def metrics(accuracy: float) -> Metrics:
+    return Metrics(accuracy=accuracy, per_class_accuracy={"airplane": accuracy, "bird": accuracy},
+                   confusion=[[1, 0], [0, 1]], perturbed_accuracy=accuracy, perturbation="hflip",
+                   perturbation_gap=0.0, flagged_for_review=False, samples=2000)
+
+
+def checks(assignment: Assignment, passed: int = 2, failed: int = 0) -> list[CheckResult]:
+    """`passed + failed` checks per group, sharing the group's points equally."""
+    results = []
+    for group in assignment.checks:
+        share = group.points / (passed + failed)
+        results += [CheckResult(nodeid=f"test_{group.name}_{i}", group=group.name, outcome="passed",
+                                points=share, max_points=share) for i in range(passed)]
+        results += [CheckResult(nodeid=f"test_{group.name}_bad_{i}", group=group.name, outcome="failed",
+                                points=0.0, max_points=share, message="AssertionError: expected 2 logits")
+                    for i in range(failed)]
+    return results
+
+
+def assert_reasons_are_sentences(result: Score) -> None:
+    for item in result.items:
+        assert item.reason and (item.reason[0].isupper() or item.reason[0].isdigit()), item
+        assert item.reason.endswith("."), item
+        assert "\n" not in item.reason
+
+
+@pytest.mark.parametrize("assignment_id", WITH_METRIC)
+def test_metric_credit_curve(assignment_id: str) -> None:
+    metric = load_assignment(assignment_id).metric
+    low, high = metric.zero_credit_at, metric.full_credit_at
+    assert metric_credit(metric, low) == 0.0 and metric_credit(metric, low - 0.2) == 0.0
+    assert metric_credit(metric, high) == pytest.approx(1.0) and metric_credit(metric, 1.0) == 1.0
+    assert metric_credit(metric, (low + high) / 2) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("assignment_id", assignment_ids())
+def test_everything_passed_earns_the_total(assignment_id: str) -> None:
+    assignment = load_assignment(assignment_id)
+    accuracy = metrics(assignment.metric.full_credit_at) if assignment.metric else None
+    result = score(assignment, checks(assignment), accuracy, [])
+    assert result.total == assignment.total_points == result.max_total
+    assert [item.points for item in result.items] == [item.max_points for item in result.items]
+    assert_reasons_are_sentences(result)
+
+
+@pytest.mark.parametrize("assignment_id", WITH_METRIC)
+def test_partial_results_have_reasons(assignment_id: str) -> None:
+    assignment = load_assignment(assignment_id)
+    metric = assignment.metric
+    result = score(assignment, checks(assignment, passed=1, failed=1),
+                   metrics((metric.zero_credit_at + metric.full_credit_at) / 2), [])
+    groups = sum(group.points for group in assignment.checks)
+    assert result.total == pytest.approx(groups / 2 + metric.points / 2, abs=0.02)
+    assert all("1 of 2" in item.reason for item in result.items[:-1])
+    assert "expected 2 logits" in result.items[0].reason and "50%" in result.items[-1].reason
+    assert_reasons_are_sentences(result)
+
+
+@pytest.mark.parametrize("outcome", ["failed", "timeout", "crashed"])
+def test_a_failed_check_without_a_message_still_gives_a_sentence(outcome: str) -> None:
+    assignment = load_assignment("a2_ffn")
+    group = assignment.checks[0]
+    bad = CheckResult(nodeid="test_x", group=group.name, outcome=outcome, points=0.0, max_points=group.points)
+    result = score(assignment, [bad], metrics(0.0), [])
+    assert outcome in result.items[0].reason
+    assert_reasons_are_sentences(result)
+
+
+def test_below_zero_credit_earns_no_metric_points() -> None:
+    assignment = load_assignment("a3_cnn")
+    result = score(assignment, checks(assignment), metrics(assignment.metric.zero_credit_at - 0.01), [])
+    assert result.items[-1].points == 0 and "no credit" in result.items[-1].reason
+    assert result.total == assignment.total_points - assignment.metric.points
+
+
+@pytest.mark.parametrize("assignment_id", assignment_ids())
+def test_import_failure_explains_every_line(assignment_id: str) -> None:
+    assignment = load_assignment(assignment_id)
+    failure = Failure(stage="import", kind=FailureKind.SYNTAX_ERROR,
+                      message="ffn.py has a syntax error on line 3.")
+    result = score(assignment, [], None, [failure])
+    assert result.total == 0 and result.max_total == assignment.total_points
+    assert len(result.items) == len(assignment.checks) + (assignment.metric is not None)
+    for item in result.items:
+        assert item.reason.startswith("Not earned:") and failure.message in item.reason
+    assert failure.message in result.summary
