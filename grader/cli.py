@@ -11,11 +11,11 @@ from typing import Annotated
 import typer
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from grader import data as grading_data
-from grader import stubs as stub_files
 from grader.batch import BatchEntry, BatchOptions, GradeFunction, discover, run_batch
 from grader.config import Assignment, assignment_ids, load_assignment
 from grader.context import Device, gpu_count
@@ -54,7 +54,7 @@ def main() -> None:
     try:
         app()
     except GraderError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise SystemExit(2) from None
 
 
@@ -176,7 +176,9 @@ def grade_examples(
 @app.command("stubs")
 def stubs(check: Annotated[bool, typer.Option(help="Only check; fail if a stub is out of date.")] = False) -> None:
     """Regenerate the student stubs from the reference solutions (otter solution markers)."""
-    stale = stub_files.stale_stubs(write=not check)
+    from grader.stubs import stale_stubs  # otter is slow to import; only this command needs it
+
+    stale = stale_stubs(write=not check)
     if check and stale:
         raise GraderError(f"Stubs out of date: {', '.join(map(str, stale))}; run `grader stubs`.")
     console.print(f"{'Rewrote' if stale and not check else 'Up to date:'} {len(stale) if stale else 'all'} stub(s).")

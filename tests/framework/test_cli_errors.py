@@ -21,7 +21,6 @@ CASES = {  # case: (arguments, with {tmp} for the test's folder; a fragment the 
     "batch of a missing folder": (["batch", "a2_ffn", "{tmp}/nowhere", "--out", "{tmp}/out"], "nowhere"),
     "markup-like name": (["grade", "a2_ffn", "{tmp}/ada[/b][metric].zip", "--out", "{tmp}/out"], "[/b][metric]"),
 }
-MARKUP_BUG = pytest.mark.xfail(strict=True, reason="cli.main prints the message as rich markup; it should escape it")
 
 
 @pytest.fixture
@@ -46,8 +45,7 @@ def assert_one_error_line(stderr: str, fragment: str) -> None:
     assert fragment in lines[0]
 
 
-@pytest.mark.parametrize("case", [
-    *[c for c in CASES if c != "markup-like name"], pytest.param("markup-like name", marks=MARKUP_BUG)])
+@pytest.mark.parametrize("case", CASES)
 def test_error_is_one_line_and_exit_2(case: str, places: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     if case == "batch of a missing folder":  # batch resolves the data root before it lists the folder
