@@ -31,10 +31,12 @@ fi
 assignment=$(cat "$SOURCE/ASSIGNMENT")
 "$VENV/bin/grader" list | grep -q "$assignment" || { echo "unknown assignment $assignment" >&2; exit 1; }
 
-# A copy shipped in the bundle (data/cifar10) wins; else download the official CIFAR-10.
-if [[ -d $SOURCE/data/cifar10/train ]]; then
-    mkdir -p "$(dirname "$DATA")" && mv "$SOURCE/data/cifar10" "$DATA"
-else
-    "$VENV/bin/grader" data prepare --data-dir "$DATA"
+# Data already in place (a custom image) stays; else a copy shipped in the bundle; else the official download.
+if [[ ! -d $DATA/train ]]; then
+    if [[ -d $SOURCE/data/cifar10/train ]]; then
+        mkdir -p "$(dirname "$DATA")" && mv "$SOURCE/data/cifar10" "$DATA"
+    else
+        "$VENV/bin/grader" data prepare --data-dir "$DATA"
+    fi
+    chmod -R a+rX "$DATA"
 fi
-chmod -R a+rX /autograder/data
