@@ -98,6 +98,7 @@ def grade_in_container(assignment: Assignment, source: Path, out_dir: Path, opti
         return read_report_json(report_path)
     report = failed_report(assignment, source, options.student_id or source.stem, problem.details)
     report.failures = [problem]
+    report.environment.runner = "docker"
     report.score.summary = f"0 of {report.score.max_total:g} points. {problem.message}"
     write_all(report, assignment, out_dir)
     return report

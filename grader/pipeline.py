@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ from grader.sandbox import fallback_warning, sandbox_name
 from grader.scoring import score
 from grader.training import run_training
 
+RUNNER_ENV = "GRADER_RUNNER"  # the grader image sets it to "docker"
 BLOCKING_KINDS = {"syntax_error", "import_error", "early_exit", "timeout", "out_of_memory", "crash"}
 
 
@@ -139,4 +141,5 @@ def _environment(ctx: GradingContext) -> Environment:
         seed=ctx.assignment.seed,
         data_fingerprint=fingerprint,
         sandbox=sandbox_name(),
+        runner=os.environ.get(RUNNER_ENV, "local"),
     )

@@ -1,0 +1,122 @@
+"""Grading in containers: the same results as the local runner, and the container's own limits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from grader.config import load_assignment
+from grader.docker_runner import grade_in_container
+from grader.models import Report
+from grader.paths import EXAMPLES_DIR
+from grader.pipeline import GradeOptions, grade
+
+pytestmark = [pytest.mark.docker, pytest.mark.real_data, pytest.mark.slow]
+BROKEN = {"a1_dataset": "cy_broken", "a2_ffn": "fay_broken.py", "a3_cnn": "ivy_broken"}
+
+
+def both_runners(assignment_id: str, source: Path, data_root: Path, tmp_path: Path) -> tuple[Report, Report]:
+    assignment = load_assignment(assignment_id)
+    options = GradeOptions(data_root=data_root, threads=2, student_id="student")
+    local = grade(assignment, source, tmp_path / "local", options)
+    container = grade_in_container(assignment, source, tmp_path / "docker", options)
+    return local, container
+
+
+def same_grading(local: Report, container: Report) -> None:
+    assert container.environment.runner == "docker"
+    assert container.score.total == local.score.total
+    assert [(c.nodeid, c.outcome) for c in container.checks] == [(c.nodeid, c.outcome) for c in local.checks]
+    assert [f.kind for f in container.failures] == [f.kind for f in local.failures]
+    if local.metrics is not None:
+        assert container.metrics.accuracy == local.metrics.accuracy
+        assert container.metrics.confusion == local.metrics.confusion
+    assert container.submission.sha256 == local.submission.sha256
+
+
+@pytest.mark.parametrize("assignment_id", ["a1_dataset", "a2_ffn", "a3_cnn"])
+def test_reference_grades_the_same_in_a_container(assignment_id: str, grader_image: str, data_root: Path,
+                                                  tmp_path: Path) -> None:
+    source = load_assignment(assignment_id).solution_dir
+    local, container = both_runners(assignment_id, source, data_root, tmp_path)
+    assert local.score.total == local.score.max_total
+    same_grading(local, container)
+
+
+@pytest.mark.parametrize("assignment_id", ["a1_dataset", "a2_ffn", "a3_cnn"])
+def test_broken_submission_grades_the_same_in_a_container(assignment_id: str, grader_image: str,
+                                                          data_root: Path, tmp_path: Path) -> None:
+    source = EXAMPLES_DIR / assignment_id / BROKEN[assignment_id]
+    local, container = both_runners(assignment_id, source, data_root, tmp_path)
+    assert local.failures
+    same_grading(local, container)
+
+
+def hostile(tmp_path: Path, body: str) -> Path:
+    """An a2 submission that runs `body` at import time, after the reference's definitions."""
+    reference = (load_assignment("a2_ffn").solution_dir / "ffn.py").read_text()
+    path = tmp_path / "ffn.py"
+    path.write_text(reference + "\n\n" + body + "\n")
+    return path
+
+
+def container_grade(source: Path, data_root: Path, out: Path) -> Report:
+    options = GradeOptions(data_root=data_root, threads=2, student_id="hostile")
+    return grade_in_container(load_assignment("a2_ffn"), source, out, options)
+
+
+def test_network_is_cut_in_the_container(grader_image: str, data_root: Path, tmp_path: Path) -> None:
+    source = hostile(tmp_path, "import socket\nsocket.create_connection(('pypi.org', 443), timeout=5)")
+    report = container_grade(source, data_root, tmp_path / "out")
+    assert report.failures[0].kind == "import_error"
+    assert "OSError" in report.failures[0].message or "gaierror" in report.failures[0].message
+    assert report.score.total == 0
+
+
+def test_labels_are_unreachable_in_the_container(grader_image: str, data_root: Path, tmp_path: Path) -> None:
+    hunt = (
+        "import os\nfound = []\n"
+        "for top in ('/data', '/cache', '/out', '/submission', '/home', '/tmp', '/opt/grader/tests'):\n"
+        "    for folder, _, files in os.walk(top):\n"
+        "        found += [os.path.join(folder, f) for f in files if 'label' in f or f.endswith(('.npy', '.jpg'))]\n"
+        "raise RuntimeError('FOUND:' + repr(sorted(found)[:5]))"
+    )
+    report = container_grade(hostile(tmp_path, hunt), data_root, tmp_path / "out")
+    assert "FOUND:[]" in report.failures[0].message, report.failures[0].message
+
+
+def test_an_endless_import_is_stopped_and_reported(grader_image: str, data_root: Path, tmp_path: Path) -> None:
+    report = container_grade(hostile(tmp_path, "while True:\n    pass"), data_root, tmp_path / "out")
+    assert report.failures[0].kind == "timeout"
+    assert (tmp_path / "out" / "report.md").is_file()
+
+
+def test_unbounded_memory_is_stopped_and_reported(grader_image: str, data_root: Path, tmp_path: Path) -> None:
+    hog = "chunks = []\nwhile True:\n    chunks.append(bytearray(256 * 2**20))"
+    report = container_grade(hostile(tmp_path, hog), data_root, tmp_path / "out")
+    assert report.failures[0].kind == "out_of_memory"
+    assert report.score.total == 0
+
+
+def test_gradescope_entry_point_writes_valid_results(grader_image: str, data_root: Path, tmp_path: Path) -> None:
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "cifar_dataset.py").write_text(
+        (load_assignment("a1_dataset").solution_dir / "cifar_dataset.py").read_text())
+    results = tmp_path / "results"
+    results.mkdir(mode=0o777)
+    results.chmod(0o777)
+    run = subprocess.run([
+        "docker", "run", "--rm", "--network", "none", "-e", "GRADER_ASSIGNMENT=a1_dataset",
+        "-v", f"{submission}:/autograder/submission:ro", "-v", f"{results}:/autograder/results",
+        "-v", f"{data_root}:/autograder/data/cifar10:ro", "--security-opt", "seccomp=unconfined",
+        "--security-opt", "apparmor=unconfined", "--security-opt", "systempaths=unconfined",
+        "--entrypoint", "/autograder/run_autograder", grader_image,
+    ], capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    payload = json.loads((results / "results.json").read_text())
+    assert payload["score"] == 100
+    assert {"name", "score", "max_score", "visibility"} <= set(payload["tests"][0])
