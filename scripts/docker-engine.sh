@@ -51,7 +51,7 @@ cmd_start() {
     fi
     apt_install dockerd:docker.io debootstrap:debootstrap
     mkdir -p "$STATE/data" "$STATE/exec"
-    if [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    if [[ -f $PIDFILE && $(cat "/proc/$(cat "$PIDFILE")/comm" 2>/dev/null) == dockerd ]]; then
         log "dockerd $(cat "$PIDFILE") is running but not answering yet"
     else
         # No bridge and no iptables: containers get --network none or host, and nothing is NATed from this machine.
@@ -77,7 +77,8 @@ cmd_stop() {
     fi
     local pid
     pid=$(cat "$PIDFILE")
-    if kill -0 "$pid" 2>/dev/null; then
+    # After a reboot the pid may belong to something else.
+    if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]]; then
         as_root kill "$pid"
         for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
     fi
@@ -88,8 +89,8 @@ cmd_stop() {
 # The Debian mirror this machine's apt uses, so debootstrap reaches the same one.
 debian_mirror() {
     local uri
-    uri=$(grep -hoE '^(URIs:|deb) +[^ ]+( [^ ]+)?' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-        /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -oE 'https?://[^ ]+/debian/?$' | head -1 || true)
+    uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
+        | grep -v '^[[:space:]]*#' | grep -oE 'https?://[^] ]+/debian/?( |$)' | head -1 | tr -d ' ' || true)
     echo "${uri:-http://deb.debian.org/debian}"
 }
 
@@ -102,7 +103,7 @@ cmd_base_image() {
     apt_install debootstrap:debootstrap
     local dir
     dir=$(mktemp -d "$STATE/rootfs.XXXXXX")
-    trap 'as_root rm -rf "$dir"' RETURN
+    trap 'as_root rm -rf "$dir"; trap - RETURN' RETURN
     log "debootstrap $SUITE from $(debian_mirror) into $dir"
     as_root debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates,bubblewrap \
         "$SUITE" "$dir" "$(debian_mirror)" >"$STATE/debootstrap.log" 2>&1 \
@@ -186,8 +187,13 @@ cmd_build() {
     trap 'if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID"; fi' EXIT
     serve_local_indexes
     # No bridge on our engine, so RUN steps need the host's network (pip reaches PyPI and the loopback server).
-    DOCKER_BUILDKIT=1 "$client" build --network host --progress plain "${BUILD_ARGS[@]}" "$@" \
-        -f "$ROOT/docker/Dockerfile" -t "$IMAGE" "$ROOT"
+    DOCKER_BUILDKIT=1 "$client" build --network host --progress plain --label grader.image=1 "${BUILD_ARGS[@]}" \
+        "$@" -f "$ROOT/docker/Dockerfile" -t "$IMAGE" "$ROOT"
+    # Each rebuilt dependency layer leaves ~6 GB behind: drop replaced images, and on our own engine old cache.
+    docker image prune -f --filter label=grader.image=1 >/dev/null
+    if [[ ${DOCKER_HOST:-} == "$SOCKET" ]]; then
+        DOCKER_BUILDKIT=1 "$client" builder prune -f --keep-storage "${GRADER_BUILD_CACHE:-8GB}" >/dev/null
+    fi
 }
 
 case ${1:-} in
