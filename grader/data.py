@@ -6,13 +6,16 @@ airplane and bird images of `test/` are the hidden validation set.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import platformdirs
@@ -108,11 +111,19 @@ def _decode(files: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarray]:
     return images, np.array([label for _, label in files], dtype=np.int64)
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
-        np.save(tmp, array)
-    os.chmod(tmp.name, 0o644)  # the sandbox user reads it through a bind mount
+def _save_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=path.suffix, delete=False) as tmp:
+        write(tmp)
+    os.chmod(tmp.name, 0o644)  # sandboxes and containers read the cache as other users
     os.replace(tmp.name, path)
+
+
+def _read_index(path: Path) -> dict[str, str]:
+    try:
+        index = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return index if isinstance(index, dict) else {}
 
 
 def load_split(root: Path, split: str) -> SplitTensors:
@@ -121,20 +132,20 @@ def load_split(root: Path, split: str) -> SplitTensors:
     tensors = cache_dir() / "tensors"
     tensors.mkdir(parents=True, exist_ok=True)
     index_path = tensors / "index.json"
-    index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    index = _read_index(index_path)
     key = _stat_key(files)
     fingerprint = index.get(key) or _content_fingerprint(root, files)
     images_path = tensors / f"{split}-{fingerprint}-images.npy"
     labels_path = tensors / f"{split}-{fingerprint}-labels.npy"
     if not (images_path.is_file() and labels_path.is_file()):
         images, labels = _decode(files)
-        _save_atomic(images_path, images)
-        _save_atomic(labels_path, labels)
+        _save_atomic(images_path, lambda f: np.save(f, images))
+        _save_atomic(labels_path, lambda f: np.save(f, labels))
     if index.get(key) != fingerprint:
         index[key] = fingerprint
-        with tempfile.NamedTemporaryFile("w", dir=tensors, suffix=".json", delete=False) as tmp:
-            json.dump(index, tmp)
-        os.replace(tmp.name, index_path)
+        # A read-only cache (a container's mount) still serves the tensors; it just cannot learn the new key.
+        with contextlib.suppress(OSError):
+            _save_atomic(index_path, lambda f: f.write(json.dumps(index).encode()))
     return SplitTensors(
         images=np.load(images_path, mmap_mode="r"),
         labels=np.load(labels_path),

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from grader.config import Assignment
-from grader.data import cache_dir
+from grader.data import SPLITS, cache_dir, load_split
 from grader.errors import GraderError
 from grader.models import Failure, FailureKind, Report
 from grader.pipeline import GradeOptions, failed_report
@@ -53,6 +53,7 @@ def docker_argv(assignment: Assignment, source: Path, out_dir: Path, options: Gr
         "docker", "run", "--name", name, "--network", "none", "--read-only",
         "--tmpfs", f"/tmp:rw,exec,size={limits.file_size_mb * 2 + 512}m",
         "--tmpfs", "/home/grader:rw,size=64m",
+        "--tmpfs", f"{CONTAINER_CACHE}:rw,size=64m",
         "--memory", f"{limits.memory_mb + GRADER_MEMORY_MB}m",
         "--pids-limit", str(limits.processes + 64),
         "--cpus", str(options.threads),
@@ -62,10 +63,9 @@ def docker_argv(assignment: Assignment, source: Path, out_dir: Path, options: Gr
         "-v", f"{out_dir.resolve()}:/out",
     ]
     if options.data_root is not None:
-        argv += ["-v", f"{options.data_root}:{CONTAINER_DATA}:ro"]
-        tensors = cache_dir() / "tensors"
-        if tensors.is_dir():  # decoded tensors, so each container skips decoding the images
-            argv += ["-v", f"{tensors.resolve()}:{CONTAINER_CACHE}/tensors:ro"]
+        # The decoded tensors too, so no container decodes the images again (grade_in_container fills them).
+        argv += ["-v", f"{options.data_root}:{CONTAINER_DATA}:ro",
+                 "-v", f"{(cache_dir() / 'tensors').resolve()}:{CONTAINER_CACHE}/tensors:ro"]
     if options.device.kind == "cuda":
         argv += ["--gpus", f"device={options.device.gpu_index}"]
     argv += [image(), "grade", assignment.id, f"/submission/{source.name}", "--out", "/out",
@@ -77,6 +77,9 @@ def grade_in_container(assignment: Assignment, source: Path, out_dir: Path, opti
     """Grade in a fresh container; the report comes back through the out mount, or is written here."""
     if shutil.which("docker") is None:
         raise GraderError("--runner docker needs the docker command, which is not installed.")
+    if options.data_root is not None:
+        for split in SPLITS:
+            load_split(options.data_root, split)
     out_dir.mkdir(parents=True, exist_ok=True)
     if os.getuid() == 0:
         out_dir.chmod(0o777)  # the image's unprivileged user writes the reports

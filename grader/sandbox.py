@@ -106,7 +106,8 @@ def bubblewrap_works() -> bool:
         return forced == "bubblewrap"
     if shutil.which("bwrap") is None:
         return False
-    probe = ["bwrap", *_namespace_flags(), "--ro-bind", "/", "/", "true"]
+    # /proc and /dev as the real stages mount them: some container profiles allow namespaces but not these.
+    probe = ["bwrap", *_namespace_flags(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]
     return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
 
 
