@@ -11,7 +11,7 @@ import pytest
 from grader.config import load_assignment
 from grader.docker_runner import grade_in_container
 from grader.models import Report
-from grader.paths import EXAMPLES_DIR
+from grader.paths import EXAMPLES_DIR, PROJECT_ROOT
 from grader.pipeline import GradeOptions, grade
 
 pytestmark = [pytest.mark.docker, pytest.mark.real_data, pytest.mark.slow]
@@ -110,7 +110,9 @@ def test_gradescope_entry_point_writes_valid_results(grader_image: str, data_roo
     results.mkdir(mode=0o777)
     results.chmod(0o777)
     run = subprocess.run([
-        "docker", "run", "--rm", "--network", "none", "-e", "GRADER_ASSIGNMENT=a1_dataset",
+        "docker", "run", "--rm", "--network", "none", "-e", "GRADER_ASSIGNMENT=a1_dataset", "-e", "GRADER_BIN=grader",
+        "-v", f"{PROJECT_ROOT / 'docker' / 'gradescope' / 'run_autograder'}:/autograder/run_autograder:ro",
+        "--tmpfs", "/autograder/cache:rw,mode=1777",
         "-v", f"{submission}:/autograder/submission:ro", "-v", f"{results}:/autograder/results",
         "-v", f"{data_root}:/autograder/data/cifar10:ro", "--security-opt", "seccomp=unconfined",
         "--security-opt", "apparmor=unconfined", "--security-opt", "systempaths=unconfined",
