@@ -13,6 +13,7 @@ from grader.docker_runner import grade_in_container
 from grader.models import Report
 from grader.paths import EXAMPLES_DIR, PROJECT_ROOT
 from grader.pipeline import GradeOptions, grade
+from grader.reports import read_report_json
 
 pytestmark = [pytest.mark.docker, pytest.mark.real_data, pytest.mark.slow]
 BROKEN = {"a1_dataset": "cy_broken", "a2_ffn": "fay_broken.py", "a3_cnn": "ivy_broken"}
@@ -39,9 +40,12 @@ def same_grading(local: Report, container: Report) -> None:
 
 @pytest.mark.parametrize("assignment_id", ["a1_dataset", "a2_ffn", "a3_cnn"])
 def test_reference_grades_the_same_in_a_container(assignment_id: str, grader_image: str, data_root: Path,
-                                                  tmp_path: Path) -> None:
-    source = load_assignment(assignment_id).solution_dir
-    local, container = both_runners(assignment_id, source, data_root, tmp_path)
+                                                  check_solutions: tuple[Path, object], tmp_path: Path) -> None:
+    """The local side is the session's `grader check-solutions` run, graded with the same seed and threads."""
+    local = read_report_json(check_solutions[0] / assignment_id / "solution" / "report.json")
+    assignment = load_assignment(assignment_id)
+    options = GradeOptions(data_root=data_root, threads=2, student_id="solution")
+    container = grade_in_container(assignment, assignment.solution_dir, tmp_path / "docker", options)
     assert local.score.total == local.score.max_total
     same_grading(local, container)
 

@@ -19,15 +19,6 @@ GRADER = str(Path(sys.executable).with_name("grader"))
 ACCURACY_MARGIN = 0.015
 
 
-@pytest.fixture(scope="module")
-def check_solutions(data_root: Path,
-                    tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    out = tmp_path_factory.mktemp("check-solutions")
-    completed = subprocess.run([GRADER, "check-solutions", "--out", str(out), "--data-dir", str(data_root),
-                                "--device", "cpu"], capture_output=True, text=True, timeout=1800)
-    return out, completed
-
-
 def test_check_solutions_passes(check_solutions: tuple[Path, subprocess.CompletedProcess]) -> None:
     _, completed = check_solutions
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
