@@ -1,0 +1,51 @@
+"""Assignment 2: a fully connected classifier for CIFAR-2 (airplane = 0, bird = 1).
+
+The grader imports this file, builds your model and optimizer, and trains it itself for EPOCHS
+epochs of BATCH_SIZE images using your `train_one_epoch`; then it scores the model on hidden images.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from torchvision import transforms
+
+# How many passes over the training images the grader makes, and how many images go in one batch.
+EPOCHS = ...
+BATCH_SIZE = ...
+
+
+def build_model() -> nn.Module:
+    """A network of fully connected layers mapping images (N, 3, 32, 32) to logits (N, 2)."""
+    raise NotImplementedError(
+        "build_model: return an nn.Sequential that starts with nn.Flatten() and ends with nn.Linear(..., 2)."
+    )
+
+
+def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer that updates the model's parameters."""
+    raise NotImplementedError("make_optimizer: return an optimizer over model.parameters(), e.g. torch.optim.Adam.")
+
+
+def train_transform() -> transforms.Compose:
+    """Optional augmentation, applied to each normalized training image (3, 32, 32) on the fly."""
+    return transforms.Compose([])  # no augmentation yet; try transforms.RandomHorizontalFlip()
+
+
+def train_one_epoch(
+    model: nn.Module, loader: DataLoader, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device
+) -> float:
+    """Train for one pass over `loader` and return the mean training loss of its batches."""
+    raise NotImplementedError(
+        "train_one_epoch: for each batch, move it to device, zero the gradients, compute the loss, "
+        "call backward() and step the optimizer; return the mean loss."
+    )
+
+
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> float:
+    """The model's accuracy on `loader`, a float in [0, 1], computed in eval mode without gradients."""
+    raise NotImplementedError(
+        "evaluate: call model.eval(), predict each batch under torch.no_grad() with argmax, "
+        "and return correct / total."
+    )

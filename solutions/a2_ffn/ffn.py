@@ -1,0 +1,104 @@
+"""Assignment 2: a fully connected classifier for CIFAR-2 (airplane = 0, bird = 1).
+
+The grader imports this file, builds your model and optimizer, and trains it itself for EPOCHS
+epochs of BATCH_SIZE images using your `train_one_epoch`; then it scores the model on hidden images.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from torchvision import transforms
+
+# How many passes over the training images the grader makes, and how many images go in one batch.
+EPOCHS = 15  # SOLUTION
+BATCH_SIZE = 128  # SOLUTION
+
+
+def build_model() -> nn.Module:
+    """A network of fully connected layers mapping images (N, 3, 32, 32) to logits (N, 2)."""
+    # BEGIN SOLUTION NO PROMPT
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(3 * 32 * 32, 512),
+        nn.BatchNorm1d(512),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(512, 128),
+        nn.BatchNorm1d(128),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Linear(128, 2),
+    )
+    # END SOLUTION
+    """ # BEGIN PROMPT
+    raise NotImplementedError(
+        "build_model: return an nn.Sequential that starts with nn.Flatten() and ends with nn.Linear(..., 2)."
+    )
+    """ # END PROMPT
+
+
+def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer that updates the model's parameters."""
+    # BEGIN SOLUTION NO PROMPT
+    return torch.optim.Adam(model.parameters(), lr=5e-4, weight_decay=1e-4)
+    # END SOLUTION
+    """ # BEGIN PROMPT
+    raise NotImplementedError("make_optimizer: return an optimizer over model.parameters(), e.g. torch.optim.Adam.")
+    """ # END PROMPT
+
+
+def train_transform() -> transforms.Compose:
+    """Optional augmentation, applied to each normalized training image (3, 32, 32) on the fly."""
+    # BEGIN SOLUTION NO PROMPT
+    return transforms.RandomHorizontalFlip()
+    # END SOLUTION
+    """ # BEGIN PROMPT
+    return transforms.Compose([])  # no augmentation yet; try transforms.RandomHorizontalFlip()
+    """ # END PROMPT
+
+
+def train_one_epoch(
+    model: nn.Module, loader: DataLoader, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device
+) -> float:
+    """Train for one pass over `loader` and return the mean training loss of its batches."""
+    # BEGIN SOLUTION NO PROMPT
+    model.train()
+    total, batches = 0.0, 0
+    for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
+        optimizer.zero_grad()
+        loss = loss_fn(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+        batches += 1
+    return total / batches
+    # END SOLUTION
+    """ # BEGIN PROMPT
+    raise NotImplementedError(
+        "train_one_epoch: for each batch, move it to device, zero the gradients, compute the loss, "
+        "call backward() and step the optimizer; return the mean loss."
+    )
+    """ # END PROMPT
+
+
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> float:
+    """The model's accuracy on `loader`, a float in [0, 1], computed in eval mode without gradients."""
+    # BEGIN SOLUTION NO PROMPT
+    model.eval()
+    correct, seen = 0, 0
+    with torch.no_grad():
+        for images, labels in loader:
+            images, labels = images.to(device), labels.to(device)
+            correct += (model(images).argmax(dim=1) == labels).sum().item()
+            seen += len(labels)
+    return correct / seen
+    # END SOLUTION
+    """ # BEGIN PROMPT
+    raise NotImplementedError(
+        "evaluate: call model.eval(), predict each batch under torch.no_grad() with argmax, "
+        "and return correct / total."
+    )
+    """ # END PROMPT
