@@ -89,7 +89,7 @@ def _run_pytest(ctx: GradingContext, nonce: str, done: list[str], seconds: float
     for nodeid in done:
         args += ["--deselect", nodeid]
     env = {"GRADER_CANARY": nonce, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    stage = python_stage("pytest", args, workdir, ctx.limits(seconds), mounts=mounts, env=env)
+    stage = python_stage("grader.harness.checks", args, workdir, ctx.limits(seconds), mounts=mounts, env=env)
     result = run(stage)
     return _read_results(workdir / RESULTS_FILE), result
 
@@ -154,7 +154,10 @@ def _score_outcomes(ctx: GradingContext, collected: list[dict], outcomes: dict[s
             message=record.get("message") or "", details=record.get("details") or "",
             seconds=record.get("seconds", 0.0),
         ))
-    failure = Failure(stage="checks", kind=FailureKind.TAMPERING, message=TAMPERED) if tampered else None
+    failure = None
+    if tampered:
+        details = canary.get("message") or f"The canary check ended as {canary.get('outcome', 'not run')}."
+        failure = Failure(stage="checks", kind=FailureKind.TAMPERING, message=TAMPERED, details=details)
     return ChecksOutcome(results=results, failure=failure)
 
 

@@ -18,6 +18,7 @@ import os
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import psutil
 
+from grader.errors import GraderError
 from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR
 
 SANDBOX_ENV = "GRADER_SANDBOX"  # "bubblewrap" or "rlimits" forces a mode
@@ -131,6 +133,7 @@ def run(stage: Stage) -> SandboxResult:
     """Run `stage` to completion or until a limit is hit; never raises for what the child does."""
     uid = next(_sandbox_uids)
     if bubblewrap_works() and os.geteuid() == 0:
+        _require_readable_by_others(stage.mounts)
         _give_workdir_to_sandbox_user(stage.workdir, uid)
     argv, cwd = (_bubblewrap_argv(stage, uid), None) if bubblewrap_works() else (stage.argv, stage.workdir)
     # Root is exempt from RLIMIT_NPROC (under bubblewrap it switches user first); others count from now.
@@ -166,7 +169,7 @@ def _watch(proc: subprocess.Popen, stage: Stage, started: float) -> SandboxResul
             pass
         if stage.on_poll:
             stage.on_poll()
-        resident_mb, count = _tree_usage(tree)
+        resident_mb, count = _tree_usage(tree, limits.memory_mb)
         result.timed_out = time.monotonic() > deadline
         result.out_of_memory = resident_mb > limits.memory_mb
         result.too_many_processes = count > limits.processes
@@ -179,20 +182,30 @@ def _watch(proc: subprocess.Popen, stage: Stage, started: float) -> SandboxResul
     return result
 
 
-def _tree_usage(root: psutil.Process) -> tuple[float, int]:
-    """Resident MB and number of processes in the child's tree."""
-    resident, count = 0, 0
+def _tree_usage(root: psutil.Process, memory_mb: int) -> tuple[float, int]:
+    """Resident MB and number of processes in the child's tree.
+
+    RSS counts the pages that forked processes share once in every process, so a tree of several
+    processes over the limit is measured again by proportional set size (slower to read) first.
+    """
     try:
         members = [root, *root.children(recursive=True)]
     except psutil.Error:
         return 0.0, 0
-    for member in members:
-        try:
-            resident += member.memory_info().rss
-            count += 1
-        except psutil.Error:
-            continue
-    return resident / 2**20, count
+    sizes = [size for member in members if (size := _memory_of(member, "rss")) is not None]
+    resident = sum(sizes) / 2**20
+    if resident > memory_mb and len(sizes) > 1:
+        resident = sum(size for member in members if (size := _memory_of(member, "pss")) is not None) / 2**20
+    return resident, len(sizes)
+
+
+def _memory_of(member: psutil.Process, kind: str) -> int | None:
+    """`rss` or `pss` bytes of one process; None once it is gone."""
+    try:
+        info = member.memory_full_info() if kind == "pss" else member.memory_info()
+    except psutil.Error:
+        return None
+    return getattr(info, kind, info.rss)
 
 
 def _kill_tree(proc: subprocess.Popen, tree: psutil.Process) -> None:
@@ -223,6 +236,16 @@ def _processes_of_user(uid: int) -> int:
 
 # A uid of its own per stage, so concurrent stages never share a process count or each other's files.
 _sandbox_uids = itertools.count(SANDBOX_UID_BASE + (os.getpid() % 1000) * 1000)
+
+
+def _require_readable_by_others(mounts: list[Mount]) -> None:
+    """The sandbox's user owns none of the mounted paths, so it reads only what any user may read."""
+    for mount in mounts:
+        mode = mount.source.stat().st_mode
+        needed = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+        if mode & needed != needed:
+            raise GraderError(f"{mount.source} is not readable by other users, so the sandbox cannot read it; "
+                              f"run chmod -R a+rX {mount.source}.")
 
 
 def _give_workdir_to_sandbox_user(workdir: Path, uid: int) -> None:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from grader.context import GradingContext
 from grader.interface import stage_failure
 from grader.models import EpochRecord, Failure, FailureKind, TrainingResult
-from grader.sandbox import Mount, python_stage, run
+from grader.sandbox import Mount, SandboxResult, python_stage, run
 
 PROGRESS_FILE = "progress.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -26,6 +26,7 @@ FAILURE_SENTENCES = {
     "wrong_output": FailureKind.WRONG_OUTPUT,
     "too_many_parameters": FailureKind.TOO_MANY_PARAMETERS,
     "forbidden_layer": FailureKind.FORBIDDEN_LAYER,
+    "file_too_large": FailureKind.FILE_TOO_LARGE,
 }
 
 
@@ -67,13 +68,10 @@ def run_training(ctx: GradingContext, on_epoch: Callable[[int, int], None] | Non
     failure = None
     if end is None:
         stopped = "killed"
-        if not epochs:
-            failure = stage_failure("training", sandbox, "training the model")
+        failure = _killed(sandbox, epochs)
     elif end["event"] == "failed":
         stopped = "failed"
-        kind = FAILURE_SENTENCES.get(str(end.get("kind")), FailureKind.EXCEPTION)
-        failure = Failure(stage="training", kind=kind, message=f"Training failed: {str(end.get('message'))[:400]}",
-                          details=str(end.get("details", ""))[-4000:])
+        failure = _failed(end, ctx.assignment.limits.file_size_mb)
     else:
         stopped = end.get("reason") if end.get("reason") in ("completed", "budget") else "killed"
     checkpoint = workdir / CHECKPOINT_FILE
@@ -83,6 +81,25 @@ def run_training(ctx: GradingContext, on_epoch: Callable[[int, int], None] | Non
         stopped=stopped, budget_seconds=budget, parameters=int(start.get("parameters", 0)), seconds=sandbox.seconds,
     )
     return TrainingOutcome(result=result, checkpoint=checkpoint if usable else None, failure=failure)
+
+
+def _killed(sandbox: SandboxResult, epochs: list[EpochRecord]) -> Failure:
+    """Why the stage ended without saying so; the checkpoint of the last finished epoch still counts."""
+    failure = stage_failure("training", sandbox, "training the model")
+    if not epochs:
+        return failure
+    kept = f"; the model saved after epoch {epochs[-1].epoch} was evaluated."
+    return failure.model_copy(update={"message": failure.message.removesuffix(".") + kept})
+
+
+def _failed(end: dict, file_size_mb: int) -> Failure:
+    """The failure the harness reported, in one sentence."""
+    kind = FAILURE_SENTENCES.get(str(end.get("kind")), FailureKind.EXCEPTION)
+    if kind == FailureKind.FILE_TOO_LARGE:
+        message = f"Training failed: the submission wrote a file larger than the {file_size_mb} MB limit."
+    else:
+        message = f"Training failed: {str(end.get('message'))[:400]}"
+    return Failure(stage="training", kind=kind, message=message, details=str(end.get("details", ""))[-4000:])
 
 
 def _epoch_record(event: dict) -> EpochRecord | None:

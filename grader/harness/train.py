@@ -8,6 +8,7 @@ every finished epoch to `checkpoint.pt`, so a kill mid-epoch still leaves the la
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -130,9 +131,17 @@ def main(spec_path: str) -> None:
     try:
         train(spec, progress)
     except BaseException as exc:  # noqa: BLE001 - whatever student code raises becomes the report
-        kind = "out_of_memory" if "out of memory" in str(exc).lower() else "exception"
-        progress.write("failed", kind=kind, message=f"{type(exc).__name__}: {str(exc)[:300]}",
+        progress.write("failed", kind=failure_kind(exc), message=f"{type(exc).__name__}: {str(exc)[:300]}",
                        details="".join(traceback.format_exception(exc))[-4000:])
+
+
+def failure_kind(exc: BaseException) -> str:
+    """The failure kind of an exception out of student code: GPU memory, the file size limit, or any other."""
+    if "out of memory" in str(exc).lower():
+        return "out_of_memory"
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        return "file_too_large"
+    return "exception"
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from grader.data import CIFAR2_CLASSES, CIFAR10_CLASSES
 def make_cifar_tree(root: Path, per_class: dict[str, int], seed: int = 0) -> Path:
     """A CIFAR-10 layout of random 32x32 PNGs; airplanes are bright and birds dark, so a model can learn them."""
     rng = np.random.default_rng(seed)
+    root.chmod(0o755)  # pytest makes its temp dirs private; the sandbox's unprivileged user reads this tree
     for split, count in per_class.items():
         for label, name in enumerate(CIFAR10_CLASSES):
             folder = root / split / name

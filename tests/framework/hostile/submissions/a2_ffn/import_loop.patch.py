@@ -1,0 +1,4 @@
+"""Heavy: an infinite loop at import time."""
+
+while True:
+    pass

@@ -1,0 +1,602 @@
+"""Hostile and broken submissions, graded by the whole engine in one batch per assignment, on synthetic data.
+
+Every case must end with a report whose failure kind, sentence and credit are exactly what the
+rubric gives, while the grader survives, leaves no process behind, changes nothing outside its
+work and out dirs, and never lets a submission see the validation labels. The a2 limits are
+shrunk (see A2_LIMITS) so that every limit is hit within seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hostile_world import (
+    SUBMISSIONS,
+    Listener,
+    PeakMemory,
+    build_class,
+    changed,
+    live_children,
+    reference_with,
+    survivors,
+    tree_hashes,
+    write_tar_link,
+    write_zip,
+    write_zip_bomb,
+)
+
+from grader import sandbox
+from grader.batch import BatchOptions, discover, run_batch
+from grader.config import Assignment, assignment_ids, load_assignment
+from grader.context import GradingData, load_grading_data
+from grader.models import Failure, Report
+from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR, PROJECT_ROOT, SOLUTIONS_DIR, TESTS_DIR
+from grader.pipeline import GradeOptions, grade
+from grader.reports import read_report_json
+from grader.scoring import metric_credit
+
+pytestmark = pytest.mark.slow
+
+A2_LIMITS = {"import_seconds": 15.0, "check_seconds": 10.0, "checks_total_seconds": 90.0, "eval_seconds": 30.0,
+             "memory_mb": 1536, "processes": 64, "file_size_mb": 32}
+A2_TRAINING = {"budget_seconds": {"cpu": 8.0}, "grace_seconds": 4.0}
+KILL_SLACK = 1.5  # watchdog poll interval, killing and reaping the tree
+A2_FULL = {"architecture": 15.0, "output": 5.0, "parameters": 5.0, "training": 15.0, "evaluate": 10.0}
+REPORT_FILES = {"report.json", "report.md", "report.html", "report-ta.md", "report-ta.html", "results.json"}
+SCAN_SECONDS = 1.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def needs_bubblewrap() -> None:
+    """Isolation is what these cases test; the rlimits fallback does not promise it (its reports say so)."""
+    if sandbox.sandbox_name() != "bubblewrap":
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but bubblewrap cannot sandbox here")
+        pytest.skip("bubblewrap is missing or cannot create namespaces here")
+
+
+def fast(assignment: Assignment) -> Assignment:
+    """`assignment` with limits small enough that every limit case ends in seconds."""
+    update = {"limits": assignment.limits.model_copy(update=A2_LIMITS)}
+    if assignment.training is not None:
+        update["training"] = assignment.training.model_copy(update=A2_TRAINING)
+    return assignment.model_copy(update=update)
+
+
+@dataclass
+class World:
+    """Everything outside the sandbox that the hostile cases aim at."""
+
+    root: Path
+    data_root: Path
+    data: GradingData
+    out: Path
+    victim: Path
+    listener: Listener
+    marker: str
+
+    def hunted_paths(self) -> list[str]:
+        """Where a student could guess the hidden labels and test images are."""
+        real = Path(os.environ.get("GRADER_DATA_DIR", "/work/shared/data/cifar10"))
+        val = self.data.val
+        return [str(p) for p in (real / "test" / "airplane", self.data_root / "test" / "airplane",
+                                  self.data_root / "test", val.labels_path, val.images_path, val.labels_path.parent,
+                                  Path.home() / ".cache" / "grader")]
+
+    def guarded(self) -> list[Path]:
+        """Everything a submission must not change. Of tests/ only the hidden checks and these cases: nothing
+        else there is ever visible in the sandbox, and people edit it while the suite runs."""
+        checks = [TESTS_DIR / assignment_id for assignment_id in assignment_ids()]
+        return [PACKAGE_DIR, ASSIGNMENTS_DIR, SOLUTIONS_DIR, *checks, Path(__file__).parent, self.data_root,
+                self.data.val.labels_path.parent, self.victim.parent]
+
+
+@pytest.fixture(scope="module")
+def world(synthetic_cifar: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("hostile")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRADER_CACHE_DIR", str(root / "cache"))
+        out = root / "out"
+        victim = out / "zz_other_student" / "report.json"
+        victim.parent.mkdir(parents=True)
+        victim.write_text('{"score": 97}\n')
+        listener = Listener()
+        yield World(root, synthetic_cifar, load_grading_data(synthetic_cifar), out, victim, listener,
+                    f"hostile-lingering-{uuid.uuid4().hex}")
+        listener.close()
+
+
+def a2_extras(world: World) -> dict[str, dict[str, str]]:
+    """The generated files of the a2 cases: what they aim at, and the lookup table of answers."""
+    val = world.data.val
+    table = {_pixel_key(image): int(label) for image, label in zip(val.images, val.labels, strict=True)}
+    guesses = {"paths": world.hunted_paths(), "servers": [*world.listener.addresses(), ["pypi.org", 443]],
+               "scan_seconds": SCAN_SECONDS}
+    return {
+        "label_hunter": {"guesses.json": json.dumps(guesses)},
+        "writer": {"targets.json": json.dumps(_writer_targets(world))},
+        "lingering_child": {"marker.txt": world.marker},
+        "lookup_table": {"answers.py": f"MEAN = {world.data.mean!r}\nSTD = {world.data.std!r}\nTABLE = {table!r}\n"},
+    }
+
+
+def _pixel_key(image: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def _writer_targets(world: World) -> dict[str, list[str]]:
+    val = world.data.val
+    folders = [world.out, world.victim.parent, world.out / "writer", PACKAGE_DIR, PACKAGE_DIR / "harness",
+               ASSIGNMENTS_DIR / "a2_ffn", TESTS_DIR / "a2_ffn", PROJECT_ROOT, world.data_root / "test" / "airplane",
+               val.labels_path.parent, world.root / "class_a2"]
+    rewrite = [PACKAGE_DIR / "pipeline.py", PACKAGE_DIR / "harness" / "evaluate.py",
+               PACKAGE_DIR / "classifier_checks.py", PACKAGE_DIR / "harness" / "canary_check.py",
+               ASSIGNMENTS_DIR / "a2_ffn" / "assignment.toml", TESTS_DIR / "a2_ffn" / "test_ffn.py"]
+    first_image = sorted((world.data_root / "test" / "airplane").iterdir())[0]
+    destroy = [world.victim, val.labels_path, first_image]
+    return {"create_in": [str(p) for p in folders], "rewrite": [str(p) for p in rewrite],
+            "destroy": [str(p) for p in destroy]}
+
+
+def a2_archives(folder: Path, assignment: Assignment, tag: str) -> None:
+    """The a2 cases that only exist as odd archives, generated here rather than committed."""
+    source = reference_with(assignment, "")
+    write_zip(folder / "empty.zip", {})
+    write_zip(folder / "zip_slip_parent.zip", {"ffn.py": source, f"../../hostile-escaped-{tag}.py": b"x = 1\n"})
+    write_zip(folder / "zip_slip_absolute.zip", {"ffn.py": source, f"/tmp/hostile-absolute-{tag}.py": b"x = 1\n"})
+    write_zip(folder / "zip_symlink.zip", {}, symlinks={"ffn.py": str(PACKAGE_DIR / "pipeline.py")})
+    write_tar_link(folder / "tar_link.tar.gz", "ffn.py", "/etc/passwd")
+    write_zip_bomb(folder / "zip_bomb.zip", "ffn.py", megabytes=256)
+
+
+@dataclass
+class Graded:
+    """A finished batch: its reports by student, and what it did to the machine."""
+
+    assignment: Assignment
+    out: Path
+    reports: dict[str, Report]
+    seconds: float
+    changed: list[str]
+    children: list[str]
+
+    def report(self, student: str) -> Report:
+        """The student's report, after checking every report file exists and report.json matches it."""
+        folder = self.out / student
+        assert {p.name for p in folder.iterdir()} >= REPORT_FILES, sorted(folder.iterdir())
+        report = self.reports[student]
+        assert read_report_json(folder / "report.json") == report
+        assert report.score.total == round(sum(item.points for item in report.score.items), 2)
+        return report
+
+    def text(self, student: str, name: str) -> str:
+        return (self.out / student / name).read_text()
+
+
+def run_class(assignment: Assignment, folder: Path, world: World) -> Graded:
+    """Batch-grade `folder` into the world's out dir, hashing what must not change before and after."""
+    out = world.out / assignment.id
+    before = tree_hashes(*world.guarded(), folder)
+    started = time.monotonic()
+    reports = run_batch(assignment, discover(folder), out,
+                        BatchOptions(workers=2, data_root=world.data_root, cpu_count=2))
+    seconds = time.monotonic() - started
+    after = tree_hashes(*world.guarded(), folder)
+    by_student = {r.submission.student_id: r for r in reports}
+    return Graded(assignment, out, by_student, seconds, changed(before, after), live_children())
+
+
+@pytest.fixture(scope="module")
+def hunter_control(world: World) -> dict[str, list[str]]:
+    """The label hunter run in this process, outside the sandbox: proof that its probes find what is there."""
+    spec = importlib.util.spec_from_file_location("snoop", SUBMISSIONS / "a2_ffn" / "label_hunter" / "snoop.py")
+    snoop = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(snoop)
+    return {"guessed": snoop.guessed(world.hunted_paths()),
+            "scanned": snoop.scan(SCAN_SECONDS, roots=[str(world.data.val.labels_path.parent), str(world.data_root)]),
+            "reached": snoop.phone_home([["127.0.0.1", world.listener.port]], [])}
+
+
+@pytest.fixture(scope="module")
+def a2(world: World, hunter_control: dict[str, list[str]]) -> Graded:
+    assignment = fast(load_assignment("a2_ffn"))
+    folder = build_class(assignment, world.root / "class_a2", a2_extras(world))
+    a2_archives(folder, assignment, world.marker)
+    return run_class(assignment, folder, world)
+
+
+@pytest.fixture(scope="module")
+def a1(world: World) -> Graded:
+    assignment = load_assignment("a1_dataset")
+    folder = build_class(assignment, world.root / "class_a1", {})
+    write_zip(folder / "one_folder_down.zip", {"hw1/cifar_dataset.py": reference_with(assignment, "")})
+    nested = folder / "non_utf8"
+    nested.mkdir()
+    legacy = "\n# Auteur : Jérôme Lefèvre — données CIFAR, « version finale »\n"
+    (nested / "cifar_dataset.py").write_bytes(reference_with(assignment, "") + legacy.encode("cp1252"))
+    return run_class(assignment, folder, world)
+
+
+def check_points(report: Report) -> dict[str, float]:
+    return {item.name: item.points for item in report.score.items if item.name != "accuracy"}
+
+
+def metric_points(report: Report) -> float:
+    return next(item.points for item in report.score.items if item.name == "accuracy")
+
+
+def only_failure(report: Report, stage: str, kind: str, *words: str) -> Failure:
+    """The report's one failure, of `stage` and `kind`, as one sentence holding every one of `words`."""
+    assert [(f.stage, f.kind) for f in report.failures] == [(stage, kind)], report.failures
+    failure = report.failures[0]
+    assert "\n" not in failure.message and failure.message.endswith("."), failure.message
+    for word in words:
+        assert word in failure.message, failure.message
+    return failure
+
+
+def earned_nothing(report: Report) -> None:
+    assert report.score.total == 0 and report.training is None and report.metrics is None
+    assert all(item.reason.startswith("Not earned") for item in report.score.items)
+
+
+def full_metric(report: Report, assignment: Assignment) -> None:
+    """The metric earned exactly what the assignment's curve gives for the measured accuracy."""
+    assert report.metrics is not None
+    expected = round(assignment.metric.points * metric_credit(assignment.metric, report.metrics.accuracy), 2)
+    assert metric_points(report) == expected
+
+
+# ---- the guarantees, over the whole batch --------------------------------------------------------------------
+
+
+def test_every_submission_gets_a_report_and_a_gradebook_row(a2: Graded, a1: Graded) -> None:
+    for graded in (a2, a1):
+        folders = sorted(p.name for p in graded.out.iterdir() if p.is_dir())
+        assert folders == sorted(graded.reports)
+        for student in graded.reports:
+            graded.report(student)
+        with (graded.out / "grades.csv").open() as file:
+            assert sorted(row["student_id"] for row in csv.DictReader(file)) == sorted(graded.reports)
+
+
+def test_the_grader_itself_never_failed(a2: Graded, a1: Graded) -> None:
+    reports = [*a2.reports.values(), *a1.reports.values()]
+    assert not [r.submission.student_id for r in reports if any("grader failed" in f.message for f in r.failures)]
+
+
+def test_no_process_outlives_the_batch(a2: Graded, a1: Graded, world: World) -> None:
+    assert a2.children == [] and a1.children == []
+    assert survivors(world.marker) == []
+
+
+def test_nothing_outside_the_work_and_out_dirs_changes(a2: Graded, a1: Graded, world: World) -> None:
+    assert a2.changed == [] and a1.changed == []
+    assert world.victim.read_text() == '{"score": 97}\n'
+    stray = {p.name for p in world.out.iterdir()} - {"a2_ffn", "a1_dataset", world.victim.parent.name}
+    assert stray == set()
+    assert not list(world.root.glob("**/hostile-writer-was-here.txt"))
+    assert not list(Path("/tmp").glob(f"hostile-*-{world.marker}.py"))
+
+
+# ---- careless ------------------------------------------------------------------------------------------------
+
+
+def test_syntax_error_names_the_line(a2: Graded) -> None:
+    report = a2.report("syntax_error")
+    only_failure(report, "import", "syntax_error", "ffn.py has a syntax error on line 10")
+    earned_nothing(report)
+    assert report.checks == []
+
+
+def test_missing_module_is_named(a2: Graded) -> None:
+    report = a2.report("missing_module")
+    only_failure(report, "import", "import_error", "'my_cifar_helpers'", "not available")
+    earned_nothing(report)
+
+
+def test_misspelled_function_suggests_the_close_name(a2: Graded) -> None:
+    report = a2.report("misspelled_function")
+    only_failure(report, "import", "missing_name", "does not define train_one_epoch", "'trian_one_epoch'", "typo")
+    assert check_points(report) == A2_FULL | {"training": 3.75}, "only make_optimizer of the training checks passes"
+    assert report.training is None and metric_points(report) == 0
+
+
+def test_wrong_signature_shows_the_expected_call(a2: Graded) -> None:
+    report = a2.report("wrong_signature")
+    only_failure(report, "import", "wrong_signature",
+                 "train_one_epoch must be callable as train_one_epoch(model, loader, loss_fn, optimizer, device)")
+    assert check_points(report) == A2_FULL | {"training": 3.75}
+    assert report.training is None and metric_points(report) == 0
+
+
+def test_logits_of_the_wrong_shape(a2: Graded) -> None:
+    report = a2.report("wrong_output_shape")
+    only_failure(report, "evaluation", "wrong_output", "shape (64, 10)", "expected (64, 2)")
+    assert check_points(report) == A2_FULL | {"output": 0.0}
+    assert report.training.stopped == "completed" and report.metrics is None and metric_points(report) == 0
+
+
+def test_train_one_epoch_returning_the_wrong_type(a2: Graded) -> None:
+    report = a2.report("wrong_return_type")
+    only_failure(report, "training", "wrong_output", "train_one_epoch returned dict")
+    assert check_points(report) == A2_FULL | {"training": 11.25}
+    assert report.training.stopped == "failed" and report.metrics is None and metric_points(report) == 0
+
+
+def test_nan_logits(a2: Graded) -> None:
+    report = a2.report("nan_logits")
+    only_failure(report, "evaluation", "wrong_output", "not finite numbers")
+    assert check_points(report) == A2_FULL | {"output": 0.0}
+    assert metric_points(report) == 0
+
+
+def test_nan_loss_keeps_the_check_groups_and_loses_the_metric(a2: Graded) -> None:
+    report = a2.report("nan_loss")
+    only_failure(report, "training", "nan_loss", "became nan in epoch 4")
+    assert check_points(report) == A2_FULL
+    assert [e.epoch for e in report.training.epochs] == [1, 2, 3] and report.training.stopped == "failed"
+    assert report.metrics is None and metric_points(report) == 0 and report.score.total == 50
+
+
+def test_megabytes_of_output_and_a_fake_score_change_nothing(a2: Graded) -> None:
+    report = a2.report("loud")
+    assert report.failures == [] and check_points(report) == A2_FULL
+    full_metric(report, a2.assignment)
+    assert (a2.out / "loud" / "report.json").stat().st_size < 64_000
+    assert "score: 100" not in a2.text("loud", "report.md")
+
+
+def test_too_many_parameters_is_refused_before_training(a2: Graded) -> None:
+    report = a2.report("too_many_parameters")
+    only_failure(report, "training", "too_many_parameters", "36,", "more than the limit of 5,000,000")
+    assert check_points(report) == A2_FULL | {"parameters": 0.0}
+    assert report.training.stopped == "failed" and report.training.epochs == []
+    assert report.training.parameters == 36_900_002
+    assert metric_points(report) == 0
+
+
+def test_a_cnn_in_the_ffn_assignment(a2: Graded) -> None:
+    report = a2.report("cnn_in_ffn")
+    only_failure(report, "training", "forbidden_layer", "Conv2d", "MaxPool2d")
+    assert check_points(report) == A2_FULL | {"architecture": 0.0}
+    assert report.training.epochs == [] and metric_points(report) == 0
+
+
+# ---- heavy ---------------------------------------------------------------------------------------------------
+
+
+def test_infinite_loop_at_import_times_out(a2: Graded) -> None:
+    report = a2.report("import_loop")
+    limit = a2.assignment.limits.import_seconds
+    only_failure(report, "import", "timeout", f"took longer than {limit:g} s while importing ffn.py")
+    earned_nothing(report)
+    assert limit <= report.seconds <= limit + 5
+
+
+def test_infinite_loop_in_training_is_killed_at_budget_plus_grace(a2: Graded) -> None:
+    report = a2.report("train_loop")
+    training = a2.assignment.training
+    limit = training.budget_seconds["cpu"] + training.grace_seconds
+    only_failure(report, "training", "timeout", f"took longer than {limit:g} s while training the model")
+    assert report.training.stopped == "killed" and report.training.epochs == []
+    assert limit <= report.training.seconds <= limit + KILL_SLACK
+    timed_out = [c for c in report.checks if c.outcome == "timeout"]
+    assert sorted(c.nodeid.split("::")[1] for c in timed_out) == [
+        "test_train_one_epoch_lowers_the_loss", "test_train_one_epoch_returns_mean_loss",
+        "test_train_one_epoch_zeroes_gradients"]
+    assert all(c.seconds <= a2.assignment.limits.check_seconds + KILL_SLACK for c in timed_out)
+    assert check_points(report) == A2_FULL | {"training": 3.75} and metric_points(report) == 0
+
+
+def test_sleep_past_the_budget_keeps_the_last_finished_epoch(a2: Graded) -> None:
+    report = a2.report("sleep_past_budget")
+    training = a2.assignment.training
+    limit = training.budget_seconds["cpu"] + training.grace_seconds
+    only_failure(report, "training", "timeout", f"took longer than {limit:g} s while training the model",
+                 "the model saved after epoch 3 was evaluated")
+    assert report.training.stopped == "killed" and len(report.training.epochs) == 3
+    assert limit <= report.training.seconds <= limit + KILL_SLACK
+    assert check_points(report) == A2_FULL
+    full_metric(report, a2.assignment)
+
+
+def test_unbounded_memory_is_stopped(a2: Graded) -> None:
+    report = a2.report("memory_hog")
+    limit = a2.assignment.limits.memory_mb
+    only_failure(report, "import", "out_of_memory", f"used more than {limit} MB of memory while importing ffn.py")
+    earned_nothing(report)
+
+
+def test_memory_limit_costs_at_most_the_limit(world: World, tmp_path: Path) -> None:
+    assignment = fast(load_assignment("a2_ffn"))
+    limit = 1024
+    assignment = assignment.model_copy(update={"limits": assignment.limits.model_copy(update={"memory_mb": limit})})
+    submission = tmp_path / "ffn.py"
+    submission.write_text(reference_with(assignment, (SUBMISSIONS / "a2_ffn" / "memory_hog.patch.py").read_text())
+                          .decode())
+    with PeakMemory() as memory:
+        report = grade(assignment, submission, tmp_path / "out", GradeOptions(data_root=world.data_root, threads=1))
+    only_failure(report, "import", "out_of_memory", f"more than {limit} MB")
+    assert limit * 0.8 <= memory.peak_mb <= limit + 512, memory.peak_mb
+    assert report.seconds < 15
+
+
+def test_fork_bomb_is_stopped_at_once(a2: Graded) -> None:
+    report = a2.report("fork_bomb")
+    only_failure(report, "import", "crash", "started too many processes while importing ffn.py")
+    earned_nothing(report)
+    assert report.seconds < a2.assignment.limits.import_seconds, "stopped by the process count, not the clock"
+
+
+def test_endless_threads_do_not_hold_up_any_stage(a2: Graded) -> None:
+    report = a2.report("endless_threads")
+    assert report.failures == [] and check_points(report) == A2_FULL
+    full_metric(report, a2.assignment)
+    assert report.seconds < 60
+
+
+def test_a_multi_gigabyte_file_hits_the_file_size_limit(a2: Graded) -> None:
+    report = a2.report("big_file")
+    limit = a2.assignment.limits.file_size_mb
+    only_failure(report, "training", "file_too_large", f"larger than the {limit} MB limit")
+    failed = [c.message for c in report.checks if c.outcome != "passed"]
+    assert failed == ["OSError: [Errno 27] File too large"] * 3, "every check that calls train_one_epoch"
+    assert check_points(report) == A2_FULL | {"training": 3.75} and metric_points(report) == 0
+
+
+def test_a_detached_child_is_reaped(a2: Graded, world: World) -> None:
+    report = a2.report("lingering_child")
+    assert report.failures == [] and check_points(report) == A2_FULL
+    assert survivors(world.marker) == []
+
+
+# ---- hostile -------------------------------------------------------------------------------------------------
+
+
+def test_the_hidden_labels_cannot_be_found_or_sent(a2: Graded, world: World, hunter_control: dict) -> None:
+    # Outside the sandbox the same probes find the labels and reach the listener, so finding nothing inside means
+    # something: any find or connection inside would have raised "LEAK" and failed a stage.
+    assert str(world.data.val.labels_path) in hunter_control["guessed"]
+    assert any("test-" in path and "labels" in path for path in hunter_control["scanned"])
+    assert hunter_control["reached"] == [f"127.0.0.1:{world.listener.port}"]
+    report = a2.report("label_hunter")
+    assert report.failures == [] and check_points(report) == A2_FULL
+    full_metric(report, a2.assignment)
+    assert world.listener.accepted == 1, "only the control run outside the sandbox connected"
+
+
+def test_writes_outside_the_sandbox_all_fail(a2: Graded) -> None:
+    report = a2.report("writer")
+    assert report.failures == [] and check_points(report) == A2_FULL
+    written = {p.name for p in (a2.out / "writer").iterdir()}
+    assert written == {p.name for p in (a2.out / "loud").iterdir()}, "only the grader's files, as for any student"
+
+
+def test_sys_exit_at_import(a2: Graded) -> None:
+    report = a2.report("exit_at_import")
+    only_failure(report, "import", "early_exit", "ffn.py called exit() while being imported")
+    earned_nothing(report)
+
+
+def test_os_exit_at_import(a2: Graded) -> None:
+    report = a2.report("os_exit_at_import")
+    only_failure(report, "import", "early_exit", "ended the process early (exit code 0) while importing ffn.py")
+    earned_nothing(report)
+
+
+def test_exiting_inside_a_check_costs_only_that_check(a2: Graded) -> None:
+    report = a2.report("exit_in_check")
+    assert report.failures == []
+    evaluate = sorted(c.outcome for c in report.checks if c.group == "evaluate")
+    assert evaluate == ["crashed", "failed"]
+    assert check_points(report) == A2_FULL | {"evaluate": 0.0}
+    full_metric(report, a2.assignment)
+
+
+def test_exiting_during_training_keeps_the_finished_epochs(a2: Graded) -> None:
+    report = a2.report("exit_in_training")
+    only_failure(report, "training", "early_exit", "ended the process early (exit code 0) while training the model",
+                 "the model saved after epoch 3 was evaluated")
+    assert report.training.stopped == "killed" and len(report.training.epochs) == 3
+    assert check_points(report) == A2_FULL
+    full_metric(report, a2.assignment)
+
+
+@pytest.mark.parametrize("case", ["pytest_patch", "torch_patch", "grader_patch"])
+def test_monkeypatching_the_test_run_is_caught_as_tampering(a2: Graded, case: str) -> None:
+    report = a2.report(case)
+    only_failure(report, "checks", "tampering", "tampered")
+    assert report.checks and all(c.points == 0 for c in report.checks)
+    assert report.score.total == 0 and report.training is None and report.metrics is None
+
+
+def test_conftest_and_pytest_ini_in_the_submission_are_ignored(a2: Graded) -> None:
+    report = a2.report("conftest_ignored")
+    assert report.submission.files == ["ffn.py"]
+    assert any("Ignored conftest.py" in note for note in report.submission.notes)
+    assert any("Ignored pytest.ini" in note for note in report.submission.notes)
+    assert report.failures == []
+    assert check_points(report) == A2_FULL | {"evaluate": 0.0}
+
+
+@pytest.mark.parametrize(("case", "words"), [
+    ("zip_slip_parent", ["points outside the submission folder"]),
+    ("zip_slip_absolute", ["points outside the submission folder"]),
+    ("zip_symlink", ["symbolic link"]),
+    ("tar_link", ["link or device"]),
+    ("zip_bomb", ["ffn.py is larger than 5 MB"]),
+    ("empty", ["contains no files"]),
+])
+def test_hostile_archives_are_refused_at_intake(a2: Graded, world: World, case: str, words: list[str]) -> None:
+    report = a2.report(case)
+    only_failure(report, "intake", "intake", *words)
+    assert report.score.total == 0 and report.checks == []
+    assert not list(Path("/tmp").glob(f"hostile-*-{world.marker}.py"))
+
+
+def test_a_lookup_table_of_answers_is_flagged_for_review(a2: Graded) -> None:
+    report = a2.report("lookup_table")
+    assert report.failures == [] and check_points(report) == A2_FULL
+    assert report.metrics.accuracy == 1.0 and report.metrics.perturbed_accuracy == 0.5
+    assert report.metrics.flagged_for_review
+    assert "Flagged for review" in a2.text("lookup_table", "report-ta.md")
+    assert "Flagged for review" not in a2.text("lookup_table", "report.md")
+    with (a2.out / "grades.csv").open() as file:
+        rows = {row["student_id"]: row for row in csv.DictReader(file)}
+    assert rows["lookup_table"]["flagged_for_review"] == "true"
+    assert rows["loud"]["flagged_for_review"] == "false"
+
+
+def test_forged_evaluation_results_are_scored_against_the_real_labels(a2: Graded) -> None:
+    report = a2.report("eval_globals")
+    assert report.failures == [] and check_points(report) == A2_FULL
+    assert report.metrics.accuracy == 0.5 and report.metrics.confusion == [[0, 32], [0, 32]]
+    assert metric_points(report) == 0
+
+
+def test_a_submission_that_detects_the_grader_is_graded_on_what_it_did(a2: Graded) -> None:
+    report = a2.report("detects_grader")
+    assert report.failures == []
+    assert check_points(report) == A2_FULL | {"training": 7.5}, "make_optimizer and the mean loss pass, no step"
+    assert report.metrics.accuracy == 0.5 and metric_points(report) == 0
+
+
+# ---- assignment 1 --------------------------------------------------------------------------------------------
+
+
+def test_a1_absolute_path_from_the_authors_laptop(a1: Graded) -> None:
+    report = a1.report("laptop_path")
+    only_failure(report, "import", "import_error", "FileNotFoundError",
+                 "'/Users/alice/Desktop/cifar10/batches.meta.txt'")
+    earned_nothing(report)
+
+
+def test_a1_notebook_that_does_not_parse(a1: Graded) -> None:
+    report = a1.report("broken_notebook")
+    only_failure(report, "intake", "intake", "broken_notebook.ipynb is not a readable Jupyter notebook")
+    assert report.score.total == 0
+
+
+def test_a1_zip_with_the_files_one_folder_down_grades_normally(a1: Graded) -> None:
+    report = a1.report("one_folder_down")
+    assert report.failures == [] and report.score.total == report.score.max_total
+    assert "Took the files from the folder hw1/ inside the submission." in report.submission.notes
+
+
+def test_a1_file_in_a_legacy_encoding_grades_normally(a1: Graded) -> None:
+    report = a1.report("non_utf8")
+    assert report.failures == [] and report.score.total == report.score.max_total
+    assert any("was not UTF-8" in note for note in report.submission.notes)
