@@ -1,4 +1,9 @@
 # The two commands of the README, and the test tiers. Each target bootstraps what it needs.
+# A relative GRADER_DATA_DIR (as in the README) must mean the same in every child process.
+ifneq ($(GRADER_DATA_DIR),)
+export GRADER_DATA_DIR := $(abspath $(GRADER_DATA_DIR))
+endif
+
 .PHONY: bootstrap grade-examples test test-fast bench
 
 bootstrap:
