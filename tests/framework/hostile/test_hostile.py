@@ -9,6 +9,7 @@ shrunk (see A2_LIMITS) so that every limit is hit within seconds.
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
 import json
 import os
@@ -131,8 +132,6 @@ def a2_extras(world: World) -> dict[str, dict[str, str]]:
 
 
 def _pixel_key(image: np.ndarray) -> str:
-    import hashlib
-
     return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
 
 
@@ -515,12 +514,24 @@ def test_exiting_during_training_keeps_the_finished_epochs(a2: Graded) -> None:
     full_metric(report, a2.assignment)
 
 
-@pytest.mark.parametrize("case", ["pytest_patch", "torch_patch", "grader_patch"])
-def test_monkeypatching_the_test_run_is_caught_as_tampering(a2: Graded, case: str) -> None:
+@pytest.mark.parametrize(("case", "why"), [
+    ("pytest_patch", "The canary check ended as passed."),
+    ("torch_patch", "The submission replaced torch.allclose."),
+    ("grader_patch", "The submission replaced grader.pytest_plugin.ResultsWriter._write."),
+    ("forged_results", "The canary check ended as not run."),
+])
+def test_tampering_with_the_test_run_is_caught(a2: Graded, case: str, why: str) -> None:
     report = a2.report(case)
-    only_failure(report, "checks", "tampering", "tampered")
+    failure = only_failure(report, "checks", "tampering", "tampered")
+    assert failure.details.endswith(why), failure.details
     assert report.checks and all(c.points == 0 for c in report.checks)
     assert report.score.total == 0 and report.training is None and report.metrics is None
+
+
+def test_an_honest_submission_that_sets_library_options_is_not_tampering(a2: Graded) -> None:
+    report = a2.report("busy_but_honest")
+    assert report.failures == [] and check_points(report) == A2_FULL
+    full_metric(report, a2.assignment)
 
 
 def test_conftest_and_pytest_ini_in_the_submission_are_ignored(a2: Graded) -> None:
