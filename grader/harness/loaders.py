@@ -1,7 +1,8 @@
 """The batches a submission trains and is evaluated on, built from the cached uint8 tensors.
 
 Normalization is done once on the whole tensor, not per image; the optional student
-`train_transform` is applied per sample to the normalized (3, 32, 32) float tensor.
+`train_transform` is applied per sample to the normalized (3, 32, 32) float tensor, or once per
+batch when it is a transform whose batch version gives exactly the per-sample results.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class TensorBatches(Dataset):
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable | None = None) -> None:
         self.images, self.labels, self.transform = images, labels, transform
+        self.batch_transform = batch_version(transform)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -41,9 +43,36 @@ class TensorBatches(Dataset):
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.as_tensor(indices)
         images = self.images[index]
-        if self.transform:
+        if self.batch_transform is not None:
+            images = self.batch_transform(images)
+        elif self.transform:
             images = torch.stack([self.transform(image) for image in images])
         return images, self.labels[index]
+
+
+def batch_version(transform: Callable | None) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """A whole-batch equivalent of `transform`, drawing the same random numbers in the same order, if known.
+
+    RandomHorizontalFlip draws torch.rand(1) per image; torch.rand(n) draws the same n numbers on the CPU
+    generator, so flipping the images whose number is below p gives the per-sample results exactly.
+    """
+    if transform is None:
+        return None
+    from torchvision import transforms  # here, so the evaluation stage does not pay for importing it
+
+    if type(transform) is transforms.Compose and len(transform.transforms) <= 1:
+        if not transform.transforms:
+            return lambda images: images
+        transform = transform.transforms[0]
+    if type(transform) is not transforms.RandomHorizontalFlip:
+        return None
+
+    def flip(images: torch.Tensor) -> torch.Tensor:
+        chosen = torch.rand(len(images)) < transform.p
+        images[chosen] = images[chosen].flip(-1)  # a fresh copy from indexing, so in place is safe
+        return images
+
+    return flip
 
 
 def _batch_as_is(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,1 @@
+"""What grading costs beyond the training itself: `python -m bench [--quick] [--only NAME ...]`."""

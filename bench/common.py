@@ -1,0 +1,57 @@
+"""What every benchmark shares: its settings, its result tables, and reference copies to grade."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.config import Assignment
+
+
+@dataclass(frozen=True)
+class Config:
+    """How to run: quick or full length, where the data is, the grader's torch threads and the device."""
+
+    quick: bool
+    data_root: Path
+    threads: int
+    device: str = "cpu"
+
+
+@dataclass
+class Table:
+    title: str
+    rows: list[dict[str, object]]
+
+
+@dataclass
+class Result:
+    """One benchmark's tables, plus sentences that say what the numbers mean."""
+
+    name: str
+    tables: list[Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"tables": [{"title": t.title, "rows": t.rows} for t in self.tables], "notes": self.notes}
+
+
+def min_median(values: list[float]) -> tuple[float, float]:
+    return min(values), statistics.median(values)
+
+
+def reference_copy(assignment: Assignment, folder: Path, epochs: int | None) -> Path:
+    """A copy of the assignment's reference solution, with EPOCHS overridden when `epochs` is given."""
+    shutil.copytree(assignment.solution_dir, folder)
+    if epochs is not None:
+        module = folder / f"{assignment.submission.module}.py"
+        module.write_text(module.read_text() + f"\nEPOCHS = {epochs}  # bench override\n")
+    return folder
+
+
+def grading_threads() -> int:
+    """The torch threads `grader grade` gives one submission: every CPU of the machine."""
+    return os.cpu_count() or 1
