@@ -40,10 +40,13 @@ from grader import sandbox
 from grader.batch import BatchOptions, discover, run_batch
 from grader.config import Assignment, assignment_ids, load_assignment
 from grader.context import GradingData, load_grading_data
+from grader.data import cache_dir
+from grader.errors import GraderError
 from grader.models import Failure, Report
 from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR, PROJECT_ROOT, SOLUTIONS_DIR, TESTS_DIR
 from grader.pipeline import GradeOptions, grade
 from grader.reports import read_report_json
+from grader.sandbox import Mount, StageLimits, python_stage
 from grader.scoring import metric_credit
 
 pytestmark = pytest.mark.slow
@@ -55,6 +58,7 @@ KILL_SLACK = 1.5  # watchdog poll interval, killing and reaping the tree
 A2_FULL = {"architecture": 15.0, "output": 5.0, "parameters": 5.0, "training": 15.0, "evaluate": 10.0}
 REPORT_FILES = {"report.json", "report.md", "report.html", "report-ta.md", "report-ta.html", "results.json"}
 SCAN_SECONDS = 1.0
+DETAILS_LIMIT = 4000  # characters of output or traceback a report keeps per failure or check
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -92,7 +96,7 @@ class World:
         val = self.data.val
         return [str(p) for p in (real / "test" / "airplane", self.data_root / "test" / "airplane",
                                   self.data_root / "test", val.labels_path, val.images_path, val.labels_path.parent,
-                                  Path.home() / ".cache" / "grader")]
+                                  cache_dir(), Path.home() / ".cache" / "grader")]
 
     def guarded(self) -> list[Path]:
         """Everything a submission must not change. Of tests/ only the hidden checks and these cases: nothing
@@ -178,6 +182,8 @@ class Graded:
         report = self.reports[student]
         assert read_report_json(folder / "report.json") == report
         assert report.score.total == round(sum(item.points for item in report.score.items), 2)
+        details = [f.details for f in report.failures] + [c.details for c in report.checks]
+        assert all(len(text) <= DETAILS_LIMIT for text in details), "student output reaches a report only trimmed"
         return report
 
     def text(self, student: str, name: str) -> str:
@@ -282,7 +288,8 @@ def test_no_process_outlives_the_batch(a2: Graded, a1: Graded, world: World) -> 
 
 
 def test_nothing_outside_the_work_and_out_dirs_changes(a2: Graded, a1: Graded, world: World) -> None:
-    assert a2.changed == [] and a1.changed == []
+    # A file edited by hand while the suite runs shows up here too: rerun before blaming the sandbox.
+    assert a2.changed == [] and a1.changed == [], (a2.changed, a1.changed)
     assert world.victim.read_text() == '{"score": 97}\n'
     stray = {p.name for p in world.out.iterdir()} - {"a2_ffn", "a1_dataset", world.victim.parent.name}
     assert stray == set()
@@ -431,6 +438,18 @@ def test_memory_limit_costs_at_most_the_limit(world: World, tmp_path: Path) -> N
     only_failure(report, "import", "out_of_memory", f"more than {limit} MB")
     assert limit * 0.8 <= memory.peak_mb <= limit + 512, memory.peak_mb
     assert report.seconds < 15
+
+
+def test_a_mount_the_sandbox_user_cannot_read_is_a_grader_error(tmp_path: Path) -> None:
+    # Found by the a1 cases: a private data dir (pytest's temp dirs are 0700) silently failed every real-data check.
+    if os.geteuid() != 0:
+        pytest.skip("only a root grader hands the stage to another user")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    limits = StageLimits(wall_seconds=5, memory_mb=256, processes=8, file_size_mb=1, output_kb=4)
+    stage = python_stage("grader.harness.checks", [], tmp_path, limits, mounts=[Mount(private, Path("/data/x"))])
+    with pytest.raises(GraderError, match=f"{private} is not readable by other users"):
+        sandbox.run(stage)
 
 
 def test_fork_bomb_is_stopped_at_once(a2: Graded) -> None:
