@@ -16,6 +16,7 @@ from types import ModuleType
 from grader.config import ApiName, Assignment, load_assignment
 from grader.harness.submission import import_submission, write_json
 
+KIND_NAMES = {"function": "a function", "class": "a class", "int": "an int", "dict": "a dict"}
 KIND_CHECKS = {
     "function": lambda obj: inspect.isfunction(obj) or inspect.isbuiltin(obj),
     "class": inspect.isclass,
@@ -63,7 +64,7 @@ def _missing(module: ModuleType, name: str) -> str:
 def _check_name(name: str, obj: object, api: ApiName) -> dict | None:
     if not KIND_CHECKS[api.kind](obj):
         return {"kind": "wrong_kind", "details": "",
-                "message": f"{name} must be a {api.kind}, but it is {type(obj).__name__}."}
+                "message": f"{name} must be {KIND_NAMES[api.kind]}, but it is {type(obj).__name__}."}
     if api.kind in ("function", "class"):
         try:
             inspect.signature(obj).bind(*api.params)
