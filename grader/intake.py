@@ -25,7 +25,9 @@ from grader.models import Failure, FailureKind, SubmissionInfo
 # What zipfile and tarfile raise mid-read for a broken, encrypted or oddly compressed archive.
 UNREADABLE = (zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError, OSError, RuntimeError,
               NotImplementedError)
-IGNORED_NAMES = {"conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "__MACOSX", ".DS_Store"}
+IGNORED_NAMES = {"conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "__MACOSX", ".DS_Store",
+                 "__pycache__"}
+CACHE_NAMES = ("__pycache__", ".pyc")  # Python's own caches: dropped without a note, they are not the student's work
 NOTEBOOK_DROPPED = re.compile(r"^\s*[%!]")
 CODING_LINE = re.compile(r"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
 
@@ -125,6 +127,8 @@ def _take_member(dest: Path, relative: PurePosixPath, data: bytes, caps: _Caps, 
     shown = str(relative).encode("utf-8", "backslashreplace").decode()
     if shown != str(relative):
         raise IntakeError(f"The file name {shown} is not valid UTF-8; rename it.")
+    if relative.name.endswith(CACHE_NAMES) or "__pycache__" in relative.parts:
+        return
     if any(part in IGNORED_NAMES or part.startswith(".") for part in relative.parts):
         notes.append(f"Ignored {relative} (configuration and hidden files are not used in grading).")
         return
