@@ -31,6 +31,8 @@ def write_all(report: Report, assignment: Assignment, out_dir: Path) -> list[Pat
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / REPORT_JSON).unlink(missing_ok=True)  # a half-rewritten folder must not look done
+    for stale in out_dir.glob(".*.tmp"):  # left by a grader killed mid-write
+        stale.unlink(missing_ok=True)
     pngs = submission_plots(report)
     written = [*render_submission(report, assignment, out_dir, "student", pngs)]
     written += render_submission(report, assignment, out_dir, "ta", pngs)
