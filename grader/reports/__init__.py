@@ -10,7 +10,7 @@ from pathlib import Path
 
 from grader.config import Assignment
 from grader.models import Report
-from grader.reports.files import REPORT_JSON, read_report_json, write_atomic, write_report_json
+from grader.reports.files import REPORT_JSON, clear_stale_temps, read_report_json, write_atomic, write_report_json
 from grader.reports.gradebook import write_gradebook
 from grader.reports.gradescope import gradescope_results, write_gradescope_results
 from grader.reports.render import render_submission, submission_plots
@@ -31,8 +31,7 @@ def write_all(report: Report, assignment: Assignment, out_dir: Path) -> list[Pat
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / REPORT_JSON).unlink(missing_ok=True)  # a half-rewritten folder must not look done
-    for stale in out_dir.glob(".*.tmp"):  # left by a grader killed mid-write
-        stale.unlink(missing_ok=True)
+    clear_stale_temps(out_dir)
     pngs = submission_plots(report)
     written = [*render_submission(report, assignment, out_dir, "student", pngs)]
     written += render_submission(report, assignment, out_dir, "ta", pngs)

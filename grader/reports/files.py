@@ -33,6 +33,12 @@ def write_atomic(path: Path, data: str | bytes) -> Path:
     return path
 
 
+def clear_stale_temps(folder: Path) -> None:
+    """Remove the temp files `write_atomic` leaves when the grader is killed mid-write."""
+    for stale in folder.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 def write_report_json(report: Report, out_dir: Path) -> Path:
     """Write `report` as `out_dir/report.json`."""
     return write_atomic(Path(out_dir) / REPORT_JSON, report.model_dump_json(indent=2) + "\n")

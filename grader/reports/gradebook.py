@@ -21,7 +21,7 @@ from grader.config import Assignment
 from grader.errors import GraderError
 from grader.models import Report
 from grader.reports import plots
-from grader.reports.files import write_atomic
+from grader.reports.files import clear_stale_temps, write_atomic
 from grader.reports.render import VIEW_STEMS
 from grader.reports.templating import render
 
@@ -133,8 +133,7 @@ def write_gradebook(
         raise GraderError(f"Got {len(reports)} reports but {len(report_dirs)} report folders.")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(".*.tmp"):  # left by a grader killed mid-write
-        stale.unlink(missing_ok=True)
+    clear_stale_temps(out_dir)
     folders = report_dirs if report_dirs is not None else [None] * len(reports)
     links = [_report_link(report, folder, out_dir) for report, folder in zip(reports, folders, strict=True)]
     names = score_columns(reports, assignment)
