@@ -8,13 +8,13 @@ the run was not tampered with.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.context import GradingContext
+from grader.harness.submission import read_events
 from grader.models import CheckResult, Failure, FailureKind
 from grader.paths import PACKAGE_DIR, PROJECT_ROOT
 from grader.sandbox import Mount, SandboxResult, python_stage, run
@@ -96,23 +96,24 @@ def _run_pytest(ctx: GradingContext, nonce: str, done: list[str], seconds: float
 
 def _read_results(path: Path) -> _Run:
     report = _Run()
-    if not path.is_file():
-        return report
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for record in read_events(path):
         try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        event = record.get("event")
-        if event == "collected":
-            report.collected = record["items"]
-        elif event == "start":
-            report.started.append(record["nodeid"])
-        elif event == "outcome":
-            _merge_outcome(report.outcomes, record)
-        elif event == "finish":
-            report.finished = True
+            _apply_event(report, record)
+        except (KeyError, TypeError, AttributeError):
+            continue  # a line the submission forged; the canary judges the rest
     return report
+
+
+def _apply_event(report: _Run, record: dict) -> None:
+    event = record["event"]
+    if event == "collected":
+        report.collected = [{"nodeid": str(i["nodeid"]), "group": i.get("group")} for i in record["items"]]
+    elif event == "start":
+        report.started.append(str(record["nodeid"]))
+    elif event == "outcome" and isinstance(record["outcome"], str):
+        _merge_outcome(report.outcomes, record)
+    elif event == "finish":
+        report.finished = True
 
 
 def _merge_outcome(outcomes: dict[str, dict], record: dict) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from grader.context import GradingContext
+from grader.harness.submission import read_events
 from grader.interface import stage_failure
 from grader.models import EpochRecord, Failure, FailureKind, TrainingResult
 from grader.sandbox import Mount, SandboxResult, python_stage, run
@@ -61,7 +62,7 @@ def run_training(ctx: GradingContext, on_epoch: Callable[[int, int], None] | Non
     stage = python_stage("grader.harness.train", ["spec.json"], workdir, ctx.limits(budget + training.grace_seconds),
                          mounts=[images, labels], gpu_index=ctx.device.gpu_index, on_poll=watcher.poll)
     sandbox = run(stage)
-    events = _read_events(progress_path)
+    events = read_events(progress_path)
     start = next((e for e in events if e["event"] == "start"), {})
     epochs = [record for e in events if e["event"] == "epoch" and (record := _epoch_record(e))]
     end = next((e for e in reversed(events) if e["event"] in ("stopped", "failed")), None)
@@ -110,20 +111,6 @@ def _epoch_record(event: dict) -> EpochRecord | None:
         return None
 
 
-def _read_events(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    events = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and "event" in event:
-            events.append(event)
-    return events
-
-
 class _EpochWatcher:
     """Tells the caller about finished epochs by reading the progress file between watchdog polls."""
 
@@ -133,7 +120,7 @@ class _EpochWatcher:
     def poll(self) -> None:
         if self.on_epoch is None or not self.path.is_file():
             return
-        events = _read_events(self.path)
+        events = read_events(self.path)
         planned = next((int(e.get("epochs", 0)) for e in events if e["event"] == "start"), 0)
         done = sum(1 for e in events if e["event"] == "epoch")
         if done != self.seen:

@@ -9,16 +9,14 @@ images under a label-preserving perturbation, so a model that memorized pixels s
 from __future__ import annotations
 
 import json
-import os
 import sys
-import traceback
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from grader.harness.loaders import normalize
-from grader.harness.submission import import_submission, write_json
+from grader.harness.submission import exit_now, import_submission, trimmed_traceback, write_json
 
 
 def perturb(images: torch.Tensor, kind: str, seed: int) -> torch.Tensor:
@@ -58,11 +56,10 @@ def main(spec_path: str) -> None:
     except BaseException as exc:  # noqa: BLE001 - whatever student code raises becomes the report
         write_json(Path(spec["out"]) / "failure.json", {
             "message": f"{type(exc).__name__}: {str(exc)[:300]}",
-            "details": "".join(traceback.format_exception(exc))[-4000:],
+            "details": trimmed_traceback(exc),
         })
 
 
 if __name__ == "__main__":
     main(sys.argv[1])
-    sys.stdout.flush()
-    os._exit(0)
+    exit_now()

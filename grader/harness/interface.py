@@ -9,12 +9,11 @@ from __future__ import annotations
 import difflib
 import inspect
 import sys
-import traceback
 from pathlib import Path
 from types import ModuleType
 
 from grader.config import ApiName, Assignment, load_assignment
-from grader.harness.submission import import_submission, write_json
+from grader.harness.submission import exit_now, import_submission, trimmed_traceback, write_json
 
 KIND_NAMES = {"function": "a function", "class": "a class", "int": "an int", "dict": "a dict"}
 KIND_CHECKS = {
@@ -27,7 +26,7 @@ KIND_CHECKS = {
 
 def import_failure(exc: BaseException, module_file: str) -> dict:
     """One sentence for why importing the submission failed."""
-    details = "".join(traceback.format_exception(exc))[-4000:]
+    details = trimmed_traceback(exc)
     if isinstance(exc, SyntaxError):
         return {"kind": "syntax_error", "details": details,
                 "message": f"{module_file} has a syntax error on line {exc.lineno}: {exc.msg}."}
@@ -90,8 +89,4 @@ def main(assignment_id: str, folder: str, result: str) -> None:
 
 if __name__ == "__main__":
     main(*sys.argv[1:4])
-    sys.stdout.flush()
-    # Skip interpreter teardown: threads or atexit hooks a submission left behind must not delay the stage.
-    import os
-
-    os._exit(0)
+    exit_now()

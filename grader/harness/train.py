@@ -15,7 +15,6 @@ import os
 import random
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 
 from grader.harness.loaders import normalize, train_loader
-from grader.harness.submission import import_submission
+from grader.harness.submission import exit_now, import_submission, trimmed_traceback
 
 
 class Progress:
@@ -132,7 +131,7 @@ def main(spec_path: str) -> None:
         train(spec, progress)
     except BaseException as exc:  # noqa: BLE001 - whatever student code raises becomes the report
         progress.write("failed", kind=failure_kind(exc), message=f"{type(exc).__name__}: {str(exc)[:300]}",
-                       details="".join(traceback.format_exception(exc))[-4000:])
+                       details=trimmed_traceback(exc))
 
 
 def failure_kind(exc: BaseException) -> str:
@@ -146,5 +145,4 @@ def failure_kind(exc: BaseException) -> str:
 
 if __name__ == "__main__":
     main(sys.argv[1])
-    sys.stdout.flush()
-    os._exit(0)  # threads a submission started must not keep the stage alive
+    exit_now()
