@@ -59,7 +59,7 @@ def local_breakdown(assignment_id: str, cfg: Config, work: Path) -> dict[str, fl
     submission = reference_copy(assignment, work / f"{assignment_id}-submission", epochs)
     clock = StatusClock()
     device = Device("cuda", 0) if cfg.device == "cuda" else Device()
-    options = GradeOptions(data_root=cfg.data_root, device=device, threads=cfg.threads, status=clock)
+    options = GradeOptions(data_root=cfg.data_root, device=device, status=clock)
     start = time.perf_counter()
     report = grade(assignment, submission, work / f"{assignment_id}-out", options)
     end = time.perf_counter()
@@ -91,7 +91,7 @@ def docker_fixed(cfg: Config, work: Path) -> dict[str, float]:
     """Wall time of grading the a2 reference in a container, minus the epochs and the checks' own work."""
     assignment = load_assignment("a2_ffn")
     submission = reference_copy(assignment, work / "docker-submission", 1)
-    options = GradeOptions(data_root=cfg.data_root, threads=cfg.threads, student_id="bench")
+    options = GradeOptions(data_root=cfg.data_root, student_id="bench")
     start = time.perf_counter()
     report = grade_in_container(assignment, submission, work / "docker-out", options)
     wall = time.perf_counter() - start
@@ -104,7 +104,7 @@ def stage_startups(cfg: Config, work: Path) -> list[dict[str, object]]:
     """What one sandboxed stage costs before it does any work: the process, and the imports every stage pays."""
     assignment = load_assignment("a2_ffn")
     work.mkdir()
-    limits = GradingContext(assignment, work, work, None, cfg.threads, Device()).limits(60.0)
+    limits = GradingContext(assignment, work, work, None, Device()).limits(60.0)
     rows = []
     for name, code in PROBES.items():
         result = sandbox.run(sandbox.Stage([sys.executable, "-c", code], work, limits))

@@ -81,7 +81,7 @@ def in_process_epochs(module: ModuleType, images: torch.Tensor, labels: torch.Te
 def harness_epochs(assignment: Assignment, submission: Path, work: Path, cfg: Config) -> tuple[list[float], float]:
     """Epoch seconds as the harness measured them, and the stage's start-up (stage seconds minus epochs)."""
     device = Device("cuda", 0) if cfg.device == "cuda" else Device()
-    ctx = GradingContext(assignment, submission, work, cfg.data_root, cfg.threads, device)
+    ctx = GradingContext(assignment, submission, work, cfg.data_root, device)
     outcome = run_training(ctx)
     if outcome.failure is not None:
         raise RuntimeError(f"the harness failed: {outcome.failure.message}")

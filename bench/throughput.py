@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from bench.common import Config, Result, Table, reference_copy
-from grader.batch import BatchOptions, discover, run_batch, threads_per_worker
+from grader.batch import BatchOptions, discover, run_batch
 from grader.config import load_assignment
 from grader.context import gpu_count
 
@@ -33,7 +33,7 @@ def run(cfg: Config) -> Result:
             if any(r.failures for r in reports):
                 raise RuntimeError(f"a reference copy failed with {workers} workers")
             epoch = statistics.median(e.seconds for r in reports if r.training for e in r.training.epochs)
-            rows.append({"workers": workers, "threads each": threads_per_worker(options), "wall s": wall,
+            rows.append({"workers": workers, "threads each": assignment.limits.threads, "wall s": wall,
                          "s per submission": wall / count, "median epoch s": epoch,
                          "speed-up": rows[0]["wall s"] / wall if rows else 1.0})
     return Result(NAME, [Table(f"{count} copies of the a2 reference, EPOCHS = {epochs} (overridden), "

@@ -7,14 +7,13 @@ submission hash and assignment version exists. A rerun grades only what is not d
 
 from __future__ import annotations
 
-import os
 import queue
 import sys
 import tempfile
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader.config import Assignment
@@ -43,7 +42,6 @@ class BatchOptions:
     data_root: Path | None = None
     device_kind: str = "cpu"
     gpu_count: int = 0
-    cpu_count: int = field(default_factory=lambda: os.cpu_count() or 1)
 
 
 def discover(folder: Path) -> list[BatchEntry]:
@@ -86,10 +84,6 @@ def worker_devices(options: BatchOptions) -> list[Device]:
     return [Device("cpu") for _ in range(options.workers)]
 
 
-def threads_per_worker(options: BatchOptions) -> int:
-    return max(1, options.cpu_count // options.workers)
-
-
 def run_batch(
     assignment: Assignment,
     entries: list[BatchEntry],
@@ -103,7 +97,6 @@ def run_batch(
     slots: queue.Queue[Device] = queue.Queue()
     for device in worker_devices(options):
         slots.put(device)
-    threads = threads_per_worker(options)
 
     def grade_entry(entry: BatchEntry) -> Report:
         existing = finished_report(assignment, entry, out)
@@ -113,7 +106,7 @@ def run_batch(
         device = slots.get()
         try:
             report = _grade_safely(grade_one, assignment, entry, out, GradeOptions(
-                data_root=options.data_root, device=device, threads=threads, student_id=entry.student_id,
+                data_root=options.data_root, device=device, student_id=entry.student_id,
                 status=lambda status: on_status(entry, status)))
         finally:
             slots.put(device)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from enum import StrEnum
 from pathlib import Path
@@ -89,7 +88,7 @@ def grade_one(
     status = (lambda s: None) if quiet else (lambda s: console.print(f"[dim]{s}[/]", highlight=False))
     device_of = Device(options.device_kind, 0 if options.gpu_count else None)
     report = _grade_function(runner)(assignment, submission, out, GradeOptions(
-        data_root=options.data_root, device=device_of, threads=options.cpu_count, student_id=student_id,
+        data_root=options.data_root, device=device_of, student_id=student_id,
         status=status))
     console.print(_score_table(report))
     console.print(f"Reports written to {out}")
@@ -130,8 +129,7 @@ def check_solutions(
         for kind, folder, expected in (("solution", assignment.solution_dir, assignment.total_points),
                                        ("stub", assignment.folder, 0.0)):
             console.print(f"[bold]{assignment.id}[/] {kind} ...", highlight=False)
-            options = GradeOptions(data_root=data_root, student_id=kind, threads=os.cpu_count() or 1,
-                                   **_single_device(device))
+            options = GradeOptions(data_root=data_root, student_id=kind, **_single_device(device))
             report = grade(assignment, folder, out / assignment.id / kind, options)
             console.print(_score_table(report))
             if report.score.total != expected:

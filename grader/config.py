@@ -64,6 +64,7 @@ class Training(Strict):
 class Limits(Strict):
     """Sandbox limits for every stage that runs student code."""
 
+    threads: int = Field(gt=0, description="CPU threads per submission, whatever the machine or worker count")
     import_seconds: float = Field(gt=0)
     check_seconds: float = Field(gt=0, description="per hidden check (pytest-timeout)")
     checks_total_seconds: float = Field(gt=0)

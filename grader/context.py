@@ -57,7 +57,6 @@ class GradingContext:
     submission: Path
     work: Path
     data_root: Path | None
-    threads: int
     device: Device
 
     @cached_property
@@ -65,6 +64,10 @@ class GradingContext:
         if self.data_root is None:
             raise RuntimeError("this assignment was graded without data")
         return load_grading_data(self.data_root)
+
+    @property
+    def threads(self) -> int:
+        return self.assignment.limits.threads
 
     def stage_dir(self, name: str) -> Path:
         """A fresh work dir for one stage holding a copy of the submission under `submission/`."""
@@ -82,7 +85,7 @@ class GradingContext:
             processes=limits.processes,
             file_size_mb=limits.file_size_mb,
             output_kb=limits.output_kb,
-            threads=self.threads,
+            threads=limits.threads,
         )
 
 

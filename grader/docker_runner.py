@@ -56,7 +56,7 @@ def docker_argv(assignment: Assignment, source: Path, out_dir: Path, options: Gr
         "--tmpfs", f"{CONTAINER_CACHE}:rw,size=64m",
         "--memory", f"{limits.memory_mb + GRADER_MEMORY_MB}m",
         "--pids-limit", str(limits.processes + 64),
-        "--cpus", str(options.threads),
+        "--cpus", str(limits.threads),
         *(["--user", f"{os.getuid()}:{os.getgid()}"] if os.getuid() != 0 else []),
         *SANDBOX_OPTIONS,
         "-v", f"{source.resolve()}:/submission/{source.name}:ro",

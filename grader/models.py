@@ -39,12 +39,13 @@ class FailureKind(StrEnum):
     FORBIDDEN_LAYER = "forbidden_layer"
     EARLY_EXIT = "early_exit"
     TAMPERING = "tampering"
+    WORKER_LOST = "worker_lost"
 
 
 class Failure(Contract):
     """What went wrong in one stage, in one sentence, with trimmed details for the TA."""
 
-    stage: Literal["container", "intake", "import", "checks", "training", "evaluation"]
+    stage: Literal["cluster", "container", "intake", "import", "checks", "training", "evaluation"]
     kind: FailureKind
     message: str
     details: str = ""
@@ -136,6 +137,7 @@ class Environment(Contract):
     data_fingerprint: str | None = None
     sandbox: str
     runner: Literal["local", "docker"] = "local"
+    node: str = Field("", description="the machine that graded: its host name, or the cluster node")
 
 
 class Report(Contract):

@@ -40,11 +40,10 @@ BLOCKING_KINDS = {"syntax_error", "import_error", "early_exit", "timeout", "out_
 
 @dataclass
 class GradeOptions:
-    """How to grade: data, device, CPU share, and where to say what is happening."""
+    """How to grade: data, device, and where to say what is happening."""
 
     data_root: Path | None = None
     device: Device = field(default_factory=Device)
-    threads: int = 1
     student_id: str | None = None
     status: Callable[[str], None] = lambda message: None
 
@@ -74,7 +73,7 @@ def failed_report(assignment: Assignment, source: Path, student_id: str, details
         assignment_id=assignment.id, assignment_version=assignment.version, submission=info,
         environment=Environment(grader_version=__version__, python=platform.python_version(),
                                 torch_version=version("torch"), device="none", seed=assignment.seed,
-                                sandbox=sandbox_name()),
+                                sandbox=sandbox_name(), node=platform.node()),
         score=score(assignment, [], None, [failure]), failures=[failure],
     )
 
@@ -84,7 +83,7 @@ def _grade_intake(assignment: Assignment, intake: Intake, work: Path, options: G
     checks: list[CheckResult] = []
     training: TrainingResult | None = None
     metrics: Metrics | None = None
-    ctx = GradingContext(assignment, intake.folder, work, options.data_root, options.threads, options.device)
+    ctx = GradingContext(assignment, intake.folder, work, options.data_root, options.device)
     if not failures:
         checks, training, metrics = _run_stages(ctx, failures, options.status)
     notes = list(intake.info.notes)
@@ -142,4 +141,5 @@ def _environment(ctx: GradingContext) -> Environment:
         data_fingerprint=fingerprint,
         sandbox=sandbox_name(),
         runner=os.environ.get(RUNNER_ENV, "local"),
+        node=platform.node(),
     )

@@ -21,7 +21,7 @@ BROKEN = {"a1_dataset": "cy_broken", "a2_ffn": "fay_broken.py", "a3_cnn": "ivy_b
 
 def both_runners(assignment_id: str, source: Path, data_root: Path, tmp_path: Path) -> tuple[Report, Report]:
     assignment = load_assignment(assignment_id)
-    options = GradeOptions(data_root=data_root, threads=2, student_id="student")
+    options = GradeOptions(data_root=data_root, student_id="student")
     local = grade(assignment, source, tmp_path / "local", options)
     container = grade_in_container(assignment, source, tmp_path / "docker", options)
     return local, container
@@ -44,7 +44,7 @@ def test_reference_grades_the_same_in_a_container(assignment_id: str, grader_ima
     """The local side is the session's `grader check-solutions` run, graded with the same seed and threads."""
     local = read_report_json(check_solutions[0] / assignment_id / "solution" / "report.json")
     assignment = load_assignment(assignment_id)
-    options = GradeOptions(data_root=data_root, threads=2, student_id="solution")
+    options = GradeOptions(data_root=data_root, student_id="solution")
     container = grade_in_container(assignment, assignment.solution_dir, tmp_path / "docker", options)
     assert local.score.total == local.score.max_total
     same_grading(local, container)
@@ -68,7 +68,7 @@ def hostile(tmp_path: Path, body: str) -> Path:
 
 
 def container_grade(source: Path, data_root: Path, out: Path) -> Report:
-    options = GradeOptions(data_root=data_root, threads=2, student_id="hostile")
+    options = GradeOptions(data_root=data_root, student_id="hostile")
     return grade_in_container(load_assignment("a2_ffn"), source, out, options)
 
 

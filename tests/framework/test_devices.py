@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from grader import cli, sandbox
-from grader.batch import BatchOptions, threads_per_worker, worker_devices
+from grader.batch import BatchOptions, worker_devices
 from grader.context import Device
 from grader.errors import GraderError
 from grader.sandbox import Stage, StageLimits
@@ -24,11 +24,6 @@ def test_gpus_are_shared_round_robin() -> None:
 @pytest.mark.parametrize(("kind", "gpus"), [("cuda", 0), ("cpu", 2)])
 def test_without_gpus_or_on_request_workers_use_the_cpu(kind: str, gpus: int) -> None:
     assert worker_devices(BatchOptions(workers=2, device_kind=kind, gpu_count=gpus)) == [Device("cpu")] * 2
-
-
-@pytest.mark.parametrize(("workers", "cpus", "threads"), [(1, 8, 8), (3, 8, 2), (4, 8, 2), (16, 8, 1)])
-def test_threads_split_the_cpus(workers: int, cpus: int, threads: int) -> None:
-    assert threads_per_worker(BatchOptions(workers=workers, cpu_count=cpus)) == threads
 
 
 def test_device_names() -> None:

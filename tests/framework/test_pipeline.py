@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def options(synthetic_cifar: Path, isolated_cache: Path) -> GradeOptions:
-    return GradeOptions(data_root=synthetic_cifar, threads=2, student_id="student")
+    return GradeOptions(data_root=synthetic_cifar, student_id="student")
 
 
 def test_reference_earns_every_check_and_a_real_metric(options: GradeOptions, tmp_path: Path) -> None:

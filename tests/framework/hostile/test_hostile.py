@@ -196,7 +196,7 @@ def run_class(assignment: Assignment, folder: Path, world: World) -> Graded:
     before = tree_hashes(*world.guarded(), folder)
     started = time.monotonic()
     reports = run_batch(assignment, discover(folder), out,
-                        BatchOptions(workers=2, data_root=world.data_root, cpu_count=2))
+                        BatchOptions(workers=2, data_root=world.data_root))
     seconds = time.monotonic() - started
     after = tree_hashes(*world.guarded(), folder)
     by_student = {r.submission.student_id: r for r in reports}
@@ -434,7 +434,7 @@ def test_memory_limit_costs_at_most_the_limit(world: World, tmp_path: Path) -> N
     submission.write_text(reference_with(assignment, (SUBMISSIONS / "a2_ffn" / "memory_hog.patch.py").read_text())
                           .decode())
     with PeakMemory() as memory:
-        report = grade(assignment, submission, tmp_path / "out", GradeOptions(data_root=world.data_root, threads=1))
+        report = grade(assignment, submission, tmp_path / "out", GradeOptions(data_root=world.data_root))
     only_failure(report, "import", "out_of_memory", f"more than {limit} MB")
     assert limit * 0.8 <= memory.peak_mb <= limit + 512, memory.peak_mb
     assert report.seconds < 15
