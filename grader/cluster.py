@@ -46,6 +46,7 @@ POLL_SECONDS = 0.2  # how often the driver looks for finished tasks and new stat
 HEAD_NODE = "node:__internal_head__"  # Ray's own resource that only the head node has
 NODE_ID_LABEL = "ray.io/node-id"  # Ray's own label on every node
 CACHE_NAMES = ("__pycache__", ".pytest_cache")
+TASK_IMPORT_ERROR = "failed to import on the worker"  # Ray's words when a node cannot load `grade_on_node`
 logger = logging.getLogger(__name__)
 
 DeviceKind = Literal["cpu", "cuda"]
@@ -144,7 +145,7 @@ class Dispatcher:
         if not _node_can_take(assignment, self.device_kind, set()):
             raise GraderError(_no_node_sentence(assignment, self.device_kind))
         job = Job(job_id=uuid.uuid4().hex, assignment=assignment, source_name=source.name,
-                  source_is_folder=source.is_dir(), payload=_pack(source), student_id=student_id,
+                  source_is_folder=source.is_dir(), payload=pack_submission(source), student_id=student_id,
                   device_kind=self.device_kind, expected=self.expected)
         future: Future[Report] = Future()
         future.set_running_or_notify_cancel()
@@ -230,9 +231,7 @@ class Dispatcher:
         try:
             outcome: Outcome = ray.get(ref)
         except RayTaskError as exc:
-            pending.future.set_result(cluster_failure_report(pending, Failure(
-                stage="cluster", kind=FailureKind.CRASH, details=str(exc)[-4000:],
-                message="The grader failed on this submission; a TA will look at it.")))
+            pending.future.set_result(cluster_failure_report(pending, _task_error(exc)))
             return
         except RayError as exc:
             pending.future.set_result(cluster_failure_report(pending, Failure(
@@ -253,6 +252,16 @@ class Dispatcher:
             return
         pending.future.set_result(cluster_failure_report(pending, Failure(
             stage="cluster", kind=outcome.problem.kind, message=outcome.problem.message)))
+
+
+def _task_error(exc: RayTaskError) -> Failure:
+    """The failure of a task that raised: a node with a grader too different to load the task, or a grader bug."""
+    if TASK_IMPORT_ERROR in str(exc):
+        return Failure(stage="cluster", kind=FailureKind.VERSION_MISMATCH, details=str(exc)[-4000:],
+                       message="A node could not load the grader's grading task, so it runs another grader build; "
+                               "a TA will regrade this submission.")
+    return Failure(stage="cluster", kind=FailureKind.CRASH, details=str(exc)[-4000:],
+                   message="The grader failed on this submission; a TA will look at it.")
 
 
 def _connect(address: str, data_root: Path | None) -> bool:
@@ -305,24 +314,25 @@ def _no_node_sentence(assignment: Assignment, device_kind: DeviceKind) -> str:
             f"{asked['memory'] // 2**20} MB of memory{gpu} on one node.")
 
 
-def _pack(source: Path) -> bytes:
+def pack_submission(source: Path) -> bytes:
     """The submission as bytes: a file as it is, a folder as a gzip tar holding it under its own name."""
     if not source.is_dir():
         return source.read_bytes()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        archive.add(source, arcname=source.name)  # links stay links: intake refuses them as it would here
+        # The folder itself may be a link (intake follows it); links inside it stay links.
+        archive.add(source.resolve(), arcname=source.name)  # links stay links: intake refuses them as it would here
     return buffer.getvalue()
 
 
-def _unpack(job: Job, folder: Path) -> Path:
+def unpack_submission(job: Job, folder: Path) -> Path:
     """The submission rebuilt under `folder` with its original name, so intake sees what the driver saw."""
     if not job.source_is_folder:
         path = folder / job.source_name
         path.write_bytes(job.payload)
         return path
     with tarfile.open(fileobj=io.BytesIO(job.payload), mode="r:gz") as archive:
-        # Made by _pack from a folder walk, so no member can leave `folder`; the data filter would refuse the
+        # Made by pack_submission from a folder walk, so no member can leave `folder`; the data filter would refuse the
         # absolute links a student may have left, which intake must see in order to reject them.
         archive.extractall(folder, filter="fully_trusted")
     return folder / job.source_name
@@ -416,7 +426,7 @@ def grade_on_node(job: Job, statuses: ActorHandle) -> Outcome:
     device = Device("cuda", int(ray.get_gpu_ids()[0])) if job.device_kind == "cuda" else Device("cpu")
     data_root = resolve_data_root() if job.expected.data else None
     with tempfile.TemporaryDirectory(prefix="grader-cluster-") as tmp:
-        source = _unpack(job, Path(tmp))
+        source = unpack_submission(job, Path(tmp))
         out = Path(tmp) / "out"
         try:
             grade(job.assignment, source, out, GradeOptions(data_root=data_root, device=device,

@@ -99,6 +99,11 @@ class LocalCluster:
         self.nodes.append(node)
         return node
 
+    def remove_node(self, node: RayNode) -> None:
+        """Stop a node the way a machine shuts down: its raylet leaves the cluster, then ends its own processes."""
+        os.kill(node.raylet_pid, signal.SIGTERM)
+        os.waitpid(node.raylet_pid, 0)
+
     def kill_node(self, node: RayNode) -> None:
         """SIGKILL a node's raylet, as if its machine died; its other processes follow it on their own."""
         os.kill(node.raylet_pid, signal.SIGKILL)
