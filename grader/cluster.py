@@ -268,14 +268,15 @@ def _connect(address: str, data_root: Path | None) -> bool:
     """Join or start Ray; True when this call started the connection (and so `close` ends it)."""
     if ray.is_initialized():
         return False
-    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    # Ray's own notices (token authentication, connecting) would break the live table; errors still show.
+    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
     try:
         if address == "local":
             # The workers of an embedded Ray are this machine's: they use the driver's data root.
             env = {DATA_DIR_ENV: str(data_root)} if data_root else {}
             ray.init(address="local", runtime_env={"env_vars": env}, **quiet)
         elif address.startswith("ray://"):
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         else:
             ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
