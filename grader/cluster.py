@@ -202,22 +202,31 @@ class Dispatcher:
             self._pending[ref] = pending
 
     def _run(self) -> None:
-        """The driver loop: relay statuses, then finish every task that is done (statuses first, so none is late)."""
+        """The driver loop, until `close`."""
         while not self._closed.is_set():
-            with self._lock:
-                refs = list(self._pending)
-            if not refs:
+            if not self._poll():
                 self._closed.wait(POLL_SECONDS)
-                continue
-            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=POLL_SECONDS)
-            self._relay_statuses()
-            for ref in ready:
-                with self._lock:
-                    pending = self._pending.pop(ref)
-                try:
-                    self._finish(ref, pending)
-                except Exception as exc:  # noqa: BLE001 - a driver-side problem belongs to this job's future
-                    pending.future.set_exception(exc)
+
+    def _poll(self) -> bool:
+        """Relay statuses, then finish every task that is done (statuses first, so none comes late).
+
+        A function of its own so that no reference to a finished task's result outlives it: Ray would run a
+        task again to rebuild a result that is still referenced when the node holding it leaves.
+        """
+        with self._lock:
+            refs = list(self._pending)
+        if not refs:
+            return False
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=POLL_SECONDS)
+        self._relay_statuses()
+        for ref in ready:
+            with self._lock:
+                pending = self._pending.pop(ref)
+            try:
+                self._finish(ref, pending)
+            except Exception as exc:  # noqa: BLE001 - a driver-side problem belongs to this job's future
+                pending.future.set_exception(exc)
+        return True
 
     def _relay_statuses(self) -> None:
         """Statuses to their jobs' listeners; those of finished jobs are dropped, so none comes after the report."""
