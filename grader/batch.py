@@ -21,7 +21,7 @@ from grader.context import Device
 from grader.errors import GraderError
 from grader.intake import receive, student_id_for
 from grader.models import Report
-from grader.pipeline import GradeOptions, failed_report, grade
+from grader.pipeline import GradeOptions, failed_report, grade, grader_failure
 from grader.reports import read_report_json, write_all, write_gradebook
 
 GradeFunction = Callable[[Assignment, Path, Path, GradeOptions], Report]
@@ -107,7 +107,7 @@ def run_batch(
         try:
             report = _grade_safely(grade_one, assignment, entry, out, GradeOptions(
                 data_root=options.data_root, device=device, student_id=entry.student_id,
-                status=lambda status: on_status(entry, status)))
+                status=lambda status: on_status(entry, status), keep_warm=len(entries) > 1))
         finally:
             slots.put(device)
         on_done(entry, report, False)
@@ -128,6 +128,6 @@ def _grade_safely(grade_one: GradeFunction, assignment: Assignment, entry: Batch
         raise
     except Exception as exc:  # noqa: BLE001 - the batch must go on
         print(f"grader: internal error on {entry.student_id}: {exc!r}", file=sys.stderr)
-        report = failed_report(assignment, entry.source, entry.student_id, traceback.format_exc())
+        report = failed_report(assignment, entry.source, entry.student_id, grader_failure(traceback.format_exc()))
         write_all(report, assignment, entry.out_dir(out))
         return report

@@ -54,10 +54,14 @@ class Metric(Strict):
 class Training(Strict):
     """How the grader trains a submitted model."""
 
-    budget_seconds: dict[Literal["cpu", "cuda"], float]
+    budget_seconds: dict[Literal["cpu", "cuda"], float] = Field(
+        description="cpu: CPU seconds of the training process per thread it is given; cuda: wall seconds")
     grace_seconds: float = Field(ge=0)
+    wall_safety_factor: float = Field(ge=1, description="on CPU, wall-clock limit = factor x (budget + grace)")
+    budget_warning_at: float = Field(gt=0, le=1, description="the report warns when this share of the budget is used")
     max_parameters: int = Field(gt=0)
-    allowed_layers: list[str]
+    allowed_layers: list[str] = Field(description="the layer types that may hold the model's parameters")
+    forbidden_ops: list[str] = Field([], description="prefixes of ATen operators the model may not compute")
     eval_batch_size: int = Field(gt=0)
 
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from grader.config import Assignment, CheckGroup, Metric
+from grader.failures import costs_checks, costs_metric, void_checks
 from grader.models import CheckResult, Failure, Metrics, Score, ScoreItem
 
 
 def score(assignment: Assignment, checks: list[CheckResult], metrics: Metrics | None,
           failures: list[Failure]) -> Score:
     """The score breakdown; `failures` explain parts that earned nothing because a stage did not run."""
-    blocking = next((f for f in failures if f.stage in ("container", "intake", "import") or f.kind == "tampering"),
-                    None)
+    checks = void_checks(checks, failures)
+    blocking = costs_checks(failures)
     items = [_group_item(group, [c for c in checks if c.group == group.name], blocking) for group in assignment.checks]
     if assignment.metric is not None:
-        metric_failure = next((f for f in failures if f.stage != "checks"), None)
-        items.append(_metric_item(assignment.metric, metrics, metric_failure))
+        items.append(_metric_item(assignment.metric, metrics, costs_metric(failures)))
     total = round(sum(item.points for item in items), 2)
     max_total = assignment.total_points
     return Score(total=total, max_total=max_total, items=items, summary=_summary(total, max_total, failures))
