@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from grader.config import Assignment
 from grader.context import DATA_TREE, GradingContext
 from grader.files import trim
 from grader.models import CheckResult, Failure, FailureKind
@@ -48,7 +49,7 @@ Outcome = Literal["passed", "failed", "error", "timeout", "crashed", "not_run"]
 
 
 @dataclass
-class _Check:
+class Check:
     """How one check ended, as far as the sandboxed pytest runs tell."""
 
     outcome: Outcome
@@ -62,7 +63,7 @@ class _Run:
     """What one pytest process reported."""
 
     collected: list[CollectedCheck] | None = None
-    checks: dict[str, _Check] = field(default_factory=dict)
+    checks: dict[str, Check] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
     observed: list[CheckObserved] = field(default_factory=list)
     finished: bool = False
@@ -73,7 +74,7 @@ def run_checks(ctx: GradingContext) -> StageOutcome[list[CheckResult]]:
     nonce = secrets.token_hex(8)
     deadline = time.monotonic() + ctx.assignment.limits.checks_total_seconds
     collected: list[CollectedCheck] | None = None
-    checks: dict[str, _Check] = {}
+    checks: dict[str, Check] = {}
     observed: list[CheckObserved] = []
     hung: list[str] = []
     attempt, result = 0, None
@@ -93,7 +94,8 @@ def run_checks(ctx: GradingContext) -> StageOutcome[list[CheckResult]]:
         return StageOutcome(failures=[Failure(stage="checks", kind=FailureKind.CRASH, details=trim(result.output),
                                               message="The hidden checks could not even be collected.")])
     verdicts = _judge(ctx, observed)
-    return StageOutcome(_results(ctx, collected, checks, verdicts), _failures(ctx, collected, checks, nonce, verdicts))
+    results = check_results(ctx.assignment, collected, checks, verdicts)
+    return StageOutcome(results, _failures(ctx, collected, checks, nonce, verdicts))
 
 
 def _run_pytest(ctx: GradingContext, nonce: str, done: list[str], hung: list[str], seconds: float,
@@ -136,17 +138,17 @@ def _read_results(path: Path) -> _Run:
     return run
 
 
-def _reported(record: CheckReported) -> _Check:
+def _reported(record: CheckReported) -> Check:
     if record.timed_out:
         outcome: Outcome = "timeout"
     elif record.outcome == "failed":
         outcome = "failed" if record.when == "call" else "error"
     else:
         outcome = "passed" if record.outcome == "passed" else "not_run"
-    return _Check(outcome, record.message, record.details, record.seconds)
+    return Check(outcome, record.message, record.details, record.seconds)
 
 
-def _crash(result: SandboxResult) -> _Check:
+def _crash(result: SandboxResult) -> Check:
     if result.timed_out:
         outcome, message = "timeout", "The check ran out of time."
     elif result.out_of_memory:
@@ -155,7 +157,7 @@ def _crash(result: SandboxResult) -> _Check:
         outcome, message = "crashed", f"The check crashed the Python interpreter ({result.killed_by})."
     else:
         outcome, message = "crashed", f"The check ended the test process (exit code {result.returncode})."
-    return _Check(outcome, message, trim(result.output), result.seconds)
+    return Check(outcome, message, trim(result.output), result.seconds)
 
 
 def _judge(ctx: GradingContext, observed: list[CheckObserved]) -> Verdicts | None:
@@ -168,31 +170,32 @@ def _judge(ctx: GradingContext, observed: list[CheckObserved]) -> Verdicts | Non
     return read_record(workdir / spec.result, Verdicts)
 
 
-def _judged(check: _Check, nodeid: str, verdicts: Verdicts | None) -> _Check:
+def _judged(check: Check, nodeid: str, verdicts: Verdicts | None) -> Check:
     """The check as its verdict has it: a pass in the sandbox stands only if every observation passes."""
     if check.outcome != "passed":
         return check
     if verdicts is None:
-        return _Check("failed", UNJUDGED, seconds=check.seconds)
+        return Check("failed", UNJUDGED, seconds=check.seconds)
     if nodeid.rsplit("::", 1)[-1].split("[", 1)[0] not in verdicts.judged_checks:
         return check
     failures = [j.failure for j in verdicts.judgements if j.nodeid == nodeid]
     if not failures:
-        return _Check("failed", "The check recorded nothing to judge.", seconds=check.seconds)
+        return Check("failed", "The check recorded nothing to judge.", seconds=check.seconds)
     failure = next((f for f in failures if f is not None), None)
-    return check if failure is None else _Check("failed", failure, seconds=check.seconds)
+    return check if failure is None else Check("failed", failure, seconds=check.seconds)
 
 
-def _results(ctx: GradingContext, collected: list[CollectedCheck], checks: dict[str, _Check],
-             verdicts: Verdicts | None) -> list[CheckResult]:
+def check_results(assignment: Assignment, collected: list[CollectedCheck], checks: dict[str, Check],
+                  verdicts: Verdicts | None) -> list[CheckResult]:
+    """One result per collected check: its outcome after the verdict, and its share of its group's points."""
     items = [item for item in collected if item.nodeid != CANARY_NODEID]
-    counts = {g.name: sum(1 for item in items if item.group == g.name) for g in ctx.assignment.checks}
+    counts = {g.name: sum(1 for item in items if item.group == g.name) for g in assignment.checks}
     results = []
     for item in items:
         if item.group not in counts:
             continue  # a check without a known group earns nothing; the framework tests forbid it
-        max_points = ctx.assignment.group(item.group).points / counts[item.group]
-        check = _judged(checks.get(item.nodeid, _Check("not_run", "The check did not run.")), item.nodeid, verdicts)
+        max_points = assignment.group(item.group).points / counts[item.group]
+        check = _judged(checks.get(item.nodeid, Check("not_run", "The check did not run.")), item.nodeid, verdicts)
         results.append(CheckResult(
             nodeid=item.nodeid, group=item.group, outcome=check.outcome, max_points=max_points,
             points=max_points if check.outcome == "passed" else 0.0, message=check.message, details=check.details,
@@ -200,10 +203,10 @@ def _results(ctx: GradingContext, collected: list[CollectedCheck], checks: dict[
     return results
 
 
-def _failures(ctx: GradingContext, collected: list[CollectedCheck], checks: dict[str, _Check], nonce: str,
+def _failures(ctx: GradingContext, collected: list[CollectedCheck], checks: dict[str, Check], nonce: str,
               verdicts: Verdicts | None) -> list[Failure]:
     failures = []
-    canary = checks.get(CANARY_NODEID, _Check("not_run"))
+    canary = checks.get(CANARY_NODEID, Check("not_run"))
     if canary.outcome != "failed" or nonce not in canary.message:
         ended = canary.outcome.replace("_", " ")
         details = canary.message if canary.outcome == "failed" else f"The canary check ended as {ended}."
@@ -217,8 +220,8 @@ def _failures(ctx: GradingContext, collected: list[CollectedCheck], checks: dict
     return failures
 
 
-def _training_hang(collected: list[CollectedCheck], checks: dict[str, _Check]) -> str | None:
+def _training_hang(collected: list[CollectedCheck], checks: dict[str, Check]) -> str | None:
     """A function the training calls that ran out of time in a check, if any."""
-    hung = [name for item in collected if checks.get(item.nodeid, _Check("not_run")).outcome == "timeout"
+    hung = [name for item in collected if checks.get(item.nodeid, Check("not_run")).outcome == "timeout"
             for name in item.calls if name in TRAINING_CALLS]
     return hung[0] if hung else None

@@ -146,9 +146,9 @@ class OptimizerSeen(Observation):
 
 
 class WeightsSeen(Observation):
-    """The weights of the check's linear model after one epoch of the submission's training."""
+    """The weights of the check's linear model after one epoch of the submission's training (flattened)."""
 
-    weight: list[list[float]]
+    weight: list[float]
     bias: list[float]
 
 
@@ -160,9 +160,9 @@ class LossSeen(Observation):
 
 
 class GradientsSeen(Observation):
-    """The linear layer's weight gradient when each optimizer step began (None: no gradient)."""
+    """The linear layer's weight gradient (flattened) when each optimizer step began (None: no gradient)."""
 
-    gradients: list[list[list[float]] | None]
+    gradients: list[list[float] | None]
 
 
 class AccuracySeen(Observation):
@@ -278,7 +278,7 @@ def test_train_one_epoch_lowers_the_loss(submission, assignment: Assignment, obs
     model = _linear_model(assignment.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     submission.train_one_epoch(model, _separable_loader(assignment.seed), nn.CrossEntropyLoss(), optimizer, CPU)
-    observe(WeightsSeen(weight=model[1].weight.tolist(), bias=model[1].bias.tolist()))
+    observe(WeightsSeen(weight=model[1].weight.flatten().tolist(), bias=model[1].bias.tolist()))
 
 
 @verdict(test_train_one_epoch_lowers_the_loss)
@@ -286,7 +286,7 @@ def _lowers_the_loss(seen: WeightsSeen, assignment: Assignment) -> None:
     loader, model = _separable_loader(assignment.seed), _linear_model(assignment.seed)
     before = _mean_loss(model, loader)
     with torch.no_grad():
-        model[1].weight.copy_(torch.tensor(seen.weight))
+        model[1].weight.copy_(torch.tensor(seen.weight).view_as(model[1].weight))
         model[1].bias.copy_(torch.tensor(seen.bias))
     after = _mean_loss(model, loader)
     assert after < before, (
@@ -324,9 +324,10 @@ def test_train_one_epoch_zeroes_gradients(submission, assignment: Assignment, ob
     loader = _separable_loader(assignment.seed)
     model = _linear_model(assignment.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # frozen weights: each batch's gradient is reproducible
-    seen: list[list[list[float]] | None] = []
+    seen: list[list[float] | None] = []
     weight = model[1].weight
-    optimizer.register_step_pre_hook(lambda *_: seen.append(None if weight.grad is None else weight.grad.tolist()))
+    optimizer.register_step_pre_hook(
+        lambda *_: seen.append(None if weight.grad is None else weight.grad.flatten().tolist()))
     submission.train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer, CPU)
     observe(GradientsSeen(gradients=seen))
 
@@ -342,7 +343,7 @@ def _zeroes_gradients(seen: GradientsSeen, assignment: Assignment) -> None:
         nn.functional.cross_entropy(model(images), labels).backward()
         assert grad is not None, (
             f"At optimizer step {step} the model had no gradients: call loss.backward() before optimizer.step().")
-        assert torch.allclose(torch.tensor(grad), model[1].weight.grad, atol=1e-6), (
+        assert torch.allclose(torch.tensor(grad).view_as(model[1].weight), model[1].weight.grad, atol=1e-6), (
             f"At optimizer step {step} the gradients were not those of batch {step} alone: call "
             "optimizer.zero_grad() before each loss.backward(), and loss.backward() before optimizer.step().")
 

@@ -64,11 +64,23 @@ class Training(Strict):
     forbidden_ops: list[str] = Field([], description="prefixes of ATen operators the model may not compute")
     eval_batch_size: int = Field(gt=0)
 
+    def limit_seconds(self, device_kind: Literal["cpu", "cuda"]) -> float:
+        """Budget plus grace: CPU seconds per thread on the CPU, wall seconds on a GPU."""
+        return self.budget_seconds[device_kind] + self.grace_seconds
+
+    def wall_limit(self, device_kind: Literal["cpu", "cuda"]) -> float:
+        """The training stage's wall-clock limit: on the CPU a safety net `wall_safety_factor` times wider."""
+        factor = self.wall_safety_factor if device_kind == "cpu" else 1.0
+        return self.limit_seconds(device_kind) * factor
+
 
 class Limits(Strict):
     """Sandbox limits for every stage that runs student code."""
 
     threads: int = Field(gt=0, description="CPU threads per submission, whatever the machine or worker count")
+    cpu_kernels: Literal["avx2", "native"] = Field(
+        "avx2", description="avx2: the same CPU kernels on every x86-64 machine, so CPU training is bit-identical "
+                            "across machines; native: each machine's fastest")
     import_seconds: float = Field(gt=0)
     check_seconds: float = Field(gt=0, description="per hidden check (pytest-timeout)")
     checks_total_seconds: float = Field(gt=0)

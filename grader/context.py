@@ -108,7 +108,8 @@ def sandbox_config(assignment: Assignment, data_root: Path | None, device: Devic
     if data_root is not None and assignment.training is not None:
         train = load_grading_data(data_root).train
         mounts += [Mount(train.images_path, TRAIN_IMAGES), Mount(train.labels_path, TRAIN_LABELS)]
-    return SandboxConfig(tuple(mounts), device.gpu_index, assignment.limits.threads, HARNESS_PRELOAD)
+    limits = assignment.limits
+    return SandboxConfig(tuple(mounts), device.gpu_index, limits.threads, limits.cpu_kernels, HARNESS_PRELOAD)
 
 
 @cache

@@ -14,6 +14,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from grader.checks import VERDICT_SECONDS
 from grader.config import Assignment
 from grader.data import SPLITS, cache_dir, load_split
 from grader.errors import GraderError
@@ -38,12 +39,11 @@ def image() -> str:
 
 
 def time_limit(assignment: Assignment, device_kind: str) -> float:
-    """Every stage's own limit added up, plus start-up: past this the container is stopped."""
+    """Every stage's own wall-clock limit added up, plus start-up: past this the container is stopped."""
     limits = assignment.limits
-    seconds = STARTUP_SECONDS + limits.import_seconds + limits.checks_total_seconds
+    seconds = STARTUP_SECONDS + limits.import_seconds + limits.checks_total_seconds + VERDICT_SECONDS
     if assignment.training is not None:
-        seconds += assignment.training.budget_seconds[device_kind] + assignment.training.grace_seconds
-        seconds += limits.eval_seconds
+        seconds += assignment.training.wall_limit(device_kind) + limits.eval_seconds
     return seconds
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.config import Metric
 from grader.context import GradingContext
 from grader.data import CIFAR2_CLASSES
 from grader.models import Failure, FailureKind, Metrics
@@ -59,7 +60,8 @@ def run_evaluation(ctx: GradingContext, checkpoint: Path) -> StageOutcome[Metric
     if isinstance(logits, np.ndarray):
         unshuffled = np.empty_like(logits)
         unshuffled[order] = logits
-        return StageOutcome(compute_metrics(ctx, unshuffled[: len(images)], unshuffled[len(images):]))
+        labels = np.asarray(ctx.data.val.labels)
+        return StageOutcome(compute_metrics(metric, labels, unshuffled[: len(images)], unshuffled[len(images):]))
     if (record := read_record(workdir / spec.failure, FailureRecord)) is not None:
         failure = from_record("evaluation", record)
         message = f"Evaluating the trained model failed: {failure.message[:400]}"
@@ -81,17 +83,15 @@ def read_logits(path: Path, samples: int) -> np.ndarray | str:
     except (ValueError, OSError):
         return "The model's output could not be read back as an array of logits."
     if logits.shape != (samples, classes):
-        return f"The model returned logits of shape {tuple(logits.shape)}, expected ({samples}, {classes})."
+        return f"For {samples} images the model returned logits of shape {tuple(logits.shape)}, " \
+               f"expected ({samples}, {classes})."
     if not np.issubdtype(logits.dtype, np.floating) or not np.isfinite(logits).all():
         return "The model returned logits that are not finite numbers (NaN or infinity)."
     return logits
 
 
-def compute_metrics(ctx: GradingContext, logits: np.ndarray, perturbed: np.ndarray) -> Metrics:
+def compute_metrics(metric: Metric, labels: np.ndarray, logits: np.ndarray, perturbed: np.ndarray) -> Metrics:
     """Accuracy, per-class accuracy, confusion matrix and the perturbation gap, from labels held here."""
-    metric = ctx.assignment.metric
-    assert metric is not None
-    labels = np.asarray(ctx.data.val.labels)
     predicted = logits.argmax(axis=1)
     classes = len(CIFAR2_CLASSES)
     confusion = np.zeros((classes, classes), dtype=int)

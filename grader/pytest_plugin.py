@@ -117,6 +117,10 @@ class HangGuard:
 
     def __init__(self, hung: list[str]) -> None:
         self.hung: dict[str, str] = dict.fromkeys(hung, "an earlier run of the checks")
+        self.items: dict[str, pytest.Item] = {}
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.items = {item.nodeid: item for item in session.items}
 
     def pytest_runtest_call(self, item: pytest.Item) -> None:
         for name in calls_of(item):
@@ -124,9 +128,9 @@ class HangGuard:
                 pytest.fail(f"Not run: {name} did not return within {_limit(item.config):g} s in "
                             f"{self.hung[name]}, so every check that calls it fails at once.", pytrace=False)
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> None:
-        if call.excinfo is not None and TIMEOUT_MARK in str(call.excinfo.value):
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        item = self.items.get(report.nodeid)
+        if item is not None and report.failed and TIMEOUT_MARK in report.longreprtext:
             for name in calls_of(item):
                 self.hung.setdefault(name, item.name)
 

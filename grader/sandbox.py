@@ -1,10 +1,10 @@
 """Run stages of student code in a warm, sandboxed Python: one forked child per stage, with hard limits.
 
-A `Sandbox` starts `grader.harness.zygote` once (under bubblewrap: no network, a read-only view of only the
-interpreter, the grader package and the given mounts, its own PID namespace) and has it import the heavy
-libraries; each stage is then a fork of it, isolated further by the zygote (see there). The host enforces
-wall time, CPU time, resident memory and process count by watching the stage's process tree, and keeps only
-the head and tail of its output. Without bubblewrap the same runs with rlimits only, and reports say so.
+A `Sandbox` (one per submission) starts `grader.harness.zygote` once, inside bubblewrap (`grader.bubblewrap`),
+and has it import the heavy libraries; each stage is then a fork of it, isolated further by the zygote. The
+host enforces wall time, CPU time, resident memory and process count by watching the stage's process tree
+(`grader.watchdog`), and keeps only the head and tail of its output. Without bubblewrap the same runs with
+rlimits only, and reports say so.
 """
 
 from __future__ import annotations
@@ -12,31 +12,29 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import functools
 import itertools
 import os
 import select
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-from grader.errors import GraderError
-from grader.harness.zygote import STAGE_HOME, STAGES_ROOT
-from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR
+from grader import bubblewrap
+from grader.harness.zygote import STAGE_HOME
 from grader.protocol import CONTROL, SandboxReady, StageExited, StageRequest, StageStarted
+from grader.watchdog import BoundedOutput, StageTree
 
-SANDBOX_ENV = "GRADER_SANDBOX"  # "bubblewrap" or "rlimits" forces a mode
 POLL_SECONDS = 0.1
 START_SECONDS = 120.0  # importing torch in a cold sandbox on a loaded machine
 EXIT_SECONDS = 10.0  # a killed stage's keeper reports back within this
@@ -46,6 +44,8 @@ SANDBOX_UID_BASE = 200_000  # unprivileged uids the stages run as when the grade
 # RLIMIT_NPROC sits a little above the watched process limit, so the watcher still sees (and reports) a
 # fork bomb that runs into it, instead of the bomb idling at the cap until the wall time is up.
 NPROC_SLACK = 8
+# Environment that pins torch's, MKL's and oneDNN's CPU kernels (read when torch is imported).
+CPU_KERNELS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
 # What the grading stages need, imported once per sandbox instead of once per stage.
 HARNESS_PRELOAD = ("numpy", "torch", "torchvision.transforms", "pytest", "_pytest.timing", "pytest_timeout",
                    "grader.pytest_plugin", "grader.harness.interface", "grader.harness.checks",
@@ -113,28 +113,16 @@ class SandboxConfig:
     mounts: tuple[Mount, ...] = ()
     gpu_index: int | None = None
     threads: int = 1
+    cpu_kernels: str = "native"
     preload: tuple[str, ...] = ()
 
 
-@functools.cache
-def bubblewrap_works() -> bool:
-    """Whether `bwrap` exists and can create namespaces here (it cannot in many containers)."""
-    forced = os.environ.get(SANDBOX_ENV)
-    if forced:
-        return forced == "bubblewrap"
-    if shutil.which("bwrap") is None:
-        return False
-    # /proc and /dev as the sandbox mounts them: some container profiles allow namespaces but not these.
-    probe = ["bwrap", *_namespace_flags(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]
-    return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
-
-
 def sandbox_name() -> str:
-    return "bubblewrap" if bubblewrap_works() else "rlimits"
+    return "bubblewrap" if bubblewrap.works() else "rlimits"
 
 
 def fallback_warning() -> str | None:
-    if bubblewrap_works():
+    if bubblewrap.works():
         return None
     return ("bubblewrap is not available, so student code ran with resource limits only: "
             "it could read files and use the network that the grader's user can.")
@@ -143,6 +131,9 @@ def fallback_warning() -> str | None:
 def python_stage(module: str, args: list[str], workdir: Path, limits: StageLimits, **options) -> Stage:
     """A stage running one of the grader's in-sandbox entry points (`grader.harness.*`)."""
     return Stage(["-m", module, *args], workdir, limits, **options)
+
+
+_LAUNCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-launcher")
 
 
 class SandboxBroken(RuntimeError):
@@ -155,17 +146,19 @@ class Sandbox:
     def __init__(self, config: SandboxConfig = SandboxConfig()) -> None:
         self.config = config
         self.root = Path(tempfile.mkdtemp(prefix="grader-stages-"))
-        self.isolated = bubblewrap_works()
+        self.isolated = bubblewrap.works()
         if self.isolated and os.geteuid() == 0:
-            _require_readable_by_others(config.mounts)
+            bubblewrap.require_readable_by_others([mount.source for mount in config.mounts])
         self._control, remote = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         argv = ["-m", "grader.harness.zygote", str(remote.fileno()), "1" if self.isolated else "0", *config.preload]
-        self._process = subprocess.Popen(
-            _bubblewrap_argv(config, self.root, argv) if self.isolated else [sys.executable, *argv],
+        # Started from one long-lived thread: the parent-death signal fires when the *thread* that forked ends,
+        # and a sandbox outlives the worker thread that asked for it (a spare for the next submission).
+        self._process = _LAUNCHER.submit(
+            subprocess.Popen, self._command(argv),
             env=_base_env(config), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            pass_fds=[remote.fileno()], start_new_session=True, preexec_fn=_die_with_parent)
+            pass_fds=[remote.fileno()], start_new_session=True, preexec_fn=_die_with_parent).result()
         remote.close()
-        self._log = _BoundedOutput(self._process.stdout, 16 * 1024)
+        self._log = BoundedOutput(self._process.stdout, 16 * 1024)
         self._zygote: psutil.Process | None = None
         self._lock = threading.Lock()
 
@@ -174,6 +167,12 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _command(self, python_args: list[str]) -> list[str]:
+        if not self.isolated:
+            return [sys.executable, *python_args]
+        mounts = [(mount.source, mount.target) for mount in self.config.mounts]
+        return bubblewrap.command(mounts, self.config.gpu_index, self.root, python_args)
 
     def stage_dir(self, name: str) -> Path:
         """A fresh, empty folder for one stage; only that stage sees it (at /sandbox under bubblewrap)."""
@@ -199,7 +198,7 @@ class Sandbox:
             started = time.monotonic()
             socket.send_fds(self._control, [request.model_dump_json().encode()], [write_end])
             os.close(write_end)
-            output = _BoundedOutput(os.fdopen(read_end, "rb"), stage.limits.output_kb * 1024)
+            output = BoundedOutput(os.fdopen(read_end, "rb"), stage.limits.output_kb * 1024)
             self._expect(StageStarted, EXIT_SECONDS)
             result = self._watch(stage, started)
             result.output = output.text()
@@ -245,7 +244,7 @@ class Sandbox:
         limits = stage.limits
         result = SandboxResult(returncode=None, seconds=0.0, output="", limit_seconds=limits.wall_seconds,
                                limit_memory_mb=limits.memory_mb, limit_cpu_seconds=limits.cpu_seconds)
-        tree = _StageTree(self._zygote, self.isolated)
+        tree = StageTree(self._zygote, self.isolated)
         while True:
             ready, _, _ = select.select([self._control], [], [], POLL_SECONDS)
             if ready:
@@ -266,75 +265,6 @@ class Sandbox:
         result.returncode = exited.returncode
         result.seconds = time.monotonic() - started
         return result
-
-
-class _StageTree:
-    """The running stage's processes as the host sees them: zygote -> keeper -> [namespace init ->] stage -> ..."""
-
-    def __init__(self, zygote: psutil.Process, isolated: bool) -> None:
-        self.zygote, self.isolated = zygote, isolated
-        self.members: dict[int, psutil.Process] = {}
-        self.cpu = 0.0
-
-    def _keepers_children(self) -> list[psutil.Process]:
-        try:
-            return [child for keeper in self.zygote.children() for child in keeper.children()]
-        except psutil.Error:
-            return []
-
-    def _current(self) -> list[psutil.Process]:
-        """The stage process and its descendants (not the grader's own namespace init above it)."""
-        try:
-            roots = self._keepers_children()
-            if self.isolated:
-                roots = [stage for init in roots for stage in init.children()]
-            members = [m for root in roots for m in (root, *root.children(recursive=True))]
-        except psutil.Error:
-            return []
-        for member in members:
-            self.members.setdefault(member.pid, member)
-        return members
-
-    def usage(self, memory_mb: int) -> tuple[float, int, float]:
-        """Resident MB, process count and CPU seconds of the stage's tree.
-
-        RSS counts the pages that forked processes share once in every process, so a tree over the limit is
-        measured again by proportional set size (slower to read). CPU time is what the live processes used
-        plus what they reaped, so it only grows as processes come and go.
-        """
-        members = self._current()
-        sizes = [size for member in members if (size := _memory_of(member, "rss")) is not None]
-        resident = sum(sizes) / 2**20
-        if resident > memory_mb and len(sizes) > 1:
-            resident = sum(size for member in members if (size := _memory_of(member, "pss")) is not None) / 2**20
-        self.cpu = max(self.cpu, sum(_cpu_of(member) for member in members))
-        return resident, len(sizes), self.cpu
-
-    def kill(self) -> None:
-        """SIGKILL the stage: its namespace init (which ends the namespace), its processes and their groups."""
-        for member in [*self._keepers_children(), *self._current()]:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(member.pid, signal.SIGKILL)
-        for member in self.members.values():
-            with contextlib.suppress(psutil.Error):
-                member.kill()  # psutil refuses a PID that was reused since it was seen
-
-
-def _memory_of(member: psutil.Process, kind: str) -> int | None:
-    """`rss` or `pss` bytes of one process; None once it is gone."""
-    try:
-        info = member.memory_full_info() if kind == "pss" else member.memory_info()
-    except psutil.Error:
-        return None
-    return getattr(info, kind, info.rss)
-
-
-def _cpu_of(member: psutil.Process) -> float:
-    try:
-        times = member.cpu_times()
-    except psutil.Error:
-        return 0.0
-    return times.user + times.system + times.children_user + times.children_system
 
 
 def _find_zygote(launcher: int) -> psutil.Process:
@@ -361,16 +291,6 @@ def _processes_of_user(uid: int) -> int:
 _sandbox_uids = itertools.count(SANDBOX_UID_BASE + (os.getpid() % 1000) * 1000)
 
 
-def _require_readable_by_others(mounts: tuple[Mount, ...]) -> None:
-    """The stages' users own none of the mounted paths, so they read only what any user may read."""
-    for mount in mounts:
-        mode = mount.source.stat().st_mode
-        needed = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
-        if mode & needed != needed:
-            raise GraderError(f"{mount.source} is not readable by other users, so the sandbox cannot read it; "
-                              f"run chmod -R a+rX {mount.source}.")
-
-
 def _give_workdir_to_sandbox_user(workdir: Path, uid: int) -> None:
     for path in [workdir, *workdir.rglob("*")]:
         os.lchown(path, uid, uid)
@@ -392,81 +312,12 @@ def _base_env(config: SandboxConfig) -> dict[str, str]:
         "MKL_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
         "CUDA_VISIBLE_DEVICES": "" if config.gpu_index is None else str(config.gpu_index),
-    }
+    } | CPU_KERNELS.get(config.cpu_kernels, {})
 
 
 def _stage_env(box: Sandbox, stage: Stage) -> dict[str, str]:
     home = str(box.inside(stage.workdir))
     return _base_env(box.config) | {"HOME": home, "TMPDIR": home} | stage.env
-
-
-def _namespace_flags() -> list[str]:
-    if os.geteuid() == 0:  # no user namespace: each stage switches to an unprivileged uid instead
-        return ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
-    return ["--unshare-all"]
-
-
-def _bubblewrap_argv(config: SandboxConfig, root: Path, python_args: list[str]) -> list[str]:
-    argv = ["bwrap", *_namespace_flags(), "--die-with-parent", "--new-session"]
-    for name in ("usr", "etc/alternatives"):
-        argv += ["--ro-bind-try", f"/{name}", f"/{name}"]
-    for name in ("bin", "sbin", "lib", "lib32", "lib64"):
-        path = Path("/") / name
-        if path.is_symlink():
-            argv += ["--symlink", os.readlink(path), str(path)]
-        elif path.is_dir():
-            argv += ["--ro-bind", str(path), str(path)]
-    argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", STAGE_HOME]
-    binds = [(path, path) for path in _interpreter_paths()] + [(m.source, m.target) for m in config.mounts]
-    for parent in sorted({a for _, target in binds for a in target.parents if a != Path("/")}):
-        argv += ["--perms", "0755", "--dir", str(parent)]  # bwrap would make them 0700 otherwise
-    for source, target in binds:
-        argv += ["--ro-bind", str(source), str(target)]
-    if config.gpu_index is not None:
-        for device in ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", f"nvidia{config.gpu_index}"):
-            argv += ["--dev-bind-try", f"/dev/{device}", f"/dev/{device}"]
-    argv += ["--bind", str(root), STAGES_ROOT, "--chdir", "/"]
-    # The zygote keeps only what it needs to build each stage's namespaces and switch its uid.
-    argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SYS_ADMIN"]
-    if os.geteuid() == 0:
-        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-    return [*argv, "--", sys.executable, *python_args]
-
-
-def _interpreter_paths() -> list[Path]:
-    """The Python installation, the virtualenv and the grader's own package and configs, deduplicated."""
-    candidates = [Path(sys.base_prefix), Path(sys.prefix), PACKAGE_DIR, ASSIGNMENTS_DIR]
-    paths: list[Path] = []
-    for path in sorted({p.resolve() for p in candidates}):
-        if not str(path).startswith("/usr/") and not any(path.is_relative_to(p) for p in paths):
-            paths.append(path)
-    return paths
-
-
-class _BoundedOutput:
-    """Drains a pipe in a thread, keeping the first and last `limit/2` bytes."""
-
-    def __init__(self, pipe, limit: int) -> None:
-        self._pipe, self._half = pipe, max(limit // 2, 1)
-        self._head, self._tail, self._dropped = bytearray(), bytearray(), 0
-        self._thread = threading.Thread(target=self._drain, daemon=True)
-        self._thread.start()
-
-    def _drain(self) -> None:
-        with self._pipe:
-            while chunk := self._pipe.read1(65536):
-                room = self._half - len(self._head)
-                self._head += chunk[:room]
-                self._tail += chunk[room:] if room > 0 else chunk
-                if len(self._tail) > self._half:
-                    self._dropped += len(self._tail) - self._half
-                    del self._tail[: len(self._tail) - self._half]
-
-    def text(self) -> str:
-        self._thread.join(timeout=5)
-        gap = f"\n[... {self._dropped} bytes of output dropped ...]\n" if self._dropped else ""
-        return (bytes(self._head) + gap.encode() + bytes(self._tail)).decode("utf-8", "replace")
 
 
 class _Spares:

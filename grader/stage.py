@@ -30,17 +30,10 @@ def from_record(stage: StageName, record: FailureRecord) -> Failure:
 def stage_failure(stage: StageName, result: SandboxResult, doing: str) -> Failure:
     """One sentence for a stage that ended without writing its result."""
     details = trim(result.output)
-    limits_hit = [
-        (result.timed_out, FailureKind.TIMEOUT, f"took longer than {result.limit_seconds:g} s"),
-        (result.out_of_cpu, FailureKind.TIMEOUT,
-         f"used more than {result.limit_cpu_seconds:g} s of CPU time per thread (the budget and its grace)"),
-        (result.out_of_memory, FailureKind.OUT_OF_MEMORY, f"used more than {result.limit_memory_mb} MB of memory"),
-        (result.too_many_processes, FailureKind.CRASH, "started too many processes"),
-    ]
-    for hit, kind, what in limits_hit:
-        if hit:
-            return Failure(stage=stage, kind=kind, message=f"The submission {what} while {doing} and was stopped.",
-                           details=details)
+    if hit := _limit_hit(result):
+        kind, what = hit
+        return Failure(stage=stage, kind=kind, message=f"The submission {what} while {doing} and was stopped.",
+                       details=details)
     if result.killed_by:
         message = f"The process crashed ({result.killed_by}) while {doing}."
     elif result.returncode == 0:
@@ -49,3 +42,17 @@ def stage_failure(stage: StageName, result: SandboxResult, doing: str) -> Failur
     else:
         message = f"The process exited with code {result.returncode} while {doing}."
     return Failure(stage=stage, kind=FailureKind.CRASH, message=message, details=details)
+
+
+def _limit_hit(result: SandboxResult) -> tuple[FailureKind, str] | None:
+    """The limit the sandbox stopped the stage at, and what the submission did, if it stopped it."""
+    if result.timed_out:
+        return FailureKind.TIMEOUT, f"took longer than {result.limit_seconds:g} s"
+    if result.out_of_cpu:
+        return FailureKind.TIMEOUT, (f"used more than {result.limit_cpu_seconds:g} s of CPU time per thread "
+                                     "(the budget and its grace)")
+    if result.out_of_memory:
+        return FailureKind.OUT_OF_MEMORY, f"used more than {result.limit_memory_mb} MB of memory"
+    if result.too_many_processes:
+        return FailureKind.CRASH, "started too many processes"
+    return None

@@ -59,11 +59,9 @@ def run_training(ctx: GradingContext, on_epoch: Callable[[int, int], None] | Non
         threads=ctx.threads, images=str(ctx.mounted(TRAIN_IMAGES)), labels=str(ctx.mounted(TRAIN_LABELS)),
         mean=ctx.data.mean, std=ctx.data.std, device=ctx.device.torch_name, budget=budget, training=training)
     write_spec(workdir, spec)
-    limit = budget.seconds + training.grace_seconds
-    if budget.clock == "cpu":
-        limits = ctx.limits(limit * training.wall_safety_factor, cpu_seconds=limit)
-    else:
-        limits = ctx.limits(limit)
+    kind = ctx.device.kind
+    cpu_seconds = training.limit_seconds(kind) if budget.clock == "cpu" else None
+    limits = ctx.limits(training.wall_limit(kind), cpu_seconds=cpu_seconds)
     watcher = _EpochWatcher(workdir / spec.progress, on_epoch)
     sandbox = ctx.sandbox.run(python_stage("grader.harness.train", [], workdir, limits, on_poll=watcher.poll))
     watcher.poll()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -29,7 +31,8 @@ def probe_images(seed: int, count: int = 2) -> torch.Tensor:
 
 
 def describe_model(model: nn.Module, images: torch.Tensor) -> ModelDescription:
-    """The model's parameters with their owners' types, and the operators of one eval-mode forward of `images`."""
+    """The model's parameters with their owners' types, and the operators of one eval-mode forward of `images`
+    (as far as it got: a forward that fails is the output check's business, and training's)."""
     modules = dict(model.named_modules())
     parameters = [ParameterOwner(name=name, owner=type(modules[name.rpartition(".")[0]]).__name__,
                                  count=parameter.numel()) for name, parameter in model.named_parameters()]
@@ -37,7 +40,7 @@ def describe_model(model: nn.Module, images: torch.Tensor) -> ModelDescription:
     log = _OperatorLog()
     model.eval()
     try:
-        with torch.no_grad(), log:
+        with torch.no_grad(), log, contextlib.suppress(Exception):
             model(images)
     finally:
         model.train(was_training)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 from grader.config import Assignment, load_assignment
@@ -25,9 +26,11 @@ def check_name(nodeid: str) -> str:
 
 def import_checks(assignment: Assignment) -> None:
     for path in sorted(assignment.checks_dir.glob("test_*.py")):
-        spec = importlib.util.spec_from_file_location(f"hidden_checks_{assignment.id}_{path.stem}", path)
+        name = f"hidden_checks_{assignment.id}_{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
         assert spec is not None and spec.loader is not None
-        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        module = sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
 
 
 def main() -> None:

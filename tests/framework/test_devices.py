@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import cli, sandbox
+from grader import bubblewrap, cli, sandbox
 from grader.batch import BatchOptions, worker_devices
 from grader.context import Device
 from grader.errors import GraderError
@@ -45,11 +45,11 @@ def test_stage_process_sees_its_gpu_index() -> None:
 
 
 def test_bubblewrap_binds_gpu_devices_only_for_a_gpu_sandbox(tmp_path: Path) -> None:
-    gpu = sandbox._bubblewrap_argv(SandboxConfig(gpu_index=1), tmp_path, ["-c", "pass"])
+    gpu = bubblewrap.command([], 1, tmp_path, ["-c", "pass"])
     binds = {gpu[i + 1] for i, arg in enumerate(gpu) if arg == "--dev-bind-try"}
     assert {"/dev/nvidia1", "/dev/nvidiactl", "/dev/nvidia-uvm"} <= binds
     assert "/dev/nvidia0" not in binds
-    cpu = sandbox._bubblewrap_argv(SandboxConfig(), tmp_path, ["-c", "pass"])
+    cpu = bubblewrap.command([], None, tmp_path, ["-c", "pass"])
     assert not any("nvidia" in arg for arg in cpu)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader import sandbox
+from grader import bubblewrap, sandbox
+from grader.errors import GraderError
 from grader.paths import PACKAGE_DIR, SOLUTIONS_DIR, TESTS_DIR
 from grader.sandbox import Sandbox, SandboxResult, Stage, StageLimits
 
@@ -28,14 +30,14 @@ LIMITS = {"wall_seconds": 20.0, "memory_mb": 1024, "processes": 64, "file_size_m
 
 def bubblewrap_available() -> bool:
     """Whether bwrap is installed and can create namespaces here, regardless of GRADER_SANDBOX."""
-    forced = os.environ.pop(sandbox.SANDBOX_ENV, None)
-    sandbox.bubblewrap_works.cache_clear()
+    forced = os.environ.pop(bubblewrap.SANDBOX_ENV, None)
+    bubblewrap.works.cache_clear()
     try:
-        return sandbox.bubblewrap_works()
+        return bubblewrap.works()
     finally:
         if forced is not None:
-            os.environ[sandbox.SANDBOX_ENV] = forced
-        sandbox.bubblewrap_works.cache_clear()
+            os.environ[bubblewrap.SANDBOX_ENV] = forced
+        bubblewrap.works.cache_clear()
 
 
 @pytest.fixture(params=MODES)
@@ -46,10 +48,10 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
-    monkeypatch.setenv(sandbox.SANDBOX_ENV, request.param)
-    sandbox.bubblewrap_works.cache_clear()
+    monkeypatch.setenv(bubblewrap.SANDBOX_ENV, request.param)
+    bubblewrap.works.cache_clear()
     yield request.param
-    sandbox.bubblewrap_works.cache_clear()
+    bubblewrap.works.cache_clear()
 
 
 bubblewrap_only = pytest.mark.parametrize("mode", ["bubblewrap"], indirect=True)
@@ -266,6 +268,17 @@ def test_a_killed_stage_leaves_the_warm_process_serving(mode: str, box: Sandbox)
     assert run_python(box, "print('next')").output == "next\n"
 
 
+def test_a_spare_outlives_the_thread_that_started_it(mode: str) -> None:
+    # Found by the hostile suite: the parent-death signal follows the thread that forked, not the process.
+    config = sandbox.SandboxConfig(preload=("json",))
+    worker = threading.Thread(target=lambda: sandbox.warm_sandbox(config, keep_one_ready=True).close())
+    worker.start()
+    worker.join()
+    time.sleep(0.5)
+    with sandbox.warm_sandbox(config) as spare:
+        assert run_python(spare, "print('spare')").output == "spare\n"
+
+
 @bubblewrap_only
 def test_nothing_one_submission_writes_reaches_the_next(mode: str) -> None:
     with Sandbox() as first:
@@ -281,5 +294,5 @@ def test_a_mount_the_stage_users_cannot_read_is_a_grader_error(tmp_path: Path, m
     # Found by the a1 cases: a private data dir (pytest's temp dirs are 0700) silently failed every real-data check.
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
-    with pytest.raises(sandbox.GraderError, match=f"{private} is not readable by other users"):
+    with pytest.raises(GraderError, match=f"{private} is not readable by other users"):
         Sandbox(sandbox.SandboxConfig(mounts=(sandbox.Mount(private, Path("/data/x")),)))
