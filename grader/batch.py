@@ -23,6 +23,7 @@ from grader.intake import receive, student_id_for
 from grader.models import Report
 from grader.pipeline import GradeOptions, failed_report, grade, grader_failure
 from grader.reports import read_report_json, write_all, write_gradebook
+from grader.sandbox import close_spares
 
 GradeFunction = Callable[[Assignment, Path, Path, GradeOptions], Report]
 
@@ -113,8 +114,11 @@ def run_batch(
         on_done(entry, report, False)
         return report
 
-    with ThreadPoolExecutor(max_workers=options.workers) as pool:
-        reports = list(pool.map(grade_entry, entries))
+    try:
+        with ThreadPoolExecutor(max_workers=options.workers) as pool:
+            reports = list(pool.map(grade_entry, entries))
+    finally:
+        close_spares()  # the sandboxes started ahead for submissions that are not coming
     write_gradebook(reports, assignment, out)
     return reports
 

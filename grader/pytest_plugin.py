@@ -189,4 +189,5 @@ def failure_message(report: pytest.TestReport) -> str:
         return ""
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr)
-    return text.strip().splitlines()[0][:500] if text.strip() else "failed"
+    text = text.strip().removeprefix("Failed: ")  # pytest.fail's own prefix: the sentence is the check's
+    return text.splitlines()[0][:500] if text else "failed"

@@ -337,6 +337,7 @@ class _Spares:
         return box or Sandbox(config)
 
     def close(self) -> None:
+        """End every spare (a batch is over; a later one starts its own)."""
         with self._lock:
             for boxes in self._spares.values():
                 for box in boxes:
@@ -345,6 +346,10 @@ class _Spares:
 
 
 _spares = _Spares()
+
+
+def close_spares() -> None:
+    _spares.close()
 
 
 def warm_sandbox(config: SandboxConfig, keep_one_ready: bool = False) -> Sandbox:

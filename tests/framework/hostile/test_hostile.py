@@ -471,7 +471,8 @@ def test_memory_limit_costs_at_most_the_limit(world: World, tmp_path: Path) -> N
     with PeakMemory() as memory:
         report = grade(assignment, submission, tmp_path / "out", GradeOptions(data_root=world.data_root))
     only_failure(report, "import", "out_of_memory", f"more than {limit} MB")
-    assert limit * 0.8 <= memory.peak_mb <= limit + 512, memory.peak_mb
+    # The stage's own limit, plus the warm sandbox it forked from (torch imported once) and the grader's slack.
+    assert limit * 0.8 <= memory.peak_mb <= limit + 768, memory.peak_mb
     assert report.seconds < 15
 
 
