@@ -30,8 +30,9 @@ from grader.models import (
     TrainingResult,
 )
 from grader.reports import write_all
-from grader.sandbox import fallback_warning, sandbox_name
+from grader.sandbox import sandbox_name
 from grader.scoring import score
+from grader.student_traceback import explain_import_failure
 from grader.training import run_training
 
 RUNNER_ENV = "GRADER_RUNNER"  # the grader image sets it to "docker"
@@ -86,9 +87,7 @@ def _grade_intake(assignment: Assignment, intake: Intake, work: Path, options: G
     ctx = GradingContext(assignment, intake.folder, work, options.data_root, options.device)
     if not failures:
         checks, training, metrics = _run_stages(ctx, failures, options.status)
-    notes = list(intake.info.notes)
-    if warning := fallback_warning():
-        notes.append(warning)
+    failures = [explain_import_failure(failure, assignment, intake.notebook) for failure in failures]
     return Report(
         assignment_id=assignment.id,
         assignment_version=assignment.version,
@@ -99,7 +98,6 @@ def _grade_intake(assignment: Assignment, intake: Intake, work: Path, options: G
         metrics=metrics,
         score=score(assignment, checks, metrics, failures),
         failures=failures,
-        notes=notes,
     )
 
 
