@@ -76,8 +76,8 @@ def flag_notice(report: Report, assignment: Assignment) -> str | None:
         return None
     limit = f" (more than the allowed {assignment.metric.max_perturbation_gap:.0%})" if assignment.metric else ""
     return (
-        f"Flagged for review: validation accuracy drops by {metrics.perturbation_gap:.1%} on "
-        f"{metrics.perturbation}-perturbed images{limit}; check that the model does not memorize the validation set."
+        f"Flagged for review: the accuracy on the hidden test images drops by {metrics.perturbation_gap:.1%} on "
+        f"{metrics.perturbation}-perturbed copies{limit}; check that the model does not memorize the test images."
     )
 
 
