@@ -71,3 +71,11 @@ def test_it_trains_as_the_grader_does(synthetic_cifar: Path, isolated_cache: Pat
                          capture_output=True, text=True, timeout=600, check=True)
     printed = [float(loss) for loss in re.findall(r"^epoch \d+: loss ([\d.]+);", run.stdout, re.MULTILINE)]
     assert printed == [round(epoch.loss, 4) for epoch in report.training.epochs]
+
+
+def test_grader_data_info_prints_the_normalization(synthetic_cifar: Path, isolated_cache: Path) -> None:
+    """The constants the handouts quote come from `grader data info`."""
+    mean, std = load_split(synthetic_cifar, "train").channel_stats()
+    info = subprocess.run([str(Path(sys.executable).with_name("grader")), "data", "info", "--data-dir",
+                           str(synthetic_cifar)], capture_output=True, text=True, check=True, timeout=120)
+    assert f"normalization: mean {[round(m, 4) for m in mean]}, std {[round(s, 4) for s in std]}" in info.stdout
