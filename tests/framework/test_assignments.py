@@ -17,6 +17,7 @@ from types import ModuleType
 import pytest
 
 from grader.config import Assignment, assignment_ids, load_assignment
+from grader.data import load_split
 from grader.paths import PACKAGE_DIR, PROJECT_ROOT
 from grader.stubs import stale_stubs
 
@@ -79,6 +80,35 @@ def test_public_checks_pass_on_the_solution_and_name_a_missing_zero_grad(assignm
     assert run.returncode == 1
     assert ("At optimizer step 2 the gradients still included earlier batches: call optimizer.zero_grad() before "
             "each loss.backward().") in run.stdout
+
+
+TRAINED = [i for i in assignment_ids() if load_assignment(i).training is not None]
+
+
+@pytest.mark.parametrize("assignment_id", TRAINED)
+def test_handout_numbers_are_those_of_assignment_toml(assignment_id):
+    assignment = load_assignment(assignment_id)
+    training, metric, threads = assignment.training, assignment.metric, assignment.limits.threads
+    handout = " ".join((assignment.folder / "README.md").read_text().split())
+    for phrase in (f"gives your training {threads} threads", f"divided by {threads}.",
+                   f"**{training.budget_seconds['cpu']:g} CPU seconds per thread**",
+                   f"**{training.budget_seconds['cuda']:g} seconds** of wall-clock time",
+                   f"still going {training.grace_seconds:g} seconds after the budget",
+                   f"the assignment's seed ({assignment.seed})", f"at most {training.max_parameters:,} parameters",
+                   f"accuracy {metric.full_credit_at:.2f} or more: all {metric.points:g} points",
+                   f"accuracy {metric.zero_credit_at:.2f} or less: no points",
+                   f"drops by more than {metric.max_perturbation_gap:.2f}"):
+        assert phrase in handout, f"{assignment.id}/README.md does not say {phrase!r}"
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("assignment_id", TRAINED)
+def test_handout_normalization_is_that_of_the_data(assignment_id, data_root):
+    mean, std = load_split(data_root, "train").channel_stats()
+    handout = " ".join((load_assignment(assignment_id).folder / "README.md").read_text().split())
+    for name, values in (("mean", mean), ("std", std)):
+        quoted = f"**{name} ({', '.join(f'{value:.4f}' for value in values)})**"
+        assert quoted in handout, f"the handout should say {quoted}, as `grader data info` prints"
 
 
 def _public_checks(folder: Path) -> subprocess.CompletedProcess:
