@@ -62,14 +62,14 @@ class Placement:
 class LeftOut:
     """What was left out of one cell, or of one run of lines in an exported .py without cell markers."""
 
-    cell: str  # "cell 4", "cell In[7] at line 12"; "" for a run of lines
+    place: str  # "cell 4", "cell In[7] at line 12"; "" for a run of lines
     first_line: int
     last_line: int
     kinds: dict[str, list[str]] = field(default_factory=dict)  # kind -> the names it concerns, in order
 
     def where(self) -> str:
-        if self.cell:
-            return self.cell
+        if self.place:
+            return self.place
         return f"line {self.first_line}" if self.first_line == self.last_line else \
             f"lines {self.first_line}-{self.last_line}"
 
@@ -222,7 +222,7 @@ def _list_left_out(module: NotebookModule, statements: list[_Statement]) -> None
         place = "" if not cell.label else cell.label if module.in_cells else f"{cell.label} at line {cell.origin[0]}"
         first, last = cell.origin[node.lineno - 1], cell.origin[(node.end_lineno or node.lineno) - 1]
         groups = module.left_out
-        if not groups or groups[-1].cell != place or (not place and run_broken):
+        if not groups or groups[-1].place != place or (not place and run_broken):
             groups.append(LeftOut(place, first, last))
         groups[-1].last_line = last
         run_broken = False
@@ -246,7 +246,7 @@ def _kept_on_its_own(statement: _Statement, required: set[str], constants: set[s
         return True
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return True
-    if _is_future_import(node) or isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+    if _is_future_import(node) or (isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)):
         return True
     if _calls_ipython(node) or not isinstance(node, BINDING_STATEMENTS):
         return False
