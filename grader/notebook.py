@@ -12,8 +12,10 @@ from __future__ import annotations
 import ast
 import difflib
 import symtable
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import nbformat
@@ -36,6 +38,9 @@ COMPOUND_WORDS = {ast.If: "an if statement", ast.With: "a with statement", ast.T
 
 class NotebookError(Exception):
     """A notebook that cannot be read; the message is the student-readable sentence."""
+
+
+UNREADABLE = (RecursionError, MemoryError)  # what ast and symtable raise for absurdly nested code
 
 
 @dataclass(frozen=True)
@@ -123,8 +128,11 @@ def from_notebook_file(path: Path, module_file: str, required: Iterable[str]) ->
     except Exception:  # nbformat raises several unrelated types for a broken file
         raise NotebookError(f"{path.name} is not a readable Jupyter notebook.") from None
     module = NotebookModule(path.name, module_file, in_cells=True)
-    parsed = [_python_cell(f"cell {number}", source.splitlines(), first_line=1) for number, source in cells]
-    _build(module, parsed, set(required))
+    try:
+        _build(module, [_python_cell(f"cell {number}", source.splitlines(), 1) for number, source in cells],
+               set(required))
+    except UNREADABLE:
+        raise NotebookError(f"{path.name} holds code nested too deeply to read.") from None
     return module
 
 
@@ -132,10 +140,13 @@ def from_exported_text(text: str, source_name: str, module_file: str,
                        required: Iterable[str]) -> NotebookModule | None:
     """The module for a .py exported from a notebook, or None when `text` is a plain Python module."""
     lines = text.splitlines()
-    if not any(_is_marker(line) for line in lines) and not _uses_ipython(text):
-        return None
     module = NotebookModule(source_name, module_file, in_cells=False)
-    _build(module, _exported_cells(lines), set(required))
+    try:
+        if not any(_is_marker(line) for line in lines) and not _uses_ipython(text):
+            return None
+        _build(module, _exported_cells(lines), set(required))
+    except UNREADABLE:
+        return None  # imported as it is, the sandboxed import stage reports it
     return module
 
 
@@ -148,10 +159,10 @@ def _uses_ipython(text: str) -> bool:
     """Whether plain Python text calls get_ipython(), or parses only once IPython syntax is translated."""
     try:
         tree = ast.parse(text)
-    except SyntaxError:
+    except (SyntaxError, ValueError):
         try:
             tree = ast.parse(TransformerManager().transform_cell(text))
-        except SyntaxError:
+        except (SyntaxError, ValueError):
             return False  # not Python with or without IPython: let the import report the syntax error
         return True
     return any(isinstance(node, ast.Name) and node.id == "get_ipython" for node in ast.walk(tree))
@@ -192,6 +203,10 @@ class _Statement:
     node: ast.stmt | None  # None: a cell that does not parse, kept whole so the import names its syntax error
     kept: bool = False
 
+    @cached_property
+    def free_names(self) -> set[str]:
+        return set() if self.node is None else _free_names(self.node)
+
 
 def _build(module: NotebookModule, cells: list[Cell], required: set[str]) -> None:
     statements = [statement for cell in cells for statement in _statements(cell)]
@@ -202,8 +217,11 @@ def _build(module: NotebookModule, cells: list[Cell], required: set[str]) -> Non
     for statement in statements:  # `from __future__` first: a cell may hold it anywhere, a module may not
         if statement.kept and _is_future_import(statement.node):
             _append(module, statement.cell, _lines_of(statement, _span(statement)[0]), _span(statement)[0])
+    by_cell: dict[int, list[_Statement]] = defaultdict(list)
+    for statement in statements:
+        by_cell[id(statement.cell)].append(statement)
     for cell in cells:
-        _append(module, cell, _cell_lines(cell, [s for s in statements if s.cell is cell]), 1)
+        _append(module, cell, _cell_lines(cell, by_cell[id(cell)]), 1)
     _list_left_out(module, statements)
 
 
@@ -213,10 +231,10 @@ def _list_left_out(module: NotebookModule, statements: list[_Statement]) -> None
     run_broken = True
     for statement in statements:
         node, cell = statement.node, statement.cell
-        what = None if statement.kept or node is None else _describe(node, plotting)
+        what = None if statement.kept or node is None else _describe(statement, plotting)
         run_broken = run_broken or statement.kept
         if node is not None:
-            _track_plotting(node, plotting)
+            _track_plotting(statement, plotting)
         if what is None or node is None:
             continue
         place = "" if not cell.label else cell.label if module.in_cells else f"{cell.label} at line {cell.origin[0]}"
@@ -234,7 +252,7 @@ def _list_left_out(module: NotebookModule, statements: list[_Statement]) -> None
 def _statements(cell: Cell) -> list[_Statement]:
     try:
         tree = ast.parse(cell.source)
-    except SyntaxError:
+    except (SyntaxError, ValueError):  # ValueError: a null byte
         return [_Statement(cell, None, kept=True)]
     return [_Statement(cell, node) for node in tree.body]
 
@@ -259,21 +277,22 @@ def _kept_on_its_own(statement: _Statement, required: set[str], constants: set[s
 
 
 def _keep_what_is_used(statements: list[_Statement], required: set[str]) -> None:
-    """Keep every import and assignment that binds a name the kept statements use, until nothing changes."""
-    needed = set(required)
+    """Keep every import and assignment that binds a name the kept statements use, and what those use in turn."""
+    binders: dict[str, list[_Statement]] = defaultdict(list)
     for statement in statements:
-        if statement.kept and statement.node is not None:
-            needed |= _free_names(statement.node)
-    changed = True
-    while changed:
-        changed = False
-        for statement in statements:
-            node = statement.node
-            if statement.kept or node is None or not isinstance(node, BINDING_STATEMENTS) or _calls_ipython(node):
-                continue
-            if _bound_names(node) & needed:
-                statement.kept = changed = True
-                needed |= _free_names(node)
+        node = statement.node
+        if not statement.kept and isinstance(node, BINDING_STATEMENTS) and not _calls_ipython(node):
+            for name in _bound_names(node):
+                binders[name].append(statement)
+    needed = deque(required | {name for s in statements if s.kept for name in s.free_names})
+    seen = set(needed)
+    while needed:
+        for statement in binders.pop(needed.popleft(), []):
+            if not statement.kept:
+                statement.kept = True
+                fresh = statement.free_names - seen
+                seen |= fresh
+                needed.extend(fresh)
 
 
 def _is_future_import(node: ast.stmt | None) -> bool:
@@ -339,8 +358,8 @@ def _append(module: NotebookModule, cell: Cell, lines: list[str], first: int) ->
 
 def _cell_lines(cell: Cell, statements: list[_Statement]) -> list[str]:
     """The cell's lines with the left-out statements blanked, so every kept line keeps its place and comments."""
-    kept_here = [s for s in statements if s.kept and not _is_future_import(s.node)]
-    if any(s.node is None for s in kept_here):
+    kept_here = {id(s) for s in statements if s.kept and not _is_future_import(s.node)}
+    if any(s.node is None for s in statements):
         return cell.lines()  # a cell that does not parse, kept whole
     touching: dict[int, list[_Statement]] = {}
     for statement in statements:
@@ -350,7 +369,7 @@ def _cell_lines(cell: Cell, statements: list[_Statement]) -> list[str]:
     lines = []
     for number, text in enumerate(cell.lines(), start=1):
         here = touching.get(number, [])
-        kept = [s for s in here if s in kept_here]
+        kept = [s for s in here if id(s) in kept_here]
         if len(kept) == len(here):
             lines.append(text)
         else:  # a line shared by kept and left-out statements (`x = 1; plt.show()`) keeps the kept ones' parts
@@ -382,15 +401,17 @@ def _part_on_line(statement: _Statement, number: int, text: str) -> str:
     return data[start:end].decode()
 
 
-def _describe(node: ast.stmt, plotting: set[str]) -> tuple[str, list[str]] | None:
+def _describe(statement: _Statement, plotting: set[str]) -> tuple[str, list[str]] | None:
     """What kind of statement was left out, and the names it concerns; None for a bare string (a text cell)."""
+    node = statement.node
+    assert node is not None
     if _calls_ipython(node):
         shell = any(isinstance(n, ast.Attribute) and n.attr in ("system", "getoutput") for n in ast.walk(node))
         return ("a shell command" if shell else "an IPython magic"), []
     if isinstance(node, (ast.For, ast.While, ast.AsyncFor)):
         calls = {_called_name(n) for n in ast.walk(node) if isinstance(n, ast.Call)}
         return ("a training loop" if calls & {"train_one_epoch", "backward"} else "a loop"), []
-    if _free_names(node) & plotting:
+    if statement.free_names & plotting:
         return "a plot", []
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         return "import", _imported_modules(node)
@@ -418,10 +439,11 @@ def _imported_modules(node: ast.Import | ast.ImportFrom) -> list[str]:
     return [node.module or "."] if isinstance(node, ast.ImportFrom) else [alias.name for alias in node.names]
 
 
-def _track_plotting(node: ast.stmt, plotting: set[str]) -> None:
+def _track_plotting(statement: _Statement, plotting: set[str]) -> None:
     """Names bound by plotting imports, and by assignments from plotting names (`fig, ax = plt.subplots()`)."""
+    node = statement.node
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         if any(module.split(".")[0] in PLOT_MODULES for module in _imported_modules(node)):
             plotting |= _bound_names(node)
-    elif isinstance(node, (ast.Assign, ast.AnnAssign)) and _free_names(node) & plotting:
+    elif isinstance(node, (ast.Assign, ast.AnnAssign)) and statement.free_names & plotting:
         plotting |= _bound_names(node)

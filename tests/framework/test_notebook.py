@@ -253,3 +253,19 @@ def test_a_syntax_error_in_a_cell_is_named(tmp_path: Path) -> None:
     failure = explain_import_failure(import_failure(intake.folder, a1, FailureKind.SYNTAX_ERROR), a1, intake.notebook)
     assert failure.kind == FailureKind.SYNTAX_ERROR
     assert failure.message.startswith("Cell 2, line 1 of dana.ipynb has a syntax error: ")
+
+
+def test_absurdly_nested_code_is_refused_in_one_sentence(ffn: Assignment, tmp_path: Path) -> None:
+    """ast and symtable give up on such code; intake says so instead of raising in the grader."""
+    cell = nbformat.v4.new_code_cell("EPOCHS = " + "-" * 200_000 + "1")
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "dana.ipynb")
+    intake = receive(ffn, tmp_path / "dana.ipynb", tmp_path / "dest")
+    assert intake.failure is not None and intake.failure.kind == FailureKind.INTAKE
+    assert intake.failure.message == "dana.ipynb holds code nested too deeply to read."
+
+
+def test_a_cell_that_does_not_parse_is_kept_whole(ffn: Assignment) -> None:
+    """So that the import stage names its syntax error, by cell and line, as Python finds it."""
+    module = from_exported_text("# %%\nimport torch\n# %%\nEPOCHS = (3\nprint('x')\n", "dana.py", "ffn.py", API)
+    assert module is not None and module.text.splitlines()[-3:] == ["# %%", "EPOCHS = (3", "print('x')"]
+    assert module.where(len(module.placements)) == "Line 5 of dana.py (cell 2)"
