@@ -34,7 +34,8 @@ def _group_item(group: CheckGroup, results: list[CheckResult], blocking: Failure
     elif not results:
         reason = "The checks did not run."
     elif passed == len(results):
-        reason = f"All {len(results)} check(s) passed."
+        reason = {1: "The check passed.", 2: "Both checks passed."}.get(len(results),
+                                                                        f"All {len(results)} checks passed.")
     else:
         first = next(r for r in results if r.points == 0)
         why = first.message or f"a check ended as {first.outcome}"
