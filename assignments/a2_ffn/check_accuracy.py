@@ -6,6 +6,7 @@ std as the grader does, holds out a fifth of them as your own validation split, 
 the grader's settings: the assignment's seed and CPU threads, your BATCH_SIZE, EPOCHS and train_transform,
 batches shuffled in an order fixed by the seed, `model.train()` before each epoch. Then it prints the accuracy
 on your validation split. With --all it trains on every training image, as the grader does, and skips it.
+In a notebook next to this file: `import check_accuracy, __main__; check_accuracy.check("cifar10", __main__)`.
 Needs Python 3.11 or later, torch, torchvision, numpy and pillow; not the grader.
 """
 
@@ -18,6 +19,7 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -86,29 +88,31 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
     return (predicted == labels).float().mean().item()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", type=Path, help="the CIFAR-10 folder that holds train/airplane and train/bird")
-    parser.add_argument("--all", action="store_true", help="train on every training image, as the grader does")
-    args = parser.parse_args()
+def check(data: Path, module: ModuleType | None = None, all_images: bool = False) -> float | None:
+    """Train as the grader does and return the accuracy on your validation split (None with `all_images`).
+
+    `module` holds your definitions; by default this folder's module. In a notebook, pass the notebook's own:
+    `import check_accuracy, __main__; check_accuracy.check("path/to/cifar10", __main__)`.
+    """
     config = tomllib.loads((HERE / "assignment.toml").read_text())
     seed, threads = config["seed"], config["limits"]["threads"]
     budget = config["training"]["budget_seconds"]["cpu"]
 
-    images, labels = load_images(args.data)
+    images, labels = load_images(Path(data))
     mean, std = channel_stats(images)  # of every training image, whatever is held out below
     print(f"{len(labels)} training images; normalization mean {np.round(mean, 4).tolist()}, "
           f"std {np.round(std, 4).tolist()}")
     held_out = np.zeros(len(labels), dtype=bool)
-    if not args.all:
+    if not all_images:
         held_out[np.random.default_rng(seed).permutation(len(labels))[: len(labels) // 5]] = True
 
     torch.set_num_threads(threads)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    sys.path.insert(0, str(HERE))
-    module = importlib.import_module(config["submission"]["module"])
+    if module is None:
+        sys.path.insert(0, str(HERE))
+        module = importlib.import_module(config["submission"]["module"])
     model = module.build_model()
     optimizer = module.make_optimizer(model)
     transform = module.train_transform() if hasattr(module, "train_transform") else None
@@ -127,10 +131,19 @@ def main() -> None:
         loss = module.train_one_epoch(model, loader, loss_fn, optimizer, device)
         used += (time.process_time() - started) / threads  # CPU seconds per thread, as the grader counts them
         print(f"epoch {epoch}: loss {float(loss):.4f}; budget used {used:.0f} of {budget:g} s")
-    if not args.all:
-        batch_size = config["training"]["eval_batch_size"]
-        print(f"Accuracy on your validation split ({held_out.sum()} images): "
-              f"{accuracy(model, normalized[held_out], targets[held_out], batch_size):.4f}")
+    if all_images:
+        return None
+    result = accuracy(model, normalized[held_out], targets[held_out], config["training"]["eval_batch_size"])
+    print(f"Accuracy on your validation split ({held_out.sum()} images): {result:.4f}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", type=Path, help="the CIFAR-10 folder that holds train/airplane and train/bird")
+    parser.add_argument("--all", action="store_true", help="train on every training image, as the grader does")
+    args = parser.parse_args()
+    check(args.data, all_images=args.all)
 
 
 if __name__ == "__main__":

@@ -79,3 +79,13 @@ def test_grader_data_info_prints_the_normalization(synthetic_cifar: Path, isolat
     info = subprocess.run([str(Path(sys.executable).with_name("grader")), "data", "info", "--data-dir",
                            str(synthetic_cifar)], capture_output=True, text=True, check=True, timeout=120)
     assert f"normalization: mean {[round(m, 4) for m in mean]}, std {[round(s, 4) for s in std]}" in info.stdout
+
+
+def test_a_notebook_passes_its_own_definitions(script: ModuleType, synthetic_cifar: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`check(data, __main__)` trains what a notebook defined, and scores it on the held-out fifth."""
+    notebook = ModuleType("__main__")
+    exec((load_assignment("a2_ffn").solution_dir / "ffn.py").read_text() + "\nEPOCHS = 2\n", vars(notebook))  # noqa: S102
+    accuracy = script.check(synthetic_cifar, notebook)
+    assert accuracy > 0.9  # bright airplanes, dark birds
+    assert "Accuracy on your validation split (25 images)" in capsys.readouterr().out
