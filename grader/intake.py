@@ -105,8 +105,16 @@ def _unpack(assignment: Assignment, source: Path, dest: Path, notes: list[str]) 
         members = _zip_members(source, caps)
     elif name.endswith((".tar.gz", ".tgz")):
         members = _tar_members(source, caps)
-    elif name.endswith((".py", ".ipynb")):
+    elif name.endswith(".py"):
         _write(dest / source.name, source.read_bytes(), caps)
+        return
+    elif name.endswith(".ipynb"):
+        if source.stat().st_size > caps.max_total:
+            raise IntakeError(f"The submission is larger than {caps.max_total_mb:g} MB in total.")
+        try:  # the outputs (plots, printed tables) can be megabytes; grading needs the code only
+            _write(dest / source.name, notebook.without_outputs(source), caps)
+        except NotebookError as exc:
+            raise IntakeError(str(exc)) from None
         return
     else:
         raise IntakeError(f"{source.name} is not a folder, .zip, .tar.gz, .py or .ipynb file.")

@@ -119,13 +119,32 @@ def _phrase(kind: str, names: list[str]) -> str:
     return (singular if len(names) == 1 else plural).format(", ".join(names))
 
 
+def without_outputs(path: Path) -> bytes:
+    """The notebook at `path` with its cells' outputs cleared; a file nbformat cannot read is a NotebookError."""
+    notebook = _read(path)
+    try:
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.outputs = []
+        return nbformat.writes(notebook).encode()
+    except Exception:  # a notebook whose cells are not what nbformat promises
+        raise NotebookError(f"{path.name} is not a readable Jupyter notebook.") from None
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception:  # nbformat raises several unrelated types for a broken file
+        raise NotebookError(f"{path.name} is not a readable Jupyter notebook.") from None
+
+
 def from_notebook_file(path: Path, module_file: str, required: Iterable[str]) -> NotebookModule:
     """The module for an .ipynb file; a file nbformat cannot read is a NotebookError."""
+    notebook = _read(path)
     try:
-        notebook = nbformat.read(path, as_version=4)
         cells = [(number, cell.source) for number, cell in enumerate(notebook.cells, start=1)
                  if cell.cell_type == "code"]
-    except Exception:  # nbformat raises several unrelated types for a broken file
+    except Exception:  # a notebook whose cells are not what nbformat promises
         raise NotebookError(f"{path.name} is not a readable Jupyter notebook.") from None
     module = NotebookModule(path.name, module_file, in_cells=True)
     try:

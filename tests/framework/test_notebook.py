@@ -269,3 +269,12 @@ def test_a_cell_that_does_not_parse_is_kept_whole(ffn: Assignment) -> None:
     module = from_exported_text("# %%\nimport torch\n# %%\nEPOCHS = (3\nprint('x')\n", "dana.py", "ffn.py", API)
     assert module is not None and module.text.splitlines()[-3:] == ["# %%", "EPOCHS = (3", "print('x')"]
     assert module.where(len(module.placements)) == "Line 5 of dana.py (cell 2)"
+
+
+def test_a_notebooks_outputs_do_not_count_against_the_file_size_cap(ffn: Assignment, tmp_path: Path) -> None:
+    notebook = course_notebook(ffn.solution_dir / "ffn.py")
+    plot = nbformat.v4.new_output("display_data", data={"image/png": "A" * int(ffn.submission.max_file_mb * 2**20)})
+    notebook.cells[-1].outputs = [plot]
+    nbformat.write(notebook, tmp_path / "dana.ipynb")
+    intake = take(ffn, tmp_path / "dana.ipynb", tmp_path)
+    assert all(name in defined_names((intake.folder / "ffn.py").read_text()) for name in API)
