@@ -257,7 +257,7 @@ def test_a_syntax_error_in_a_cell_is_named(tmp_path: Path) -> None:
 
 def test_absurdly_nested_code_is_refused_in_one_sentence(ffn: Assignment, tmp_path: Path) -> None:
     """ast and symtable give up on such code; intake says so instead of raising in the grader."""
-    cell = nbformat.v4.new_code_cell("EPOCHS = " + "-" * 200_000 + "1")
+    cell = nbformat.v4.new_code_cell("EPOCHS = x" + ".a" * 20_000)
     nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "dana.ipynb")
     intake = receive(ffn, tmp_path / "dana.ipynb", tmp_path / "dest")
     assert intake.failure is not None and intake.failure.kind == FailureKind.INTAKE
