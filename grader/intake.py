@@ -70,9 +70,11 @@ def receive(assignment: Assignment, source: Path, dest: Path, student_id: str | 
     dest.mkdir(parents=True)
     try:
         _unpack(assignment, source, dest, notes)
-        originals = _place_required_files(assignment, dest, notes)
+        originals = _place_required_files(assignment, dest)
         _ensure_utf8(assignment, dest, notes)
         module = _notebook_module(assignment, dest, originals, notes)
+        notes += [f"Used {original} as {required}." for required, original in originals.items()
+                  if original != required and not (module and module.module_file == required)]
     except IntakeError as exc:
         failure = Failure(stage="intake", kind=exc.kind, message=str(exc))
     info = SubmissionInfo(
@@ -243,7 +245,7 @@ def _read_capped(stream, relative: PurePosixPath, caps: _Caps) -> bytes:
     return data
 
 
-def _place_required_files(assignment: Assignment, dest: Path, notes: list[str]) -> dict[str, str]:
+def _place_required_files(assignment: Assignment, dest: Path) -> dict[str, str]:
     """Find each required file, also one folder down or under another name when unambiguous.
 
     Returns the name the student gave each required file; a notebook standing in for the required .py
@@ -261,7 +263,6 @@ def _place_required_files(assignment: Assignment, dest: Path, notes: list[str]) 
         originals[required] = candidates[0].relative_to(dest).as_posix()
         if candidates[0].suffix != ".ipynb":
             shutil.move(candidates[0], dest / required)
-            notes.append(f"Used {originals[required]} as {required}.")
     if missing:
         raise IntakeError(f"The submission is missing {', '.join(missing)}{_found_instead(dest)}.",
                           FailureKind.MISSING_FILE)

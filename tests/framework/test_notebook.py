@@ -193,6 +193,7 @@ def test_an_archive_or_folder_holding_only_the_notebook_uses_it(ffn: Assignment,
     assert intake.info.files == ["ffn.py"]
     assert all(name in defined_names((intake.folder / "ffn.py").read_text()) for name in API)
     assert any(note.startswith("Graded ") and "as ffn.py" in note for note in intake.info.notes)
+    assert not any(note.startswith("Used ") for note in intake.info.notes)  # the note above says it
 
 
 def test_a_notebook_beside_another_py_file_is_ambiguous(ffn: Assignment, tmp_path: Path) -> None:
