@@ -176,7 +176,7 @@ def test_markdown_links_the_png_files(written: dict[str, Path]) -> None:
     assert "| Validation accuracy | 50 / 50 | Accuracy 90.0% reaches full credit. |" in md
 
 
-@pytest.mark.parametrize("kind", ["full", "failed", "flagged"])
+@pytest.mark.parametrize("kind", ["full", "failed", "flagged", "notebook"])
 def test_results_json_follows_gradescope_spec(written: dict[str, Path], kind: str) -> None:
     results = json.loads(read(written[kind], "results.json"))
     report = read_report_json(written[kind] / "report.json")
@@ -188,6 +188,8 @@ def test_results_json_follows_gradescope_spec(written: dict[str, Path], kind: st
         assert (test["score"], test["max_score"], test["visibility"]) == (item.points, item.max_points, item.visibility)
     assert "SECRET_DETAIL" not in json.dumps(results)
     assert all(f.message in results["output"] for f in report.failures)
+    assert all(note in results["output"] for note in report.notes)
+    assert (STUDENT_TRACEBACK in results["output"]) == (kind == "notebook")
 
 
 def test_gradebook_has_one_row_per_report(a3: Assignment, written: dict[str, Path], tmp_path: Path) -> None:
