@@ -36,9 +36,10 @@ class CheckGroup(Strict):
 
 
 class Metric(Strict):
-    """Validation accuracy credit: linear from `zero_credit_at` up to `full_credit_at`."""
+    """Credit for the accuracy on the hidden test images: linear from `zero_credit_at` up to `full_credit_at`."""
 
     points: float = Field(gt=0)
+    explained_by: list[str] = Field([], description="check groups whose failure usually explains a low accuracy")
     full_credit_at: float = Field(gt=0, le=1)
     zero_credit_at: float = Field(ge=0, lt=1)
     perturbation: Literal["hflip", "shift"] = "hflip"
@@ -120,6 +121,9 @@ class Assignment(Strict):
     def _training_and_metric_together(self) -> Assignment:
         if (self.training is None) != (self.metric is None):
             raise ValueError("[training] and [metric] must be given together")
+        unknown = set(self.metric.explained_by if self.metric else []) - {group.name for group in self.checks}
+        if unknown:
+            raise ValueError(f"metric.explained_by names unknown check groups: {', '.join(sorted(unknown))}")
         return self
 
     @property

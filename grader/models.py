@@ -49,6 +49,7 @@ class Failure(Contract):
     kind: FailureKind
     message: str
     details: str = ""
+    student_traceback: str = Field("", description="the student's own frames of `details`, shown to the student")
 
 
 class SubmissionInfo(Contract):

@@ -32,8 +32,9 @@ from grader.models import (
     TrainingResult,
 )
 from grader.reports import write_all
-from grader.sandbox import fallback_warning, sandbox_name, warm_sandbox
+from grader.sandbox import sandbox_name, warm_sandbox
 from grader.scoring import score
+from grader.student_traceback import explain_import_failure
 from grader.training import run_training
 
 RUNNER_ENV = "GRADER_RUNNER"  # the grader image sets it to "docker"
@@ -104,6 +105,7 @@ def _grade_intake(assignment: Assignment, intake: Intake, options: GradeOptions)
         with warm_sandbox(config, options.keep_warm) as box:
             ctx = GradingContext(assignment, intake.folder, intake.info.sha256, options.data_root, device, box)
             _run_stages(ctx, graded, options.status)
+    graded.failures[:] = [explain_import_failure(f, assignment, intake.notebook) for f in graded.failures]
     return Report(
         assignment_id=assignment.id,
         assignment_version=assignment.version,
@@ -144,8 +146,8 @@ def _run_stages(ctx: GradingContext, graded: Graded, status: Callable[[str], Non
 
 
 def _notes(assignment: Assignment, graded: Graded) -> list[str]:
-    """What the student should know beyond the score: the sandbox mode, how close training came to its budget."""
-    notes = [warning] if (warning := fallback_warning()) else []
+    """What the student should know beyond the score: how close training came to its budget, and GPU arithmetic."""
+    notes: list[str] = []
     training = graded.training
     if training is None or assignment.training is None:
         return notes

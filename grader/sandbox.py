@@ -121,13 +121,6 @@ def sandbox_name() -> str:
     return "bubblewrap" if bubblewrap.works() else "rlimits"
 
 
-def fallback_warning() -> str | None:
-    if bubblewrap.works():
-        return None
-    return ("bubblewrap is not available, so student code ran with resource limits only: "
-            "it could read files and use the network that the grader's user can.")
-
-
 def python_stage(module: str, args: list[str], workdir: Path, limits: StageLimits, **options) -> Stage:
     """A stage running one of the grader's in-sandbox entry points (`grader.harness.*`)."""
     return Stage(["-m", module, *args], workdir, limits, **options)

@@ -3,7 +3,8 @@
 Follows https://gradescope-autograders.readthedocs.io/en/latest/specs/#output-format: a top-level
 "score", "execution_time", "output" and "stdout_visibility", and one "tests" entry per score item
 (check group or metric) with its "name", "score", "max_score", "output", "visibility" and "status".
-Only the student-readable sentences go in; hidden-check details never leave the TA view.
+Only the student-readable sentences, the notes and the student's own import traceback go in; hidden-check
+details never leave the TA view.
 """
 
 from __future__ import annotations
@@ -29,9 +30,15 @@ def _test(item: ScoreItem) -> dict[str, object]:
 
 
 def _output(report: Report) -> str:
+    """The summary, what went wrong (with the student's own traceback, if any) and the notes, as plain text."""
     lines = [report.score.summary]
     if report.failures:
-        lines += ["", "What went wrong:", *(f"- {failure.message}" for failure in report.failures)]
+        lines += ["", "What went wrong:"]
+        for failure in report.failures:
+            lines += [f"- {failure.message}", *(["", failure.student_traceback, ""] if failure.student_traceback
+                                                else [])]
+    if report.notes:
+        lines += ["", "Notes:", *(f"- {note}" for note in report.notes)]
     return "\n".join(lines)
 
 

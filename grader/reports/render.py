@@ -27,6 +27,7 @@ View = Literal["student", "ta"]
 VIEW_STEMS: dict[View, str] = {"student": "report", "ta": "report-ta"}
 TRAINING_PNG = "training.png"
 CONFUSION_PNG = "confusion.png"
+PERTURBED = {"hflip": "horizontally flipped", "shift": "shifted"}  # config.Metric.perturbation, in words
 STOPPED = {
     "completed": "completed",
     "budget": "stopped at the time budget",
@@ -75,9 +76,10 @@ def flag_notice(report: Report, assignment: Assignment) -> str | None:
     if metrics is None or not metrics.flagged_for_review:
         return None
     limit = f" (more than the allowed {assignment.metric.max_perturbation_gap:.0%})" if assignment.metric else ""
+    copies = PERTURBED.get(metrics.perturbation, metrics.perturbation)
     return (
-        f"Flagged for review: validation accuracy drops by {metrics.perturbation_gap:.1%} on "
-        f"{metrics.perturbation}-perturbed images{limit}; check that the model does not memorize the validation set."
+        f"Flagged for review: the accuracy on the hidden test images drops by {metrics.perturbation_gap:.1%} on "
+        f"{copies} copies{limit}; check that the model does not memorize the test images."
     )
 
 
@@ -93,6 +95,7 @@ def context(report: Report, assignment: Assignment, view: View, images: dict[str
         "flag": flag_notice(report, assignment) if ta else None,
         "sandbox_warning": RLIMITS_WARNING if ta and report.environment.sandbox == "rlimits" else None,
         "stopped": STOPPED,
+        "perturbed": PERTURBED,
         "max_gap": assignment.metric.max_perturbation_gap if assignment.metric else None,
     }
 

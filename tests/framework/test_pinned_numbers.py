@@ -61,7 +61,9 @@ def test_score_adds_groups_and_the_metric_curve() -> None:
         "architecture": 15, "output": 5, "parameters": 0, "training": 3.75, "evaluate": 10, "accuracy": 30.0}
     assert result_score.total == 63.75 and result_score.max_total == 100
     accuracy = result_score.items[-1].reason
-    assert accuracy == "Validation accuracy 0.7600 lies between 0.70 and 0.80: 60% of the points."
+    assert accuracy == ("The accuracy 0.7600 lies between 0.70 and 0.80: 60% of the points. The checks “make_optimizer "
+                        "and train_one_epoch train the model correctly” failed (see above), which usually explains a "
+                        "low accuracy: fix them first.")
 
 
 def test_tampering_voids_every_check_and_the_metric() -> None:
