@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from grader.config import Assignment
-from grader.models import CheckResult, Report
+from grader.models import CheckResult, Report, TrainingResult
 from grader.reports import plots
 from grader.reports.files import write_atomic
 from grader.reports.templating import render
@@ -47,6 +47,14 @@ class CheckGroupView:
     name: str
     title: str
     checks: list[CheckResult]
+
+
+def budget_used(training: TrainingResult) -> str:
+    """How much of which budget the training used, in words."""
+    share = f"{training.budget_used:.0f} of its {training.budget_seconds:g} s"
+    if training.budget_clock == "cpu":
+        return f"{share} CPU budget (CPU seconds per thread it was given; other jobs on the machine do not count)"
+    return f"{share} time budget"
 
 
 def submission_plots(report: Report) -> dict[str, bytes]:
@@ -95,6 +103,7 @@ def context(report: Report, assignment: Assignment, view: View, images: dict[str
         "flag": flag_notice(report, assignment) if ta else None,
         "sandbox_warning": RLIMITS_WARNING if ta and report.environment.sandbox == "rlimits" else None,
         "stopped": STOPPED,
+        "budget_used": budget_used(report.training) if report.training else "",
         "perturbed": PERTURBED,
         "max_gap": assignment.metric.max_perturbation_gap if assignment.metric else None,
     }
