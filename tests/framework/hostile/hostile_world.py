@@ -22,6 +22,7 @@ import psutil
 from grader.config import Assignment
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
+SOLO = Path(__file__).parent / "solo"  # cases graded on their own, outside the class's batch
 PATCH = ".patch.py"
 TEMPLATE = ".in"
 
