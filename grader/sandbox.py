@@ -301,6 +301,9 @@ def _base_env(config: SandboxConfig) -> dict[str, str]:
         # Keep freed memory for the next batch instead of returning it to the OS and faulting it in again
         # (measured: a2 epoch 4.3-5.0 s -> 2.8-3.3 s at one thread; bench/harness.py).
         "MALLOC_TOP_PAD_": str(256 * 2**20),
+        # Waiting threads sleep instead of spinning: spinning burnt the CPU budget (a2, 3 epochs on a busy machine:
+        # 18.6 CPU s per thread and 15 s per epoch spinning, 2.3 s and 1.8 s passive, with 2 CPU hogs beside: 2.4 s).
+        "OMP_WAIT_POLICY": "PASSIVE",
         "OMP_NUM_THREADS": threads,
         "MKL_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
