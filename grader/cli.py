@@ -22,11 +22,15 @@ from grader.errors import GraderError
 from grader.models import Report
 from grader.paths import EXAMPLES_DIR
 from grader.pipeline import GradeOptions, grade
+from grader.service import cli as service_cli
 
 app = typer.Typer(help="Autograder for PyTorch course assignments.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(help="The CIFAR-10 data the grader trains and scores on.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(service_cli.course_app, name="course")
+app.add_typer(service_cli.roster_app, name="roster")
+app.command("serve")(service_cli.serve)
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 
