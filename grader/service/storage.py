@@ -72,7 +72,7 @@ def store(chunks: Iterable[bytes], uploads_dir: Path, suffix: str, max_bytes: in
             for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
-                    raise UploadRefused(f"The upload is larger than the course's limit of {max_bytes / 2**20:g} MB.",
+                    raise UploadRefused(f"The upload is larger than the course's limit of {max_bytes / 2**20:.3g} MB.",
                                         413)
                 digest.update(chunk)
                 file.write(chunk)

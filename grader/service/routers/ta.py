@@ -35,7 +35,7 @@ def class_overview(request: Request, person: TaPage, db: Database, context: Serv
                                            .where(Submission.assignment_id == offered.id)).one()
         rows.append({"id": offered.id, "title": load_assignment(offered.id).title, "due": offered.due,
                      "students": students, "submissions": submissions})
-    states = dict(db.execute(select(Grading.state, func.count()).group_by(Grading.state)).tuples().all())
+    states = {state: count for state, count in db.execute(select(Grading.state, func.count()).group_by(Grading.state))}
     students = db.scalar(select(func.count()).select_from(Person).where(Person.role == Role.STUDENT))
     return render(request, "ta_home.html.j2", person, rows=rows, students=students,
                   queued=states.get(GradingState.QUEUED, 0), running=states.get(GradingState.RUNNING, 0))
