@@ -145,8 +145,9 @@ def serve(
 
     from grader.service.app import create_app
 
-    settings = _settings(course_dir, database, cluster=None if cluster == "none" else cluster,
-                         device_kind=device.value, data_root=_data_root(course_dir, data_dir), https=https)
+    grading = cluster != "none"
+    settings = _settings(course_dir, database, cluster=cluster if grading else None, device_kind=device.value,
+                         data_root=_data_root(course_dir, data_dir) if grading else None, https=https)
     app = create_app(settings)
     if not _loopback(host) and not https:
         console.print(f"[yellow]warning:[/] listening on {host} without --https; put the service behind an HTTPS "
