@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -26,6 +31,7 @@ from grader.service.settings import ServiceSettings
 from grader.service.storage import report_dir
 from grader.service.tables import Role, Submission
 
+GRADER = str(Path(sys.executable).with_name("grader"))
 A1 = "a1_dataset"
 A2 = "a2_ffn"
 STUDENTS = [RosterEntry("s1", "Ann One", "ann@example.edu"), RosterEntry("s2", "Bob Two", "bob@example.edu")]
@@ -113,14 +119,15 @@ def free_port() -> int:
 
 
 def make_course_dir(folder: Path, database_url: str | None, offered: dict[str, dict[str, object]],
-                    max_upload_mb: float = 1.0) -> tuple[ServiceSettings, dict[str, str]]:
+                    max_upload_mb: float = 1.0, students: list[RosterEntry] = STUDENTS,
+                    ) -> tuple[ServiceSettings, dict[str, str]]:
     """A course folder with course.toml and the roster imported; returns the settings and every login token."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "course.toml").write_text(course_toml(offered, max_upload_mb))
     settings = ServiceSettings(course_dir=folder, database_url=database_url, cluster=None)
     tokens = {}
     with open_database(settings.database)() as db:
-        for entries, role in ((STUDENTS, Role.STUDENT), (TAS, Role.TA)):
+        for entries, role in ((students, Role.STUDENT), (TAS, Role.TA)):
             issued, _ = import_roster(db, entries, role)
             tokens.update({new.person.login: new.token for new in issued})
     return settings, tokens
@@ -137,3 +144,51 @@ def finish(served: Served, submission_id: int, graded: Path) -> None:
     report = report.model_copy(update={"submission": report.submission.model_copy(update={"student_id": login})})
     write_all(report, load_assignment(report.assignment_id), report_dir(context.settings.reports_dir, grading_id))
     recover(context.settings, context.course, context.sessions)
+
+
+class ServiceProcess:
+    """`grader serve` as its own process on 127.0.0.1 and a free port, ended by PID."""
+
+    def __init__(self, course_dir: Path, database_url: str | None = None, cluster: str = "none",
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.course_dir, self.database_url, self.cluster = course_dir, database_url, cluster
+        self.env = {**os.environ, **(extra_env or {})}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = course_dir / "serve.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, ready_seconds: float = 180) -> None:
+        command = [GRADER, "serve", "--course-dir", str(self.course_dir), "--port", str(self.port),
+                   "--cluster", self.cluster]
+        if self.database_url:
+            command += ["--database", self.database_url]
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.monotonic() + ready_seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"grader serve exited with {self.process.returncode}:\n{self.log.read_text()}")
+            try:
+                if httpx2.get(f"{self.url}/login", timeout=2).status_code == 200:
+                    return
+            except httpx2.TransportError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"grader serve did not answer in {ready_seconds:g} s:\n{self.log.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """A graceful stop (SIGTERM), SIGKILL after a grace period."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.kill()
