@@ -55,7 +55,7 @@ def log_in(browser, url: str, token: str):  # noqa: ANN001, ANN201 - Playwright 
     page = context.new_page()
     page.goto(f"{url}/login")
     page.fill("input[name=token]", token)
-    page.click("text=Log in")
+    page.click("button:text-is('Log in')")
     return page
 
 
@@ -72,7 +72,7 @@ def test_a_student_hands_in_and_reads_the_report_and_a_ta_exports(chromium, tmp_
         shots.take(student, "student-assignments")
         student.click(f"a[href='/assignments/{A1}']")
         student.set_input_files("input[type=file]", str(SOURCE))
-        student.click("text=Upload")
+        student.click("button:text-is('Upload')")
         student.wait_for_selector("text=queued for grading")
         shots.take(student, "student-queued")
         student.evaluate("window.notReloaded = true")

@@ -33,7 +33,8 @@ def wait_for(condition, seconds: float, what: str, log: Path) -> None:  # noqa: 
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen in {seconds:g} s; the service said:\n{log.read_text()[-4000:]}")
+            raise AssertionError(f"{what} did not happen in {seconds:g} s; the service said:\n"
+                                 f"{log.read_text()[-4000:]}")
         time.sleep(0.5)
 
 

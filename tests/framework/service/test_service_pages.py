@@ -134,3 +134,13 @@ def test_ta_pages_show_the_class_and_regrade(serve, graded_a1: dict[str, Path]) 
     response = ta.post(f"/ta/assignments/{A1}/regrade", data={"csrf": csrf_of(response.text)})
     assert "Queued 1 submission(s) for regrading." in response.text
     assert "grades.csv" in response.text and ta.get(f"/ta/assignments/{A1}/canvas.csv").status_code == 200
+
+
+def test_the_api_is_documented_on_fastapis_openapi_page(serve) -> None:
+    served = serve()
+    schema = served.client.get("/openapi.json").json()
+    assert schema["paths"] and all(path.startswith("/api/") for path in schema["paths"])
+    assert "/api/assignments/{assignment_id}/submissions" in schema["paths"]
+    docs = served.client.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+    assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
