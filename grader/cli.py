@@ -22,6 +22,7 @@ from grader.errors import GraderError
 from grader.models import Report
 from grader.paths import EXAMPLES_DIR
 from grader.pipeline import GradeOptions, grade
+from grader.reports.gradescope import write_gradescope_results
 from grader.service import cli as service_cli
 
 app = typer.Typer(help="Autograder for PyTorch course assignments.", no_args_is_help=True,
@@ -82,6 +83,7 @@ def grade_one(
     device: DeviceOpt = DeviceChoice.auto,
     runner: RunnerOpt = Runner.local,
     quiet: Quiet = False,
+    leaderboard: Annotated[bool, typer.Option(help="Add Gradescope leaderboard entries to results.json.")] = False,
 ) -> None:
     """Grade one submission and write its reports."""
     assignment = load_assignment(assignment_id)
@@ -94,6 +96,8 @@ def grade_one(
     report = _grade_function(runner)(assignment, submission, out, GradeOptions(
         data_root=options.data_root, device=device_of, student_id=student_id,
         status=status))
+    if leaderboard:
+        write_gradescope_results(report, out, leaderboard=True)
     console.print(_score_table(report))
     console.print(f"Reports written to {out}")
 

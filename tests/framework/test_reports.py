@@ -25,7 +25,7 @@ from grader.models import (
     SubmissionInfo,
     TrainingResult,
 )
-from grader.reports import read_report_json, write_all, write_atomic, write_gradebook
+from grader.reports import gradescope_results, read_report_json, write_all, write_atomic, write_gradebook
 from grader.reports.schema import stale_schema
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -162,6 +162,15 @@ def test_results_json_follows_gradescope_spec(written: dict[str, Path], kind: st
         assert (test["score"], test["max_score"], test["visibility"]) == (item.points, item.max_points, item.visibility)
     assert "SECRET_DETAIL" not in json.dumps(results)
     assert all(f.message in results["output"] for f in report.failures)
+
+
+@pytest.mark.parametrize("kind", ["full", "failed"])
+def test_gradescope_leaderboard_entries_when_asked(written: dict[str, Path], kind: str) -> None:
+    report = read_report_json(written[kind] / "report.json")
+    assert "leaderboard" not in gradescope_results(report)
+    board = gradescope_results(report, leaderboard=True).get("leaderboard")
+    # https://gradescope-autograders.readthedocs.io/en/latest/leaderboards/: a list of {name, value[, order]}
+    assert board == ([{"name": "Validation accuracy", "value": 0.9}] if kind == "full" else None)
 
 
 def test_gradebook_has_one_row_per_report(a3: Assignment, written: dict[str, Path], tmp_path: Path) -> None:
