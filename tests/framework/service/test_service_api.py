@@ -277,6 +277,7 @@ def test_exports_gradebook_and_canvas(serve, graded_a1: dict[str, Path]) -> None
     assert served.client.get(f"/api/ta/assignments/{A1}/canvas.csv", headers=served.bearer("s1")).status_code == 403
 
 
+@pytest.mark.slow  # trains an a2 model once
 def test_leaderboard_under_pseudonyms_and_in_gradescope_results(serve, graded_a2: Path) -> None:
     served = serve(a2={"leaderboard": True})
     submission = served.hand_in("s1", assignment=A2, name="ffn.ipynb", source=A2_FULL)["id"]
