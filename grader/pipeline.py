@@ -46,6 +46,7 @@ class GradeOptions:
     device: Device = field(default_factory=Device)
     student_id: str | None = None
     status: Callable[[str], None] = lambda message: None
+    node: str = field(default_factory=platform.node)  # what the report names as the machine that graded
 
 
 def grade(assignment: Assignment, source: Path, out_dir: Path, options: GradeOptions) -> Report:
@@ -93,7 +94,7 @@ def _grade_intake(assignment: Assignment, intake: Intake, work: Path, options: G
         assignment_id=assignment.id,
         assignment_version=assignment.version,
         submission=intake.info,
-        environment=_environment(ctx),
+        environment=_environment(ctx, options.node),
         checks=checks,
         training=training,
         metrics=metrics,
@@ -130,7 +131,7 @@ def _blocks_training(failure: Failure) -> bool:
     return failure.stage == "import" or failure.kind == "tampering"
 
 
-def _environment(ctx: GradingContext) -> Environment:
+def _environment(ctx: GradingContext, node: str) -> Environment:
     fingerprint = ctx.data.fingerprint if ctx.data_root is not None else None
     return Environment(
         grader_version=__version__,
@@ -141,5 +142,5 @@ def _environment(ctx: GradingContext) -> Environment:
         data_fingerprint=fingerprint,
         sandbox=sandbox_name(),
         runner=os.environ.get(RUNNER_ENV, "local"),
-        node=platform.node(),
+        node=node,
     )

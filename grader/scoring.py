@@ -9,8 +9,8 @@ from grader.models import CheckResult, Failure, Metrics, Score, ScoreItem
 def score(assignment: Assignment, checks: list[CheckResult], metrics: Metrics | None,
           failures: list[Failure]) -> Score:
     """The score breakdown; `failures` explain parts that earned nothing because a stage did not run."""
-    blocking = next((f for f in failures if f.stage in ("container", "intake", "import") or f.kind == "tampering"),
-                    None)
+    blocking = next((f for f in failures
+                     if f.stage in ("cluster", "container", "intake", "import") or f.kind == "tampering"), None)
     items = [_group_item(group, [c for c in checks if c.group == group.name], blocking) for group in assignment.checks]
     if assignment.metric is not None:
         metric_failure = next((f for f in failures if f.stage != "checks"), None)
