@@ -36,6 +36,7 @@ DatabaseUrl = Annotated[str | None, typer.Option(
 
 
 class DeviceKind(StrEnum):
+    auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
 
@@ -136,7 +137,8 @@ def serve(
              "or none to queue uploads without grading them.")] = "local",
     data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", help="CIFAR-10 root for grading (default: $GRADER_DATA_DIR or the cache).")] = None,
-    device: Annotated[DeviceKind, typer.Option(help="What the workers train on.")] = DeviceKind.cpu,
+    device: Annotated[DeviceKind, typer.Option(help="What the workers train on; auto: CUDA when a node has a GPU.")]
+    = DeviceKind.auto,
     https: Annotated[bool, typer.Option(help="Served behind an HTTPS reverse proxy: session cookies are Secure.")]
     = False,
 ) -> None:

@@ -44,6 +44,7 @@ class JobLoop:
                  dispatcher: Dispatcher) -> None:
         self.settings, self.course, self.sessions, self.dispatcher = settings, course, sessions, dispatcher
         self._in_flight: set[int] = set()
+        self._refused: set[int] = set()  # gradings the cluster cannot take now, said once on stderr
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -57,6 +58,7 @@ class JobLoop:
         self._wake.set()
 
     def stop(self) -> None:
+        """Stop dispatching; what is still being graded is left to the next start's recovery."""
         self._stopping.set()
         self._wake.set()
         self._thread.join()
@@ -80,12 +82,24 @@ class JobLoop:
                     self._in_flight.add(grading.id)
                 submission = grading.submission
                 source = upload_path(self.settings.uploads_dir, submission.sha256, submission.suffix)
-                future = self.dispatcher.submit(
-                    load_assignment(submission.assignment_id), source,
-                    report_dir(self.settings.reports_dir, grading.id), submission.person.login,
-                    on_status=partial(self._on_status, grading.id))
+                try:
+                    future = self.dispatcher.submit(
+                        load_assignment(submission.assignment_id), source,
+                        report_dir(self.settings.reports_dir, grading.id), submission.person.login,
+                        on_status=partial(self._on_status, grading.id))
+                except GraderError as exc:  # no node can take it now; it stays queued until one can
+                    self._refuse(grading.id, exc)
+                    continue
                 future.add_done_callback(partial(self._on_done, grading.id, submission.assignment_id,
                                                  submission.person.login, source))
+
+    def _refuse(self, grading_id: int, problem: GraderError) -> None:
+        with self._lock:
+            self._in_flight.discard(grading_id)
+            first = grading_id not in self._refused
+            self._refused.add(grading_id)
+        if first:
+            print(f"grader serve: grading {grading_id} stays queued: {problem}", file=sys.stderr)
 
     def _on_status(self, grading_id: int, stage: str) -> None:
         state = GradingState.QUEUED if stage == "queued" else GradingState.RUNNING
@@ -95,6 +109,8 @@ class JobLoop:
             db.commit()
 
     def _on_done(self, grading_id: int, assignment_id: str, login: str, source: Path, future: Future[Report]) -> None:
+        if self._stopping.is_set():  # the dispatcher cancels what it still holds when it closes: grade it next time
+            return
         out_dir = report_dir(self.settings.reports_dir, grading_id)
         try:
             report = future.result()

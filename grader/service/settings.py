@@ -21,7 +21,7 @@ class ServiceSettings(BaseModel):
     course_dir: Path
     database_url: str | None = None
     cluster: str | None = "local"  # None holds grading back: uploads are queued, nothing is dispatched
-    device_kind: Literal["cpu", "cuda"] = "cpu"
+    device_kind: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when a node of the cluster has a GPU
     data_root: Path | None = None  # the CIFAR-10 root the workers grade with
     https: bool = False  # served behind an HTTPS proxy: cookies are marked Secure
 
