@@ -81,7 +81,7 @@ class JobLoop:
                         continue
                     self._in_flight.add(grading.id)
                 submission = grading.submission
-                source = upload_path(self.settings.uploads_dir, submission.sha256, submission.suffix)
+                source = upload_path(self.settings.uploads_dir, submission.sha256, submission.stored_name)
                 try:
                     future = self.dispatcher.submit(
                         load_assignment(submission.assignment_id), source,

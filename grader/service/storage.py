@@ -1,7 +1,8 @@
-"""Uploaded files on disk, addressed by their sha256: `uploads/<sha[:2]>/<sha>/submission<suffix>`.
+"""Uploaded files on disk, addressed by their sha256: `uploads/<sha[:2]>/<sha>/<stored name>`.
 
-A name from an upload never becomes a path: only its suffix is kept, from a fixed list. A file is
-written to a temp file, fsynced, renamed into place and its folder fsynced before anyone is told it is stored.
+A name from an upload never becomes a path: only its kind (suffix) is kept, from a fixed list, and the stored
+name is `submission<suffix>`, or the assignment's required file for a `.py` (so intake needs no renaming note).
+A file is written to a temp file, fsynced, renamed into place and its folders fsynced before anyone is told.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class StoredUpload:
     size: int
     path: Path
 
+    @property
+    def name(self) -> str:
+        return self.path.name
+
 
 def upload_suffix(filename: str) -> str:
     """The stored suffix for an upload's name, or UploadRefused naming the kinds accepted."""
@@ -52,8 +57,13 @@ def read_chunks(file: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-def upload_path(uploads_dir: Path, sha256: str, suffix: str) -> Path:
-    return uploads_dir / sha256[:2] / sha256 / f"{STORED_STEM}{suffix}"
+def stored_name(suffix: str, required_file: str) -> str:
+    """The name an upload is stored (and graded) under: the required file for a lone .py, else submission.*."""
+    return required_file if suffix == ".py" and required_file.endswith(".py") else f"{STORED_STEM}{suffix}"
+
+
+def upload_path(uploads_dir: Path, sha256: str, name: str) -> Path:
+    return uploads_dir / sha256[:2] / sha256 / name
 
 
 def report_dir(reports_dir: Path, grading_id: int) -> Path:
@@ -61,8 +71,9 @@ def report_dir(reports_dir: Path, grading_id: int) -> Path:
     return reports_dir / str(grading_id)
 
 
-def store(chunks: Iterable[bytes], uploads_dir: Path, suffix: str, max_bytes: int) -> StoredUpload:
-    """Write the chunks durably under their sha256; more than `max_bytes` is refused before it is all read."""
+def store(chunks: Iterable[bytes], uploads_dir: Path, suffix: str, name: str, max_bytes: int) -> StoredUpload:
+    """Write the chunks durably as `name` under their sha256; more than `max_bytes` is refused before it is all
+    read."""
     staging = uploads_dir / "staging"
     staging.mkdir(parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
@@ -80,7 +91,7 @@ def store(chunks: Iterable[bytes], uploads_dir: Path, suffix: str, max_bytes: in
             os.fsync(file.fileno())
         if size == 0:
             raise UploadRefused("The uploaded file is empty.")
-        path = upload_path(uploads_dir, digest.hexdigest(), suffix)
+        path = upload_path(uploads_dir, digest.hexdigest(), name)
         path.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(tmp, 0o644)  # graders on other machines or users read it
         os.replace(tmp, path)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from grader.config import load_assignment
 from grader.course import DAY, Course, OfferedAssignment
 from grader.service.settings import ServiceSettings
-from grader.service.storage import UploadRefused, check_format, store, upload_suffix
+from grader.service.storage import UploadRefused, check_format, store, stored_name, upload_suffix
 from grader.service.tables import Grading, GradingState, Person, Submission, utcnow
 
 DISPLAY_NAME_CHARS = 255
@@ -47,7 +47,9 @@ def accept_upload(db: Session, settings: ServiceSettings, course: Course, person
         raise UploadRefused(f"The hard deadline of {title} was {course.show_time(offered.hard_deadline)}; "
                             "uploads are closed.", 403)
     _check_quota(db, course, person, offered, now)
-    stored = store(chunks, settings.uploads_dir, upload_suffix(filename), course.max_upload_bytes)
+    suffix = upload_suffix(filename)
+    required = load_assignment(offered.id).submission.files[0]
+    stored = store(chunks, settings.uploads_dir, suffix, stored_name(suffix, required), course.max_upload_bytes)
     try:
         check_format(stored)
     except UploadRefused:
@@ -57,7 +59,7 @@ def accept_upload(db: Session, settings: ServiceSettings, course: Course, person
         db.scalar(select(Person).where(Person.id == person.id).with_for_update())  # the same across processes
         _check_quota(db, course, person, offered, now)
         submission = Submission(person_id=person.id, assignment_id=offered.id, filename=display_name(filename),
-                                sha256=stored.sha256, suffix=stored.suffix, size=stored.size, submitted_at=now,
+                                sha256=stored.sha256, stored_name=stored.name, size=stored.size, submitted_at=now,
                                 days_late=offered.days_late(now))
         db.add(submission)
         db.add(Grading(submission=submission, state=GradingState.QUEUED, requested_at=now))

@@ -69,7 +69,7 @@ class Person(Base):
 
 
 class Submission(Base):
-    """One upload: its file is `uploads/<sha256[:2]>/<sha256><suffix>`; the name is kept for display only."""
+    """One upload: its file is `uploads/<sha256[:2]>/<sha256>/<stored_name>`; `filename` is for display only."""
 
     __tablename__ = "submissions"
 
@@ -78,7 +78,7 @@ class Submission(Base):
     assignment_id: Mapped[str] = mapped_column(String(64), index=True)
     filename: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64))
-    suffix: Mapped[str] = mapped_column(String(16))
+    stored_name: Mapped[str] = mapped_column(String(100))
     size: Mapped[int]
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     days_late: Mapped[int]

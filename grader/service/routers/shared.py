@@ -48,7 +48,7 @@ def graded_report(context: ServiceContext, submission: Submission, view: View) -
 
 
 def stored_file(context: ServiceContext, submission: Submission) -> FileResponse:
-    path = upload_path(context.settings.uploads_dir, submission.sha256, submission.suffix)
+    path = upload_path(context.settings.uploads_dir, submission.sha256, submission.stored_name)
     return FileResponse(path, media_type="application/octet-stream", filename=submission.filename)
 
 

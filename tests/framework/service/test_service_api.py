@@ -41,7 +41,7 @@ def test_an_upload_is_stored_by_its_hash_and_queued(serve) -> None:
     submission = served.hand_in("s1")
     assert (submission["state"], submission["queue_position"], submission["days_late"]) == ("queued", 1, 0)
     sha = hashlib.sha256(FULL_SOURCE).hexdigest()
-    stored = upload_path(served.context.settings.uploads_dir, sha, ".py")
+    stored = upload_path(served.context.settings.uploads_dir, sha, "cifar_dataset.py")
     assert stored.read_bytes() == FULL_SOURCE
     second = served.hand_in("s2", "weak")
     assert second["queue_position"] == 2
@@ -68,8 +68,8 @@ def test_notebooks_and_archives_are_accepted(serve, name: str) -> None:
         data = buffer.getvalue()
     response = post_file(served, "s1", name, data)
     assert response.status_code == 201, response.text
-    suffix = ".tar.gz" if name.endswith((".tar.gz", ".tgz")) else Path(name).suffix
-    assert upload_path(served.context.settings.uploads_dir, hashlib.sha256(data).hexdigest(), suffix).is_file()
+    stored = "submission.tar.gz" if name.endswith((".tar.gz", ".tgz")) else f"submission{Path(name).suffix}"
+    assert upload_path(served.context.settings.uploads_dir, hashlib.sha256(data).hexdigest(), stored).is_file()
 
 
 @pytest.mark.parametrize(("name", "data", "status", "words"), [
@@ -118,7 +118,7 @@ def test_path_tricks_in_names_never_become_paths(serve, tmp_path: Path, name: st
     escaped = [p for p in Path("/tmp").glob("escaped*")] + [p for p in tmp_path.rglob("escaped*")]
     assert escaped == []
     sha = hashlib.sha256(FULL_SOURCE).hexdigest()
-    assert upload_path(served.context.settings.uploads_dir, sha, ".py").is_file()
+    assert upload_path(served.context.settings.uploads_dir, sha, "cifar_dataset.py").is_file()
 
 
 def test_daily_limit_per_student_and_assignment(serve) -> None:

@@ -69,7 +69,7 @@ def test_200_uploads_from_50_clients_none_lost_none_duplicated(tmp_path: Path, d
     assert sorted(g.submission_id for g in gradings) == acknowledged  # each queued exactly once
     assert all(g.state is GradingState.QUEUED for g in gradings)
     for submission, _ in rows:
-        assert upload_path(settings.uploads_dir, submission.sha256, submission.suffix).is_file()
+        assert upload_path(settings.uploads_dir, submission.sha256, submission.stored_name).is_file()
     latencies = sorted(seconds for seconds, _, _ in results)
     figures = {"uploads": len(results), "clients": CLIENTS, "database": "postgresql" if database_url else "sqlite",
                "wall_seconds": round(wall, 2), "uploads_per_second": round(len(results) / wall, 1),

@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("assignment_id", sa.String(length=64), nullable=False),
         sa.Column("filename", sa.String(length=255), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
-        sa.Column("suffix", sa.String(length=16), nullable=False),
+        sa.Column("stored_name", sa.String(length=100), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("submitted_at", UTC_DATETIME, nullable=False),
         sa.Column("days_late", sa.Integer(), nullable=False),
