@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from grader.config import load_assignment
 from grader.course import OfferedAssignment
 from grader.service.auth import AnyPage, CsrfChecked, StudentPage
-from grader.service.context import Database, Service, ServiceContext
+from grader.service.context import Database, Service
 from grader.service.pages import flash, render, templates
 from grader.service.people import change_pseudonym
 from grader.service.routers.shared import graded_report, offered_or_404, own_submission, stored_file
@@ -32,8 +32,8 @@ def assignments(request: Request, person: StudentPage, db: Database, context: Se
     return render(request, "assignments.html.j2", person, rows=rows)
 
 
-def assignment_page(request: Request, person: Person, db: Session, context: ServiceContext,
-                    offered: OfferedAssignment, message: str | None = None, status_code: int = 200) -> Response:
+def assignment_page(request: Request, person: Person, db: Session, offered: OfferedAssignment,
+                    message: str | None = None, status_code: int = 200) -> Response:
     return render(request, "assignment.html.j2", person, status_code, offered=offered, message=message,
                   title=load_assignment(offered.id).title, open=not offered.closed(utcnow()),
                   submissions=submissions_of(db, person, offered))
@@ -41,7 +41,7 @@ def assignment_page(request: Request, person: Person, db: Session, context: Serv
 
 @router.get("/assignments/{assignment_id}", response_class=HTMLResponse)
 def assignment(request: Request, assignment_id: str, person: StudentPage, db: Database, context: Service) -> Response:
-    return assignment_page(request, person, db, context, offered_or_404(context, assignment_id))
+    return assignment_page(request, person, db, offered_or_404(context, assignment_id))
 
 
 @router.get("/assignments/{assignment_id}/rows", response_class=HTMLResponse)
@@ -61,7 +61,7 @@ def hand_in(request: Request, assignment_id: str, person: StudentPage, db: Datab
         submission = accept_upload(db, context.settings, context.course, person, assignment_id, file.filename or "",
                                    read_chunks(file.file))
     except UploadRefused as exc:
-        return assignment_page(request, person, db, context, offered, str(exc), exc.status_code)
+        return assignment_page(request, person, db, offered, str(exc), exc.status_code)
     context.wake_jobs()
     flash(request, f"Received {submission.filename} as submission #{submission.id}; it is queued for grading.")
     return RedirectResponse(f"/assignments/{assignment_id}", status_code=303)

@@ -55,30 +55,39 @@ def postgres_server() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> str | None:
-    """None (SQLite in the course folder), or a fresh database on the throwaway PostgreSQL cluster."""
+def new_database(request: pytest.FixtureRequest) -> Callable[[], str | None]:
+    """Makes databases for a test: None (SQLite in each course folder), or a fresh database on the throwaway
+    PostgreSQL cluster each call."""
     if request.param == "sqlite":
-        return None
+        return lambda: None
     import psycopg
 
     server = request.getfixturevalue("postgres_server")
-    name = f"t{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server.replace("postgresql+psycopg", "postgresql") + "/postgres", autocommit=True) as db:
-        db.execute(f"CREATE DATABASE {name}")
-    return f"{server}/{name}"
 
+    def create() -> str:
+        name = f"t{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(server.replace("postgresql+psycopg", "postgresql") + "/postgres", autocommit=True) as db:
+            db.execute(f"CREATE DATABASE {name}")
+        return f"{server}/{name}"
 
-
+    return create
 
 
 @pytest.fixture
-def serve(tmp_path: Path, database_url: str | None) -> Iterator[Callable[..., Served]]:
+def database_url(new_database: Callable[[], str | None]) -> str | None:
+    """One database for the test (see `new_database`)."""
+    return new_database()
+
+
+@pytest.fixture
+def serve(tmp_path: Path, new_database: Callable[[], str | None]) -> Iterator[Callable[..., Served]]:
     """Start the service (grading held back) for a course offering a1 with the given rules, and a2 when given."""
     started: list[Served] = []
 
     def start(max_upload_mb: float = 1.0, a2: dict[str, object] | None = None, **rules: object) -> Served:
         offered = {A1: rules} | ({A2: a2} if a2 is not None else {})
-        settings, tokens = make_course_dir(tmp_path / f"course{len(started)}", database_url, offered, max_upload_mb)
+        settings, tokens = make_course_dir(tmp_path / f"course{len(started)}", new_database(), offered,
+                                           max_upload_mb)
         client = TestClient(create_app(settings))
         client.__enter__()
         served = Served(client, tokens)
