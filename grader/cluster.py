@@ -19,13 +19,13 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import ray
+from ray.actor import ActorHandle
 from ray.exceptions import RayError, RayTaskError
-from ray.util.queue import Queue
 
 from grader import __version__
 from grader.config import Assignment
@@ -46,6 +46,8 @@ POLL_SECONDS = 0.2  # how often the driver looks for finished tasks and new stat
 HEAD_NODE = "node:__internal_head__"  # Ray's own resource that only the head node has
 NODE_ID_LABEL = "ray.io/node-id"  # Ray's own label on every node
 CACHE_NAMES = ("__pycache__", ".pytest_cache")
+TASK_IMPORT_ERROR = "failed to import on the worker"  # Ray's words when a node cannot load `grade_on_node`
+logger = logging.getLogger(__name__)
 
 DeviceKind = Literal["cpu", "cuda"]
 
@@ -86,16 +88,35 @@ class Outcome(Contract):
     problem: NodeProblem | None = None
 
 
+@ray.remote(num_cpus=0)
+class StatusBoard:
+    """Collects (job id, status) pairs that tasks post, until the driver takes them.
+
+    Tasks post without waiting: a task blocked in `ray.get` lends its CPUs to other tasks, which would let
+    more submissions run on a node than its resources allow.
+    """
+
+    def __init__(self) -> None:
+        self._items: list[tuple[str, str]] = []
+
+    def post(self, job_id: str, status: str) -> None:
+        self._items.append((job_id, status))
+
+    def take(self) -> list[tuple[str, str]]:
+        items, self._items = self._items, []
+        return items
+
+
 @dataclass
 class _Pending:
-    """A submitted job on the driver: where its report goes, whom to tell, and the nodes it may not use."""
+    """A submitted job on the driver: where its report goes, whom to tell, and how often a node refused it."""
 
     job: Job
     source: Path
     out_dir: Path
     on_status: Callable[[str], None]
     future: Future[Report]
-    excluded: set[str] = field(default_factory=set)
+    refusals: int = 0
 
 
 class Dispatcher:
@@ -108,8 +129,9 @@ class Dispatcher:
         self.device_kind: DeviceKind = _resolve_device(device_kind)
         self.expected = Expectation(grader=grader_build(),
                                     data=load_grading_data(data_root).fingerprint if data_root else None)
-        self._statuses = Queue(actor_options={"num_cpus": 0, "resources": {HEAD_NODE: 0.001}})
+        self._statuses = StatusBoard.options(resources={HEAD_NODE: 0.001}).remote()
         self._pending: dict[ray.ObjectRef, _Pending] = {}
+        self._bad_nodes: dict[str, NodeProblem] = {}  # node id -> why it must not grade for this driver
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._loop = threading.Thread(target=self._run, name="grader-dispatcher", daemon=True)
@@ -120,11 +142,11 @@ class Dispatcher:
         """Hand one submission to Ray; the future resolves to its Report once its folder is written here."""
         if self._closed.is_set():
             raise GraderError("The cluster dispatcher is closed; start a new one to grade more submissions.")
-        job = Job(job_id=uuid.uuid4().hex, assignment=assignment, source_name=source.name,
-                  source_is_folder=source.is_dir(), payload=_pack(source), student_id=student_id,
-                  device_kind=self.device_kind, expected=self.expected)
         if not _node_can_take(assignment, self.device_kind, set()):
             raise GraderError(_no_node_sentence(assignment, self.device_kind))
+        job = Job(job_id=uuid.uuid4().hex, assignment=assignment, source_name=source.name,
+                  source_is_folder=source.is_dir(), payload=pack_submission(source), student_id=student_id,
+                  device_kind=self.device_kind, expected=self.expected)
         future: Future[Report] = Future()
         future.set_running_or_notify_cancel()
         self._launch(_Pending(job, source, out_dir, on_status, future))
@@ -147,7 +169,7 @@ class Dispatcher:
             pending.future.set_exception(GraderError(
                 f"The cluster dispatcher closed before {pending.job.student_id} was graded; grade it again."))
         with contextlib.suppress(RayError):
-            self._statuses.shutdown()
+            ray.kill(self._statuses)
         if self._owns_ray:
             ray.shutdown()
 
@@ -157,12 +179,23 @@ class Dispatcher:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _launch(self, pending: _Pending) -> None:
+    def _launch(self, pending: _Pending, problem: NodeProblem | None = None) -> None:
+        """Send the job to Ray, away from every node known to grade differently; report it if none is left."""
+        job = pending.job
+        with self._lock:
+            bad_nodes = dict(self._bad_nodes)
+        if not _node_can_take(job.assignment, job.device_kind, set(bad_nodes)):
+            if problem is None and not bad_nodes:  # the nodes that could take it have left the cluster
+                raise GraderError(_no_node_sentence(job.assignment, job.device_kind))
+            problem = problem or next(iter(bad_nodes.values()))
+            pending.future.set_result(cluster_failure_report(pending, Failure(
+                stage="cluster", kind=problem.kind, message=problem.message)))
+            return
         pending.on_status("queued")
-        options = task_resources(pending.job.assignment, pending.job.device_kind)
-        if pending.excluded:
-            options["label_selector"] = {NODE_ID_LABEL: f"!in({','.join(sorted(pending.excluded))})"}
-        ref = grade_on_node.options(max_retries=MAX_RETRIES, **options).remote(pending.job, self._statuses)
+        options = task_resources(job.assignment, job.device_kind)
+        if bad_nodes:
+            options["label_selector"] = {NODE_ID_LABEL: f"!in({','.join(sorted(bad_nodes))})"}
+        ref = grade_on_node.options(max_retries=MAX_RETRIES, **options).remote(job, self._statuses)
         with self._lock:
             self._pending[ref] = pending
 
@@ -185,8 +218,9 @@ class Dispatcher:
                     pending.future.set_exception(exc)
 
     def _relay_statuses(self) -> None:
-        with contextlib.suppress(RayError):  # statuses are advisory; a lost status actor loses only them
-            items = self._statuses.get_nowait_batch(self._statuses.size())
+        """Statuses to their jobs' listeners; those of finished jobs are dropped, so none comes after the report."""
+        with contextlib.suppress(RayError):  # statuses are advisory; a lost status board loses only them
+            items = ray.get(self._statuses.take.remote())
             with self._lock:
                 listeners = {p.job.job_id: p.on_status for p in self._pending.values()}
             for job_id, status in items:
@@ -197,9 +231,7 @@ class Dispatcher:
         try:
             outcome: Outcome = ray.get(ref)
         except RayTaskError as exc:
-            pending.future.set_result(cluster_failure_report(pending, Failure(
-                stage="cluster", kind=FailureKind.CRASH, details=str(exc)[-4000:],
-                message="The grader failed on this submission; a TA will look at it.")))
+            pending.future.set_result(cluster_failure_report(pending, _task_error(exc)))
             return
         except RayError as exc:
             pending.future.set_result(cluster_failure_report(pending, Failure(
@@ -210,14 +242,26 @@ class Dispatcher:
         if outcome.problem is None:
             pending.future.set_result(write_report_folder(outcome.files, pending.out_dir))
             return
-        pending.excluded.add(outcome.node_id)
-        if len(pending.excluded) <= MAX_RETRIES and _node_can_take(pending.job.assignment, pending.job.device_kind,
-                                                                   pending.excluded):
-            self._launch(pending)
+        with self._lock:
+            first_time = self._bad_nodes.setdefault(outcome.node_id, outcome.problem) is outcome.problem
+        if first_time:
+            logger.warning("%s Its submissions go to other nodes.", outcome.problem.message)
+        pending.refusals += 1
+        if pending.refusals <= MAX_RETRIES:
+            self._launch(pending, outcome.problem)
             return
-        problem = outcome.problem
         pending.future.set_result(cluster_failure_report(pending, Failure(
-            stage="cluster", kind=problem.kind, message=problem.message), outcome.node))
+            stage="cluster", kind=outcome.problem.kind, message=outcome.problem.message)))
+
+
+def _task_error(exc: RayTaskError) -> Failure:
+    """The failure of a task that raised: a node with a grader too different to load the task, or a grader bug."""
+    if TASK_IMPORT_ERROR in str(exc):
+        return Failure(stage="cluster", kind=FailureKind.VERSION_MISMATCH, details=str(exc)[-4000:],
+                       message="A node could not load the grader's grading task, so it runs another grader build; "
+                               "a TA will regrade this submission.")
+    return Failure(stage="cluster", kind=FailureKind.CRASH, details=str(exc)[-4000:],
+                   message="The grader failed on this submission; a TA will look at it.")
 
 
 def _connect(address: str, data_root: Path | None) -> bool:
@@ -270,24 +314,25 @@ def _no_node_sentence(assignment: Assignment, device_kind: DeviceKind) -> str:
             f"{asked['memory'] // 2**20} MB of memory{gpu} on one node.")
 
 
-def _pack(source: Path) -> bytes:
+def pack_submission(source: Path) -> bytes:
     """The submission as bytes: a file as it is, a folder as a gzip tar holding it under its own name."""
     if not source.is_dir():
         return source.read_bytes()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        archive.add(source, arcname=source.name)  # links stay links: intake refuses them as it would here
+        # The folder itself may be a link (intake follows it); links inside it stay links.
+        archive.add(source.resolve(), arcname=source.name)  # links stay links: intake refuses them as it would here
     return buffer.getvalue()
 
 
-def _unpack(job: Job, folder: Path) -> Path:
+def unpack_submission(job: Job, folder: Path) -> Path:
     """The submission rebuilt under `folder` with its original name, so intake sees what the driver saw."""
     if not job.source_is_folder:
         path = folder / job.source_name
         path.write_bytes(job.payload)
         return path
     with tarfile.open(fileobj=io.BytesIO(job.payload), mode="r:gz") as archive:
-        # Made by _pack from a folder walk, so no member can leave `folder`; the data filter would refuse the
+        # Made by pack_submission from a folder walk, so no member can leave `folder`; the data filter would refuse the
         # absolute links a student may have left, which intake must see in order to reject them.
         archive.extractall(folder, filter="fully_trusted")
     return folder / job.source_name
@@ -306,13 +351,13 @@ def write_report_folder(files: dict[str, bytes], out_dir: Path) -> Report:
     return report
 
 
-def cluster_failure_report(pending: _Pending, failure: Failure, node: str = "") -> Report:
+def cluster_failure_report(pending: _Pending, failure: Failure) -> Report:
     """The report (written to the out dir) of a submission the cluster could not grade, saying why."""
     job = pending.job
     report = failed_report(job.assignment, pending.source, job.student_id, failure.details)
     report.failures = [failure]
     report.score = score(job.assignment, [], None, [failure])
-    report.environment.node = node
+    report.environment.node = ""  # no node graded it
     write_all(report, job.assignment, pending.out_dir)
     return report
 
@@ -367,7 +412,7 @@ def node_problem(expected: Expectation, node: str) -> NodeProblem | None:
 
 
 @ray.remote
-def grade_on_node(job: Job, statuses: Queue) -> Outcome:
+def grade_on_node(job: Job, statuses: ActorHandle) -> Outcome:
     """The Ray task: check the node, rebuild the submission, grade it here and return the report folder."""
     node_id = ray.get_runtime_context().get_node_id()
     node = node_name(node_id)
@@ -376,13 +421,12 @@ def grade_on_node(job: Job, statuses: Queue) -> Outcome:
         return Outcome(node=node, node_id=node_id, problem=problem)
 
     def say(status: str) -> None:
-        with contextlib.suppress(RayError):  # a lost status actor must not stop the grading
-            statuses.put_nowait((job.job_id, status))
+        statuses.post.remote(job.job_id, status)  # not waited for; a lost board loses only statuses
 
     device = Device("cuda", int(ray.get_gpu_ids()[0])) if job.device_kind == "cuda" else Device("cpu")
     data_root = resolve_data_root() if job.expected.data else None
     with tempfile.TemporaryDirectory(prefix="grader-cluster-") as tmp:
-        source = _unpack(job, Path(tmp))
+        source = unpack_submission(job, Path(tmp))
         out = Path(tmp) / "out"
         try:
             grade(job.assignment, source, out, GradeOptions(data_root=data_root, device=device,
