@@ -23,13 +23,6 @@ DISPLAY_NAME_CHARS = 255
 _quota_lock = threading.Lock()  # one student's concurrent uploads cannot both pass the daily limit
 
 
-def offered_or_refuse(course: Course, assignment_id: str) -> OfferedAssignment:
-    offered = course.offered(assignment_id)
-    if offered is None:
-        raise UploadRefused(f"The course offers no assignment called {assignment_id!r}.", 404)
-    return offered
-
-
 def display_name(filename: str) -> str:
     """The upload's own name for showing it back: its last path part, printable, bounded; never a path."""
     last = re.split(r"[\\/]", filename)[-1]
@@ -37,10 +30,9 @@ def display_name(filename: str) -> str:
     return printable[-DISPLAY_NAME_CHARS:] or "upload"
 
 
-def accept_upload(db: Session, settings: ServiceSettings, course: Course, person: Person, assignment_id: str,
-                  filename: str, chunks: Iterable[bytes]) -> Submission:
+def accept_upload(db: Session, settings: ServiceSettings, course: Course, person: Person,
+                  offered: OfferedAssignment, filename: str, chunks: Iterable[bytes]) -> Submission:
     """Store an upload and queue its grading, or raise UploadRefused with the sentence the student reads."""
-    offered = offered_or_refuse(course, assignment_id)
     now = utcnow()
     if offered.closed(now):
         title = load_assignment(offered.id).title

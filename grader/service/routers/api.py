@@ -118,8 +118,9 @@ def assignments(person: ApiPerson, context: Service) -> list[AssignmentInfo]:
 def hand_in(assignment_id: str, file: Annotated[UploadFile, File()], person: ApiStudent, db: Database,
             context: Service) -> SubmissionView:
     """Hand in a .py, .ipynb, .zip or .tar.gz; answered once the file and its queued grading are stored."""
+    offered = offered_or_404(context, assignment_id)
     try:
-        submission = accept_upload(db, context.settings, context.course, person, assignment_id, file.filename or "",
+        submission = accept_upload(db, context.settings, context.course, person, offered, file.filename or "",
                                    read_chunks(file.file))
     except UploadRefused as exc:
         raise HTTPException(exc.status_code, str(exc)) from None

@@ -58,7 +58,7 @@ def hand_in(request: Request, assignment_id: str, person: StudentPage, db: Datab
             file: Annotated[UploadFile, File()]) -> Response:
     offered = offered_or_404(context, assignment_id)
     try:
-        submission = accept_upload(db, context.settings, context.course, person, assignment_id, file.filename or "",
+        submission = accept_upload(db, context.settings, context.course, person, offered, file.filename or "",
                                    read_chunks(file.file))
     except UploadRefused as exc:
         return assignment_page(request, person, db, offered, str(exc), exc.status_code)
