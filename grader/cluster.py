@@ -13,6 +13,7 @@ import hashlib
 import io
 import logging
 import platform
+import socket
 import tarfile
 import tempfile
 import threading
@@ -43,6 +44,7 @@ from grader.scoring import score
 
 MAX_RETRIES = 2  # further tries after a lost worker or node, and after a node that cannot grade
 POLL_SECONDS = 0.2  # how often the driver looks for finished tasks and new statuses
+CONNECT_SECONDS = 5.0  # to wait for an answer at a cluster's address
 HEAD_NODE = "node:__internal_head__"  # Ray's own resource that only the head node has
 NODE_ID_LABEL = "ray.io/node-id"  # Ray's own label on every node
 CACHE_NAMES = ("__pycache__", ".pytest_cache")
@@ -268,19 +270,36 @@ def _connect(address: str, data_root: Path | None) -> bool:
     """Join or start Ray; True when this call started the connection (and so `close` ends it)."""
     if ray.is_initialized():
         return False
-    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    # Ray's own notices (token authentication, connecting) would break the live table; errors still show.
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address not in ("local", "auto") and not address.startswith("ray://"):
+        _require_an_answer(address)
     try:
         if address == "local":
             # The workers of an embedded Ray are this machine's: they use the driver's data root.
             env = {DATA_DIR_ENV: str(data_root)} if data_root else {}
-            ray.init(address="local", runtime_env={"env_vars": env}, **quiet)
-        elif address.startswith("ray://"):
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(address="local", runtime_env={"env_vars": env}, include_dashboard=False, **quiet)
         else:
             ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise GraderError(f"Could not connect to the Ray cluster at {address}: {exc}".rstrip(".") + ".") from None
+        if address == "auto":
+            raise GraderError("--cluster auto found no Ray cluster: start one with `ray start --head`, "
+                              "or set RAY_ADDRESS to its address.") from None
+        raise GraderError(f"Could not join the Ray cluster at {address} ({str(exc).splitlines()[0].rstrip('.')}).") \
+            from None
     return True
+
+
+def _require_an_answer(address: str) -> None:
+    """Fail in seconds, with one sentence, where Ray itself would retry an address that nothing answers at."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise GraderError(f"--cluster takes local, auto, ray://HOST:PORT or HOST:PORT, not {address!r}.")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as exc:
+        raise GraderError(f"Nothing answers at {address} ({exc.strerror or exc}); start the Ray head there with "
+                          f"`ray start --head --port {port}`.") from None
 
 
 def _resolve_device(choice: Literal["cpu", "cuda", "auto"]) -> DeviceKind:

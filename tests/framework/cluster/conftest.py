@@ -47,6 +47,7 @@ def cluster(synthetic_cifar: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             unavailable(f"Ray cannot start here: {exc}")
         yield local
         local.close()
+        assert not local.processes(), "every Ray process the cluster started has ended"
 
 
 @pytest.fixture(scope="module")
