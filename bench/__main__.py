@@ -13,11 +13,11 @@ import torch
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from bench import data_cache, fixed_cost, gpu, harness, throughput
+from bench import cluster, data_cache, fixed_cost, gpu, harness, service, throughput
 from bench.common import Config, Result, grading_threads
 from grader.data import resolve_data_root
 
-BENCHMARKS = {module.NAME: module for module in (data_cache, harness, fixed_cost, throughput, gpu)}
+BENCHMARKS = {module.NAME: module for module in (data_cache, harness, fixed_cost, throughput, gpu, cluster, service)}
 console = Console()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from enum import StrEnum
 from pathlib import Path
@@ -22,11 +23,16 @@ from grader.errors import GraderError
 from grader.models import Report
 from grader.paths import EXAMPLES_DIR
 from grader.pipeline import GradeOptions, grade
+from grader.reports.gradescope import write_gradescope_results
+from grader.service import cli as service_cli
 
 app = typer.Typer(help="Autograder for PyTorch course assignments.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(help="The CIFAR-10 data the grader trains and scores on.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(service_cli.course_app, name="course")
+app.add_typer(service_cli.roster_app, name="roster")
+app.command("serve")(service_cli.serve)
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -46,6 +52,12 @@ DataDir = Annotated[Path | None, typer.Option("--data-dir", help="CIFAR-10 root 
 DeviceOpt = Annotated[DeviceChoice, typer.Option(help="Where to train: auto uses CUDA when available.")]
 RunnerOpt = Annotated[Runner, typer.Option(help="local: sandboxed child processes; docker: one container each.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final summary.")]
+ClusterOpt = Annotated[str | None, typer.Option(
+    "--cluster", metavar="local|auto|ray://HOST:PORT|HOST:PORT",
+    help="Grade on Ray: local (embedded, this machine), auto (the cluster `ray start` or $RAY_ADDRESS names), "
+         "or a cluster's address.")]
+# Ray binds every network interface unless told this machine is the whole cluster; read once, when Ray is imported.
+RAY_SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def main() -> None:
@@ -78,6 +90,7 @@ def grade_one(
     device: DeviceOpt = DeviceChoice.auto,
     runner: RunnerOpt = Runner.local,
     quiet: Quiet = False,
+    leaderboard: Annotated[bool, typer.Option(help="Add Gradescope leaderboard entries to results.json.")] = False,
 ) -> None:
     """Grade one submission and write its reports."""
     assignment = load_assignment(assignment_id)
@@ -90,6 +103,8 @@ def grade_one(
     report = _grade_function(runner)(assignment, submission, out, GradeOptions(
         data_root=options.data_root, device=device_of, student_id=student_id,
         status=status))
+    if leaderboard:
+        write_gradescope_results(report, out, leaderboard=True)
     console.print(_score_table(report))
     console.print(f"Reports written to {out}")
 
@@ -99,18 +114,24 @@ def grade_batch(
     assignment_id: Annotated[str, typer.Argument(metavar="ASSIGNMENT")],
     folder: Annotated[Path, typer.Argument(help="Folder with one submission per file or subfolder.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the reports (one subfolder per student).")],
-    workers: Annotated[int, typer.Option(min=1, help="Submissions graded at once.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Submissions graded at once (with --cluster, Ray decides).")] = 1,
     data_dir: DataDir = None,
     device: DeviceOpt = DeviceChoice.auto,
     runner: RunnerOpt = Runner.local,
     quiet: Quiet = False,
     plain: Annotated[bool, typer.Option(help="One line per submission instead of a live table.")] = False,
+    cluster: ClusterOpt = None,
 ) -> None:
     """Grade every submission in FOLDER; rerunning resumes where a killed run stopped."""
     assignment = load_assignment(assignment_id)
     _ensure_writable(out)
-    options = BatchOptions(workers=workers, data_root=_data_root(assignment, data_dir), **_device_options(device))
-    reports = _run_batch_with_display(assignment, discover(folder), out, options, runner, quiet, plain)
+    entries = discover(folder)
+    data_root = _data_root(assignment, data_dir)
+    if cluster is None:
+        options = BatchOptions(workers=workers, data_root=data_root, **_device_options(device))
+        reports = _run_batch_with_display(assignment, entries, out, options, _grade_function(runner), quiet, plain)
+    else:
+        reports = _grade_on_cluster(cluster, assignment, entries, out, data_root, device, runner, quiet, plain)
     console.print(_summary_table(assignment, reports))
     console.print(f"Reports in {out}; gradebook {out / 'grades.csv'}; summary {out / 'summary.html'}")
 
@@ -168,7 +189,7 @@ def grade_examples(
     """Batch-grade the bundled example submissions of every assignment."""
     for assignment_id in assignment_ids():
         grade_batch(assignment_id, EXAMPLES_DIR / assignment_id, out / assignment_id, workers, data_dir, device,
-                    Runner.local, False, plain)
+                    Runner.local, False, plain, None)
 
 
 @app.command("stubs")
@@ -267,9 +288,24 @@ def _grade_function(runner: Runner) -> GradeFunction:
     return grade
 
 
+def _grade_on_cluster(cluster: str, assignment: Assignment, entries: list[BatchEntry], out: Path,
+                      data_root: Path | None, device: DeviceChoice, runner: Runner, quiet: bool,
+                      plain: bool) -> list[Report]:
+    """The batch on Ray: every submission handed to the cluster at once, Ray deciding where and when."""
+    if runner is Runner.docker:
+        raise GraderError("--cluster grades with the local runner on every node (a node may itself run in the "
+                          "grader image); drop --runner docker.")
+    if cluster == "local":
+        os.environ.setdefault(RAY_SINGLE_MACHINE_ENV, "0")
+    from grader.cluster import Dispatcher  # imports Ray, which reads RAY_SINGLE_MACHINE_ENV then
+
+    options = BatchOptions(workers=max(len(entries), 1), data_root=data_root)
+    with Dispatcher(cluster, data_root, device.value) as dispatcher:
+        return _run_batch_with_display(assignment, entries, out, options, dispatcher.grade, quiet, plain)
+
+
 def _run_batch_with_display(assignment: Assignment, entries: list[BatchEntry], out: Path, options: BatchOptions,
-                            runner: Runner, quiet: bool, plain: bool) -> list[Report]:
-    grade_one = _grade_function(runner)
+                            grade_one: GradeFunction, quiet: bool, plain: bool) -> list[Report]:
     live_view = not quiet and not plain and console.is_terminal
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)

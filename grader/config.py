@@ -5,12 +5,14 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from grader.errors import GraderError
 from grader.paths import ASSIGNMENTS_DIR, SOLUTIONS_DIR, TESTS_DIR
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
@@ -150,8 +152,8 @@ class Assignment(Strict):
         raise KeyError(name)
 
 
-def load_assignment_file(path: Path) -> Assignment:
-    """Parse and validate one assignment.toml, turning every problem into one GraderError sentence."""
+def load_toml_model(path: Path, model: type[M]) -> M:
+    """Parse `path` as TOML and validate it as `model`, turning every problem into one GraderError sentence."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -159,11 +161,16 @@ def load_assignment_file(path: Path) -> Assignment:
     except tomllib.TOMLDecodeError as exc:
         raise GraderError(f"{path} is not valid TOML: {exc}.") from None
     try:
-        assignment = Assignment.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "top level"
         raise GraderError(f"{path}: {where}: {first['msg']}.") from None
+
+
+def load_assignment_file(path: Path) -> Assignment:
+    """Parse and validate one assignment.toml, turning every problem into one GraderError sentence."""
+    assignment = load_toml_model(path, Assignment)
     if assignment.id != path.parent.name:
         raise GraderError(f"{path}: id {assignment.id!r} does not match its folder {path.parent.name!r}.")
     return assignment

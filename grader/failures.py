@@ -27,6 +27,9 @@ CONSEQUENCES: dict[FailureKind, Consequence] = {
     FailureKind.INTAKE: Consequence(ALL_STAGES),
     FailureKind.MISSING_FILE: Consequence(ALL_STAGES),
     FailureKind.WORKER_LOST: Consequence(ALL_STAGES),
+    FailureKind.DATA_MISMATCH: Consequence(ALL_STAGES),
+    FailureKind.VERSION_MISMATCH: Consequence(ALL_STAGES),
+    FailureKind.NODE_ERROR: Consequence(ALL_STAGES),
     # The module cannot be used at all (at import), or the stage died: the later stages that run it do not run.
     FailureKind.SYNTAX_ERROR: Consequence(UNUSABLE_MODULE),
     FailureKind.IMPORT_ERROR: Consequence(UNUSABLE_MODULE),

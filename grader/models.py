@@ -40,6 +40,9 @@ class FailureKind(StrEnum):
     EARLY_EXIT = "early_exit"
     TAMPERING = "tampering"
     WORKER_LOST = "worker_lost"
+    DATA_MISMATCH = "data_mismatch"
+    VERSION_MISMATCH = "version_mismatch"
+    NODE_ERROR = "node_error"
 
 
 class Failure(Contract):

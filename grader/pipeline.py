@@ -51,6 +51,7 @@ class GradeOptions:
     student_id: str | None = None
     status: Callable[[str], None] = lambda message: None
     keep_warm: bool = False  # start the next submission's sandbox while this one grades (batches)
+    node: str = field(default_factory=platform.node)  # what the report names as the machine that graded
 
 
 @dataclass
@@ -172,5 +173,5 @@ def _environment(assignment: Assignment, options: GradeOptions) -> Environment:
         data_fingerprint=fingerprint,
         sandbox=sandbox_name(),
         runner=os.environ.get(RUNNER_ENV, "local"),
-        node=platform.node(),
+        node=options.node,
     )

@@ -4,7 +4,8 @@ Follows https://gradescope-autograders.readthedocs.io/en/latest/specs/#output-fo
 "score", "execution_time", "output" and "stdout_visibility", and one "tests" entry per score item
 (check group or metric) with its "name", "score", "max_score", "output", "visibility" and "status".
 Only the student-readable sentences, the notes and the student's own import traceback go in; hidden-check
-details never leave the TA view.
+details never leave the TA view. For a course with a leaderboard, "leaderboard" holds the accuracy on the hidden
+test images (https://gradescope-autograders.readthedocs.io/en/latest/leaderboards/).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from grader.models import Report, ScoreItem
 from grader.reports.files import write_atomic
 
 RESULTS_JSON = "results.json"
+LEADERBOARD_ACCURACY = "Validation accuracy"
 
 
 def _test(item: ScoreItem) -> dict[str, object]:
@@ -42,18 +44,21 @@ def _output(report: Report) -> str:
     return "\n".join(lines)
 
 
-def gradescope_results(report: Report) -> dict[str, object]:
+def gradescope_results(report: Report, leaderboard: bool = False) -> dict[str, object]:
     """The Gradescope results object for one report; its "score" is the report's total."""
-    return {
+    results: dict[str, object] = {
         "score": report.score.total,
         "execution_time": round(report.seconds),
         "output": _output(report),
         "stdout_visibility": "hidden",
         "tests": [_test(item) for item in report.score.items],
     }
+    if leaderboard and report.metrics is not None:
+        results["leaderboard"] = [{"name": LEADERBOARD_ACCURACY, "value": round(report.metrics.accuracy, 4)}]
+    return results
 
 
-def write_gradescope_results(report: Report, out_dir: Path) -> Path:
+def write_gradescope_results(report: Report, out_dir: Path, leaderboard: bool = False) -> Path:
     """Write `out_dir/results.json` (the file Gradescope reads from /autograder/results/)."""
-    text = json.dumps(gradescope_results(report), indent=2) + "\n"
+    text = json.dumps(gradescope_results(report, leaderboard), indent=2) + "\n"
     return write_atomic(Path(out_dir) / RESULTS_JSON, text)

@@ -39,3 +39,9 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("GRADER_CACHE_DIR", str(cache))
     return cache
+
+
+@pytest.fixture(scope="session")
+def other_synthetic_cifar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same layout with other random images: a data set whose fingerprint differs from `synthetic_cifar`'s."""
+    return make_cifar_tree(tmp_path_factory.mktemp("other-cifar"), {"train": 64, "test": 32}, seed=1)

@@ -20,6 +20,14 @@ CASES = {  # case: (arguments, with {tmp} for the test's folder; a fragment the 
     "nonexistent submission": (["grade", "a2_ffn", "{tmp}/nobody.zip", "--out", "{tmp}/out"], "nobody.zip"),
     "batch of a missing folder": (["batch", "a2_ffn", "{tmp}/nowhere", "--out", "{tmp}/out"], "nowhere"),
     "markup-like name": (["grade", "a2_ffn", "{tmp}/ada[/b][metric].zip", "--out", "{tmp}/out"], "[/b][metric]"),
+    "batch on a cluster nothing answers at": (
+        ["batch", "a2_ffn", "{tmp}", "--out", "{tmp}/out", "--cluster", "127.0.0.1:1"],
+        "Nothing answers at 127.0.0.1:1"),
+    "batch on a cluster address that is none": (
+        ["batch", "a2_ffn", "{tmp}", "--out", "{tmp}/out", "--cluster", "head-node"], "not 'head-node'"),
+    "batch on a cluster with the docker runner": (
+        ["batch", "a2_ffn", "{tmp}", "--out", "{tmp}/out", "--cluster", "local", "--runner", "docker"],
+        "drop --runner docker"),
 }
 
 
@@ -48,7 +56,7 @@ def assert_one_error_line(stderr: str, fragment: str) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_error_is_one_line_and_exit_2(case: str, places: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    if case == "batch of a missing folder":  # batch resolves the data root before it lists the folder
+    if case.startswith("batch"):  # batch resolves the data root before it lists the folder or joins a cluster
         for split in ("train", "test"):
             (places / "no-data" / split).mkdir()
     monkeypatch.setattr(sys, "argv", ["grader", *arguments(case, places)])

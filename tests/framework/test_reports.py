@@ -25,7 +25,7 @@ from grader.models import (
     SubmissionInfo,
     TrainingResult,
 )
-from grader.reports import read_report_json, write_all, write_atomic, write_gradebook
+from grader.reports import gradescope_results, read_report_json, write_all, write_atomic, write_gradebook
 from grader.reports.schema import stale_schema
 from grader.scoring import score
 from tests.framework.report_views import html_view, md_view, repeated_lines
@@ -190,6 +190,15 @@ def test_results_json_follows_gradescope_spec(written: dict[str, Path], kind: st
     assert all(f.message in results["output"] for f in report.failures)
     assert all(note in results["output"] for note in report.notes)
     assert (STUDENT_TRACEBACK in results["output"]) == (kind == "notebook")
+
+
+@pytest.mark.parametrize("kind", ["full", "failed"])
+def test_gradescope_leaderboard_entries_when_asked(written: dict[str, Path], kind: str) -> None:
+    report = read_report_json(written[kind] / "report.json")
+    assert "leaderboard" not in gradescope_results(report)
+    board = gradescope_results(report, leaderboard=True).get("leaderboard")
+    # https://gradescope-autograders.readthedocs.io/en/latest/leaderboards/: a list of {name, value[, order]}
+    assert board == ([{"name": "Validation accuracy", "value": 0.9}] if kind == "full" else None)
 
 
 def test_gradebook_has_one_row_per_report(a3: Assignment, written: dict[str, Path], tmp_path: Path) -> None:

@@ -1,0 +1,457 @@
+"""Grading on a Ray cluster: each submission is one Ray task that runs `grader.pipeline.grade` on a node.
+
+The driver (this process) sends the submission's bytes, Ray decides where and when the task runs, and the
+finished report folder comes back and is written into the driver's out dir, `report.json` last. A node that
+grades with other data or another grader build grades nothing: its task says so and goes to another node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import io
+import logging
+import platform
+import socket
+import tarfile
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import ray
+from ray.actor import ActorHandle
+from ray.exceptions import RayError, RayTaskError
+
+from grader import __version__
+from grader.config import Assignment
+from grader.context import Device, load_grading_data
+from grader.data import DATA_DIR_ENV, resolve_data_root
+from grader.docker_runner import GRADER_MEMORY_MB
+from grader.errors import GraderError
+from grader.intake import student_id_for
+from grader.models import Contract, Failure, FailureKind, Report
+from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR, TESTS_DIR
+from grader.pipeline import GradeOptions, failed_report, grade
+from grader.reports import write_all
+from grader.reports.files import REPORT_JSON, clear_stale_temps, write_atomic
+
+MAX_RETRIES = 2  # further tries after a lost worker or node, and after a node that cannot grade
+POLL_SECONDS = 0.2  # how often the driver looks for finished tasks and new statuses
+CONNECT_SECONDS = 5.0  # to wait for an answer at a cluster's address
+HEAD_NODE = "node:__internal_head__"  # Ray's own resource that only the head node has
+NODE_ID_LABEL = "ray.io/node-id"  # Ray's own label on every node
+CACHE_NAMES = ("__pycache__", ".pytest_cache")
+TASK_IMPORT_ERROR = "failed to import on the worker"  # Ray's words when a node cannot load `grade_on_node`
+logger = logging.getLogger(__name__)
+
+DeviceKind = Literal["cpu", "cuda"]
+
+
+class Expectation(Contract):
+    """What every node must grade with: the driver's grader build and data fingerprint."""
+
+    grader: str
+    data: str | None
+
+
+class Job(Contract):
+    """One submission as it travels to a node: its bytes, the assignment and what the node must match."""
+
+    job_id: str
+    assignment: Assignment
+    source_name: str
+    source_is_folder: bool
+    payload: bytes
+    student_id: str
+    device_kind: DeviceKind
+    expected: Expectation
+
+
+class NodeProblem(Contract):
+    """Why a node graded nothing: one sentence, and the failure kind it ends as when no node is left."""
+
+    kind: FailureKind
+    message: str
+
+
+class Outcome(Contract):
+    """What a task brings back: the node that ran it and either the report folder or the node's problem."""
+
+    node: str
+    node_id: str
+    files: dict[str, bytes] = {}
+    problem: NodeProblem | None = None
+
+
+@ray.remote(num_cpus=0)
+class StatusBoard:
+    """Collects (job id, status) pairs that tasks post, until the driver takes them.
+
+    Tasks post without waiting: a task blocked in `ray.get` lends its CPUs to other tasks, which would let
+    more submissions run on a node than its resources allow.
+    """
+
+    def __init__(self) -> None:
+        self._items: list[tuple[str, str]] = []
+
+    def post(self, job_id: str, status: str) -> None:
+        self._items.append((job_id, status))
+
+    def take(self) -> list[tuple[str, str]]:
+        items, self._items = self._items, []
+        return items
+
+
+@dataclass
+class _Pending:
+    """A submitted job on the driver: where its report goes, whom to tell, and how often a node refused it."""
+
+    job: Job
+    source: Path
+    out_dir: Path
+    on_status: Callable[[str], None]
+    future: Future[Report]
+    refusals: int = 0
+
+
+class Dispatcher:
+    """Grades submissions as Ray tasks on a cluster and brings each finished report folder back to the driver."""
+
+    def __init__(self, address: str, data_root: Path | None,
+                 device_kind: Literal["cpu", "cuda", "auto"] = "cpu") -> None:
+        """Connect to Ray: "local" (embedded, this machine), "auto", "ray://HOST:PORT" or "HOST:PORT"."""
+        self._owns_ray = _connect(address, data_root)
+        self.device_kind: DeviceKind = _resolve_device(device_kind)
+        self.expected = Expectation(grader=grader_build(),
+                                    data=load_grading_data(data_root).fingerprint if data_root else None)
+        self._statuses = StatusBoard.options(resources={HEAD_NODE: 0.001}).remote()
+        self._pending: dict[ray.ObjectRef, _Pending] = {}
+        self._bad_nodes: dict[str, NodeProblem] = {}  # node id -> why it must not grade for this driver
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._loop = threading.Thread(target=self._run, name="grader-dispatcher", daemon=True)
+        self._loop.start()
+
+    def submit(self, assignment: Assignment, source: Path, out_dir: Path, student_id: str,
+               on_status: Callable[[str], None] = lambda status: None) -> Future[Report]:
+        """Hand one submission to Ray; the future resolves to its Report once its folder is written here."""
+        if self._closed.is_set():
+            raise GraderError("The cluster dispatcher is closed; start a new one to grade more submissions.")
+        if not _node_can_take(assignment, self.device_kind, set()):
+            raise GraderError(_no_node_sentence(assignment, self.device_kind))
+        job = Job(job_id=uuid.uuid4().hex, assignment=assignment, source_name=source.name,
+                  source_is_folder=source.is_dir(), payload=pack_submission(source), student_id=student_id,
+                  device_kind=self.device_kind, expected=self.expected)
+        future: Future[Report] = Future()
+        future.set_running_or_notify_cancel()
+        self._launch(_Pending(job, source, out_dir, on_status, future))
+        return future
+
+    def grade(self, assignment: Assignment, source: Path, out_dir: Path, options: GradeOptions) -> Report:
+        """`submit(...).result()`: a `grader.batch.GradeFunction` (the cluster picks data root and device)."""
+        student_id = options.student_id or student_id_for(source)
+        return self.submit(assignment, source, out_dir, student_id, options.status).result()
+
+    def close(self) -> None:
+        """Stop the driver loop, cancel what is still running and disconnect from Ray if this made the link."""
+        self._closed.set()
+        self._loop.join()
+        with self._lock:
+            left, self._pending = self._pending, {}
+        for ref, pending in left.items():
+            with contextlib.suppress(RayError):
+                ray.cancel(ref, force=True)
+            pending.future.set_exception(GraderError(
+                f"The cluster dispatcher closed before {pending.job.student_id} was graded; grade it again."))
+        with contextlib.suppress(RayError):
+            ray.kill(self._statuses)
+        if self._owns_ray:
+            ray.shutdown()
+
+    def __enter__(self) -> Dispatcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _launch(self, pending: _Pending, problem: NodeProblem | None = None) -> None:
+        """Send the job to Ray, away from every node known to grade differently; report it if none is left."""
+        job = pending.job
+        with self._lock:
+            bad_nodes = dict(self._bad_nodes)
+        if not _node_can_take(job.assignment, job.device_kind, set(bad_nodes)):
+            if problem is None and not bad_nodes:  # the nodes that could take it have left the cluster
+                raise GraderError(_no_node_sentence(job.assignment, job.device_kind))
+            problem = problem or next(iter(bad_nodes.values()))
+            pending.future.set_result(cluster_failure_report(pending, Failure(
+                stage="cluster", kind=problem.kind, message=problem.message)))
+            return
+        pending.on_status("queued")
+        options = task_resources(job.assignment, job.device_kind)
+        if bad_nodes:
+            options["label_selector"] = {NODE_ID_LABEL: f"!in({','.join(sorted(bad_nodes))})"}
+        ref = grade_on_node.options(max_retries=MAX_RETRIES, **options).remote(job, self._statuses)
+        with self._lock:
+            self._pending[ref] = pending
+
+    def _run(self) -> None:
+        """The driver loop: relay statuses, then finish every task that is done (statuses first, so none is late)."""
+        while not self._closed.is_set():
+            with self._lock:
+                refs = list(self._pending)
+            if not refs:
+                self._closed.wait(POLL_SECONDS)
+                continue
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=POLL_SECONDS)
+            self._relay_statuses()
+            for ref in ready:
+                with self._lock:
+                    pending = self._pending.pop(ref)
+                try:
+                    self._finish(ref, pending)
+                except Exception as exc:  # noqa: BLE001 - a driver-side problem belongs to this job's future
+                    pending.future.set_exception(exc)
+
+    def _relay_statuses(self) -> None:
+        """Statuses to their jobs' listeners; those of finished jobs are dropped, so none comes after the report."""
+        with contextlib.suppress(RayError):  # statuses are advisory; a lost status board loses only them
+            items = ray.get(self._statuses.take.remote())
+            with self._lock:
+                listeners = {p.job.job_id: p.on_status for p in self._pending.values()}
+            for job_id, status in items:
+                if job_id in listeners:
+                    listeners[job_id](status)
+
+    def _finish(self, ref: ray.ObjectRef, pending: _Pending) -> None:
+        try:
+            outcome: Outcome = ray.get(ref)
+        except RayTaskError as exc:
+            pending.future.set_result(cluster_failure_report(pending, _task_error(exc)))
+            return
+        except RayError as exc:
+            pending.future.set_result(cluster_failure_report(pending, Failure(
+                stage="cluster", kind=FailureKind.WORKER_LOST, details=str(exc)[-4000:],
+                message=f"The grading worker was lost {MAX_RETRIES + 1} times (its process or node died), "
+                        "so this submission was not graded; a TA will look at it.")))
+            return
+        if outcome.problem is None:
+            pending.future.set_result(write_report_folder(outcome.files, pending.out_dir))
+            return
+        with self._lock:
+            first_time = self._bad_nodes.setdefault(outcome.node_id, outcome.problem) is outcome.problem
+        if first_time:
+            logger.warning("%s Its submissions go to other nodes.", outcome.problem.message)
+        pending.refusals += 1
+        if pending.refusals <= MAX_RETRIES:
+            self._launch(pending, outcome.problem)
+            return
+        pending.future.set_result(cluster_failure_report(pending, Failure(
+            stage="cluster", kind=outcome.problem.kind, message=outcome.problem.message)))
+
+
+def _task_error(exc: RayTaskError) -> Failure:
+    """The failure of a task that raised: a node with a grader too different to load the task, or a grader bug."""
+    if TASK_IMPORT_ERROR in str(exc):
+        return Failure(stage="cluster", kind=FailureKind.VERSION_MISMATCH, details=str(exc)[-4000:],
+                       message="A node could not load the grader's grading task, so it runs another grader build; "
+                               "a TA will regrade this submission.")
+    return Failure(stage="cluster", kind=FailureKind.CRASH, details=str(exc)[-4000:],
+                   message="The grader failed on this submission; a TA will look at it.")
+
+
+def _connect(address: str, data_root: Path | None) -> bool:
+    """Join or start Ray; True when this call started the connection (and so `close` ends it)."""
+    if ray.is_initialized():
+        return False
+    # Ray's own notices (token authentication, connecting) would break the live table; errors still show.
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address not in ("local", "auto") and not address.startswith("ray://"):
+        _require_an_answer(address)
+    try:
+        if address == "local":
+            # The workers of an embedded Ray are this machine's: they use the driver's data root.
+            env = {DATA_DIR_ENV: str(data_root)} if data_root else {}
+            ray.init(address="local", runtime_env={"env_vars": env}, include_dashboard=False, **quiet)
+        else:
+            ray.init(address=address, **quiet)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        if address == "auto":
+            raise GraderError("--cluster auto found no Ray cluster: start one with `ray start --head`, "
+                              "or set RAY_ADDRESS to its address.") from None
+        raise GraderError(f"Could not join the Ray cluster at {address} ({str(exc).splitlines()[0].rstrip('.')}).") \
+            from None
+    return True
+
+
+def _require_an_answer(address: str) -> None:
+    """Fail in seconds, with one sentence, where Ray itself would retry an address that nothing answers at."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise GraderError(f"--cluster takes local, auto, ray://HOST:PORT or HOST:PORT, not {address!r}.")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as exc:
+        raise GraderError(f"Nothing answers at {address} ({exc.strerror or exc}); start the Ray head there with "
+                          f"`ray start --head --port {port}`.") from None
+
+
+def _resolve_device(choice: Literal["cpu", "cuda", "auto"]) -> DeviceKind:
+    """cpu or cuda for the whole batch; auto is cuda when any node of the cluster has a GPU."""
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if choice == "cuda" and not gpus:
+        raise GraderError("--device cuda was given, but no node of the Ray cluster has a GPU.")
+    return "cuda" if choice == "cuda" or (choice == "auto" and gpus) else "cpu"
+
+
+def task_resources(assignment: Assignment, device_kind: DeviceKind) -> dict:
+    """What one grading task asks Ray for: the assignment's threads and memory, and one GPU on CUDA."""
+    memory_mb = assignment.limits.memory_mb + GRADER_MEMORY_MB
+    return {"num_cpus": assignment.limits.threads, "memory": memory_mb * 2**20,
+            "num_gpus": 1 if device_kind == "cuda" else 0}
+
+
+def _node_can_take(assignment: Assignment, device_kind: DeviceKind, excluded: set[str]) -> bool:
+    """Whether some live node outside `excluded` has the resources a task asks for (else it would wait forever)."""
+    asked = task_resources(assignment, device_kind)
+    needs = {"CPU": asked["num_cpus"], "memory": asked["memory"], "GPU": asked["num_gpus"]}
+    return any(node["Alive"] and node["NodeID"] not in excluded
+               and all(node["Resources"].get(name, 0) >= amount for name, amount in needs.items())
+               for node in ray.nodes())
+
+
+def _no_node_sentence(assignment: Assignment, device_kind: DeviceKind) -> str:
+    asked = task_resources(assignment, device_kind)
+    gpu = " and 1 GPU" if device_kind == "cuda" else ""
+    return (f"No node of the Ray cluster can grade {assignment.id}: a submission needs {asked['num_cpus']} CPUs, "
+            f"{asked['memory'] // 2**20} MB of memory{gpu} on one node.")
+
+
+def pack_submission(source: Path) -> bytes:
+    """The submission as bytes: a file as it is, a folder as a gzip tar holding it under its own name."""
+    if not source.is_dir():
+        return source.read_bytes()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        # The folder itself may be a link (intake follows it); links inside it stay links.
+        archive.add(source.resolve(), arcname=source.name)  # links stay links: intake refuses them as it would here
+    return buffer.getvalue()
+
+
+def unpack_submission(job: Job, folder: Path) -> Path:
+    """The submission rebuilt under `folder` with its original name, so intake sees what the driver saw."""
+    if not job.source_is_folder:
+        path = folder / job.source_name
+        path.write_bytes(job.payload)
+        return path
+    with tarfile.open(fileobj=io.BytesIO(job.payload), mode="r:gz") as archive:
+        # Made by pack_submission from a folder walk, so no member can leave `folder`; the data filter would refuse the
+        # absolute links a student may have left, which intake must see in order to reject them.
+        archive.extractall(folder, filter="fully_trusted")
+    return folder / job.source_name
+
+
+def write_report_folder(files: dict[str, bytes], out_dir: Path) -> Report:
+    """Write a report folder that came back from a node, `report.json` last, every file atomically."""
+    report = Report.model_validate_json(files[REPORT_JSON])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / REPORT_JSON).unlink(missing_ok=True)  # a half-rewritten folder must not look done
+    clear_stale_temps(out_dir)
+    for name, data in files.items():
+        if name != REPORT_JSON:
+            write_atomic(out_dir / name, data)
+    write_atomic(out_dir / REPORT_JSON, files[REPORT_JSON])
+    return report
+
+
+def cluster_failure_report(pending: _Pending, failure: Failure) -> Report:
+    """The report (written to the out dir) of a submission the cluster could not grade, saying why."""
+    job = pending.job
+    report = failed_report(job.assignment, pending.source, job.student_id, failure)
+    report.environment.node = ""  # no node graded it
+    write_all(report, job.assignment, pending.out_dir)
+    return report
+
+
+@functools.cache
+def grader_build() -> str:
+    """The grader's version and a digest of its code, configs and hidden checks (equal builds grade alike)."""
+    digest = hashlib.sha256()
+    roots = [PACKAGE_DIR, ASSIGNMENTS_DIR, *(TESTS_DIR / p.name for p in sorted(ASSIGNMENTS_DIR.iterdir()))]
+    for root in roots:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            relative = path.relative_to(root.parent).as_posix()
+            if any(part in CACHE_NAMES for part in path.parts) or path.suffix == ".pyc":
+                continue
+            digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+@functools.cache
+def _node_data_fingerprint() -> str:
+    return load_grading_data(resolve_data_root()).fingerprint
+
+
+@functools.cache
+def node_name(node_id: str) -> str:
+    """The node as reports name it: its Ray node name when one was given, else the host name; plus its id."""
+    info = next((n for n in ray.nodes() if n["NodeID"] == node_id), {})
+    name = info.get("NodeName", "")
+    if not name or name == info.get("NodeManagerAddress"):
+        name = platform.node()
+    return f"{name} ({node_id[:8]})"
+
+
+def node_problem(expected: Expectation, node: str) -> NodeProblem | None:
+    """Why this node must not grade for the driver, or None when it has the same grader build and data."""
+    if grader_build() != expected.grader:
+        return NodeProblem(kind=FailureKind.VERSION_MISMATCH,
+                           message=f"Node {node} runs grader {grader_build()}, expected {expected.grader}, "
+                                   "so it graded nothing; a TA will regrade this submission.")
+    if expected.data is None:
+        return None
+    try:
+        fingerprint = _node_data_fingerprint()
+    except GraderError as exc:
+        return NodeProblem(kind=FailureKind.DATA_MISMATCH, message=f"Node {node} has no usable CIFAR-10 data "
+                           f"({str(exc).rstrip('.')}), so it graded nothing; a TA will regrade this submission.")
+    if fingerprint != expected.data:
+        return NodeProblem(kind=FailureKind.DATA_MISMATCH,
+                           message=f"Node {node} has CIFAR-10 fingerprint {fingerprint}, expected {expected.data}, "
+                                   "so it graded nothing; a TA will regrade this submission.")
+    return None
+
+
+@ray.remote
+def grade_on_node(job: Job, statuses: ActorHandle) -> Outcome:
+    """The Ray task: check the node, rebuild the submission, grade it here and return the report folder."""
+    node_id = ray.get_runtime_context().get_node_id()
+    node = node_name(node_id)
+    problem = node_problem(job.expected, node)
+    if problem is not None:
+        return Outcome(node=node, node_id=node_id, problem=problem)
+
+    def say(status: str) -> None:
+        statuses.post.remote(job.job_id, status)  # not waited for; a lost board loses only statuses
+
+    device = Device("cuda", int(ray.get_gpu_ids()[0])) if job.device_kind == "cuda" else Device("cpu")
+    data_root = resolve_data_root() if job.expected.data else None
+    with tempfile.TemporaryDirectory(prefix="grader-cluster-") as tmp:
+        source = unpack_submission(job, Path(tmp))
+        out = Path(tmp) / "out"
+        try:
+            # keep_warm: Ray reuses this worker process, so the next submission finds its sandbox started.
+            grade(job.assignment, source, out, GradeOptions(data_root=data_root, device=device, keep_warm=True,
+                                                            student_id=job.student_id, status=say, node=node))
+        except GraderError as exc:
+            return Outcome(node=node, node_id=node_id, problem=NodeProblem(
+                kind=FailureKind.NODE_ERROR, message=f"Node {node} could not grade: {str(exc).rstrip('.')}; "
+                                                     "a TA will regrade this submission."))
+        return Outcome(node=node, node_id=node_id, files={p.name: p.read_bytes() for p in out.iterdir()
+                                                          if p.is_file()})
+

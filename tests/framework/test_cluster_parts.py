@@ -1,0 +1,97 @@
+"""The cluster's parts that need no running Ray: what travels to a node, what a node checks, what comes back."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from grader.cluster import (
+    Expectation,
+    Job,
+    grader_build,
+    node_problem,
+    pack_submission,
+    task_resources,
+    unpack_submission,
+    write_report_folder,
+)
+from grader.config import load_assignment
+from grader.context import load_grading_data
+from grader.data import DATA_DIR_ENV
+from grader.docker_runner import GRADER_MEMORY_MB
+from grader.intake import receive
+from grader.models import FailureKind
+from grader.pipeline import failed_report, grader_failure
+from grader.reports import write_all
+
+
+def job_for(source: Path) -> Job:
+    assignment = load_assignment("a2_ffn")
+    return Job(job_id="j", assignment=assignment, source_name=source.name, source_is_folder=source.is_dir(),
+               payload=pack_submission(source), student_id="s", device_kind="cpu",
+               expected=Expectation(grader=grader_build(), data=None))
+
+
+@pytest.mark.parametrize("shape", ["folder", "file", "folder with a link"])
+def test_a_submission_arrives_on_the_node_as_intake_saw_it_here(shape: str, tmp_path: Path) -> None:
+    assignment = load_assignment("a2_ffn")
+    source = tmp_path / "alice"
+    source.mkdir()
+    (source / "ffn.py").write_bytes((assignment.solution_dir / "ffn.py").read_bytes())
+    (source / "notes").mkdir()
+    (source / "notes" / "todo.txt").write_text("train longer\n")
+    if shape == "file":
+        source = source / "ffn.py"
+    if shape == "folder with a link":
+        os.symlink("/etc/passwd", source / "notes" / "passwd")
+    node = tmp_path / "node"
+    node.mkdir()
+    rebuilt = unpack_submission(job_for(source), node)
+    here, there = receive(assignment, source, tmp_path / "here"), receive(assignment, rebuilt, tmp_path / "there")
+    assert rebuilt.name == source.name
+    assert there.info == here.info
+    assert there.failure == here.failure
+    assert (here.failure is not None) == (shape == "folder with a link")
+
+
+def test_a_node_with_another_grader_build_refuses(tmp_path: Path) -> None:
+    problem = node_problem(Expectation(grader="0.0.1+000000000000", data=None), "node_x (1234abcd)")
+    assert problem is not None and problem.kind == FailureKind.VERSION_MISMATCH
+    assert problem.message == (f"Node node_x (1234abcd) runs grader {grader_build()}, expected 0.0.1+000000000000, "
+                               "so it graded nothing; a TA will regrade this submission.")
+    assert node_problem(Expectation(grader=grader_build(), data=None), "node_x (1234abcd)") is None
+
+
+def test_a_node_with_other_data_refuses(synthetic_cifar: Path, other_synthetic_cifar: Path, isolated_cache: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DATA_DIR_ENV, str(other_synthetic_cifar))
+    theirs, ours = load_grading_data(other_synthetic_cifar).fingerprint, load_grading_data(synthetic_cifar).fingerprint
+    assert theirs != ours
+    problem = node_problem(Expectation(grader=grader_build(), data=ours), "node_d (1234abcd)")
+    assert problem is not None and problem.kind == FailureKind.DATA_MISMATCH
+    assert problem.message.startswith(f"Node node_d (1234abcd) has CIFAR-10 fingerprint {theirs}, expected {ours},")
+
+
+def test_a_returned_folder_is_written_whole_with_report_json_last(tmp_path: Path) -> None:
+    assignment = load_assignment("a1_dataset")
+    report = failed_report(assignment, Path("alice.py"), "alice", grader_failure("details"))
+    on_node = tmp_path / "node"
+    write_all(report, assignment, on_node)
+    files = {p.name: p.read_bytes() for p in on_node.iterdir()}
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".report.json.x.tmp").write_text("left by a killed driver")
+    assert write_report_folder(files, out) == report
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == files
+    written_last = max(out.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    assert written_last.name == "report.json"
+
+
+def test_a_task_asks_for_the_assignments_threads_and_memory_and_one_gpu_on_cuda() -> None:
+    assignment = load_assignment("a2_ffn")
+    cpu, cuda = task_resources(assignment, "cpu"), task_resources(assignment, "cuda")
+    assert cpu == {"num_cpus": assignment.limits.threads, "num_gpus": 0,
+                   "memory": (assignment.limits.memory_mb + GRADER_MEMORY_MB) * 2**20}
+    assert cuda == cpu | {"num_gpus": 1}
