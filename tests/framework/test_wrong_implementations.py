@@ -38,8 +38,8 @@ def evaluate(model, loader, device):
     correct, seen, accuracies = 0, 0, []
     with {context}:
         for images, labels in loader:
-            images, labels = images.to(device), labels.to(device)
-            hits = (model(images).argmax(dim=1) == labels).sum().item()
+            {move}
+            hits = ({predictions} == labels).sum().item()
             correct, seen = correct + hits, seen + len(labels)
             accuracies.append(hits / len(labels))
     return {result}
@@ -51,8 +51,10 @@ def train(setup: str = "model.train()", move: str = "images, labels = images.to(
     return TRAIN_ONE_EPOCH.format(setup=setup, move=move, step=step, result=result)
 
 
-def evaluate(setup: str = "model.eval()", context: str = "torch.no_grad()", result: str = "correct / seen") -> str:
-    return EVALUATE.format(setup=setup, context=context, result=result)
+def evaluate(setup: str = "model.eval()", context: str = "torch.no_grad()", result: str = "correct / seen",
+             move: str = "images, labels = images.to(device), labels.to(device)",
+             predictions: str = "model(images).argmax(dim=1)") -> str:
+    return EVALUATE.format(setup=setup, context=context, result=result, move=move, predictions=predictions)
 
 
 SMUGGLED_CONVOLUTION = '''
@@ -115,6 +117,10 @@ WRONG = {
         "test_evaluate_uses_eval_mode_without_gradients": "must call model.eval() before predicting"}),
     "gradients left on in evaluate": ("a2_ffn", evaluate(context="torch.enable_grad()"), {
         "test_evaluate_uses_eval_mode_without_gradients": "under torch.no_grad()"}),
+    "evaluate leaves the images on the CPU": ("a2_ffn", evaluate(move="pass"), {
+        "test_evaluate_moves_batches_to_the_device": "evaluate moved the images of 0 of 4 batches to `device`"}),
+    "right: evaluate compares on the CPU": ("a2_ffn", evaluate(
+        move="images = images.to(device)", predictions="model(images).argmax(dim=1).cpu()"), {}),
     "wrong flatten size": ("a2_ffn", "\n_reference_model = build_model\n\ndef build_model():\n"
                            "    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 16, 64), nn.ReLU(), "
                            "nn.Linear(64, 2))\n", {
