@@ -74,7 +74,8 @@ def container_grade(source: Path, data_root: Path, out: Path) -> Report:
     return grade_in_container(load_assignment("a2_ffn"), source, out, options)
 
 
-INTERFACES = "import os\nprint('INTERFACES:' + ','.join(sorted(os.listdir('/sys/class/net'))))"
+INTERFACES = ("names = sorted(line.split(':')[0].strip() for line in open('/proc/net/dev').read().splitlines()[2:])\n"
+              "print('INTERFACES:' + ','.join(names))")
 
 
 def test_network_is_cut_in_the_container(grader_image: str, data_root: Path, tmp_path: Path) -> None:
