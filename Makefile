@@ -16,7 +16,7 @@ test: bootstrap
 	scripts/test.sh
 
 test-fast: bootstrap
-	.venv/bin/python -m pytest -m "not real_data and not slow and not docker and not cluster" -q
+	.venv/bin/python -m pytest -m "not real_data and not slow and not docker and not cluster and not service and not postgres and not browser" -q
 
 bench: bootstrap
 	.venv/bin/python -m bench

@@ -13,11 +13,11 @@ import torch
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from bench import cluster, data_cache, fixed_cost, gpu, harness, throughput
+from bench import cluster, data_cache, fixed_cost, gpu, harness, service, throughput
 from bench.common import Config, Result, grading_threads
 from grader.data import resolve_data_root
 
-BENCHMARKS = {module.NAME: module for module in (data_cache, harness, fixed_cost, throughput, gpu, cluster)}
+BENCHMARKS = {module.NAME: module for module in (data_cache, harness, fixed_cost, throughput, gpu, cluster, service)}
 console = Console()
 
 
@@ -50,9 +50,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="fewer epochs, repetitions and submissions")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME",
                         help=f"run only these: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also grade the batch benchmark with this git revision of the grader (own virtualenv)")
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"), help="JSON file for the results")
     args = parser.parse_args(argv)
-    cfg = Config(quick=args.quick, data_root=resolve_data_root(), threads=grading_threads())
+    cfg = Config(quick=args.quick, data_root=resolve_data_root(), threads=grading_threads(), baseline=args.baseline)
     torch.set_num_threads(cfg.threads)
     results = {"machine": machine(cfg), "benchmarks": {}}
     for name in args.only or list(BENCHMARKS):

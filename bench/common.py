@@ -18,6 +18,7 @@ class Config:
     data_root: Path
     threads: int
     device: str = "cpu"
+    baseline: str | None = None  # a git revision to grade the `batch` benchmark with too
 
 
 @dataclass

@@ -19,10 +19,11 @@ from torchvision import transforms
 
 from bench.common import Config, Result, Table, min_median, reference_copy
 from grader.config import Assignment, load_assignment
-from grader.context import Device, GradingContext, load_grading_data
+from grader.context import Device, GradingContext, load_grading_data, sandbox_config
 from grader.harness.loaders import normalize, train_loader
 from grader.harness.submission import import_submission
-from grader.harness.train import RecordingLoss, save_checkpoint, seed_everything
+from grader.harness.train import RecordingLoss, make_reproducible, save_checkpoint
+from grader.sandbox import warm_sandbox
 from grader.training import run_training
 
 NAME = "harness"
@@ -33,7 +34,7 @@ TARGET_RATIO = 0.95
 def bare_epochs(module: ModuleType, images: torch.Tensor, labels: torch.Tensor, epochs: int, seed: int,
                 device: torch.device) -> list[float]:
     """The fastest honest loop: permuted indexing, a random half of each batch flipped in one op."""
-    seed_everything(seed)
+    make_reproducible(seed)
     model = module.build_model().to(device)
     optimizer = module.make_optimizer(model)
     loss_fn = nn.CrossEntropyLoss()
@@ -62,7 +63,7 @@ def bare_epochs(module: ModuleType, images: torch.Tensor, labels: torch.Tensor, 
 def in_process_epochs(module: ModuleType, images: torch.Tensor, labels: torch.Tensor, epochs: int, seed: int,
                       device: torch.device, checkpoint: Path) -> list[float]:
     """The harness's epoch exactly as grader/harness/train.py runs it, but in this process."""
-    seed_everything(seed)
+    make_reproducible(seed)
     model = module.build_model().to(device)
     optimizer = module.make_optimizer(model)
     loss_fn = RecordingLoss()
@@ -78,15 +79,17 @@ def in_process_epochs(module: ModuleType, images: torch.Tensor, labels: torch.Te
     return seconds
 
 
-def harness_epochs(assignment: Assignment, submission: Path, work: Path, cfg: Config) -> tuple[list[float], float]:
+def harness_epochs(assignment: Assignment, submission: Path, cfg: Config) -> tuple[list[float], float]:
     """Epoch seconds as the harness measured them, and the stage's start-up (stage seconds minus epochs)."""
     device = Device("cuda", 0) if cfg.device == "cuda" else Device()
-    ctx = GradingContext(assignment, submission, work, cfg.data_root, device)
-    outcome = run_training(ctx)
-    if outcome.failure is not None:
-        raise RuntimeError(f"the harness failed: {outcome.failure.message}")
-    seconds = [epoch.seconds for epoch in outcome.result.epochs]
-    return seconds, outcome.result.seconds - sum(seconds)
+    with warm_sandbox(sandbox_config(assignment, cfg.data_root, device)) as box:
+        ctx = GradingContext(assignment, submission, "bench", cfg.data_root, device, box)
+        outcome = run_training(ctx)
+    if outcome.failures or outcome.product is None:
+        raise RuntimeError(f"the harness failed: {outcome.failures[0].message if outcome.failures else '?'}")
+    result = outcome.product.result
+    seconds = [epoch.seconds for epoch in result.epochs]
+    return seconds, result.seconds - sum(seconds)
 
 
 def loader_epoch(images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int, how: str) -> float:
@@ -122,11 +125,11 @@ def run(cfg: Config) -> Result:
     startups = []
     with tempfile.TemporaryDirectory(prefix="bench-harness-") as tmp:
         submission = reference_copy(assignment, Path(tmp) / "submission", epochs)
-        for rep in range(reps):
+        for _ in range(reps):
             times["bare loop"] += bare_epochs(reference, images, labels, epochs, seed, device)
             times["harness loop, in process"] += in_process_epochs(
                 reference, images, labels, epochs, seed, device, Path(tmp) / "checkpoint.pt")
-            harness, startup = harness_epochs(assignment, submission, Path(tmp) / f"work-{rep}", cfg)
+            harness, startup = harness_epochs(assignment, submission, cfg)
             times["sandboxed harness"] += harness
             startups.append(startup)
             for how, seconds in loader_times.items():

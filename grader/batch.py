@@ -21,8 +21,9 @@ from grader.context import Device
 from grader.errors import GraderError
 from grader.intake import receive, student_id_for
 from grader.models import Report
-from grader.pipeline import GradeOptions, failed_report, grade
+from grader.pipeline import GradeOptions, failed_report, grade, grader_failure
 from grader.reports import read_report_json, write_all, write_gradebook
+from grader.sandbox import close_spares
 
 GradeFunction = Callable[[Assignment, Path, Path, GradeOptions], Report]
 
@@ -78,9 +79,10 @@ def finished_report(assignment: Assignment, entry: BatchEntry, out: Path) -> Rep
 
 
 def worker_devices(options: BatchOptions) -> list[Device]:
-    """The device of each worker slot: GPUs round robin when there are any, else the CPU."""
+    """The device of each grading slot: one slot per GPU (never two submissions on one GPU, whose wall-clock
+    budget they would share), else one CPU slot per worker."""
     if options.device_kind == "cuda" and options.gpu_count > 0:
-        return [Device("cuda", slot % options.gpu_count) for slot in range(options.workers)]
+        return [Device("cuda", index) for index in range(min(options.workers, options.gpu_count))]
     return [Device("cpu") for _ in range(options.workers)]
 
 
@@ -107,14 +109,17 @@ def run_batch(
         try:
             report = _grade_safely(grade_one, assignment, entry, out, GradeOptions(
                 data_root=options.data_root, device=device, student_id=entry.student_id,
-                status=lambda status: on_status(entry, status)))
+                status=lambda status: on_status(entry, status), keep_warm=len(entries) > 1))
         finally:
             slots.put(device)
         on_done(entry, report, False)
         return report
 
-    with ThreadPoolExecutor(max_workers=options.workers) as pool:
-        reports = list(pool.map(grade_entry, entries))
+    try:
+        with ThreadPoolExecutor(max_workers=options.workers) as pool:
+            reports = list(pool.map(grade_entry, entries))
+    finally:
+        close_spares()  # the sandboxes started ahead for submissions that are not coming
     write_gradebook(reports, assignment, out)
     return reports
 
@@ -128,6 +133,6 @@ def _grade_safely(grade_one: GradeFunction, assignment: Assignment, entry: Batch
         raise
     except Exception as exc:  # noqa: BLE001 - the batch must go on
         print(f"grader: internal error on {entry.student_id}: {exc!r}", file=sys.stderr)
-        report = failed_report(assignment, entry.source, entry.student_id, traceback.format_exc())
+        report = failed_report(assignment, entry.source, entry.student_id, grader_failure(traceback.format_exc()))
         write_all(report, assignment, entry.out_dir(out))
         return report

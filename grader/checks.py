@@ -1,9 +1,10 @@
 """Checks stage: the assignment's hidden pytest checks, run in the sandbox against the submission.
 
-Outcomes come from the grader's pytest plugin as JSON lines, never from console text. A check
-that kills the interpreter is recorded as crashed and pytest is started again for the checks
-that have not run yet, so one crash costs one check. A canary check that must fail proves
-the run was not tampered with.
+Outcomes and observations come from the grader's pytest plugin as typed JSON lines, never from
+console text. A check that kills the interpreter is recorded as crashed and pytest is started
+again for the checks that have not run yet, so one crash costs one check. A canary check that
+must fail proves the run was not tampered with. Checks that observe are then judged by their
+verdicts in a clean process (`grader.harness.verdicts`), out of the submission's reach.
 """
 
 from __future__ import annotations
@@ -12,69 +13,95 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from grader.context import GradingContext
-from grader.harness.submission import read_events
+from grader.config import Assignment
+from grader.context import DATA_TREE, GradingContext
+from grader.files import trim
 from grader.models import CheckResult, Failure, FailureKind
 from grader.paths import PACKAGE_DIR, PROJECT_ROOT
-from grader.sandbox import Mount, SandboxResult, python_stage, run
+from grader.protocol import (
+    CHECK_EVENTS,
+    TRAINING_CALLS,
+    CheckObserved,
+    CheckReported,
+    ChecksCollected,
+    ChecksFinished,
+    CheckStarted,
+    CollectedCheck,
+    Verdicts,
+    VerdictSpec,
+    read_record,
+    read_records,
+    write_spec,
+)
+from grader.sandbox import SandboxResult, python_stage
+from grader.stage import StageOutcome
 
 RESULTS_FILE = "results.jsonl"
 CANARY = PACKAGE_DIR / "harness" / "canary_check.py"
 CANARY_NODEID = "grader/harness/canary_check.py::test_canary"
-DATA_MOUNT = Path("/data/cifar10")
+VERDICT_SECONDS = 60.0
 TAMPERED = ("The hidden checks reported an impossible result, so the test run was tampered with; "
             "the checks earn no points.")
+UNJUDGED = "The check's observations could not be judged."
+Outcome = Literal["passed", "failed", "error", "timeout", "crashed", "not_run"]
 
 
 @dataclass
-class ChecksOutcome:
-    """What the checks stage hands on: one result per hidden check, and a stage failure if any."""
+class Check:
+    """How one check ended, as far as the sandboxed pytest runs tell."""
 
-    results: list[CheckResult] = field(default_factory=list)
-    failure: Failure | None = None
+    outcome: Outcome
+    message: str = ""
+    details: str = ""
+    seconds: float = 0.0
 
 
 @dataclass
 class _Run:
     """What one pytest process reported."""
 
-    collected: list[dict] | None = None
-    outcomes: dict[str, dict] = field(default_factory=dict)
+    collected: list[CollectedCheck] | None = None
+    checks: dict[str, Check] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
+    observed: list[CheckObserved] = field(default_factory=list)
     finished: bool = False
 
 
-def run_checks(ctx: GradingContext) -> ChecksOutcome:
-    """Run every hidden check, restarting pytest after a crash, within the stage's total time."""
+def run_checks(ctx: GradingContext) -> StageOutcome[list[CheckResult]]:
+    """Run every hidden check, restarting pytest after a crash, then judge what the checks observed."""
     nonce = secrets.token_hex(8)
     deadline = time.monotonic() + ctx.assignment.limits.checks_total_seconds
-    collected: list[dict] | None = None
-    outcomes: dict[str, dict] = {}
-    attempt = 0
+    collected: list[CollectedCheck] | None = None
+    checks: dict[str, Check] = {}
+    observed: list[CheckObserved] = []
+    hung: list[str] = []
+    attempt, result = 0, None
     while time.monotonic() < deadline:
         attempt += 1
-        report, result = _run_pytest(ctx, nonce, sorted(outcomes), deadline - time.monotonic(), attempt)
-        collected = collected or report.collected
-        outcomes |= report.outcomes
-        if report.finished or collected is None:
+        run, result = _run_pytest(ctx, nonce, sorted(checks), hung, deadline - time.monotonic(), attempt)
+        collected = collected or run.collected
+        checks |= run.checks
+        observed += run.observed
+        crashed = next((n for n in reversed(run.started) if n not in run.checks), None)
+        if run.finished or collected is None or crashed is None:
             break
-        crashed = next((n for n in reversed(report.started) if n not in report.outcomes), None)
-        if crashed is None:
-            break
-        outcomes[crashed] = _crash_record(result)
+        checks[crashed] = _crash(result)
+        if checks[crashed].outcome == "timeout":
+            hung += next((c.calls for c in collected if c.nodeid == crashed), [])
     if collected is None:
-        return ChecksOutcome(failure=Failure(stage="checks", kind=FailureKind.CRASH,
-                                             message="The hidden checks could not even be collected.",
-                                             details=result.output[-4000:]))
-    return _score_outcomes(ctx, collected, outcomes, nonce)
+        return StageOutcome(failures=[Failure(stage="checks", kind=FailureKind.CRASH, details=trim(result.output),
+                                              message="The hidden checks could not even be collected.")])
+    verdicts = _judge(ctx, observed)
+    results = check_results(ctx.assignment, collected, checks, verdicts)
+    return StageOutcome(results, _failures(ctx, collected, checks, nonce, verdicts))
 
 
-def _run_pytest(ctx: GradingContext, nonce: str, done: list[str], seconds: float,
+def _run_pytest(ctx: GradingContext, nonce: str, done: list[str], hung: list[str], seconds: float,
                 attempt: int) -> tuple[_Run, SandboxResult]:
     workdir = ctx.stage_dir(f"checks-{attempt}")
     assignment = ctx.assignment
-    mounts = [Mount(assignment.checks_dir, assignment.checks_dir)]
     args = [
         str(assignment.checks_dir), str(CANARY),
         "-p", "grader.pytest_plugin", "-p", "pytest_timeout", "-p", "no:cacheprovider",
@@ -83,91 +110,118 @@ def _run_pytest(ctx: GradingContext, nonce: str, done: list[str], seconds: float
         "--timeout", f"{assignment.limits.check_seconds:g}", "-q", "--no-header", "-p", "no:warnings",
     ]
     if assignment.checks_read_data and ctx.data_root is not None:
-        mount = Mount(ctx.data_root, DATA_MOUNT)
-        mounts.append(mount)
-        args += ["--data-root", str(mount.inside)]
+        args += ["--data-root", str(ctx.mounted(DATA_TREE))]
     for nodeid in done:
         args += ["--deselect", nodeid]
+    for name in hung:
+        args += ["--timed-out", name]
     env = {"GRADER_CANARY": nonce, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    stage = python_stage("grader.harness.checks", args, workdir, ctx.limits(seconds), mounts=mounts, env=env)
-    result = run(stage)
+    result = ctx.sandbox.run(python_stage("grader.harness.checks", args, workdir, ctx.limits(seconds), env=env))
     return _read_results(workdir / RESULTS_FILE), result
 
 
 def _read_results(path: Path) -> _Run:
-    report = _Run()
-    for record in read_events(path):
-        try:
-            _apply_event(report, record)
-        except (KeyError, TypeError, AttributeError):
-            continue  # a line the submission forged; the canary judges the rest
-    return report
+    run = _Run()
+    for record in read_records(path, CHECK_EVENTS):
+        if isinstance(record, ChecksCollected):
+            run.collected = record.items
+        elif isinstance(record, CheckStarted):
+            run.started.append(record.nodeid)
+        elif isinstance(record, CheckReported):
+            previous = run.checks.get(record.nodeid)
+            if previous is None or previous.outcome == "passed":  # the first failure of setup, call or teardown
+                run.checks[record.nodeid] = _reported(record)
+        elif isinstance(record, CheckObserved):
+            run.observed.append(record)
+        elif isinstance(record, ChecksFinished):
+            run.finished = True
+    return run
 
 
-def _apply_event(report: _Run, record: dict) -> None:
-    event = record["event"]
-    if event == "collected":
-        report.collected = [{"nodeid": str(i["nodeid"]), "group": i.get("group")} for i in record["items"]]
-    elif event == "start":
-        report.started.append(str(record["nodeid"]))
-    elif event == "outcome" and isinstance(record["outcome"], str):
-        _merge_outcome(report.outcomes, record)
-    elif event == "finish":
-        report.finished = True
-
-
-def _merge_outcome(outcomes: dict[str, dict], record: dict) -> None:
-    """Keep the first failure of a check (setup, call or teardown), else its call outcome."""
-    previous = outcomes.get(record["nodeid"])
-    if previous is None or previous["outcome"] == "passed":
-        outcomes[record["nodeid"]] = record
-
-
-def _crash_record(result: SandboxResult) -> dict:
-    if result.timed_out:
-        message, outcome = "The check ran out of time.", "timeout"
-    elif result.out_of_memory:
-        message, outcome = f"The check used more than {result.limit_memory_mb} MB of memory.", "crashed"
-    elif result.killed_by:
-        message, outcome = f"The check crashed the Python interpreter ({result.killed_by}).", "crashed"
+def _reported(record: CheckReported) -> Check:
+    if record.timed_out:
+        outcome: Outcome = "timeout"
+    elif record.outcome == "failed":
+        outcome = "failed" if record.when == "call" else "error"
     else:
-        message, outcome = f"The check ended the test process (exit code {result.returncode}).", "crashed"
-    return {"outcome": outcome, "message": message, "details": result.output[-4000:], "seconds": result.seconds}
+        outcome = "passed" if record.outcome == "passed" else "not_run"
+    return Check(outcome, record.message, record.details, record.seconds)
 
 
-def _score_outcomes(ctx: GradingContext, collected: list[dict], outcomes: dict[str, dict],
-                    nonce: str) -> ChecksOutcome:
-    canary = outcomes.get(CANARY_NODEID, {})
-    tampered = canary.get("outcome") != "failed" or nonce not in canary.get("message", "")
-    checks = [item for item in collected if item["nodeid"] != CANARY_NODEID]
-    counts = {g.name: sum(1 for c in checks if c["group"] == g.name) for g in ctx.assignment.checks}
+def _crash(result: SandboxResult) -> Check:
+    if result.timed_out:
+        outcome, message = "timeout", "The check ran out of time."
+    elif result.out_of_memory:
+        outcome, message = "crashed", f"The check used more than {result.limit_memory_mb} MB of memory."
+    elif result.killed_by:
+        outcome, message = "crashed", f"The check crashed the Python interpreter ({result.killed_by})."
+    else:
+        outcome, message = "crashed", f"The check ended the test process (exit code {result.returncode})."
+    return Check(outcome, message, trim(result.output), result.seconds)
+
+
+def _judge(ctx: GradingContext, observed: list[CheckObserved]) -> Verdicts | None:
+    """The verdicts on what the checks observed, from a fresh fork that never ran student code."""
+    workdir = ctx.sandbox.stage_dir("verdicts")
+    spec = VerdictSpec(assignment_id=ctx.assignment.id)
+    (workdir / spec.observations).write_text("".join(o.model_dump_json() + "\n" for o in observed))
+    write_spec(workdir, spec)
+    ctx.sandbox.run(python_stage("grader.harness.verdicts", [], workdir, ctx.limits(VERDICT_SECONDS)))
+    return read_record(workdir / spec.result, Verdicts)
+
+
+def _judged(check: Check, nodeid: str, verdicts: Verdicts | None) -> Check:
+    """The check as its verdict has it: a pass in the sandbox stands only if every observation passes."""
+    if check.outcome != "passed":
+        return check
+    if verdicts is None:
+        return Check("failed", UNJUDGED, seconds=check.seconds)
+    if nodeid.rsplit("::", 1)[-1].split("[", 1)[0] not in verdicts.judged_checks:
+        return check
+    failures = [j.failure for j in verdicts.judgements if j.nodeid == nodeid]
+    if not failures:
+        return Check("failed", "The check recorded nothing to judge.", seconds=check.seconds)
+    failure = next((f for f in failures if f is not None), None)
+    return check if failure is None else Check("failed", failure, seconds=check.seconds)
+
+
+def check_results(assignment: Assignment, collected: list[CollectedCheck], checks: dict[str, Check],
+                  verdicts: Verdicts | None) -> list[CheckResult]:
+    """One result per collected check: its outcome after the verdict, and its share of its group's points."""
+    items = [item for item in collected if item.nodeid != CANARY_NODEID]
+    counts = {g.name: sum(1 for item in items if item.group == g.name) for g in assignment.checks}
     results = []
-    for item in checks:
-        group = item["group"]
-        if group not in counts:
+    for item in items:
+        if item.group not in counts:
             continue  # a check without a known group earns nothing; the framework tests forbid it
-        max_points = ctx.assignment.group(group).points / counts[group]
-        record = outcomes.get(item["nodeid"], {"outcome": "not_run", "message": "The check did not run."})
-        outcome = _outcome_name(record)
+        max_points = assignment.group(item.group).points / counts[item.group]
+        check = _judged(checks.get(item.nodeid, Check("not_run", "The check did not run.")), item.nodeid, verdicts)
         results.append(CheckResult(
-            nodeid=item["nodeid"], group=group, outcome=outcome, max_points=max_points,
-            points=max_points if outcome == "passed" and not tampered else 0.0,
-            message=record.get("message") or "", details=record.get("details") or "",
-            seconds=record.get("seconds", 0.0),
-        ))
-    failure = None
-    if tampered:
-        details = canary.get("message") or f"The canary check ended as {canary.get('outcome', 'not run')}."
-        failure = Failure(stage="checks", kind=FailureKind.TAMPERING, message=TAMPERED, details=details)
-    return ChecksOutcome(results=results, failure=failure)
+            nodeid=item.nodeid, group=item.group, outcome=check.outcome, max_points=max_points,
+            points=max_points if check.outcome == "passed" else 0.0, message=check.message, details=check.details,
+            seconds=check.seconds))
+    return results
 
 
-def _outcome_name(record: dict) -> str:
-    outcome = record["outcome"]
-    if outcome in ("timeout", "crashed", "not_run"):
-        return outcome
-    if outcome == "failed" and "Timeout" in (record.get("message") or ""):
-        return "timeout"
-    if outcome == "failed" and record.get("when") != "call":
-        return "error"
-    return {"passed": "passed", "skipped": "not_run"}.get(outcome, "failed")
+def _failures(ctx: GradingContext, collected: list[CollectedCheck], checks: dict[str, Check], nonce: str,
+              verdicts: Verdicts | None) -> list[Failure]:
+    failures = []
+    canary = checks.get(CANARY_NODEID, Check("not_run"))
+    if canary.outcome != "failed" or nonce not in canary.message:
+        ended = canary.outcome.replace("_", " ")
+        details = canary.message if canary.outcome == "failed" else f"The canary check ended as {ended}."
+        failures.append(Failure(stage="checks", kind=FailureKind.TAMPERING, message=TAMPERED, details=details))
+    if verdicts is None:
+        failures.append(Failure(stage="checks", kind=FailureKind.CRASH, message=UNJUDGED))
+    if ctx.assignment.training is not None and (hang := _training_hang(collected, checks)):
+        limit = ctx.assignment.limits.check_seconds
+        failures.append(Failure(stage="checks", kind=FailureKind.TIMEOUT, message=(
+            f"{hang} did not return within {limit:g} s in the hidden checks, so the grader did not train the model.")))
+    return failures
+
+
+def _training_hang(collected: list[CollectedCheck], checks: dict[str, Check]) -> str | None:
+    """A function the training calls that ran out of time in a check, if any."""
+    hung = [name for item in collected if checks.get(item.nodeid, Check("not_run")).outcome == "timeout"
+            for name in item.calls if name in TRAINING_CALLS]
+    return hung[0] if hung else None

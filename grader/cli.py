@@ -23,11 +23,16 @@ from grader.errors import GraderError
 from grader.models import Report
 from grader.paths import EXAMPLES_DIR
 from grader.pipeline import GradeOptions, grade
+from grader.reports.gradescope import write_gradescope_results
+from grader.service import cli as service_cli
 
 app = typer.Typer(help="Autograder for PyTorch course assignments.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(help="The CIFAR-10 data the grader trains and scores on.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(service_cli.course_app, name="course")
+app.add_typer(service_cli.roster_app, name="roster")
+app.command("serve")(service_cli.serve)
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -85,6 +90,7 @@ def grade_one(
     device: DeviceOpt = DeviceChoice.auto,
     runner: RunnerOpt = Runner.local,
     quiet: Quiet = False,
+    leaderboard: Annotated[bool, typer.Option(help="Add Gradescope leaderboard entries to results.json.")] = False,
 ) -> None:
     """Grade one submission and write its reports."""
     assignment = load_assignment(assignment_id)
@@ -97,6 +103,8 @@ def grade_one(
     report = _grade_function(runner)(assignment, submission, out, GradeOptions(
         data_root=options.data_root, device=device_of, student_id=student_id,
         status=status))
+    if leaderboard:
+        write_gradescope_results(report, out, leaderboard=True)
     console.print(_score_table(report))
     console.print(f"Reports written to {out}")
 
@@ -209,11 +217,13 @@ def data_prepare(
 
 @data_app.command("info")
 def data_info(data_dir: DataDir = None) -> None:
-    """Where the data is and the fingerprints the reports will record."""
+    """Where the data is, the fingerprints the reports will record, and the normalization the grader applies."""
     root = grading_data.resolve_data_root(data_dir)
     for split in grading_data.SPLITS:
         tensors = grading_data.load_split(root, split)
         console.print(f"{split}: {len(tensors.labels)} CIFAR-2 images, fingerprint {tensors.fingerprint}")
+    mean, std = grading_data.load_split(root, "train").channel_stats()
+    console.print(f"normalization: mean {[round(m, 4) for m in mean]}, std {[round(s, 4) for s in std]}")
     console.print(f"root {root}; tensor cache {grading_data.cache_dir() / 'tensors'}")
 
 

@@ -40,7 +40,6 @@ from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR, TESTS_DIR
 from grader.pipeline import GradeOptions, failed_report, grade
 from grader.reports import write_all
 from grader.reports.files import REPORT_JSON, clear_stale_temps, write_atomic
-from grader.scoring import score
 
 MAX_RETRIES = 2  # further tries after a lost worker or node, and after a node that cannot grade
 POLL_SECONDS = 0.2  # how often the driver looks for finished tasks and new statuses
@@ -382,9 +381,7 @@ def write_report_folder(files: dict[str, bytes], out_dir: Path) -> Report:
 def cluster_failure_report(pending: _Pending, failure: Failure) -> Report:
     """The report (written to the out dir) of a submission the cluster could not grade, saying why."""
     job = pending.job
-    report = failed_report(job.assignment, pending.source, job.student_id, failure.details)
-    report.failures = [failure]
-    report.score = score(job.assignment, [], None, [failure])
+    report = failed_report(job.assignment, pending.source, job.student_id, failure)
     report.environment.node = ""  # no node graded it
     write_all(report, job.assignment, pending.out_dir)
     return report
@@ -457,7 +454,8 @@ def grade_on_node(job: Job, statuses: ActorHandle) -> Outcome:
         source = unpack_submission(job, Path(tmp))
         out = Path(tmp) / "out"
         try:
-            grade(job.assignment, source, out, GradeOptions(data_root=data_root, device=device,
+            # keep_warm: Ray reuses this worker process, so the next submission finds its sandbox started.
+            grade(job.assignment, source, out, GradeOptions(data_root=data_root, device=device, keep_warm=True,
                                                             student_id=job.student_id, status=say, node=node))
         except GraderError as exc:
             return Outcome(node=node, node_id=node_id, problem=NodeProblem(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from grader.errors import GraderError
 from grader.paths import ASSIGNMENTS_DIR, SOLUTIONS_DIR, TESTS_DIR
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
@@ -36,9 +38,10 @@ class CheckGroup(Strict):
 
 
 class Metric(Strict):
-    """Validation accuracy credit: linear from `zero_credit_at` up to `full_credit_at`."""
+    """Credit for the accuracy on the hidden test images: linear from `zero_credit_at` up to `full_credit_at`."""
 
     points: float = Field(gt=0)
+    explained_by: list[str] = Field([], description="check groups whose failure usually explains a low accuracy")
     full_credit_at: float = Field(gt=0, le=1)
     zero_credit_at: float = Field(ge=0, lt=1)
     perturbation: Literal["hflip", "shift"] = "hflip"
@@ -54,17 +57,33 @@ class Metric(Strict):
 class Training(Strict):
     """How the grader trains a submitted model."""
 
-    budget_seconds: dict[Literal["cpu", "cuda"], float]
+    budget_seconds: dict[Literal["cpu", "cuda"], float] = Field(
+        description="cpu: CPU seconds of the training process per thread it is given; cuda: wall seconds")
     grace_seconds: float = Field(ge=0)
+    wall_safety_factor: float = Field(ge=1, description="on CPU, wall-clock limit = factor x (budget + grace)")
+    budget_warning_at: float = Field(gt=0, le=1, description="the report warns when this share of the budget is used")
     max_parameters: int = Field(gt=0)
-    allowed_layers: list[str]
+    allowed_layers: list[str] = Field(description="the layer types that may hold the model's parameters")
+    forbidden_ops: list[str] = Field([], description="prefixes of ATen operators the model may not compute")
     eval_batch_size: int = Field(gt=0)
+
+    def limit_seconds(self, device_kind: Literal["cpu", "cuda"]) -> float:
+        """Budget plus grace: CPU seconds per thread on the CPU, wall seconds on a GPU."""
+        return self.budget_seconds[device_kind] + self.grace_seconds
+
+    def wall_limit(self, device_kind: Literal["cpu", "cuda"]) -> float:
+        """The training stage's wall-clock limit: on the CPU a safety net `wall_safety_factor` times wider."""
+        factor = self.wall_safety_factor if device_kind == "cpu" else 1.0
+        return self.limit_seconds(device_kind) * factor
 
 
 class Limits(Strict):
     """Sandbox limits for every stage that runs student code."""
 
     threads: int = Field(gt=0, description="CPU threads per submission, whatever the machine or worker count")
+    cpu_kernels: Literal["avx2", "native"] = Field(
+        "avx2", description="avx2: the same CPU kernels on every x86-64 machine, so CPU training is bit-identical "
+                            "across machines; native: each machine's fastest")
     import_seconds: float = Field(gt=0)
     check_seconds: float = Field(gt=0, description="per hidden check (pytest-timeout)")
     checks_total_seconds: float = Field(gt=0)
@@ -104,6 +123,9 @@ class Assignment(Strict):
     def _training_and_metric_together(self) -> Assignment:
         if (self.training is None) != (self.metric is None):
             raise ValueError("[training] and [metric] must be given together")
+        unknown = set(self.metric.explained_by if self.metric else []) - {group.name for group in self.checks}
+        if unknown:
+            raise ValueError(f"metric.explained_by names unknown check groups: {', '.join(sorted(unknown))}")
         return self
 
     @property
@@ -130,8 +152,8 @@ class Assignment(Strict):
         raise KeyError(name)
 
 
-def load_assignment_file(path: Path) -> Assignment:
-    """Parse and validate one assignment.toml, turning every problem into one GraderError sentence."""
+def load_toml_model(path: Path, model: type[M]) -> M:
+    """Parse `path` as TOML and validate it as `model`, turning every problem into one GraderError sentence."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -139,11 +161,16 @@ def load_assignment_file(path: Path) -> Assignment:
     except tomllib.TOMLDecodeError as exc:
         raise GraderError(f"{path} is not valid TOML: {exc}.") from None
     try:
-        assignment = Assignment.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "top level"
         raise GraderError(f"{path}: {where}: {first['msg']}.") from None
+
+
+def load_assignment_file(path: Path) -> Assignment:
+    """Parse and validate one assignment.toml, turning every problem into one GraderError sentence."""
+    assignment = load_toml_model(path, Assignment)
     if assignment.id != path.parent.name:
         raise GraderError(f"{path}: id {assignment.id!r} does not match its folder {path.parent.name!r}.")
     return assignment

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from grader.config import Assignment
 from grader.data import SplitTensors, load_split
-from grader.sandbox import StageLimits
+from grader.sandbox import HARNESS_PRELOAD, Mount, Sandbox, SandboxConfig, StageLimits
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,14 @@ class Device:
 
 @dataclass
 class GradingContext:
-    """One submission's grading run."""
+    """One submission's grading run: its stages all run in `sandbox`, which only this submission uses."""
 
     assignment: Assignment
     submission: Path
-    work: Path
+    sha256: str
     data_root: Path | None
     device: Device
+    sandbox: Sandbox
 
     @cached_property
     def data(self) -> GradingData:
@@ -71,13 +72,16 @@ class GradingContext:
 
     def stage_dir(self, name: str) -> Path:
         """A fresh work dir for one stage holding a copy of the submission under `submission/`."""
-        folder = self.work / name
-        if folder.exists():
-            shutil.rmtree(folder)
+        folder = self.sandbox.stage_dir(name)
         shutil.copytree(self.submission, folder / "submission")
         return folder
 
-    def limits(self, wall_seconds: float) -> StageLimits:
+    def mounted(self, target: Path) -> Path:
+        """Where the stages find the mount at `target`: there under bubblewrap, at its host path otherwise."""
+        mount = next(m for m in self.sandbox.config.mounts if m.target == target)
+        return target if self.sandbox.isolated else mount.source
+
+    def limits(self, wall_seconds: float, cpu_seconds: float | None = None) -> StageLimits:
         limits = self.assignment.limits
         return StageLimits(
             wall_seconds=wall_seconds,
@@ -86,7 +90,26 @@ class GradingContext:
             file_size_mb=limits.file_size_mb,
             output_kb=limits.output_kb,
             threads=limits.threads,
+            cpu_seconds=cpu_seconds,
         )
+
+
+TRAIN_IMAGES = Path("/data/train-images.npy")
+TRAIN_LABELS = Path("/data/train-labels.npy")
+DATA_TREE = Path("/data/cifar10")
+
+
+def sandbox_config(assignment: Assignment, data_root: Path | None, device: Device) -> SandboxConfig:
+    """What the stages of one submission may see: the hidden checks, the training tensors (no validation labels),
+    and for assignments whose checks read images, the image tree."""
+    mounts = [Mount(assignment.checks_dir, assignment.checks_dir)]
+    if data_root is not None and assignment.checks_read_data:
+        mounts.append(Mount(data_root, DATA_TREE))
+    if data_root is not None and assignment.training is not None:
+        train = load_grading_data(data_root).train
+        mounts += [Mount(train.images_path, TRAIN_IMAGES), Mount(train.labels_path, TRAIN_LABELS)]
+    limits = assignment.limits
+    return SandboxConfig(tuple(mounts), device.gpu_index, limits.threads, limits.cpu_kernels, HARNESS_PRELOAD)
 
 
 @cache

@@ -12,15 +12,14 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import platformdirs
 
 from grader.errors import GraderError
+from grader.files import atomic_file, write_atomic
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
@@ -117,11 +116,9 @@ def _decode(files: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarray]:
     return images, np.array([label for _, label in files], dtype=np.int64)
 
 
-def _save_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=path.suffix, delete=False) as tmp:
-        write(tmp)
-    os.chmod(tmp.name, 0o644)  # sandboxes and containers read the cache as other users
-    os.replace(tmp.name, path)
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with atomic_file(path) as file:  # world-readable: sandboxes and containers read the cache as other users
+        np.save(file, array)
 
 
 def _read_index(path: Path) -> dict[str, str]:
@@ -145,13 +142,13 @@ def load_split(root: Path, split: str) -> SplitTensors:
     labels_path = tensors / f"{split}-{fingerprint}-labels.npy"
     if not (images_path.is_file() and labels_path.is_file()):
         images, labels = _decode(files)
-        _save_atomic(images_path, lambda f: np.save(f, images))
-        _save_atomic(labels_path, lambda f: np.save(f, labels))
+        _save_array(images_path, images)
+        _save_array(labels_path, labels)
     if index.get(key) != fingerprint:
         index[key] = fingerprint
         # A read-only cache (a container's mount) still serves the tensors; it just cannot learn the new key.
         with contextlib.suppress(OSError):
-            _save_atomic(index_path, lambda f: f.write(json.dumps(index).encode()))
+            write_atomic(index_path, json.dumps(index))
     return SplitTensors(
         images=np.load(images_path, mmap_mode="r"),
         labels=np.load(labels_path),

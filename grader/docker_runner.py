@@ -14,9 +14,11 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from grader.checks import VERDICT_SECONDS
 from grader.config import Assignment
 from grader.data import SPLITS, cache_dir, load_split
 from grader.errors import GraderError
+from grader.files import trim
 from grader.models import Failure, FailureKind, Report
 from grader.pipeline import GradeOptions, failed_report
 from grader.reports import read_report_json, write_all
@@ -37,12 +39,11 @@ def image() -> str:
 
 
 def time_limit(assignment: Assignment, device_kind: str) -> float:
-    """Every stage's own limit added up, plus start-up: past this the container is stopped."""
+    """Every stage's own wall-clock limit added up, plus start-up: past this the container is stopped."""
     limits = assignment.limits
-    seconds = STARTUP_SECONDS + limits.import_seconds + limits.checks_total_seconds
+    seconds = STARTUP_SECONDS + limits.import_seconds + limits.checks_total_seconds + VERDICT_SECONDS
     if assignment.training is not None:
-        seconds += assignment.training.budget_seconds[device_kind] + assignment.training.grace_seconds
-        seconds += limits.eval_seconds
+        seconds += assignment.training.wall_limit(device_kind) + limits.eval_seconds
     return seconds
 
 
@@ -99,10 +100,8 @@ def grade_in_container(assignment: Assignment, source: Path, out_dir: Path, opti
     report_path = out_dir / "report.json"
     if report_path.is_file():
         return read_report_json(report_path)
-    report = failed_report(assignment, source, options.student_id or source.stem, problem.details)
-    report.failures = [problem]
+    report = failed_report(assignment, source, options.student_id or source.stem, problem)
     report.environment.runner = "docker"
-    report.score.summary = f"0 of {report.score.max_total:g} points. {problem.message}"
     write_all(report, assignment, out_dir)
     return report
 
@@ -111,7 +110,7 @@ def _container_problem(name: str, completed: subprocess.CompletedProcess) -> Fai
     """Why a container that ended left no report: out of memory, an engine error, or a crash."""
     inspect = subprocess.run(["docker", "inspect", "--format", "{{.State.OOMKilled}}", name],
                              capture_output=True, text=True)
-    details = (completed.stdout + completed.stderr)[-4000:]
+    details = trim(completed.stdout + completed.stderr)
     if inspect.stdout.strip() == "true":
         return Failure(stage="container", kind=FailureKind.OUT_OF_MEMORY, details=details,
                        message="Grading ran out of memory in its container, which was stopped.")

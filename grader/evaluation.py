@@ -1,96 +1,97 @@
 """Evaluation stage: logits from a fresh sandbox that sees only unlabeled images; metrics here.
 
-The validation labels never leave the grader's process: the sandbox gets an images-only array
-and the checkpoint, returns logits, and accuracy is computed against labels only this side holds.
+The validation labels never leave the grader's process. The grader also makes the perturbed copy
+(a horizontal flip or a one-pixel shift) itself and hands the stage both copies shuffled together,
+so the stage cannot tell which image is which, nor skip or fake the perturbation; it returns one row
+of logits per image, and the grader puts them back in order and scores them.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from grader.config import Metric
 from grader.context import GradingContext
 from grader.data import CIFAR2_CLASSES
-from grader.interface import stage_failure
 from grader.models import Failure, FailureKind, Metrics
-from grader.sandbox import Mount, python_stage, run
+from grader.protocol import EvalSpec, FailureRecord, read_record, write_spec
+from grader.sandbox import python_stage
+from grader.stage import StageOutcome, from_record, stage_failure
+
+IMAGES_FILE = "images.npy"
 
 
-@dataclass
-class EvaluationOutcome:
-    metrics: Metrics | None
-    failure: Failure | None
+def perturb(images: np.ndarray, kind: str, seed: int) -> np.ndarray:
+    """A horizontal flip, or a one-pixel shift (edge-padded) whose direction the seed picks, of (N, 3, 32, 32)."""
+    if kind == "hflip":
+        return images[..., ::-1]
+    dy, dx = [(0, 1), (1, 0), (0, -1), (-1, 0)][seed % 4]
+    padded = np.pad(images, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+    return padded[..., 1 - dy : 33 - dy, 1 - dx : 33 - dx]
 
 
-def run_evaluation(ctx: GradingContext, checkpoint: Path) -> EvaluationOutcome:
-    """Score the trained model on the hidden validation set (and its perturbed copy)."""
+def shuffled_pair(images: np.ndarray, perturbed: np.ndarray, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Both copies in one array, in an order fixed by `key`, and the permutation that made it."""
+    both = np.concatenate([images, perturbed])
+    order = np.random.default_rng(list(key)).permutation(len(both))
+    return np.ascontiguousarray(both[order]), order
+
+
+def run_evaluation(ctx: GradingContext, checkpoint: Path) -> StageOutcome[Metrics]:
+    """Score the trained model on the hidden validation set and its perturbed copy."""
     training, metric = ctx.assignment.training, ctx.assignment.metric
     assert training is not None and metric is not None
     workdir = ctx.stage_dir("evaluation")
     shutil.copy(checkpoint, workdir / "checkpoint.pt")
-    images = Mount(ctx.data.val.images_path, Path("/data/val-images.npy"))
-    spec = {
-        "submission": "submission", "module": ctx.assignment.submission.module, "checkpoint": "checkpoint.pt",
-        "images": str(images.inside), "mean": ctx.data.mean, "std": ctx.data.std, "seed": ctx.assignment.seed,
-        "perturbation": metric.perturbation, "batch_size": training.eval_batch_size,
-        "device": ctx.device.torch_name, "threads": ctx.threads, "out": ".",
-    }
-    (workdir / "spec.json").write_text(json.dumps(spec))
+    images = np.asarray(ctx.data.val.images)
+    both, order = shuffled_pair(images, perturb(images, metric.perturbation, ctx.assignment.seed),
+                                (ctx.assignment.seed, int(ctx.sha256[:16], 16)))
+    np.save(workdir / IMAGES_FILE, both)
+    spec = EvalSpec(assignment_id=ctx.assignment.id, module=ctx.assignment.submission.module,
+                    seed=ctx.assignment.seed, threads=ctx.threads, images=IMAGES_FILE, mean=ctx.data.mean,
+                    std=ctx.data.std, batch_size=training.eval_batch_size, device=ctx.device.torch_name)
+    write_spec(workdir, spec)
     limits = ctx.limits(ctx.assignment.limits.eval_seconds)
-    stage = python_stage("grader.harness.evaluate", ["spec.json"], workdir, limits,
-                         mounts=[images], gpu_index=ctx.device.gpu_index)
-    sandbox = run(stage)
-    samples = len(ctx.data.val.labels)
-    logits, perturbed = (_read_logits(workdir / name, samples) for name in ("logits.npy", "perturbed_logits.npy"))
-    if isinstance(logits, np.ndarray) and isinstance(perturbed, np.ndarray):
-        return EvaluationOutcome(metrics=compute_metrics(ctx, logits, perturbed), failure=None)
-    failure_file = workdir / "failure.json"
-    if failure_file.is_file():
-        record = _json_or_empty(failure_file)
-        return EvaluationOutcome(None, Failure(
-            stage="evaluation", kind=FailureKind.EXCEPTION,
-            message=f"Evaluating the trained model failed: {str(record.get('message'))[:400]}",
-            details=str(record.get("details", ""))[-4000:]))
-    problem = next((p for p in (logits, perturbed) if isinstance(p, str) and p), None)
-    if problem:
-        return EvaluationOutcome(None, Failure(stage="evaluation", kind=FailureKind.WRONG_OUTPUT, message=problem))
-    return EvaluationOutcome(None, stage_failure("evaluation", sandbox, "evaluating the trained model"))
+    sandbox = ctx.sandbox.run(python_stage("grader.harness.evaluate", [], workdir, limits))
+    logits = read_logits(workdir / spec.logits, len(both))
+    if isinstance(logits, np.ndarray):
+        unshuffled = np.empty_like(logits)
+        unshuffled[order] = logits
+        labels = np.asarray(ctx.data.val.labels)
+        return StageOutcome(compute_metrics(metric, labels, unshuffled[: len(images)], unshuffled[len(images):]))
+    if (record := read_record(workdir / spec.failure, FailureRecord)) is not None:
+        failure = from_record("evaluation", record)
+        message = f"Evaluating the trained model failed: {failure.message[:400]}"
+        return StageOutcome(failures=[failure.model_copy(update={"message": message})])
+    if logits:
+        return StageOutcome(failures=[Failure(stage="evaluation", kind=FailureKind.WRONG_OUTPUT, message=logits)])
+    return StageOutcome(failures=[stage_failure("evaluation", sandbox, "evaluating the trained model")])
 
 
-def _json_or_empty(path: Path) -> dict:
-    try:
-        record = json.loads(path.read_text())
-    except ValueError:
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
-def _read_logits(path: Path, samples: int) -> np.ndarray | str:
-    """The logits array, or the sentence saying why it is unusable."""
+def read_logits(path: Path, samples: int) -> np.ndarray | str:
+    """The logits array, or the sentence saying why it is unusable ("" when there is none)."""
+    classes = len(CIFAR2_CLASSES)
     if not path.is_file():
         return ""
-    if path.stat().st_size > samples * len(CIFAR2_CLASSES) * 8 + 4096:
-        return f"The model's output is far larger than logits of shape ({samples}, 2)."
+    if path.stat().st_size > samples * classes * 8 + 4096:
+        return f"The model's output is far larger than logits of shape ({samples}, {classes})."
     try:
         logits = np.load(path, allow_pickle=False)
     except (ValueError, OSError):
         return "The model's output could not be read back as an array of logits."
-    if logits.shape != (samples, len(CIFAR2_CLASSES)):
-        return f"The model returned logits of shape {tuple(logits.shape)}, expected ({samples}, 2)."
+    if logits.shape != (samples, classes):
+        return f"For {samples} images the model returned logits of shape {tuple(logits.shape)}, " \
+               f"expected ({samples}, {classes})."
     if not np.issubdtype(logits.dtype, np.floating) or not np.isfinite(logits).all():
         return "The model returned logits that are not finite numbers (NaN or infinity)."
     return logits
 
 
-def compute_metrics(ctx: GradingContext, logits: np.ndarray, perturbed: np.ndarray) -> Metrics:
+def compute_metrics(metric: Metric, labels: np.ndarray, logits: np.ndarray, perturbed: np.ndarray) -> Metrics:
     """Accuracy, per-class accuracy, confusion matrix and the perturbation gap, from labels held here."""
-    metric = ctx.assignment.metric
-    assert metric is not None
-    labels = np.asarray(ctx.data.val.labels)
     predicted = logits.argmax(axis=1)
     classes = len(CIFAR2_CLASSES)
     confusion = np.zeros((classes, classes), dtype=int)

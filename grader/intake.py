@@ -2,6 +2,7 @@
 
 Accepts a folder, a `.zip`, a `.tar.gz`, a single `.py` or a notebook. Archives are read member
 by member with caps on count and size, so nothing escapes the destination and no bomb expands.
+A notebook, or a .py exported from one, becomes the required module through `grader.notebook`.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import nbformat
-
+from grader import notebook
 from grader.config import Assignment
 from grader.models import Failure, FailureKind, SubmissionInfo
+from grader.notebook import NotebookError, NotebookModule
 
 # What zipfile and tarfile raise mid-read for a broken, encrypted or oddly compressed archive.
 UNREADABLE = (zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError, OSError, RuntimeError,
@@ -28,7 +29,6 @@ UNREADABLE = (zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, 
 IGNORED_NAMES = {"conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "__MACOSX", ".DS_Store",
                  "__pycache__"}
 CACHE_NAMES = ("__pycache__", ".pyc")  # Python's own caches: dropped without a note, they are not the student's work
-NOTEBOOK_DROPPED = re.compile(r"^\s*[%!]")
 CODING_LINE = re.compile(r"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
 
 
@@ -47,6 +47,7 @@ class Intake:
     folder: Path
     info: SubmissionInfo
     failure: Failure | None = None
+    notebook: NotebookModule | None = None  # set when the module was made from a notebook or its export
 
 
 def student_id_for(source: Path) -> str:
@@ -63,14 +64,17 @@ def receive(assignment: Assignment, source: Path, dest: Path, student_id: str | 
     """Normalize `source` into `dest`; a bad submission gives an Intake with a failure, never an exception."""
     student_id = student_id or student_id_for(source)
     notes: list[str] = []
-    failure = None
+    failure = module = None
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     try:
         _unpack(assignment, source, dest, notes)
-        _place_required_files(assignment, dest, notes)
+        originals = _place_required_files(assignment, dest)
         _ensure_utf8(assignment, dest, notes)
+        module = _notebook_module(assignment, dest, originals, notes)
+        notes += [f"Used {original} as {required}." for required, original in originals.items()
+                  if original != required and not (module and module.module_file == required)]
     except IntakeError as exc:
         failure = Failure(stage="intake", kind=exc.kind, message=str(exc))
     info = SubmissionInfo(
@@ -80,7 +84,7 @@ def receive(assignment: Assignment, source: Path, dest: Path, student_id: str | 
         files=sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()),
         notes=notes,
     )
-    return Intake(folder=dest, info=info, failure=failure)
+    return Intake(folder=dest, info=info, failure=failure, notebook=module)
 
 
 def submission_hash(folder: Path) -> str:
@@ -103,11 +107,16 @@ def _unpack(assignment: Assignment, source: Path, dest: Path, notes: list[str]) 
         members = _zip_members(source, caps)
     elif name.endswith((".tar.gz", ".tgz")):
         members = _tar_members(source, caps)
-    elif name.endswith(".ipynb"):
-        _write(dest / assignment.submission.files[0], _notebook_to_module(source, notes).encode(), caps)
-        return
     elif name.endswith(".py"):
         _write(dest / source.name, source.read_bytes(), caps)
+        return
+    elif name.endswith(".ipynb"):
+        if source.stat().st_size > caps.max_total:
+            raise IntakeError(f"The submission is larger than {caps.max_total_mb:g} MB in total.")
+        try:  # the outputs (plots, printed tables) can be megabytes; grading needs the code only
+            _write(dest / source.name, notebook.without_outputs(source), caps)
+        except NotebookError as exc:
+            raise IntakeError(str(exc)) from None
         return
     else:
         raise IntakeError(f"{source.name} is not a folder, .zip, .tar.gz, .py or .ipynb file.")
@@ -236,54 +245,77 @@ def _read_capped(stream, relative: PurePosixPath, caps: _Caps) -> bytes:
     return data
 
 
-def _notebook_to_module(source: Path, notes: list[str]) -> str:
-    """The code cells of a notebook as one module, without IPython magics and shell lines."""
-    try:
-        notebook = nbformat.read(source, as_version=4)
-    except Exception:  # nbformat raises several unrelated types for a broken file
-        raise IntakeError(f"{source.name} is not a readable Jupyter notebook.") from None
-    cells, dropped = [], 0
-    for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
-        lines = cell.source.splitlines()
-        if lines and lines[0].lstrip().startswith("%%"):
-            dropped += len(lines)
-            continue
-        kept = [line for line in lines if not NOTEBOOK_DROPPED.match(line)]
-        dropped += len(lines) - len(kept)
-        cells.append("\n".join(kept))
-    if dropped:
-        notes.append(f"Dropped {dropped} IPython magic or shell line(s) from the notebook.")
-    return "\n\n".join(cells) + "\n"
+def _place_required_files(assignment: Assignment, dest: Path) -> dict[str, str]:
+    """Find each required file, also one folder down or under another name when unambiguous.
 
-
-def _place_required_files(assignment: Assignment, dest: Path, notes: list[str]) -> None:
-    """Find each required file, also one folder down or under another name when unambiguous."""
-    missing = []
+    Returns the name the student gave each required file; a notebook standing in for the required .py
+    stays where it is, for `_notebook_module` to convert.
+    """
+    originals, missing = {}, []
     for required in assignment.submission.files:
         if (dest / required).is_file():
+            originals[required] = required
             continue
-        candidates = sorted(dest.rglob(required)) or _lone_python_file(assignment, dest)
-        if len(candidates) == 1:
-            shutil.move(candidates[0], dest / required)
-            notes.append(f"Used {candidates[0].relative_to(dest).as_posix()} as {required}.")
-        else:
+        candidates = sorted(dest.rglob(required)) or _lone_source_file(assignment, dest)
+        if len(candidates) != 1:
             missing.append(required)
+            continue
+        originals[required] = candidates[0].relative_to(dest).as_posix()
+        if candidates[0].suffix != ".ipynb":
+            shutil.move(candidates[0], dest / required)
     if missing:
-        raise IntakeError(f"The submission is missing {', '.join(missing)}.", FailureKind.MISSING_FILE)
+        raise IntakeError(f"The submission is missing {', '.join(missing)}{_found_instead(dest)}.",
+                          FailureKind.MISSING_FILE)
+    return originals
 
 
-def _lone_python_file(assignment: Assignment, dest: Path) -> list[Path]:
-    """The only .py file of a one-file assignment, whatever it is called."""
-    python_files = [p for p in dest.rglob("*.py")]
-    return python_files if len(assignment.submission.files) == 1 and len(python_files) == 1 else []
+def _lone_source_file(assignment: Assignment, dest: Path) -> list[Path]:
+    """The only .py or .ipynb file of a one-file assignment, whatever it is called."""
+    sources = _source_files(dest)
+    return sources if len(assignment.submission.files) == 1 and len(sources) == 1 else []
+
+
+def _source_files(dest: Path) -> list[Path]:
+    return sorted(p for p in dest.rglob("*") if p.suffix in (".py", ".ipynb") and p.is_file())
+
+
+def _found_instead(dest: Path) -> str:
+    """What a student who misnamed the required file may have meant: the .py and .ipynb files handed in."""
+    found = [p.relative_to(dest).as_posix() for p in _source_files(dest)]
+    return f" (it has {', '.join(found)}: rename the one to grade)" if 1 < len(found) <= 5 else ""
+
+
+def _notebook_module(assignment: Assignment, dest: Path, originals: dict[str, str],
+                     notes: list[str]) -> NotebookModule | None:
+    """Turn a notebook, or a .py exported from one, into the assignment's module; None for a plain module."""
+    module_file = f"{assignment.submission.module}.py"
+    original = originals.get(module_file)
+    if original is None:
+        return None
+    required = assignment.submission.api.keys()
+    try:
+        if original.endswith(".ipynb"):
+            module = notebook.from_notebook_file(dest / original, module_file, required)
+            (dest / original).unlink()
+        else:
+            text = (dest / module_file).read_text(encoding="utf-8")
+            module = notebook.from_exported_text(text, PurePosixPath(original).name, module_file, required)
+    except UnicodeDecodeError:  # a module that declares a legacy encoding: a plain module, imported as it is
+        return None
+    except NotebookError as exc:
+        raise IntakeError(str(exc)) from None
+    if module is not None:
+        (dest / module_file).write_text(module.text, encoding="utf-8")
+        notes.append(module.note())
+    return module
 
 
 def _ensure_utf8(assignment: Assignment, dest: Path, notes: list[str]) -> None:
     """Re-encode a required file saved in a legacy encoding, as a student would expect it to work."""
     for required in assignment.submission.files:
         path = dest / required
+        if not path.is_file():  # a notebook standing in for it; nbformat reads its encoding
+            continue
         data = path.read_bytes()
         try:
             data.decode("utf-8")

@@ -52,6 +52,7 @@ class Failure(Contract):
     kind: FailureKind
     message: str
     details: str = ""
+    student_traceback: str = Field("", description="the student's own frames of `details`, shown to the student")
 
 
 class SubmissionInfo(Contract):
@@ -92,6 +93,9 @@ class TrainingResult(Contract):
     epochs: list[EpochRecord] = []
     stopped: Literal["completed", "budget", "killed", "failed"]
     budget_seconds: float
+    budget_clock: Literal["cpu", "wall"] = Field(
+        "wall", description="cpu: CPU seconds per thread given (other jobs do not count); wall: elapsed seconds")
+    budget_used: float = 0.0
     parameters: int = 0
     seconds: float = 0.0
 

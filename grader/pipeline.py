@@ -15,8 +15,10 @@ from pathlib import Path
 from grader import __version__
 from grader.checks import run_checks
 from grader.config import Assignment
-from grader.context import Device, GradingContext
+from grader.context import Device, GradingContext, load_grading_data, sandbox_config
 from grader.evaluation import run_evaluation
+from grader.failures import skipped_by, void_checks
+from grader.files import trim
 from grader.intake import Intake, receive
 from grader.interface import check_interface
 from grader.models import (
@@ -30,12 +32,14 @@ from grader.models import (
     TrainingResult,
 )
 from grader.reports import write_all
-from grader.sandbox import fallback_warning, sandbox_name
+from grader.sandbox import sandbox_name, warm_sandbox
 from grader.scoring import score
+from grader.student_traceback import explain_import_failure
 from grader.training import run_training
 
 RUNNER_ENV = "GRADER_RUNNER"  # the grader image sets it to "docker"
-BLOCKING_KINDS = {"syntax_error", "import_error", "early_exit", "timeout", "out_of_memory", "crash"}
+GPU_NOTE = ("The model was trained on a GPU, whose arithmetic is not bit-for-bit reproducible: a regrade can "
+            "differ slightly in the last digits of the accuracy.")
 
 
 @dataclass
@@ -46,7 +50,18 @@ class GradeOptions:
     device: Device = field(default_factory=Device)
     student_id: str | None = None
     status: Callable[[str], None] = lambda message: None
+    keep_warm: bool = False  # start the next submission's sandbox while this one grades (batches)
     node: str = field(default_factory=platform.node)  # what the report names as the machine that graded
+
+
+@dataclass
+class Graded:
+    """What the stages produced for one submission."""
+
+    failures: list[Failure]
+    checks: list[CheckResult] = field(default_factory=list)
+    training: TrainingResult | None = None
+    metrics: Metrics | None = None
 
 
 def grade(assignment: Assignment, source: Path, out_dir: Path, options: GradeOptions) -> Report:
@@ -56,7 +71,7 @@ def grade(assignment: Assignment, source: Path, out_dir: Path, options: GradeOpt
     try:
         options.status("intake")
         intake = receive(assignment, source, work / "submission", options.student_id)
-        report = _grade_intake(assignment, intake, work, options)
+        report = _grade_intake(assignment, intake, options)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.seconds = time.monotonic() - started
@@ -65,10 +80,8 @@ def grade(assignment: Assignment, source: Path, out_dir: Path, options: GradeOpt
     return report
 
 
-def failed_report(assignment: Assignment, source: Path, student_id: str, details: str) -> Report:
-    """The report for a submission the grader itself failed on, so no student is left without one."""
-    failure = Failure(stage="intake", kind=FailureKind.CRASH, details=details[-4000:],
-                      message="The grader failed on this submission; a TA will look at it.")
+def failed_report(assignment: Assignment, source: Path, student_id: str, failure: Failure) -> Report:
+    """The report for a submission graded nowhere (the grader failed, or its container or worker did)."""
     info = SubmissionInfo(student_id=student_id, source=source.name, sha256="", files=[])
     return Report(
         assignment_id=assignment.id, assignment_version=assignment.version, submission=info,
@@ -79,68 +92,86 @@ def failed_report(assignment: Assignment, source: Path, student_id: str, details
     )
 
 
-def _grade_intake(assignment: Assignment, intake: Intake, work: Path, options: GradeOptions) -> Report:
-    failures = [intake.failure] if intake.failure else []
-    checks: list[CheckResult] = []
-    training: TrainingResult | None = None
-    metrics: Metrics | None = None
-    ctx = GradingContext(assignment, intake.folder, work, options.data_root, options.device)
-    if not failures:
-        checks, training, metrics = _run_stages(ctx, failures, options.status)
-    notes = list(intake.info.notes)
-    if warning := fallback_warning():
-        notes.append(warning)
+def grader_failure(details: str) -> Failure:
+    """The failure of a submission the grader itself failed on, so no student is left without a report."""
+    return Failure(stage="intake", kind=FailureKind.CRASH, details=trim(details),
+                   message="The grader failed on this submission; a TA will look at it.")
+
+
+def _grade_intake(assignment: Assignment, intake: Intake, options: GradeOptions) -> Report:
+    graded = Graded(failures=[intake.failure] if intake.failure else [])
+    device = options.device
+    if not graded.failures:
+        config = sandbox_config(assignment, options.data_root, device)
+        with warm_sandbox(config, options.keep_warm) as box:
+            ctx = GradingContext(assignment, intake.folder, intake.info.sha256, options.data_root, device, box)
+            _run_stages(ctx, graded, options.status)
+    graded.failures[:] = [explain_import_failure(f, assignment, intake.notebook) for f in graded.failures]
     return Report(
         assignment_id=assignment.id,
         assignment_version=assignment.version,
         submission=intake.info,
-        environment=_environment(ctx, options.node),
-        checks=checks,
-        training=training,
-        metrics=metrics,
-        score=score(assignment, checks, metrics, failures),
-        failures=failures,
-        notes=notes,
+        environment=_environment(assignment, options),
+        checks=void_checks(graded.checks, graded.failures),
+        training=graded.training,
+        metrics=graded.metrics,
+        score=score(assignment, graded.checks, graded.metrics, graded.failures),
+        failures=graded.failures,
+        notes=[*intake.info.notes, *_notes(assignment, graded)],
     )
 
 
-def _run_stages(ctx: GradingContext, failures: list[Failure],
-                status: Callable[[str], None]) -> tuple[list[CheckResult], TrainingResult | None, Metrics | None]:
-    status("import")
-    failures += check_interface(ctx)
-    if any(f.kind in BLOCKING_KINDS for f in failures):
-        return [], None, None
-    status("checks")
-    outcome = run_checks(ctx)
-    failures += [outcome.failure] if outcome.failure else []
-    if ctx.assignment.training is None or any(_blocks_training(f) for f in failures):
-        return outcome.results, None, None
+def _run_stages(ctx: GradingContext, graded: Graded, status: Callable[[str], None]) -> None:
+    """Each stage in turn, unless a failure so far skips it (grader.failures) or its input is missing."""
+    failures = graded.failures
+    if not skipped_by("import", failures):
+        status("import")
+        failures += check_interface(ctx).failures
+    if not skipped_by("checks", failures):
+        status("checks")
+        checked = run_checks(ctx)
+        graded.checks, failures[:] = checked.product or [], failures + checked.failures
+    if ctx.assignment.training is None or skipped_by("training", failures):
+        return
     status("training")
     trained = run_training(ctx, lambda done, planned: status(f"training epoch {done}/{planned}"))
-    failures += [trained.failure] if trained.failure else []
-    if trained.checkpoint is None:
-        return outcome.results, trained.result, None
+    failures += trained.failures
+    graded.training = trained.product.result if trained.product else None
+    checkpoint = trained.product.checkpoint if trained.product else None
+    if checkpoint is None or skipped_by("evaluation", failures):
+        return
     status("evaluation")
-    evaluated = run_evaluation(ctx, trained.checkpoint)
-    failures += [evaluated.failure] if evaluated.failure else []
-    return outcome.results, trained.result, evaluated.metrics
+    evaluated = run_evaluation(ctx, checkpoint)
+    failures += evaluated.failures
+    graded.metrics = evaluated.product
 
 
-def _blocks_training(failure: Failure) -> bool:
-    """The grader trains only a submission with a complete interface and an untampered test run."""
-    return failure.stage == "import" or failure.kind == "tampering"
+def _notes(assignment: Assignment, graded: Graded) -> list[str]:
+    """What the student should know beyond the score: how close training came to its budget, and GPU arithmetic."""
+    notes: list[str] = []
+    training = graded.training
+    if training is None or assignment.training is None:
+        return notes
+    if training.budget_clock == "wall" and training.device.startswith("cuda"):
+        notes.append(GPU_NOTE)
+    share = training.budget_used / training.budget_seconds if training.budget_seconds else 0.0
+    if share >= assignment.training.budget_warning_at:
+        clock = "CPU" if training.budget_clock == "cpu" else "wall-clock"
+        notes.append(f"Training used {share:.0%} of its {clock} budget ({training.budget_used:.0f} of "
+                     f"{training.budget_seconds:g} s): a slower model or more epochs would be cut off.")
+    return notes
 
 
-def _environment(ctx: GradingContext, node: str) -> Environment:
-    fingerprint = ctx.data.fingerprint if ctx.data_root is not None else None
+def _environment(assignment: Assignment, options: GradeOptions) -> Environment:
+    fingerprint = load_grading_data(options.data_root).fingerprint if options.data_root is not None else None
     return Environment(
         grader_version=__version__,
         python=platform.python_version(),
         torch_version=version("torch"),
-        device=ctx.device.describe(),
-        seed=ctx.assignment.seed,
+        device=options.device.describe(),
+        seed=assignment.seed,
         data_fingerprint=fingerprint,
         sandbox=sandbox_name(),
         runner=os.environ.get(RUNNER_ENV, "local"),
-        node=node,
+        node=options.node,
     )

@@ -1,51 +1,60 @@
-"""Run one stage of student code in a fresh child process with hard limits.
+"""Run stages of student code in a warm, sandboxed Python: one forked child per stage, with hard limits.
 
-With bubblewrap (`bwrap`) the child gets no network, a read-only view of only the interpreter,
-the grader package and what the stage binds in, its own PID namespace (so nothing it starts
-outlives it) and a writable work dir. Without bubblewrap it falls back to rlimits and a new
-process group, and the report says so. Either way the parent enforces wall time, resident
-memory and process count by watching the whole process tree, and keeps only the head and
-tail of the output.
+A `Sandbox` (one per submission) starts `grader.harness.zygote` once, inside bubblewrap (`grader.bubblewrap`),
+and has it import the heavy libraries; each stage is then a fork of it, isolated further by the zygote. The
+host enforces wall time, CPU time, resident memory and process count by watching the stage's process tree
+(`grader.watchdog`), and keeps only the head and tail of its output. Without bubblewrap the same runs with
+rlimits only, and reports say so.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
-import functools
 import itertools
 import os
-import resource
+import select
 import shutil
 import signal
-import stat
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-from grader.errors import GraderError
-from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR
+from grader import bubblewrap
+from grader.harness.zygote import STAGE_HOME
+from grader.protocol import CONTROL, SandboxReady, StageExited, StageRequest, StageStarted
+from grader.watchdog import BoundedOutput, StageTree
 
-SANDBOX_ENV = "GRADER_SANDBOX"  # "bubblewrap" or "rlimits" forces a mode
-INSIDE_WORKDIR = Path("/sandbox")
 POLL_SECONDS = 0.1
+START_SECONDS = 120.0  # importing torch in a cold sandbox on a loaded machine
+EXIT_SECONDS = 10.0  # a killed stage's keeper reports back within this
 PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
-SANDBOX_UID_BASE = 200_000  # unprivileged uids the sandbox runs as when the grader is root
+SANDBOX_UID_BASE = 200_000  # unprivileged uids the stages run as when the grader is root
 # RLIMIT_NPROC sits a little above the watched process limit, so the watcher still sees (and reports) a
 # fork bomb that runs into it, instead of the bomb idling at the cap until the wall time is up.
 NPROC_SLACK = 8
+# Environment that pins torch's, MKL's and oneDNN's CPU kernels (read when torch is imported).
+CPU_KERNELS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+# What the grading stages need, imported once per sandbox instead of once per stage.
+HARNESS_PRELOAD = ("numpy", "torch", "torchvision.transforms", "pytest", "_pytest.timing", "pytest_timeout",
+                   "grader.pytest_plugin", "grader.harness.interface", "grader.harness.checks",
+                   "grader.harness.train", "grader.harness.evaluate")
 
 
 @dataclass(frozen=True)
 class StageLimits:
-    """Limits for one child process tree."""
+    """Limits for one stage's process tree; `cpu_seconds` (CPU time of the whole tree per thread) is optional."""
 
     wall_seconds: float
     memory_mb: int
@@ -53,6 +62,7 @@ class StageLimits:
     file_size_mb: int
     output_kb: int
     threads: int = 1
+    cpu_seconds: float | None = None
 
 
 @dataclass
@@ -62,172 +72,208 @@ class SandboxResult:
     output: str
     limit_seconds: float
     limit_memory_mb: int
+    cpu_seconds: float = 0.0
+    limit_cpu_seconds: float | None = None
     timed_out: bool = False
+    out_of_cpu: bool = False
     out_of_memory: bool = False
     too_many_processes: bool = False
 
     @property
     def killed_by(self) -> str | None:
-        """Signal name when the child died of a signal the grader did not send."""
+        """Signal name when the stage died of a signal the grader did not send."""
         if self.returncode is not None and self.returncode < 0:
             return signal.Signals(-self.returncode).name
         return None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Mount:
     """A host path made visible read-only inside the sandbox at `target` (bubblewrap mode)."""
 
     source: Path
     target: Path
 
-    @property
-    def inside(self) -> Path:
-        """Where the stage finds this path: `target` under bubblewrap, the host path otherwise."""
-        return self.target if bubblewrap_works() else self.source
-
 
 @dataclass
 class Stage:
-    """A command and what it may see."""
+    """What to run (`python ARGV...` style: `-m module args` or `-c code`), where, and within which limits."""
 
     argv: list[str]
     workdir: Path
     limits: StageLimits
-    mounts: list[Mount] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
-    gpu_index: int | None = None
     on_poll: Callable[[], None] | None = None  # called between watchdog polls, e.g. to show progress
 
 
-@functools.cache
-def bubblewrap_works() -> bool:
-    """Whether `bwrap` exists and can create namespaces here (it cannot in many containers)."""
-    forced = os.environ.get(SANDBOX_ENV)
-    if forced:
-        return forced == "bubblewrap"
-    if shutil.which("bwrap") is None:
-        return False
-    # /proc and /dev as the real stages mount them: some container profiles allow namespaces but not these.
-    probe = ["bwrap", *_namespace_flags(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]
-    return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+@dataclass(frozen=True)
+class SandboxConfig:
+    """What a sandbox sees and imports; sandboxes with equal configs are interchangeable."""
+
+    mounts: tuple[Mount, ...] = ()
+    gpu_index: int | None = None
+    threads: int = 1
+    cpu_kernels: str = "native"
+    preload: tuple[str, ...] = ()
 
 
 def sandbox_name() -> str:
-    return "bubblewrap" if bubblewrap_works() else "rlimits"
-
-
-def fallback_warning() -> str | None:
-    if bubblewrap_works():
-        return None
-    return ("bubblewrap is not available, so student code ran with resource limits only: "
-            "it could read files and use the network that the grader's user can.")
+    return "bubblewrap" if bubblewrap.works() else "rlimits"
 
 
 def python_stage(module: str, args: list[str], workdir: Path, limits: StageLimits, **options) -> Stage:
     """A stage running one of the grader's in-sandbox entry points (`grader.harness.*`)."""
-    return Stage([sys.executable, "-m", module, *args], workdir, limits, **options)
+    return Stage(["-m", module, *args], workdir, limits, **options)
 
 
-def run(stage: Stage) -> SandboxResult:
-    """Run `stage` to completion or until a limit is hit; never raises for what the child does."""
-    uid = next(_sandbox_uids)
-    if bubblewrap_works() and os.geteuid() == 0:
-        _require_readable_by_others(stage.mounts)
-        _give_workdir_to_sandbox_user(stage.workdir, uid)
-    argv, cwd = (_bubblewrap_argv(stage, uid), None) if bubblewrap_works() else (stage.argv, stage.workdir)
-    # Root is exempt from RLIMIT_NPROC (under bubblewrap it switches user first); others count from now.
-    nproc = None if os.geteuid() == 0 else _processes_of_user(os.getuid()) + stage.limits.processes + NPROC_SLACK
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=_child_env(stage),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=functools.partial(_apply_rlimits, stage.limits, nproc),
-    )
-    output = _BoundedOutput(proc.stdout, stage.limits.output_kb * 1024)
-    result = _watch(proc, stage, started)
-    result.output = output.text()
-    return result
+_LAUNCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-launcher")
 
 
-def _watch(proc: subprocess.Popen, stage: Stage, started: float) -> SandboxResult:
-    limits = stage.limits
-    deadline = started + limits.wall_seconds
-    result = SandboxResult(returncode=None, seconds=0.0, output="", limit_seconds=limits.wall_seconds,
-                           limit_memory_mb=limits.memory_mb)
-    tree = psutil.Process(proc.pid)
-    while True:
-        try:
-            result.returncode = proc.wait(timeout=POLL_SECONDS)
-            break
-        except subprocess.TimeoutExpired:
-            pass
-        if stage.on_poll:
-            stage.on_poll()
-        resident_mb, count = _tree_usage(tree, limits.memory_mb)
-        result.timed_out = time.monotonic() > deadline
-        result.out_of_memory = resident_mb > limits.memory_mb
-        result.too_many_processes = count > limits.processes
-        if result.timed_out or result.out_of_memory or result.too_many_processes:
-            _kill_tree(proc, tree)
-            proc.wait()
-            break
-    _kill_tree(proc, tree)  # whatever the stage left behind
-    result.seconds = time.monotonic() - started
-    return result
+class SandboxBroken(RuntimeError):
+    """The warm sandbox process itself failed: a grader problem, reported as such for this submission."""
 
 
-def _tree_usage(root: psutil.Process, memory_mb: int) -> tuple[float, int]:
-    """Resident MB and number of processes in the child's tree.
+class Sandbox:
+    """A warm sandboxed Python (see module docstring); `run` one stage at a time, each in a fresh fork."""
 
-    RSS counts the pages that forked processes share once in every process, so a tree of several
-    processes over the limit is measured again by proportional set size (slower to read) first.
-    """
-    try:
-        members = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0, 0
-    sizes = [size for member in members if (size := _memory_of(member, "rss")) is not None]
-    resident = sum(sizes) / 2**20
-    if resident > memory_mb and len(sizes) > 1:
-        resident = sum(size for member in members if (size := _memory_of(member, "pss")) is not None) / 2**20
-    return resident, len(sizes)
+    def __init__(self, config: SandboxConfig = SandboxConfig()) -> None:
+        self.config = config
+        self.root = Path(tempfile.mkdtemp(prefix="grader-stages-"))
+        self.isolated = bubblewrap.works()
+        if self.isolated and os.geteuid() == 0:
+            bubblewrap.require_readable_by_others([mount.source for mount in config.mounts])
+        self._control, remote = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        argv = ["-m", "grader.harness.zygote", str(remote.fileno()), "1" if self.isolated else "0", *config.preload]
+        # Started from one long-lived thread: the parent-death signal fires when the *thread* that forked ends,
+        # and a sandbox outlives the worker thread that asked for it (a spare for the next submission).
+        self._process = _LAUNCHER.submit(
+            subprocess.Popen, self._command(argv),
+            env=_base_env(config), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            pass_fds=[remote.fileno()], start_new_session=True, preexec_fn=_die_with_parent).result()
+        remote.close()
+        self._log = BoundedOutput(self._process.stdout, 16 * 1024)
+        self._zygote: psutil.Process | None = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _command(self, python_args: list[str]) -> list[str]:
+        if not self.isolated:
+            return [sys.executable, *python_args]
+        mounts = [(mount.source, mount.target) for mount in self.config.mounts]
+        return bubblewrap.command(mounts, self.config.gpu_index, self.root, python_args)
+
+    def stage_dir(self, name: str) -> Path:
+        """A fresh, empty folder for one stage; only that stage sees it (at /sandbox under bubblewrap)."""
+        folder = self.root / name
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir()
+        return folder
+
+    def inside(self, workdir: Path) -> Path:
+        """Where a stage running in `workdir` sees that folder."""
+        return Path(STAGE_HOME) if self.isolated else workdir
+
+    def run(self, stage: Stage) -> SandboxResult:
+        """Run `stage` to completion or until a limit is hit; never raises for what the stage does."""
+        with self._lock:
+            self._wait_ready()
+            uid = next(_sandbox_uids) if self.isolated and os.geteuid() == 0 else None
+            if uid is not None:
+                _give_workdir_to_sandbox_user(stage.workdir, uid)
+            read_end, write_end = os.pipe()
+            request = self._request(stage, uid)
+            started = time.monotonic()
+            socket.send_fds(self._control, [request.model_dump_json().encode()], [write_end])
+            os.close(write_end)
+            output = BoundedOutput(os.fdopen(read_end, "rb"), stage.limits.output_kb * 1024)
+            self._expect(StageStarted, EXIT_SECONDS)
+            result = self._watch(stage, started)
+            result.output = output.text()
+            return result
+
+    def close(self) -> None:
+        """End the sandbox process and everything in it, and remove the stages' folders."""
+        with contextlib.suppress(OSError):
+            self._control.close()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _request(self, stage: Stage, uid: int | None) -> StageRequest:
+        limits = stage.limits
+        # A fresh uid starts from zero processes; a shared one counts from how many it already runs.
+        shared = 0 if uid is not None or os.geteuid() == 0 else _processes_of_user(os.getuid())
+        processes = shared + limits.processes + NPROC_SLACK
+        workdir = stage.workdir.relative_to(self.root).as_posix() if self.isolated else str(stage.workdir)
+        return StageRequest(argv=stage.argv, workdir=workdir, uid=uid, env=_stage_env(self, stage),
+                            file_size_bytes=limits.file_size_mb * 2**20, processes=processes,
+                            tmp_bytes=limits.file_size_mb * 2**20)
+
+    def _wait_ready(self) -> None:
+        if self._zygote is not None:
+            return
+        self._expect(SandboxReady, START_SECONDS)
+        self._zygote = _find_zygote(self._process.pid)
+
+    def _expect(self, kind: type, seconds: float) -> object:
+        """The next control message, which must be of `kind`; a silent or dead sandbox is a SandboxBroken."""
+        ready, _, _ = select.select([self._control], [], [], seconds)
+        message = self._control.recv(65536) if ready else b""
+        if not message:
+            raise SandboxBroken(f"The sandbox process stopped answering; its output: {self._log.text()[-2000:]}")
+        parsed = CONTROL.validate_json(message)
+        if not isinstance(parsed, kind):
+            raise SandboxBroken(f"The sandbox process sent {parsed!r} instead of {kind.__name__}.")
+        return parsed
+
+    def _watch(self, stage: Stage, started: float) -> SandboxResult:
+        limits = stage.limits
+        result = SandboxResult(returncode=None, seconds=0.0, output="", limit_seconds=limits.wall_seconds,
+                               limit_memory_mb=limits.memory_mb, limit_cpu_seconds=limits.cpu_seconds)
+        tree = StageTree(self._zygote, self.isolated)
+        while True:
+            ready, _, _ = select.select([self._control], [], [], POLL_SECONDS)
+            if ready:
+                break
+            if stage.on_poll:
+                stage.on_poll()
+            resident_mb, count, result.cpu_seconds = tree.usage(limits.memory_mb)
+            result.timed_out = time.monotonic() - started > limits.wall_seconds
+            cpu_per_thread = result.cpu_seconds / limits.threads
+            result.out_of_cpu = limits.cpu_seconds is not None and cpu_per_thread > limits.cpu_seconds
+            result.out_of_memory = resident_mb > limits.memory_mb
+            result.too_many_processes = count > limits.processes
+            if result.timed_out or result.out_of_cpu or result.out_of_memory or result.too_many_processes:
+                tree.kill()
+                break
+        exited = self._expect(StageExited, EXIT_SECONDS)
+        tree.kill()  # whatever the rlimits fallback left behind
+        result.returncode = exited.returncode
+        result.seconds = time.monotonic() - started
+        return result
 
 
-def _memory_of(member: psutil.Process, kind: str) -> int | None:
-    """`rss` or `pss` bytes of one process; None once it is gone."""
-    try:
-        info = member.memory_full_info() if kind == "pss" else member.memory_info()
-    except psutil.Error:
-        return None
-    return getattr(info, kind, info.rss)
+def _find_zygote(launcher: int) -> psutil.Process:
+    """The zygote's host process: the launcher itself, or bubblewrap's descendant running the zygote module."""
+    process = psutil.Process(launcher)
+    candidates = [process, *process.children(recursive=True)]
+    for candidate in candidates:
+        with contextlib.suppress(psutil.Error):
+            if candidate.cmdline()[1:3] == ["-m", "grader.harness.zygote"]:
+                return candidate
+    raise SandboxBroken("The sandbox process could not be found after it started.")
 
 
-def _kill_tree(proc: subprocess.Popen, tree: psutil.Process) -> None:
-    try:
-        members = tree.children(recursive=True)
-    except psutil.Error:
-        members = []
-    for sig_target in (lambda: os.killpg(proc.pid, signal.SIGKILL), *[m.kill for m in members]):
-        with contextlib.suppress(ProcessLookupError, PermissionError, psutil.Error):
-            sig_target()
-
-
-def _apply_rlimits(limits: StageLimits, nproc: int | None) -> None:
-    """Runs in the child between fork and exec: only plain system calls here."""
-    file_size = limits.file_size_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the stage dies with the grader, even on SIGKILL
-    if nproc is not None:
-        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-    else:
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+def _die_with_parent() -> None:
+    """Runs between fork and exec: the sandbox dies with the grader, even on SIGKILL."""
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _processes_of_user(uid: int) -> int:
@@ -238,28 +284,16 @@ def _processes_of_user(uid: int) -> int:
 _sandbox_uids = itertools.count(SANDBOX_UID_BASE + (os.getpid() % 1000) * 1000)
 
 
-def _require_readable_by_others(mounts: list[Mount]) -> None:
-    """The sandbox's user owns none of the mounted paths, so it reads only what any user may read."""
-    for mount in mounts:
-        mode = mount.source.stat().st_mode
-        needed = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
-        if mode & needed != needed:
-            raise GraderError(f"{mount.source} is not readable by other users, so the sandbox cannot read it; "
-                              f"run chmod -R a+rX {mount.source}.")
-
-
 def _give_workdir_to_sandbox_user(workdir: Path, uid: int) -> None:
     for path in [workdir, *workdir.rglob("*")]:
         os.lchown(path, uid, uid)
+    workdir.chmod(0o755)  # the zygote (root without CAP_DAC_OVERRIDE) must reach it to mount it
 
 
-def _child_env(stage: Stage) -> dict[str, str]:
-    home = str(INSIDE_WORKDIR if bubblewrap_works() else stage.workdir)
-    threads = str(stage.limits.threads)
-    env = {
+def _base_env(config: SandboxConfig) -> dict[str, str]:
+    threads = str(config.threads)
+    return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": home,
-        "TMPDIR": home,
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -267,78 +301,54 @@ def _child_env(stage: Stage) -> dict[str, str]:
         # Keep freed memory for the next batch instead of returning it to the OS and faulting it in again
         # (measured: a2 epoch 4.3-5.0 s -> 2.8-3.3 s at one thread; bench/harness.py).
         "MALLOC_TOP_PAD_": str(256 * 2**20),
+        # Waiting threads sleep instead of spinning: spinning burnt the CPU budget (a2, 3 epochs on a busy machine:
+        # 18.6 CPU s per thread and 15 s per epoch spinning, 2.3 s and 1.8 s passive, with 2 CPU hogs beside: 2.4 s).
+        "OMP_WAIT_POLICY": "PASSIVE",
         "OMP_NUM_THREADS": threads,
         "MKL_NUM_THREADS": threads,
-        "CUDA_VISIBLE_DEVICES": "" if stage.gpu_index is None else str(stage.gpu_index),
-    }
-    return env | stage.env
+        "OPENBLAS_NUM_THREADS": threads,
+        "CUDA_VISIBLE_DEVICES": "" if config.gpu_index is None else str(config.gpu_index),
+    } | CPU_KERNELS.get(config.cpu_kernels, {})
 
 
-def _namespace_flags() -> list[str]:
-    if os.geteuid() == 0:  # no user namespace: the child switches to an unprivileged uid with setpriv
-        return ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
-    return ["--unshare-all"]
+def _stage_env(box: Sandbox, stage: Stage) -> dict[str, str]:
+    home = str(box.inside(stage.workdir))
+    return _base_env(box.config) | {"HOME": home, "TMPDIR": home} | stage.env
 
 
-def _bubblewrap_argv(stage: Stage, uid: int) -> list[str]:
-    argv = ["bwrap", *_namespace_flags(), "--die-with-parent", "--new-session"]
-    for name in ("usr", "etc/alternatives"):
-        argv += ["--ro-bind-try", f"/{name}", f"/{name}"]
-    for name in ("bin", "sbin", "lib", "lib32", "lib64"):
-        path = Path("/") / name
-        if path.is_symlink():
-            argv += ["--symlink", os.readlink(path), str(path)]
-        elif path.is_dir():
-            argv += ["--ro-bind", str(path), str(path)]
-    argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(stage.limits.file_size_mb * 2**20), "--tmpfs", "/tmp"]
-    binds = [(path, path) for path in _interpreter_paths()] + [(m.source, m.target) for m in stage.mounts]
-    for parent in sorted({a for _, target in binds for a in target.parents if a != Path("/")}):
-        argv += ["--perms", "0755", "--dir", str(parent)]  # bwrap would make them 0700 otherwise
-    for source, target in binds:
-        argv += ["--ro-bind", str(source), str(target)]
-    if stage.gpu_index is not None:
-        for device in ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", f"nvidia{stage.gpu_index}"):
-            argv += ["--dev-bind-try", f"/dev/{device}", f"/dev/{device}"]
-    argv += ["--bind", str(stage.workdir), str(INSIDE_WORKDIR), "--chdir", str(INSIDE_WORKDIR)]
-    if os.geteuid() == 0:
-        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
-                 "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                 "--inh-caps=-all", "--bounding-set=-all"]
-    else:
-        argv += ["--"]
-    return argv + stage.argv
+class _Spares:
+    """Sandboxes started ahead of need, so the next submission finds one with its libraries imported."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spares: dict[SandboxConfig, list[Sandbox]] = {}
+        atexit.register(self.close)
+
+    def take(self, config: SandboxConfig, keep_one_ready: bool) -> Sandbox:
+        with self._lock:
+            waiting = self._spares.get(config, [])
+            box = waiting.pop() if waiting else None
+            if keep_one_ready:
+                self._spares.setdefault(config, []).append(Sandbox(config))
+        return box or Sandbox(config)
+
+    def close(self) -> None:
+        """End every spare (a batch is over; a later one starts its own)."""
+        with self._lock:
+            for boxes in self._spares.values():
+                for box in boxes:
+                    box.close()
+            self._spares.clear()
 
 
-def _interpreter_paths() -> list[Path]:
-    """The Python installation, the virtualenv and the grader's own package and configs, deduplicated."""
-    candidates = [Path(sys.base_prefix), Path(sys.prefix), PACKAGE_DIR, ASSIGNMENTS_DIR]
-    paths: list[Path] = []
-    for path in sorted({p.resolve() for p in candidates}):
-        if not str(path).startswith("/usr/") and not any(path.is_relative_to(p) for p in paths):
-            paths.append(path)
-    return paths
+_spares = _Spares()
 
 
-class _BoundedOutput:
-    """Drains a pipe in a thread, keeping the first and last `limit/2` bytes."""
+def close_spares() -> None:
+    _spares.close()
 
-    def __init__(self, pipe, limit: int) -> None:
-        self._pipe, self._half = pipe, max(limit // 2, 1)
-        self._head, self._tail, self._dropped = bytearray(), bytearray(), 0
-        self._thread = threading.Thread(target=self._drain, daemon=True)
-        self._thread.start()
 
-    def _drain(self) -> None:
-        while chunk := self._pipe.read1(65536):
-            room = self._half - len(self._head)
-            self._head += chunk[:room]
-            self._tail += chunk[room:] if room > 0 else chunk
-            if len(self._tail) > self._half:
-                self._dropped += len(self._tail) - self._half
-                del self._tail[: len(self._tail) - self._half]
-
-    def text(self) -> str:
-        self._thread.join(timeout=5)
-        gap = f"\n[... {self._dropped} bytes of output dropped ...]\n" if self._dropped else ""
-        return (bytes(self._head) + gap.encode() + bytes(self._tail)).decode("utf-8", "replace")
+def warm_sandbox(config: SandboxConfig, keep_one_ready: bool = False) -> Sandbox:
+    """A sandbox for one submission (never reused: each submission gets a fresh one); with `keep_one_ready`,
+    another is started at once for the next submission, so its imports happen while this one grades."""
+    return _spares.take(config, keep_one_ready)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from grader.config import Assignment, CheckGroup, Metric
+from grader.failures import costs_checks, costs_metric, void_checks
 from grader.models import CheckResult, Failure, Metrics, Score, ScoreItem
 
 
 def score(assignment: Assignment, checks: list[CheckResult], metrics: Metrics | None,
           failures: list[Failure]) -> Score:
     """The score breakdown; `failures` explain parts that earned nothing because a stage did not run."""
-    blocking = next((f for f in failures
-                     if f.stage in ("cluster", "container", "intake", "import") or f.kind == "tampering"), None)
+    checks = void_checks(checks, failures)
+    blocking = costs_checks(failures)
     items = [_group_item(group, [c for c in checks if c.group == group.name], blocking) for group in assignment.checks]
     if assignment.metric is not None:
-        metric_failure = next((f for f in failures if f.stage != "checks"), None)
-        items.append(_metric_item(assignment.metric, metrics, metric_failure))
+        metric = _metric_item(assignment.metric, metrics, costs_metric(failures))
+        items.append(_explained(metric, assignment, checks))
     total = round(sum(item.points for item in items), 2)
     max_total = assignment.total_points
     return Score(total=total, max_total=max_total, items=items, summary=_summary(total, max_total, failures))
@@ -34,22 +35,23 @@ def _group_item(group: CheckGroup, results: list[CheckResult], blocking: Failure
     elif not results:
         reason = "The checks did not run."
     elif passed == len(results):
-        reason = f"All {len(results)} check(s) passed."
+        reason = {1: "The check passed.", 2: "Both checks passed."}.get(len(results),
+                                                                        f"All {len(results)} checks passed.")
     else:
         first = next(r for r in results if r.points == 0)
-        why = first.message or f"a check ended as {first.outcome}"
-        reason = f"{passed} of {len(results)} checks passed; {why}" + ("" if why.endswith((".", "!", "?")) else ".")
+        why = first.message or f"A check ended as {first.outcome.replace('_', ' ')}"
+        reason = f"{passed} of {len(results)} checks passed. {why}" + ("" if why.endswith((".", "!", "?")) else ".")
     return ScoreItem(name=group.name, title=group.title, points=points, max_points=group.points, reason=reason)
 
 
 def _metric_item(metric: Metric, metrics: Metrics | None, failure: Failure | None) -> ScoreItem:
-    title = "Validation accuracy of the model the grader trained"
+    title = "Accuracy on the hidden test images of the model the grader trained"
     if metrics is None:
         why = failure.message if failure else "the model was not evaluated."
         return ScoreItem(name="accuracy", title=title, points=0.0, max_points=metric.points,
                          reason=f"Not earned: {why}")
     fraction = metric_credit(metric, metrics.accuracy)
-    accuracy = f"Validation accuracy {metrics.accuracy:.4f}"
+    accuracy = f"The accuracy {metrics.accuracy:.4f}"
     if fraction >= 1.0:
         reason = f"{accuracy} reaches {metric.full_credit_at:.2f}: full credit."
     elif fraction <= 0.0:
@@ -59,6 +61,19 @@ def _metric_item(metric: Metric, metrics: Metrics | None, failure: Failure | Non
                   f"{fraction:.0%} of the points.")
     return ScoreItem(name="accuracy", title=title, points=round(metric.points * fraction, 2),
                      max_points=metric.points, reason=reason)
+
+
+def _explained(item: ScoreItem, assignment: Assignment, checks: list[CheckResult]) -> ScoreItem:
+    """A metric short of full credit names the failed check group that usually explains it (`explained_by`)."""
+    if assignment.metric is None or item.points >= item.max_points or item.reason.startswith("Not earned"):
+        return item
+    failed = [group for group in assignment.checks if group.name in assignment.metric.explained_by
+              and any(c.group == group.name and c.points < c.max_points for c in checks)]
+    if not failed:
+        return item
+    names = " and ".join(f"“{group.title}”" for group in failed)
+    return item.model_copy(update={"reason": f"{item.reason} The checks {names} failed (see above), "
+                                             "which usually explains a low accuracy: fix them first."})
 
 
 def _summary(total: float, max_total: float, failures: list[Failure]) -> str:

@@ -1,87 +1,118 @@
-"""Training stage: the grader-owned harness trains the submission under the device's time budget.
+"""Training stage: the grader-owned harness trains the submission under the device's budget.
 
-The harness checkpoints after every epoch; if an epoch overruns the budget plus the grace
-period the sandbox kills it and the last checkpoint stands.
+The harness checkpoints after every epoch; if training overruns the budget plus the grace period
+the sandbox kills it and the last checkpoint stands. On CPU the budget is CPU time per thread given
+(a busy machine does not shorten it) with a wall-clock safety limit; on a GPU it is wall time.
+The layer rule is judged here again on the model the harness described, since the harness's own
+refusal runs in the submission's process.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from grader.context import GradingContext
-from grader.harness.submission import read_events
-from grader.interface import stage_failure
+from grader.architecture import layer_problems, size_problem
+from grader.context import TRAIN_IMAGES, TRAIN_LABELS, GradingContext
 from grader.models import EpochRecord, Failure, FailureKind, TrainingResult
-from grader.sandbox import Mount, SandboxResult, python_stage, run
+from grader.protocol import (
+    TRAIN_EVENTS,
+    Budget,
+    EpochDone,
+    TrainFailed,
+    TrainSpec,
+    TrainStart,
+    TrainStopped,
+    read_records,
+    write_spec,
+)
+from grader.sandbox import SandboxResult, python_stage
+from grader.stage import StageOutcome, from_record, stage_failure
 
-PROGRESS_FILE = "progress.jsonl"
-CHECKPOINT_FILE = "checkpoint.pt"
-FAILURE_SENTENCES = {
-    "nan_loss": FailureKind.NAN_LOSS,
-    "out_of_memory": FailureKind.OUT_OF_MEMORY,
-    "wrong_output": FailureKind.WRONG_OUTPUT,
-    "too_many_parameters": FailureKind.TOO_MANY_PARAMETERS,
-    "forbidden_layer": FailureKind.FORBIDDEN_LAYER,
-    "file_too_large": FailureKind.FILE_TOO_LARGE,
-}
+FORGED = "The training records were altered (epochs without a model description), so the model was not evaluated."
 
 
 @dataclass
-class TrainingOutcome:
-    """The training record, the checkpoint to evaluate (None when no epoch finished) and any failure."""
+class TrainedModel:
+    """The training record, and the checkpoint to evaluate (None when no epoch finished)."""
 
     result: TrainingResult
     checkpoint: Path | None
-    failure: Failure | None
 
 
-def run_training(ctx: GradingContext, on_epoch: Callable[[int, int], None] | None = None) -> TrainingOutcome:
+def budget_of(ctx: GradingContext) -> Budget:
+    training = ctx.assignment.training
+    assert training is not None
+    clock = "cpu" if ctx.device.kind == "cpu" else "wall"
+    return Budget(clock=clock, seconds=training.budget_seconds[ctx.device.kind])
+
+
+def run_training(ctx: GradingContext, on_epoch: Callable[[int, int], None] | None = None) -> StageOutcome[TrainedModel]:
     """Train in the sandbox; `on_epoch(done, planned)` is called as epochs finish."""
     training = ctx.assignment.training
     assert training is not None
-    budget = training.budget_seconds[ctx.device.kind]
+    budget = budget_of(ctx)
     workdir = ctx.stage_dir("training")
-    images = Mount(ctx.data.train.images_path, Path("/data/train-images.npy"))
-    labels = Mount(ctx.data.train.labels_path, Path("/data/train-labels.npy"))
-    spec = {
-        "submission": "submission", "module": ctx.assignment.submission.module,
-        "images": str(images.inside), "labels": str(labels.inside),
-        "mean": ctx.data.mean, "std": ctx.data.std, "seed": ctx.assignment.seed,
-        "device": ctx.device.torch_name, "threads": ctx.threads, "budget_seconds": budget,
-        "max_parameters": training.max_parameters, "allowed_layers": training.allowed_layers,
-        "progress": PROGRESS_FILE, "checkpoint": CHECKPOINT_FILE,
-    }
-    (workdir / "spec.json").write_text(json.dumps(spec))
-    progress_path = workdir / PROGRESS_FILE
-    watcher = _EpochWatcher(progress_path, on_epoch)
-    stage = python_stage("grader.harness.train", ["spec.json"], workdir, ctx.limits(budget + training.grace_seconds),
-                         mounts=[images, labels], gpu_index=ctx.device.gpu_index, on_poll=watcher.poll)
-    sandbox = run(stage)
-    events = read_events(progress_path)
-    start = next((e for e in events if e["event"] == "start"), {})
-    epochs = [record for e in events if e["event"] == "epoch" and (record := _epoch_record(e))]
-    end = next((e for e in reversed(events) if e["event"] in ("stopped", "failed")), None)
-    failure = None
-    if end is None:
-        stopped = "killed"
-        failure = _killed(sandbox, epochs)
-    elif end["event"] == "failed":
+    spec = TrainSpec(
+        assignment_id=ctx.assignment.id, module=ctx.assignment.submission.module, seed=ctx.assignment.seed,
+        threads=ctx.threads, images=str(ctx.mounted(TRAIN_IMAGES)), labels=str(ctx.mounted(TRAIN_LABELS)),
+        mean=ctx.data.mean, std=ctx.data.std, device=ctx.device.torch_name, budget=budget, training=training)
+    write_spec(workdir, spec)
+    kind = ctx.device.kind
+    cpu_seconds = training.limit_seconds(kind) if budget.clock == "cpu" else None
+    limits = ctx.limits(training.wall_limit(kind), cpu_seconds=cpu_seconds)
+    watcher = _EpochWatcher(workdir / spec.progress, on_epoch)
+    sandbox = ctx.sandbox.run(python_stage("grader.harness.train", [], workdir, limits, on_poll=watcher.poll))
+    watcher.poll()
+    return _outcome(ctx, spec, workdir, sandbox)
+
+
+def _outcome(ctx: GradingContext, spec: TrainSpec, workdir: Path, sandbox: SandboxResult) -> StageOutcome[TrainedModel]:
+    events = read_records(workdir / spec.progress, TRAIN_EVENTS)
+    start = next((e for e in events if isinstance(e, TrainStart)), None)
+    epochs = [EpochRecord(epoch=e.epoch, loss=e.loss, train_accuracy=e.train_accuracy, seconds=e.seconds)
+              for e in events if isinstance(e, EpochDone)]
+    end = next((e for e in reversed(events) if isinstance(e, TrainStopped | TrainFailed)), None)
+    failures = []
+    if isinstance(end, TrainFailed):
         stopped = "failed"
-        failure = _failed(end, ctx.assignment.limits.file_size_mb)
+        failures.append(_failed(from_record("training", end.failure), ctx.assignment.limits.file_size_mb))
+    elif isinstance(end, TrainStopped):
+        stopped = end.reason
     else:
-        stopped = end.get("reason") if end.get("reason") in ("completed", "budget") else "killed"
-    checkpoint = workdir / CHECKPOINT_FILE
-    usable = checkpoint.is_file() and epochs and stopped != "failed"
+        stopped = "killed"
+        failures.append(_killed(sandbox, epochs))
+    failures += [f for f in _rule_failures(ctx, start, epochs) if f.kind not in {x.kind for x in failures}]
     result = TrainingResult(
-        device=ctx.device.describe(), epochs_planned=int(start.get("epochs", 0)), epochs=epochs,
-        stopped=stopped, budget_seconds=budget, parameters=int(start.get("parameters", 0)), seconds=sandbox.seconds,
-    )
-    return TrainingOutcome(result=result, checkpoint=checkpoint if usable else None, failure=failure)
+        device=ctx.device.describe(), epochs_planned=start.epochs if start else 0, epochs=epochs, stopped=stopped,
+        budget_seconds=spec.budget.seconds, budget_clock=spec.budget.clock,
+        budget_used=_budget_used(spec, end, sandbox), parameters=start.model.parameter_count if start else 0,
+        seconds=sandbox.seconds)
+    checkpoint = workdir / spec.checkpoint
+    usable = checkpoint.is_file() and bool(epochs) and start is not None
+    return StageOutcome(TrainedModel(result, checkpoint if usable else None), failures)
+
+
+def _rule_failures(ctx: GradingContext, start: TrainStart | None, epochs: list[EpochRecord]) -> list[Failure]:
+    """The layer rule and the parameter limit, judged here on the model the harness described."""
+    training = ctx.assignment.training
+    assert training is not None
+    if start is None:
+        return [Failure(stage="training", kind=FailureKind.TAMPERING, message=FORGED)] if epochs else []
+    failures = []
+    if problem := size_problem(start.model, training):
+        failures.append(Failure(stage="training", kind=FailureKind.TOO_MANY_PARAMETERS, message=problem))
+    if problems := layer_problems(start.model, training, ctx.assignment.id):
+        failures.append(Failure(stage="training", kind=FailureKind.FORBIDDEN_LAYER, message=" ".join(problems)))
+    return failures
+
+
+def _budget_used(spec: TrainSpec, end: TrainStopped | TrainFailed | None, sandbox: SandboxResult) -> float:
+    """Budget seconds used, as the harness counted them, or as the host measured a stage it had to stop."""
+    if isinstance(end, TrainStopped):
+        return end.budget_used
+    return sandbox.cpu_seconds / spec.threads if spec.budget.clock == "cpu" else sandbox.seconds
 
 
 def _killed(sandbox: SandboxResult, epochs: list[EpochRecord]) -> Failure:
@@ -93,36 +124,29 @@ def _killed(sandbox: SandboxResult, epochs: list[EpochRecord]) -> Failure:
     return failure.model_copy(update={"message": failure.message.removesuffix(".") + kept})
 
 
-def _failed(end: dict, file_size_mb: int) -> Failure:
-    """The failure the harness reported, in one sentence."""
-    kind = FAILURE_SENTENCES.get(str(end.get("kind")), FailureKind.EXCEPTION)
-    if kind == FailureKind.FILE_TOO_LARGE:
+def _failed(failure: Failure, file_size_mb: int) -> Failure:
+    """The failure the harness reported, as one sentence for the student."""
+    if failure.kind == FailureKind.FILE_TOO_LARGE:
         message = f"Training failed: the submission wrote a file larger than the {file_size_mb} MB limit."
+    elif failure.kind in (FailureKind.TOO_MANY_PARAMETERS, FailureKind.FORBIDDEN_LAYER):
+        message = f"Training refused: {failure.message[:1].lower()}{failure.message[1:]}"
     else:
-        message = f"Training failed: {str(end.get('message'))[:400]}"
-    return Failure(stage="training", kind=kind, message=message, details=str(end.get("details", ""))[-4000:])
-
-
-def _epoch_record(event: dict) -> EpochRecord | None:
-    """The epoch an event describes; None for a malformed line (the progress file is in student reach)."""
-    try:
-        return EpochRecord.model_validate({k: event[k] for k in ("epoch", "loss", "train_accuracy", "seconds")})
-    except (KeyError, ValidationError):
-        return None
+        message = f"Training failed: {failure.message[:400]}"
+    return failure.model_copy(update={"message": message})
 
 
 class _EpochWatcher:
     """Tells the caller about finished epochs by reading the progress file between watchdog polls."""
 
     def __init__(self, path: Path, on_epoch: Callable[[int, int], None] | None) -> None:
-        self.path, self.on_epoch, self.seen = path, on_epoch, -1
+        self.path, self.on_epoch, self.seen = path, on_epoch, (-1, -1)
 
     def poll(self) -> None:
-        if self.on_epoch is None or not self.path.is_file():
+        if self.on_epoch is None:
             return
-        events = read_events(self.path)
-        planned = next((int(e.get("epochs", 0)) for e in events if e["event"] == "start"), 0)
-        done = sum(1 for e in events if e["event"] == "epoch")
-        if done != self.seen:
-            self.seen = done
+        events = read_records(self.path, TRAIN_EVENTS)
+        planned = next((e.epochs for e in events if isinstance(e, TrainStart)), 0)
+        done = sum(1 for e in events if isinstance(e, EpochDone))
+        if planned and (done, planned) != self.seen:
+            self.seen = (done, planned)
             self.on_epoch(done, planned)

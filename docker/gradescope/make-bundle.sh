@@ -2,6 +2,7 @@
 # Builds the Gradescope autograder zip for one assignment from the committed HEAD:
 #   docker/gradescope/make-bundle.sh a3_cnn [gradescope-a3_cnn.zip]
 # Set DATA_DIR to a CIFAR-10 root to ship it in the zip instead of downloading it in setup.sh.
+# Set LEADERBOARD=1 to add the validation accuracy to Gradescope's leaderboard (results.json "leaderboard").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -16,6 +17,7 @@ git -C "$ROOT" archive --format=tar HEAD -- . ':!solutions' ':!examples' ':!dock
 cp "$ROOT/docker/gradescope/setup.sh" "$ROOT/docker/gradescope/run_autograder" "$stage/"
 chmod +x "$stage/setup.sh" "$stage/run_autograder"
 echo "$assignment" >"$stage/ASSIGNMENT"
+[[ ${LEADERBOARD:-} == 1 ]] && touch "$stage/LEADERBOARD"
 if [[ -n ${DATA_DIR:-} ]]; then
     mkdir -p "$stage/data/cifar10"
     cp -r "$DATA_DIR/train" "$DATA_DIR/test" "$stage/data/cifar10/"

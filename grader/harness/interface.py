@@ -1,19 +1,21 @@
 """In-sandbox import stage: import the submission and check its names, kinds and signatures.
 
-Usage: python -m grader.harness.interface ASSIGNMENT_ID SUBMISSION_DIR RESULT_JSON
-Writes {"failures": [{"kind", "message", "details"}]}; an empty list means the interface is right.
+Usage: python -m grader.harness.interface (reads spec.json: an ImportSpec)
+Writes an InterfaceResult; no failures means the interface is right.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
-import sys
 from pathlib import Path
 from types import ModuleType
 
 from grader.config import ApiName, Assignment, load_assignment
-from grader.harness.submission import exit_now, import_submission, trimmed_traceback, write_json
+from grader.files import write_atomic
+from grader.harness.submission import exit_now, import_submission, trimmed_traceback
+from grader.models import FailureKind
+from grader.protocol import FailureRecord, ImportSpec, InterfaceResult, read_spec
 
 KIND_NAMES = {"function": "a function", "class": "a class", "int": "an int", "dict": "a dict"}
 KIND_CHECKS = {
@@ -24,29 +26,29 @@ KIND_CHECKS = {
 }
 
 
-def import_failure(exc: BaseException, module_file: str) -> dict:
+def import_failure(exc: BaseException, module_file: str) -> FailureRecord:
     """One sentence for why importing the submission failed."""
     details = trimmed_traceback(exc)
     if isinstance(exc, SyntaxError):
-        return {"kind": "syntax_error", "details": details,
-                "message": f"{module_file} has a syntax error on line {exc.lineno}: {exc.msg}."}
+        return FailureRecord(kind=FailureKind.SYNTAX_ERROR, details=details,
+                             message=f"{module_file} has a syntax error on line {exc.lineno}: {exc.msg}.")
     if isinstance(exc, ModuleNotFoundError):
-        return {"kind": "import_error", "details": details,
-                "message": f"{module_file} imports {exc.name!r}, which is not available in the grading environment."}
+        return FailureRecord(kind=FailureKind.IMPORT_ERROR, details=details, message=(
+            f"{module_file} imports {exc.name!r}, which is not available in the grading environment."))
     if isinstance(exc, SystemExit):
-        return {"kind": "early_exit", "details": details,
-                "message": f"{module_file} called exit() while being imported."}
-    return {"kind": "import_error", "details": details,
-            "message": f"Importing {module_file} raised {type(exc).__name__}: {str(exc)[:200]}."}
+        return FailureRecord(kind=FailureKind.EARLY_EXIT, details=details,
+                             message=f"{module_file} called exit() while being imported.")
+    return FailureRecord(kind=FailureKind.IMPORT_ERROR, details=details,
+                         message=f"Importing {module_file} raised {type(exc).__name__}: {str(exc)[:200]}.")
 
 
-def interface_failures(module: ModuleType, assignment: Assignment) -> list[dict]:
+def interface_failures(module: ModuleType, assignment: Assignment) -> list[FailureRecord]:
     """Every required name that is missing, of the wrong kind or with a signature the grader cannot call."""
     failures = []
     for name, api in assignment.submission.api.items():
         if not hasattr(module, name):
             if not api.optional:
-                failures.append({"kind": "missing_name", "details": "", "message": _missing(module, name)})
+                failures.append(FailureRecord(kind=FailureKind.MISSING_NAME, message=_missing(module, name)))
             continue
         failure = _check_name(name, getattr(module, name), api)
         if failure:
@@ -60,33 +62,35 @@ def _missing(module: ModuleType, name: str) -> str:
     return f"{module.__name__}.py does not define {name}{hint}."
 
 
-def _check_name(name: str, obj: object, api: ApiName) -> dict | None:
+def _check_name(name: str, obj: object, api: ApiName) -> FailureRecord | None:
     if not KIND_CHECKS[api.kind](obj):
-        return {"kind": "wrong_kind", "details": "",
-                "message": f"{name} must be {KIND_NAMES[api.kind]}, but it is {type(obj).__name__}."}
+        return FailureRecord(kind=FailureKind.WRONG_KIND,
+                             message=f"{name} must be {KIND_NAMES[api.kind]}, but it is {type(obj).__name__}.")
     if api.kind in ("function", "class"):
         try:
             inspect.signature(obj).bind(*api.params)
         except TypeError:
             expected = f"{name}({', '.join(api.params)})"
-            return {"kind": "wrong_signature", "details": str(inspect.signature(obj)),
-                    "message": f"{name} must be callable as {expected}."}
+            return FailureRecord(kind=FailureKind.WRONG_SIGNATURE, details=str(inspect.signature(obj)),
+                                 message=f"{name} must be callable as {expected}.")
         except ValueError:
             return None  # builtins without introspectable signatures
     return None
 
 
-def main(assignment_id: str, folder: str, result: str) -> None:
-    assignment = load_assignment(assignment_id)
-    module_file = f"{assignment.submission.module}.py"
+def main() -> None:
+    spec = read_spec(ImportSpec)
+    assignment = load_assignment(spec.assignment_id)
+    module_file = f"{spec.module}.py"
     try:
-        module = import_submission(Path(folder), assignment.submission.module)
+        module = import_submission(Path(spec.submission), spec.module)
     except BaseException as exc:  # noqa: BLE001 - whatever student code raises becomes the report
-        write_json(Path(result), {"failures": [import_failure(exc, module_file)]})
-        return
-    write_json(Path(result), {"failures": interface_failures(module, assignment)})
+        failures = [import_failure(exc, module_file)]
+    else:
+        failures = interface_failures(module, assignment)
+    write_atomic(Path(spec.result), InterfaceResult(failures=failures).model_dump_json())
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main()
     exit_now()

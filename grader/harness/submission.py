@@ -1,16 +1,16 @@
-"""Importing the submission and writing results: what every in-sandbox entry point shares."""
+"""Importing the submission, and ending the process: what every in-sandbox entry point shares."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
+
+from grader.files import trim
 
 
 def import_submission(folder: Path, module_name: str) -> ModuleType:
@@ -26,27 +26,9 @@ def import_submission(folder: Path, module_name: str) -> ModuleType:
     return module
 
 
-def read_events(path: Path) -> list[dict]:
-    """The JSON-lines records of a stage's event file that carry an "event" key; malformed lines are skipped.
-
-    These files are within the submission's reach, so nothing in them is trusted to be well formed.
-    """
-    if not path.is_file():
-        return []
-    events = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and "event" in event:
-            events.append(event)
-    return events
-
-
 def trimmed_traceback(exc: BaseException) -> str:
     """The end of a traceback, as much as a report keeps."""
-    return "".join(traceback.format_exception(exc))[-4000:]
+    return trim("".join(traceback.format_exception(exc)))
 
 
 def exit_now(code: int = 0) -> NoReturn:
@@ -54,10 +36,3 @@ def exit_now(code: int = 0) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def write_json(path: Path, record: dict) -> None:
-    """Write `record` to `path` atomically."""
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        json.dump(record, tmp)
-    os.replace(tmp.name, path)

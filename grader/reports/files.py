@@ -1,42 +1,18 @@
-"""Writing report files atomically, and reading `report.json` back with one-sentence errors."""
+"""Writing `report.json` atomically, and reading it back with one-sentence errors."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from grader.errors import GraderError
+from grader.files import clear_stale_temps, write_atomic
 from grader.models import SCHEMA_VERSION, Report
 
 REPORT_JSON = "report.json"
-
-
-def write_atomic(path: Path, data: str | bytes) -> Path:
-    """Write `data` to `path` so that readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(payload)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be read by others
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def clear_stale_temps(folder: Path) -> None:
-    """Remove the temp files `write_atomic` leaves when the grader is killed mid-write."""
-    for stale in folder.glob(".*.tmp"):
-        stale.unlink(missing_ok=True)
+__all__ = ["REPORT_JSON", "clear_stale_temps", "read_report_json", "write_atomic", "write_report_json"]
 
 
 def write_report_json(report: Report, out_dir: Path) -> Path:

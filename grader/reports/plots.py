@@ -43,7 +43,7 @@ def training_curve(training: TrainingResult) -> bytes:
 
 
 def confusion_matrix(metrics: Metrics) -> bytes:
-    """The validation confusion matrix with counts; class names come from the per-class accuracies."""
+    """The confusion matrix on the hidden test images; class names come from the per-class accuracies."""
     names = list(metrics.per_class_accuracy)
     figure = Figure(figsize=(1.2 * len(names) + 2.5, 1.1 * len(names) + 1.5), dpi=DPI)
     axes = figure.subplots()
@@ -70,7 +70,7 @@ def score_histogram(percents: Sequence[float]) -> bytes:
 
 
 def accuracy_distribution(accuracies: Sequence[float], metric: Metric | None) -> bytes:
-    """Validation accuracies of the batch, with the assignment's zero- and full-credit lines."""
+    """The batch's accuracies on the hidden test images, with the assignment's zero- and full-credit lines."""
     figure = Figure(figsize=(6, 3), dpi=DPI)
     axes = figure.subplots()
     axes.hist(accuracies, bins=[i / 20 for i in range(21)], edgecolor="white")
@@ -78,6 +78,6 @@ def accuracy_distribution(accuracies: Sequence[float], metric: Metric | None) ->
         axes.axvline(metric.zero_credit_at, color="tab:red", linestyle="--", label="zero credit")
         axes.axvline(metric.full_credit_at, color="tab:green", linestyle="--", label="full credit")
         axes.legend()
-    axes.set(title="Validation accuracy", xlabel="accuracy", ylabel="submissions", xlim=(0, 1))
+    axes.set(title="Accuracy on the hidden test images", xlabel="accuracy", ylabel="submissions", xlim=(0, 1))
     axes.yaxis.get_major_locator().set_params(integer=True)
     return _png(figure)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from grader.config import Assignment
-from grader.models import CheckResult, Report
+from grader.models import CheckResult, Report, TrainingResult
 from grader.reports import plots
 from grader.reports.files import write_atomic
 from grader.reports.templating import render
@@ -27,6 +27,7 @@ View = Literal["student", "ta"]
 VIEW_STEMS: dict[View, str] = {"student": "report", "ta": "report-ta"}
 TRAINING_PNG = "training.png"
 CONFUSION_PNG = "confusion.png"
+PERTURBED = {"hflip": "horizontally flipped", "shift": "shifted"}  # config.Metric.perturbation, in words
 STOPPED = {
     "completed": "completed",
     "budget": "stopped at the time budget",
@@ -46,6 +47,14 @@ class CheckGroupView:
     name: str
     title: str
     checks: list[CheckResult]
+
+
+def budget_used(training: TrainingResult) -> str:
+    """How much of which budget the training used, in words."""
+    share = f"{training.budget_used:.1f} of its {training.budget_seconds:g} s"
+    if training.budget_clock == "cpu":
+        return f"{share} CPU budget (CPU seconds per thread it was given; other jobs on the machine do not count)"
+    return f"{share} time budget"
 
 
 def submission_plots(report: Report) -> dict[str, bytes]:
@@ -75,9 +84,10 @@ def flag_notice(report: Report, assignment: Assignment) -> str | None:
     if metrics is None or not metrics.flagged_for_review:
         return None
     limit = f" (more than the allowed {assignment.metric.max_perturbation_gap:.0%})" if assignment.metric else ""
+    copies = PERTURBED.get(metrics.perturbation, metrics.perturbation)
     return (
-        f"Flagged for review: validation accuracy drops by {metrics.perturbation_gap:.1%} on "
-        f"{metrics.perturbation}-perturbed images{limit}; check that the model does not memorize the validation set."
+        f"Flagged for review: the accuracy on the hidden test images drops by {metrics.perturbation_gap:.1%} on "
+        f"{copies} copies{limit}; check that the model does not memorize the test images."
     )
 
 
@@ -93,6 +103,8 @@ def context(report: Report, assignment: Assignment, view: View, images: dict[str
         "flag": flag_notice(report, assignment) if ta else None,
         "sandbox_warning": RLIMITS_WARNING if ta and report.environment.sandbox == "rlimits" else None,
         "stopped": STOPPED,
+        "budget_used": budget_used(report.training) if report.training else "",
+        "perturbed": PERTURBED,
         "max_gap": assignment.metric.max_perturbation_gap if assignment.metric else None,
     }
 

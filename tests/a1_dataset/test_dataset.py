@@ -94,6 +94,9 @@ def undecodable_tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
+TO_TENSOR = "with transforms.ToTensor() an item must be a float tensor of shape (3, 32, 32) in [0, 1]"
+
+
 def _items(dataset) -> list:
     return [dataset[i] for i in range(len(dataset))]
 
@@ -112,7 +115,8 @@ def _assert_stats(stats, expected_mean, expected_std, atol: float) -> None:
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_real_split_has_every_cifar2_image(submission, data_root, split):
     dataset = submission.CifarImageFolder(data_root, split)
-    assert len(dataset) == len(image_files(data_root, split))
+    expected = len(image_files(data_root, split))
+    assert len(dataset) == expected, f"expected the {expected} images of {split}/airplane/ and {split}/bird/"
 
 
 @pytest.mark.group("length")
@@ -127,14 +131,14 @@ def test_items_are_rgb_pil_images_with_int_labels(submission, tree):
     for image, label in _items(submission.CifarImageFolder(tree.root, "train")):
         assert isinstance(image, Image.Image), f"expected a PIL image, got {type(image).__name__}"
         assert image.mode == "RGB", f"expected an RGB image, got mode {image.mode!r} (grayscale files too)"
-        assert image.size == (32, 32)
+        assert image.size == (32, 32), f"expected a 32x32 image, got {image.size[0]}x{image.size[1]}"
         assert isinstance(label, int) and not isinstance(label, bool), f"label {label!r} is not an int"
 
 
 @pytest.mark.group("items")
 def test_each_image_file_appears_once(submission, tree):
     shown = [tree.identify(image) for image, _ in _items(submission.CifarImageFolder(tree.root, "test"))]
-    assert sorted(shown) == sorted(tree.files("test", list(CIFAR2)))
+    assert sorted(shown) == sorted(tree.files("test", list(CIFAR2))), "every image file must appear exactly once"
 
 
 @pytest.mark.group("items")
@@ -146,7 +150,7 @@ def test_files_are_in_sorted_order(submission, tree):
 
 @pytest.mark.group("labels")
 def test_default_labels_are_cifar2(submission, tree):
-    assert submission.CIFAR2_LABELS == CIFAR2
+    assert submission.CIFAR2_LABELS == CIFAR2, f"CIFAR2_LABELS must stay {CIFAR2}"
     for image, label in _items(submission.CifarImageFolder(tree.root, "train")):
         name = tree.identify(image).parent.name
         assert label == CIFAR2[name], f"an image of {name}/ has label {label}, expected {CIFAR2[name]}"
@@ -161,7 +165,7 @@ def test_custom_label_map(submission, tree):
         path = tree.identify(image)
         shown[path] = label
         assert label == label_map[path.parent.name], f"an image of {path.parent.name}/ has label {label}"
-    assert sorted(shown) == sorted(tree.files("train", list(label_map)))
+    assert sorted(shown) == sorted(tree.files("train", list(label_map))), "list the images of every class of label_map"
 
 
 @pytest.mark.group("transform")
@@ -176,15 +180,15 @@ def test_transform_result_is_returned(submission, tree):
     image, label = dataset[1]
     assert image == ("transformed", 1), "__getitem__ must return transform(image), called once per item"
     assert isinstance(seen[0], Image.Image) and seen[0].mode == "RGB", "transform must get the PIL RGB image"
-    assert label == CIFAR2[tree.identify(seen[0]).parent.name]
+    assert label == CIFAR2[tree.identify(seen[0]).parent.name], "a transform must not change the label"
 
 
 @pytest.mark.group("transform")
 def test_to_tensor_transform(submission, tree):
     dataset = submission.CifarImageFolder(tree.root, "test", transform=transforms.ToTensor())
     for image, _ in _items(dataset):
-        assert isinstance(image, torch.Tensor) and image.shape == (3, 32, 32)
-        assert image.dtype == torch.float32 and image.min() >= 0 and image.max() <= 1
+        assert isinstance(image, torch.Tensor) and image.shape == (3, 32, 32), TO_TENSOR
+        assert image.dtype == torch.float32 and image.min() >= 0 and image.max() <= 1, TO_TENSOR
         tree.identify(image)
 
 
@@ -205,7 +209,7 @@ def test_init_opens_no_image(submission, tree, monkeypatch):
 @pytest.mark.group("lazy")
 def test_init_reads_no_image_content(submission, undecodable_tree):
     dataset = submission.CifarImageFolder(undecodable_tree, "train")
-    assert len(dataset) == 2 * len(CIFAR2_CLASSES)
+    assert len(dataset) == 2 * len(CIFAR2_CLASSES), "__init__ must list image files without decoding them"
 
 
 @pytest.mark.group("stats")
@@ -226,14 +230,15 @@ def test_stats_of_real_training_images(submission, data_root):
 def test_loader_batches_in_order(submission, tree):
     dataset = submission.CifarImageFolder(tree.root, "train", transform=transforms.ToTensor())
     loader = submission.make_loader(dataset, batch_size=3, shuffle=False)
-    assert isinstance(loader, DataLoader)
+    assert isinstance(loader, DataLoader), f"make_loader must return a DataLoader, not a {type(loader).__name__}"
     batches = list(loader)
     assert [len(labels) for _, labels in batches] == [3, 3, 1], "7 images in batches of 3 make 3, 3, 1"
     images = torch.cat([images for images, _ in batches])
     labels = torch.cat([labels for _, labels in batches])
-    assert images.shape == (7, 3, 32, 32) and labels.dtype == torch.int64
-    assert torch.equal(images, torch.stack([image for image, _ in _items(dataset)]))
-    assert labels.tolist() == [label for _, label in _items(dataset)]
+    assert images.shape == (7, 3, 32, 32) and labels.dtype == torch.int64, "batches stack images and int64 labels"
+    in_order = "shuffle=False must keep the dataset order"
+    assert torch.equal(images, torch.stack([image for image, _ in _items(dataset)])), in_order
+    assert labels.tolist() == [label for _, label in _items(dataset)], in_order
 
 
 @pytest.mark.group("loader")
@@ -250,8 +255,9 @@ def test_loader_shuffles(submission, assignment):
 @pytest.mark.group("loader")
 def test_loader_num_workers(submission):
     dataset = TensorDataset(torch.arange(4))
-    assert submission.make_loader(dataset, 2, False).num_workers == 0
-    assert submission.make_loader(dataset, 2, False, num_workers=2).num_workers == 2
+    assert submission.make_loader(dataset, 2, False).num_workers == 0, "num_workers must default to 0"
+    workers = submission.make_loader(dataset, 2, False, num_workers=2).num_workers
+    assert workers == 2, "make_loader must pass num_workers on to the DataLoader"
 
 
 @pytest.mark.group("errors")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from grader.config import load_assignment
+from grader.data import cache_dir
 from grader.docker_runner import grade_in_container
 from grader.models import Report
 from grader.paths import EXAMPLES_DIR, PROJECT_ROOT
@@ -72,24 +74,47 @@ def container_grade(source: Path, data_root: Path, out: Path) -> Report:
     return grade_in_container(load_assignment("a2_ffn"), source, out, options)
 
 
+INTERFACES = ("names = sorted(line.split(':')[0].strip() for line in open('/proc/net/dev').read().splitlines()[2:])\n"
+              "print('INTERFACES:' + ','.join(names))")
+
+
 def test_network_is_cut_in_the_container(grader_image: str, data_root: Path, tmp_path: Path) -> None:
-    source = hostile(tmp_path, "import socket\nsocket.create_connection(('pypi.org', 443), timeout=5)")
-    report = container_grade(source, data_root, tmp_path / "out")
+    # The control: the same probe here sees the machine's interfaces; the stage in the container sees loopback only.
+    here = subprocess.run([sys.executable, "-c", INTERFACES], capture_output=True, text=True, check=True).stdout
+    assert here.strip() != "INTERFACES:lo"
+    probe = INTERFACES.replace("print(", "raise RuntimeError(")
+    report = container_grade(hostile(tmp_path, probe), data_root, tmp_path / "out")
     assert report.failures[0].kind == "import_error"
-    assert "OSError" in report.failures[0].message or "gaierror" in report.failures[0].message
+    assert "INTERFACES:lo." in report.failures[0].message, report.failures[0].message
     assert report.score.total == 0
 
 
+HUNT = (
+    "import os\nfound = []\n"
+    "for top in {tops!r}:\n"
+    "    for folder, _, files in os.walk(top):\n"
+    "        found += [os.path.join(folder, f) for f in files\n"
+    "                  if ('label' in f and 'train' not in f) or f.endswith(('.jpg', '.png'))]\n"
+    "raise RuntimeError('FOUND:' + repr(sorted(found)[:5]))"
+)  # the training labels are there for training; the validation labels and the test images must not be
+
+
 def test_labels_are_unreachable_in_the_container(grader_image: str, data_root: Path, tmp_path: Path) -> None:
-    hunt = (
-        "import os\nfound = []\n"
-        "for top in ('/data', '/cache', '/out', '/submission', '/home', '/tmp', '/opt/grader/tests'):\n"
-        "    for folder, _, files in os.walk(top):\n"
-        "        found += [os.path.join(folder, f) for f in files if 'label' in f or f.endswith(('.npy', '.jpg'))]\n"
-        "raise RuntimeError('FOUND:' + repr(sorted(found)[:5]))"
-    )
-    report = container_grade(hostile(tmp_path, hunt), data_root, tmp_path / "out")
+    # The control: the same hunt here finds the validation labels in the tensor cache and the image files.
+    control = subprocess.run([sys.executable, "-c", HUNT.format(tops=(str(cache_dir()), str(data_root / "test")))],
+                             capture_output=True, text=True)
+    assert "test-" in control.stderr and "labels.npy" in control.stderr, control.stderr[-500:]
+    tops = ("/data", "/cache", "/out", "/submission", "/home", "/tmp", "/opt/grader/tests", "/sandbox")
+    report = container_grade(hostile(tmp_path, HUNT.format(tops=tops)), data_root, tmp_path / "out")
     assert "FOUND:[]" in report.failures[0].message, report.failures[0].message
+
+
+def test_the_image_holds_no_solutions_or_examples(grader_image: str) -> None:
+    listing = subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "ls", grader_image,
+                              "/opt/grader"], capture_output=True, text=True, check=True).stdout.split()
+    assert {"grader", "assignments", "tests"} <= set(listing), listing  # the control: the listing works
+    assert not {"solutions", "examples"} & set(listing)
+    assert (PROJECT_ROOT / "solutions").is_dir() and (PROJECT_ROOT / "examples").is_dir()
 
 
 def test_an_endless_import_is_stopped_and_reported(grader_image: str, data_root: Path, tmp_path: Path) -> None:

@@ -1,11 +1,14 @@
 """Every shipped assignment: its stub is generated from its solution, passes no hidden check, and every
-check group of its assignment.toml has hidden checks, each naming a known group."""
+check group of its assignment.toml has hidden checks, each naming a known group; its public checks speak in
+sentences, pass on the solution and name the mistake the hidden checks name."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +17,7 @@ from types import ModuleType
 import pytest
 
 from grader.config import Assignment, assignment_ids, load_assignment
+from grader.data import load_split
 from grader.paths import PACKAGE_DIR, PROJECT_ROOT
 from grader.stubs import stale_stubs
 
@@ -47,6 +51,70 @@ def test_every_check_group_has_checks(assignment_id):
     assert not ungrouped, f"{assignment.id}: checks without a check group of assignment.toml: {ungrouped}"
     empty = declared - set(groups.values())
     assert not empty, f"{assignment.id}: check groups without hidden checks: {sorted(empty)}"
+
+
+@pytest.mark.parametrize("assignment_id", assignment_ids())
+def test_public_checks_explain_every_assertion(assignment_id):
+    """Students read these messages in their own terminal: no assertion may fail as a bare `assert 4.93 < 0.90`."""
+    for path in sorted((load_assignment(assignment_id).folder / "tests").glob("test_*.py")):
+        bare = [node.lineno for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Assert)
+                and node.msg is None]
+        assert not bare, f"{path.name}: asserts without a message on lines {bare}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment_id", assignment_ids())
+def test_public_checks_pass_on_the_solution_and_name_a_missing_zero_grad(assignment_id, tmp_path):
+    """The public checks run as students run them: `pytest` in a copy of the handout folder, without the grader."""
+    assignment = load_assignment(assignment_id)
+    shutil.copytree(assignment.folder, tmp_path / assignment.id)
+    for name in assignment.submission.files:
+        shutil.copy(assignment.solution_dir / name, tmp_path / assignment.id / name)
+    assert _public_checks(tmp_path / assignment.id).returncode == 0
+    module = tmp_path / assignment.id / f"{assignment.submission.module}.py"
+    source = module.read_text()
+    if "optimizer.zero_grad()" not in source:
+        return
+    module.write_text(source.replace("optimizer.zero_grad()", "pass"))
+    run = _public_checks(tmp_path / assignment.id)
+    assert run.returncode == 1
+    assert ("At optimizer step 2 the gradients still included earlier batches: call optimizer.zero_grad() before "
+            "each loss.backward().") in run.stdout
+
+
+TRAINED = [i for i in assignment_ids() if load_assignment(i).training is not None]
+
+
+@pytest.mark.parametrize("assignment_id", TRAINED)
+def test_handout_numbers_are_those_of_assignment_toml(assignment_id):
+    assignment = load_assignment(assignment_id)
+    training, metric, threads = assignment.training, assignment.metric, assignment.limits.threads
+    handout = " ".join((assignment.folder / "README.md").read_text().split())
+    for phrase in (f"gives your training {threads} threads", f"divided by {threads}.",
+                   f"**{training.budget_seconds['cpu']:g} CPU seconds per thread**",
+                   f"**{training.budget_seconds['cuda']:g} seconds** of wall-clock time",
+                   f"still going {training.grace_seconds:g} seconds after the budget",
+                   f"the assignment's seed ({assignment.seed})", f"at most {training.max_parameters:,} parameters",
+                   f"accuracy {metric.full_credit_at:.2f} or more: all {metric.points:g} points",
+                   f"accuracy {metric.zero_credit_at:.2f} or less: no points",
+                   f"drops by more than {metric.max_perturbation_gap:.2f}"):
+        assert phrase in handout, f"{assignment.id}/README.md does not say {phrase!r}"
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("assignment_id", TRAINED)
+def test_handout_normalization_is_that_of_the_data(assignment_id, data_root):
+    mean, std = load_split(data_root, "train").channel_stats()
+    handout = " ".join((load_assignment(assignment_id).folder / "README.md").read_text().split())
+    for name, values in (("mean", mean), ("std", std)):
+        quoted = f"**{name} ({', '.join(f'{value:.4f}' for value in values)})**"
+        assert quoted in handout, f"the handout should say {quoted}, as `grader data info` prints"
+
+
+def _public_checks(folder: Path) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def _run_checks(assignment: Assignment, submission: Path, results: Path) -> list[dict]:

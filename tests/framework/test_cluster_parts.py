@@ -23,7 +23,7 @@ from grader.data import DATA_DIR_ENV
 from grader.docker_runner import GRADER_MEMORY_MB
 from grader.intake import receive
 from grader.models import FailureKind
-from grader.pipeline import failed_report
+from grader.pipeline import failed_report, grader_failure
 from grader.reports import write_all
 
 
@@ -76,7 +76,7 @@ def test_a_node_with_other_data_refuses(synthetic_cifar: Path, other_synthetic_c
 
 def test_a_returned_folder_is_written_whole_with_report_json_last(tmp_path: Path) -> None:
     assignment = load_assignment("a1_dataset")
-    report = failed_report(assignment, Path("alice.py"), "alice", "details")
+    report = failed_report(assignment, Path("alice.py"), "alice", grader_failure("details"))
     on_node = tmp_path / "node"
     write_all(report, assignment, on_node)
     files = {p.name: p.read_bytes() for p in on_node.iterdir()}

@@ -42,6 +42,8 @@ BAD_CONFIGS = {
     "metric without training": (A2[:TRAINING_START] + A2[LIMITS_START:], "[training] and [metric]"),
     "missing section": (A2[:LIMITS_START], "limits"),
     "negative points": (A2.replace("points = 50", "points = -50"), "metric.points"),
+    "metric explained by an unknown group": (A2.replace('explained_by = ["training"]', 'explained_by = ["trainin"]'),
+                                             "unknown check groups: trainin"),
 }
 
 

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from grader import cli, sandbox
+from grader import bubblewrap, cli, sandbox
 from grader.batch import BatchOptions, worker_devices
 from grader.context import Device
 from grader.errors import GraderError
-from grader.sandbox import Stage, StageLimits
+from grader.sandbox import Sandbox, SandboxConfig, Stage, StageLimits
 
 LIMITS = StageLimits(wall_seconds=20, memory_mb=1024, processes=16, file_size_mb=16, output_kb=64)
 
 
-def test_gpus_are_shared_round_robin() -> None:
+def test_each_gpu_grades_one_submission_at_a_time() -> None:
     devices = worker_devices(BatchOptions(workers=3, device_kind="cuda", gpu_count=2))
-    assert devices == [Device("cuda", 0), Device("cuda", 1), Device("cuda", 0)]
+    assert devices == [Device("cuda", 0), Device("cuda", 1)]
+    assert worker_devices(BatchOptions(workers=1, device_kind="cuda", gpu_count=2)) == [Device("cuda", 0)]
 
 
 @pytest.mark.parametrize(("kind", "gpus"), [("cuda", 0), ("cpu", 2)])
@@ -33,24 +33,24 @@ def test_device_names() -> None:
 
 
 @pytest.mark.parametrize(("gpu_index", "visible"), [(1, "1"), (0, "0"), (None, "")])
-def test_child_env_shows_only_the_stage_gpu(gpu_index: int | None, visible: str, tmp_path: Path) -> None:
-    stage = Stage(["true"], tmp_path, LIMITS, gpu_index=gpu_index)
-    assert sandbox._child_env(stage)["CUDA_VISIBLE_DEVICES"] == visible
+def test_stage_env_shows_only_the_stage_gpu(gpu_index: int | None, visible: str) -> None:
+    assert sandbox._base_env(SandboxConfig(gpu_index=gpu_index))["CUDA_VISIBLE_DEVICES"] == visible
 
 
-def test_stage_process_sees_its_gpu_index(tmp_path: Path) -> None:
+def test_stage_process_sees_its_gpu_index() -> None:
     code = "import os; print('CVD=' + repr(os.environ['CUDA_VISIBLE_DEVICES']))"
     for gpu_index, expected in ((1, "CVD='1'"), (None, "CVD=''")):
-        result = sandbox.run(Stage([sys.executable, "-c", code], tmp_path, LIMITS, gpu_index=gpu_index))
+        with Sandbox(SandboxConfig(gpu_index=gpu_index)) as box:
+            result = box.run(Stage(["-c", code], box.stage_dir("gpu"), LIMITS))
         assert expected in result.output, result.output
 
 
-def test_bubblewrap_binds_gpu_devices_only_for_a_gpu_stage(tmp_path: Path) -> None:
-    gpu = sandbox._bubblewrap_argv(Stage(["true"], tmp_path, LIMITS, gpu_index=1), uid=200_000)
+def test_bubblewrap_binds_gpu_devices_only_for_a_gpu_sandbox(tmp_path: Path) -> None:
+    gpu = bubblewrap.command([], 1, tmp_path, ["-c", "pass"])
     binds = {gpu[i + 1] for i, arg in enumerate(gpu) if arg == "--dev-bind-try"}
     assert {"/dev/nvidia1", "/dev/nvidiactl", "/dev/nvidia-uvm"} <= binds
     assert "/dev/nvidia0" not in binds
-    cpu = sandbox._bubblewrap_argv(Stage(["true"], tmp_path, LIMITS), uid=200_000)
+    cpu = bubblewrap.command([], None, tmp_path, ["-c", "pass"])
     assert not any("nvidia" in arg for arg in cpu)
 
 

@@ -11,7 +11,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from grader.config import Assignment, load_assignment
@@ -88,22 +87,6 @@ def test_single_python_file_is_renamed_with_a_note(ffn: Assignment, tmp_path: Pa
     assert intake.failure is None and intake.info.files == ["ffn.py"]
     assert (intake.folder / "ffn.py").read_text() == FFN
     assert any("my_network.py" in note and "ffn.py" in note for note in intake.info.notes)
-
-
-def test_notebook_code_cells_are_joined_without_magics(ffn: Assignment, tmp_path: Path) -> None:
-    notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("# My FFN"),
-        nbformat.v4.new_code_cell("%matplotlib inline\nimport math"),
-        nbformat.v4.new_code_cell("!pip list\nEPOCHS = 3"),
-        nbformat.v4.new_code_cell(FFN.strip()),
-    ])
-    source = tmp_path / "dana.ipynb"
-    nbformat.write(notebook, source)
-    intake = take(ffn, source, tmp_path)
-    assert intake.failure is None and intake.info.files == ["ffn.py"]
-    code = (intake.folder / "ffn.py").read_text()
-    assert code == "import math\n\nEPOCHS = 3\n\n" + FFN
-    assert any("Dropped 2" in note for note in intake.info.notes)
 
 
 def test_files_one_folder_down_are_hoisted(ffn: Assignment, tmp_path: Path) -> None:

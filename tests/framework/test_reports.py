@@ -25,8 +25,10 @@ from grader.models import (
     SubmissionInfo,
     TrainingResult,
 )
-from grader.reports import read_report_json, write_all, write_atomic, write_gradebook
+from grader.reports import gradescope_results, read_report_json, write_all, write_atomic, write_gradebook
 from grader.reports.schema import stale_schema
+from grader.scoring import score
+from tests.framework.report_views import html_view, md_view, repeated_lines
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SECRET_NODEID = "tests/a3_cnn/test_checks.py::test_zero_grad_secret"
@@ -42,6 +44,29 @@ GRADESCOPE_VISIBILITY = {"visible", "hidden", "after_due_date", "after_published
 @pytest.fixture(scope="module")
 def a3() -> Assignment:
     return load_assignment("a3_cnn")
+
+
+NOTEBOOK_NOTE = ("Graded dana.ipynb as cnn.py, without the top-level code grading does not need: "
+                 "cell 5 (a training loop), cell 6 (a plot).")
+STUDENT_TRACEBACK = ("Traceback (most recent call last):\n  Cell 3, line 1 of dana.ipynb, in <module>\n"
+                     "    images = np.stack(arrays)\nValueError: need at least one array to stack")
+
+
+def notebook_report(a3: Assignment) -> Report:
+    """A notebook whose kept cell failed at import, graded without bubblewrap, scored by the real scoring."""
+    failure = Failure(stage="import", kind=FailureKind.IMPORT_ERROR, details=SECRET_DETAILS,
+                      student_traceback=STUDENT_TRACEBACK,
+                      message="Cell 3, line 1 of dana.ipynb raised ValueError: need at least one array to stack when "
+                              "the grader imported your notebook: top-level code runs at grading time.")
+    notes = ["Took the files from the folder hw3/ inside the submission.", NOTEBOOK_NOTE]
+    return Report(
+        assignment_id=a3.id, assignment_version=a3.version, notes=notes, failures=[failure],
+        submission=SubmissionInfo(student_id="dana", source="dana.zip", sha256="cd" * 32, files=["cnn.py"],
+                                  notes=notes),
+        environment=Environment(grader_version="0.1.0", python="3.11.9", torch_version="2.4.0", device="cpu",
+                                seed=0, data_fingerprint="f00d", sandbox="rlimits"),
+        score=score(a3, [], None, [failure]),
+    )
 
 
 def make_report(a3: Assignment, student: str, *, failed: bool = False, flagged: bool = False) -> Report:
@@ -62,7 +87,7 @@ def make_report(a3: Assignment, student: str, *, failed: bool = False, flagged: 
         items.append(ScoreItem(name="accuracy", title="Validation accuracy", points=0, max_points=a3.metric.points,
                                reason="The model was not trained.", visibility="hidden"))
         failures.append(Failure(stage="training", kind=FailureKind.NAN_LOSS, message="The loss became NaN in epoch 1.",
-                                details=SECRET_DETAILS))
+                                details=SECRET_DETAILS.replace("line 3", "line 9")))
     else:
         training = TrainingResult(device="cpu", epochs_planned=3, stopped="completed", budget_seconds=360,
                                   parameters=123_456, seconds=90.0, epochs=[
@@ -75,10 +100,11 @@ def make_report(a3: Assignment, student: str, *, failed: bool = False, flagged: 
         items.append(ScoreItem(name="accuracy", title="Validation accuracy", points=a3.metric.points,
                                max_points=a3.metric.points, reason="Accuracy 90.0% reaches full credit."))
     total = sum(item.points for item in items)
+    notes = ["Ignored __MACOSX/.", "Kept <cnn.py> & co."]
     return Report(
-        assignment_id=a3.id, assignment_version=a3.version,
+        assignment_id=a3.id, assignment_version=a3.version, notes=notes,  # the pipeline copies the intake notes
         submission=SubmissionInfo(student_id=student, source=f"/in/{student}.zip", sha256="ab" * 32,
-                                  files=["cnn.py"], notes=["Ignored __MACOSX/.", "Kept <cnn.py> & co."]),
+                                  files=["cnn.py"], notes=notes),
         environment=Environment(grader_version="0.1.0", python="3.11.9", torch_version="2.4.0", device="cpu",
                                 seed=0, data_fingerprint="f00d", sandbox="rlimits" if failed else "bubblewrap"),
         checks=checks, training=training, metrics=metrics, failures=failures,
@@ -92,7 +118,7 @@ def written(a3: Assignment, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     """Each kind of report written with write_all into its own folder."""
     root = tmp_path_factory.mktemp("reports")
     reports = {"full": make_report(a3, "alice"), "failed": make_report(a3, "bob", failed=True),
-               "flagged": make_report(a3, "carol", flagged=True)}
+               "flagged": make_report(a3, "carol", flagged=True), "notebook": notebook_report(a3)}
     folders = {name: root / report.submission.student_id for name, report in reports.items()}
     for name, report in reports.items():
         write_all(report, a3, folders[name])
@@ -150,7 +176,7 @@ def test_markdown_links_the_png_files(written: dict[str, Path]) -> None:
     assert "| Validation accuracy | 50 / 50 | Accuracy 90.0% reaches full credit. |" in md
 
 
-@pytest.mark.parametrize("kind", ["full", "failed", "flagged"])
+@pytest.mark.parametrize("kind", ["full", "failed", "flagged", "notebook"])
 def test_results_json_follows_gradescope_spec(written: dict[str, Path], kind: str) -> None:
     results = json.loads(read(written[kind], "results.json"))
     report = read_report_json(written[kind] / "report.json")
@@ -162,6 +188,17 @@ def test_results_json_follows_gradescope_spec(written: dict[str, Path], kind: st
         assert (test["score"], test["max_score"], test["visibility"]) == (item.points, item.max_points, item.visibility)
     assert "SECRET_DETAIL" not in json.dumps(results)
     assert all(f.message in results["output"] for f in report.failures)
+    assert all(note in results["output"] for note in report.notes)
+    assert (STUDENT_TRACEBACK in results["output"]) == (kind == "notebook")
+
+
+@pytest.mark.parametrize("kind", ["full", "failed"])
+def test_gradescope_leaderboard_entries_when_asked(written: dict[str, Path], kind: str) -> None:
+    report = read_report_json(written[kind] / "report.json")
+    assert "leaderboard" not in gradescope_results(report)
+    board = gradescope_results(report, leaderboard=True).get("leaderboard")
+    # https://gradescope-autograders.readthedocs.io/en/latest/leaderboards/: a list of {name, value[, order]}
+    assert board == ([{"name": "Validation accuracy", "value": 0.9}] if kind == "full" else None)
 
 
 def test_gradebook_has_one_row_per_report(a3: Assignment, written: dict[str, Path], tmp_path: Path) -> None:
@@ -174,9 +211,9 @@ def test_gradebook_has_one_row_per_report(a3: Assignment, written: dict[str, Pat
     assert list(rows[0]) == ["student_id", "sha256", "total", "max_total", "percent", *groups, "accuracy_points",
                              "accuracy", "perturbed_accuracy", "flagged_for_review", "failure_kinds", "seconds",
                              "report"]
-    assert [row["student_id"] for row in rows] == ["alice", "bob", "carol"]
+    assert [row["student_id"] for row in rows] == ["alice", "bob", "carol", "dana"]
     assert rows[1]["failure_kinds"] == "nan_loss" and rows[1]["accuracy"] == ""
-    assert [row["flagged_for_review"] for row in rows] == ["false", "", "true"]
+    assert [row["flagged_for_review"] for row in rows] == ["false", "", "true", ""]
     assert (tmp_path / rows[0]["report"]).resolve() == (written["full"] / "report-ta.html").resolve()
     summary = read(tmp_path, "summary.md")
     assert "| nan_loss | 1 | The loss became NaN in epoch 1. |" in summary
@@ -225,3 +262,36 @@ def test_read_report_json_errors_are_one_sentence(tmp_path: Path, content: str |
 
 def test_committed_schema_is_in_sync() -> None:
     assert stale_schema() is False
+
+
+KINDS = ["full", "failed", "flagged", "notebook"]
+
+
+@pytest.mark.parametrize("stem", ["report", "report-ta"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_line_appears_twice(written: dict[str, Path], kind: str, stem: str) -> None:
+    for view in (md_view(written[kind] / f"{stem}.md"), html_view(written[kind] / f"{stem}.html")):
+        lines, _, _ = view
+        assert repeated_lines(lines) == []
+
+
+@pytest.mark.parametrize("stem", ["report", "report-ta"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_markdown_and_html_carry_the_same_sections(written: dict[str, Path], kind: str, stem: str) -> None:
+    _, md_headings, md_tables = md_view(written[kind] / f"{stem}.md")
+    _, html_headings, html_tables = html_view(written[kind] / f"{stem}.html")
+    assert md_headings == html_headings and "Score" in md_headings
+    assert md_tables == html_tables
+    if kind == "full":
+        assert ["Epoch", "Loss", "Training accuracy", "Seconds"] in html_tables
+
+
+@pytest.mark.parametrize("suffix", ["md", "html"])
+def test_the_student_sees_their_own_traceback_once(written: dict[str, Path], suffix: str) -> None:
+    student = read(written["notebook"], f"report.{suffix}")
+    assert "Cell 3, line 1 of dana.ipynb, in &lt;module&gt;" in student if suffix == "html" else \
+        "Cell 3, line 1 of dana.ipynb, in <module>" in student
+    assert "SECRET_DETAIL" not in student and "SECRET_DETAIL" not in read(written["notebook"], f"report-ta.{suffix}")
+    assert student.count("cell 5 (a training loop)") == 1
+    assert "resource limits only" not in student
+    assert read(written["notebook"], f"report-ta.{suffix}").count("resource limits only") == 1

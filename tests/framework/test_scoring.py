@@ -97,3 +97,19 @@ def test_import_failure_explains_every_line(assignment_id: str) -> None:
     for item in result.items:
         assert item.reason.startswith("Not earned:") and failure.message in item.reason
     assert failure.message in result.summary
+
+
+@pytest.mark.parametrize("assignment_id", WITH_METRIC)
+def test_a_low_accuracy_points_at_the_failed_training_checks(assignment_id: str) -> None:
+    assignment = load_assignment(assignment_id)
+    training = assignment.group("training")
+    low = metrics(assignment.metric.zero_credit_at - 0.2)
+    results = [c.model_copy(update={"outcome": "failed", "points": 0.0}) if c.nodeid == "test_training_1" else c
+               for c in checks(assignment)]
+    reason = score(assignment, results, low, []).items[-1].reason
+    assert reason.endswith(f"The checks “{training.title}” failed (see above), which usually explains a low "
+                           "accuracy: fix them first.")
+    assert "failed" not in score(assignment, checks(assignment), low, []).items[-1].reason
+    full = metrics(assignment.metric.full_credit_at)
+    assert "failed" not in score(assignment, results, full, []).items[-1].reason
+

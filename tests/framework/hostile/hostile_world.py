@@ -22,6 +22,7 @@ import psutil
 from grader.config import Assignment
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
+SOLO = Path(__file__).parent / "solo"  # cases graded on their own, outside the class's batch
 PATCH = ".patch.py"
 TEMPLATE = ".in"
 
@@ -155,7 +156,8 @@ class Listener:
 
 
 class PeakMemory:
-    """Samples the summed resident memory of this process's descendants every 20 ms, keeping the peak (MB)."""
+    """Samples the memory of this process's descendants every 20 ms, keeping the peak (MB): their proportional set
+    size, which counts the pages a forked stage shares with its warm sandbox once, not once per process."""
 
     def __init__(self) -> None:
         self.peak_mb = 0.0
@@ -175,7 +177,7 @@ class PeakMemory:
             total = 0
             for process in psutil.Process().children(recursive=True):
                 try:
-                    total += process.memory_info().rss
+                    total += process.memory_full_info().pss
                 except psutil.Error:
                     continue
             self.peak_mb = max(self.peak_mb, total / 2**20)

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hostile_world import (
+    SOLO,
     SUBMISSIONS,
     Listener,
     PeakMemory,
@@ -39,14 +41,12 @@ from hostile_world import (
 from grader import sandbox
 from grader.batch import BatchOptions, discover, run_batch
 from grader.config import Assignment, assignment_ids, load_assignment
-from grader.context import GradingData, load_grading_data
+from grader.context import TRAIN_IMAGES, TRAIN_LABELS, GradingData, load_grading_data
 from grader.data import cache_dir
-from grader.errors import GraderError
 from grader.models import Failure, Report
-from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR, PROJECT_ROOT, SOLUTIONS_DIR, TESTS_DIR
+from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR, SOLUTIONS_DIR, TESTS_DIR
 from grader.pipeline import GradeOptions, grade
 from grader.reports import read_report_json
-from grader.sandbox import Mount, StageLimits, python_stage
 from grader.scoring import metric_credit
 
 pytestmark = pytest.mark.slow
@@ -56,6 +56,10 @@ A2_LIMITS = {"import_seconds": 15.0, "check_seconds": 10.0, "checks_total_second
 A2_TRAINING = {"budget_seconds": {"cpu": 8.0}, "grace_seconds": 4.0}
 KILL_SLACK = 1.5  # watchdog poll interval, killing and reaping the tree
 A2_FULL = {"architecture": 15.0, "output": 5.0, "parameters": 5.0, "training": 15.0, "evaluate": 10.0}
+TRAINING_CHECK = 2.5  # the training group's 15 points over its 6 checks
+TRAINING_CHECKS = ["test_train_one_epoch_lowers_the_loss", "test_train_one_epoch_moves_batches_to_the_device",
+                   "test_train_one_epoch_returns_mean_loss", "test_train_one_epoch_trains_in_training_mode",
+                   "test_train_one_epoch_zeroes_gradients"]  # the checks that call train_one_epoch, in run order
 REPORT_FILES = {"report.json", "report.md", "report.html", "report-ta.md", "report-ta.html", "results.json"}
 SCAN_SECONDS = 1.0
 DETAILS_LIMIT = 4000  # characters of output or traceback a report keeps per failure or check
@@ -125,13 +129,15 @@ def a2_extras(world: World) -> dict[str, dict[str, str]]:
     """The generated files of the a2 cases: what they aim at, and the lookup table of answers."""
     val = world.data.val
     table = {_pixel_key(image): int(label) for image, label in zip(val.images, val.labels, strict=True)}
+    answers = f"MEAN = {world.data.mean!r}\nSTD = {world.data.std!r}\nTABLE = {table!r}\n"
     guesses = {"paths": world.hunted_paths(), "servers": [*world.listener.addresses(), ["pypi.org", 443]],
                "scan_seconds": SCAN_SECONDS}
     return {
         "label_hunter": {"guesses.json": json.dumps(guesses)},
         "writer": {"targets.json": json.dumps(_writer_targets(world))},
         "lingering_child": {"marker.txt": world.marker},
-        "lookup_table": {"answers.py": f"MEAN = {world.data.mean!r}\nSTD = {world.data.std!r}\nTABLE = {table!r}\n"},
+        "lookup_table": {"answers.py": answers},
+        "lookup_without_flip": {"answers.py": answers},
     }
 
 
@@ -140,17 +146,18 @@ def _pixel_key(image: np.ndarray) -> str:
 
 
 def _writer_targets(world: World) -> dict[str, list[str]]:
-    val = world.data.val
-    folders = [world.out, world.victim.parent, world.out / "writer", PACKAGE_DIR, PACKAGE_DIR / "harness",
-               ASSIGNMENTS_DIR / "a2_ffn", TESTS_DIR / "a2_ffn", PROJECT_ROOT, world.data_root / "test" / "airplane",
-               val.labels_path.parent, world.root / "class_a2"]
+    """Paths every stage sees (so a failed write means something): the grader, the assignment, its checks, the
+    training tensors (the world's own cache, so even a sandbox bug destroys nothing that cannot be rebuilt),
+    the Python installation and system folders."""
+    site = Path(torch.__file__).parent
+    folders = [PACKAGE_DIR, PACKAGE_DIR / "harness", ASSIGNMENTS_DIR / "a2_ffn", TESTS_DIR / "a2_ffn",
+               TRAIN_IMAGES.parent, site, Path("/usr/lib"), Path("/"), Path("/stages")]
     rewrite = [PACKAGE_DIR / "pipeline.py", PACKAGE_DIR / "harness" / "evaluate.py",
                PACKAGE_DIR / "classifier_checks.py", PACKAGE_DIR / "harness" / "canary_check.py",
-               ASSIGNMENTS_DIR / "a2_ffn" / "assignment.toml", TESTS_DIR / "a2_ffn" / "test_ffn.py"]
-    first_image = sorted((world.data_root / "test" / "airplane").iterdir())[0]
-    destroy = [world.victim, val.labels_path, first_image]
+               ASSIGNMENTS_DIR / "a2_ffn" / "assignment.toml", TESTS_DIR / "a2_ffn" / "test_ffn.py", TRAIN_IMAGES,
+               site / "__init__.py", Path("/usr/bin/env")]
     return {"create_in": [str(p) for p in folders], "rewrite": [str(p) for p in rewrite],
-            "destroy": [str(p) for p in destroy]}
+            "destroy": [str(TRAIN_LABELS), str(TRAIN_IMAGES)]}
 
 
 def a2_archives(folder: Path, assignment: Assignment, tag: str) -> None:
@@ -316,7 +323,7 @@ def test_missing_module_is_named(a2: Graded) -> None:
 def test_misspelled_function_suggests_the_close_name(a2: Graded) -> None:
     report = a2.report("misspelled_function")
     only_failure(report, "import", "missing_name", "does not define train_one_epoch", "'trian_one_epoch'", "typo")
-    assert check_points(report) == A2_FULL | {"training": 3.75}, "only make_optimizer of the training checks passes"
+    assert check_points(report) == A2_FULL | {"training": TRAINING_CHECK}, "only make_optimizer's check passes"
     assert report.training is None and metric_points(report) == 0
 
 
@@ -324,13 +331,14 @@ def test_wrong_signature_shows_the_expected_call(a2: Graded) -> None:
     report = a2.report("wrong_signature")
     only_failure(report, "import", "wrong_signature",
                  "train_one_epoch must be callable as train_one_epoch(model, loader, loss_fn, optimizer, device)")
-    assert check_points(report) == A2_FULL | {"training": 3.75}
+    assert check_points(report) == A2_FULL | {"training": TRAINING_CHECK}
     assert report.training is None and metric_points(report) == 0
 
 
 def test_logits_of_the_wrong_shape(a2: Graded) -> None:
     report = a2.report("wrong_output_shape")
-    only_failure(report, "evaluation", "wrong_output", "shape (64, 10)", "expected (64, 2)")
+    # The stage sees the 64 hidden images and their flipped copies together: 128 images.
+    only_failure(report, "evaluation", "wrong_output", "For 128 images", "shape (128, 10)", "expected (128, 2)")
     assert check_points(report) == A2_FULL | {"output": 0.0}
     assert report.training.stopped == "completed" and report.metrics is None and metric_points(report) == 0
 
@@ -338,7 +346,7 @@ def test_logits_of_the_wrong_shape(a2: Graded) -> None:
 def test_train_one_epoch_returning_the_wrong_type(a2: Graded) -> None:
     report = a2.report("wrong_return_type")
     only_failure(report, "training", "wrong_output", "train_one_epoch returned dict")
-    assert check_points(report) == A2_FULL | {"training": 11.25}
+    assert check_points(report) == A2_FULL | {"training": 15 - TRAINING_CHECK}
     assert report.training.stopped == "failed" and report.metrics is None and metric_points(report) == 0
 
 
@@ -367,7 +375,8 @@ def test_megabytes_of_output_and_a_fake_score_change_nothing(a2: Graded) -> None
 
 def test_too_many_parameters_is_refused_before_training(a2: Graded) -> None:
     report = a2.report("too_many_parameters")
-    only_failure(report, "training", "too_many_parameters", "36,", "more than the limit of 5,000,000")
+    only_failure(report, "training", "too_many_parameters", "36,", "more than the limit of 5,000,000",
+                 "Training refused")
     assert check_points(report) == A2_FULL | {"parameters": 0.0}
     assert report.training.stopped == "failed" and report.training.epochs == []
     assert report.training.parameters == 36_900_002
@@ -376,8 +385,18 @@ def test_too_many_parameters_is_refused_before_training(a2: Graded) -> None:
 
 def test_a_cnn_in_the_ffn_assignment(a2: Graded) -> None:
     report = a2.report("cnn_in_ffn")
-    only_failure(report, "training", "forbidden_layer", "Conv2d", "MaxPool2d")
+    only_failure(report, "training", "forbidden_layer", "Training refused", "weights in Conv2d",
+                 "computes convolution, max_pool2d")
     assert check_points(report) == A2_FULL | {"architecture": 0.0}
+    assert report.training.epochs == [] and metric_points(report) == 0
+
+
+def test_a_convolution_smuggled_through_a_bare_parameter(a2: Graded) -> None:
+    report = a2.report("conv_smuggled")
+    only_failure(report, "training", "forbidden_layer", "weights in SneakyFFN", "computes convolution")
+    assert check_points(report) == A2_FULL | {"architecture": 0.0}
+    architecture = next(c for c in report.checks if c.nodeid.endswith("test_only_allowed_layers"))
+    assert "SneakyFFN" in architecture.message and "convolution" in architecture.message
     assert report.training.epochs == [] and metric_points(report) == 0
 
 
@@ -389,34 +408,57 @@ def test_infinite_loop_at_import_times_out(a2: Graded) -> None:
     limit = a2.assignment.limits.import_seconds
     only_failure(report, "import", "timeout", f"took longer than {limit:g} s while importing ffn.py")
     earned_nothing(report)
-    assert limit <= report.seconds <= limit + 5
+    assert limit <= report.seconds <= limit + 30, "the stage's own timing is test_sandbox's; this only rules out a hang"
 
 
-def test_infinite_loop_in_training_is_killed_at_budget_plus_grace(a2: Graded) -> None:
+def test_train_one_epoch_that_never_returns_costs_one_check_limit(a2: Graded) -> None:
     report = a2.report("train_loop")
-    training = a2.assignment.training
-    limit = training.budget_seconds["cpu"] + training.grace_seconds
-    only_failure(report, "training", "timeout", f"took longer than {limit:g} s while training the model")
-    assert report.training.stopped == "killed" and report.training.epochs == []
-    assert limit <= report.training.seconds <= limit + KILL_SLACK
-    timed_out = [c for c in report.checks if c.outcome == "timeout"]
-    assert sorted(c.nodeid.split("::")[1] for c in timed_out) == [
-        "test_train_one_epoch_lowers_the_loss", "test_train_one_epoch_returns_mean_loss",
-        "test_train_one_epoch_zeroes_gradients"]
-    assert all(c.seconds <= a2.assignment.limits.check_seconds + KILL_SLACK for c in timed_out)
-    assert check_points(report) == A2_FULL | {"training": 3.75} and metric_points(report) == 0
+    limit = a2.assignment.limits.check_seconds
+    only_failure(report, "checks", "timeout", f"train_one_epoch did not return within {limit:g} s in the hidden "
+                 "checks, so the grader did not train the model")
+    calling = {c.nodeid.split("::")[1]: c for c in report.checks if c.nodeid.split("::")[1] in TRAINING_CHECKS}
+    first, *rest = TRAINING_CHECKS
+    assert calling[first].outcome == "timeout" and calling[first].message == (
+        f"train_one_epoch did not return within {limit:g} s.")
+    assert limit - 0.5 <= calling[first].seconds <= limit + KILL_SLACK
+    for name in rest:
+        assert calling[name].outcome == "failed" and calling[name].message.startswith(
+            f"Not run: train_one_epoch did not return within {limit:g} s in {first}"), calling[name].message
+        assert calling[name].seconds < 1
+    assert check_points(report) == A2_FULL | {"training": TRAINING_CHECK} and metric_points(report) == 0
+    assert report.training is None and report.seconds < 2 * limit + 15, "the worst case costs one check limit"
 
 
-def test_sleep_past_the_budget_keeps_the_last_finished_epoch(a2: Graded) -> None:
+def test_sleep_past_the_budget_meets_the_wall_clock_limit_and_keeps_the_last_epoch(a2: Graded) -> None:
     report = a2.report("sleep_past_budget")
     training = a2.assignment.training
-    limit = training.budget_seconds["cpu"] + training.grace_seconds
+    limit = (training.budget_seconds["cpu"] + training.grace_seconds) * training.wall_safety_factor
     only_failure(report, "training", "timeout", f"took longer than {limit:g} s while training the model",
                  "the model saved after epoch 3 was evaluated")
     assert report.training.stopped == "killed" and len(report.training.epochs) == 3
     assert limit <= report.training.seconds <= limit + KILL_SLACK
+    assert report.training.budget_used < training.budget_seconds["cpu"], "sleeping uses no CPU budget"
     assert check_points(report) == A2_FULL
     full_metric(report, a2.assignment)
+
+
+def test_burning_cpu_past_the_budget_is_stopped_by_cpu_time(world: World, tmp_path: Path) -> None:
+    # Graded alone, not in the class's batch: the CPU kill must come before the wall-clock safety net, which a
+    # busy machine could otherwise reach first (that race is the safety net's purpose, not this test's).
+    assignment = fast(load_assignment("a2_ffn"))
+    training = assignment.training.model_copy(update={"wall_safety_factor": 20.0})
+    assignment = assignment.model_copy(update={"training": training})
+    submission = tmp_path / "ffn.py"
+    submission.write_bytes(reference_with(assignment, (SOLO / "burns_past_budget.patch.py").read_text()))
+    report = grade(assignment, submission, tmp_path / "out", GradeOptions(data_root=world.data_root))
+    limit = training.budget_seconds["cpu"] + training.grace_seconds
+    only_failure(report, "training", "timeout", f"used more than {limit:g} s of CPU time per thread",
+                 "the model saved after epoch 2 was evaluated")
+    assert report.training.stopped == "killed" and len(report.training.epochs) == 2
+    assert limit <= report.training.budget_used <= limit + KILL_SLACK
+    assert report.training.budget_clock == "cpu" and report.training.seconds < training.wall_limit("cpu")
+    assert check_points(report) == A2_FULL
+    full_metric(report, assignment)
 
 
 def test_unbounded_memory_is_stopped(a2: Graded) -> None:
@@ -436,27 +478,15 @@ def test_memory_limit_costs_at_most_the_limit(world: World, tmp_path: Path) -> N
     with PeakMemory() as memory:
         report = grade(assignment, submission, tmp_path / "out", GradeOptions(data_root=world.data_root))
     only_failure(report, "import", "out_of_memory", f"more than {limit} MB")
-    assert limit * 0.8 <= memory.peak_mb <= limit + 512, memory.peak_mb
+    # The stage's own limit, plus the warm sandbox it forked from (torch imported once) and the grader's slack.
+    assert limit * 0.8 <= memory.peak_mb <= limit + 768, memory.peak_mb
     assert report.seconds < 15
-
-
-def test_a_mount_the_sandbox_user_cannot_read_is_a_grader_error(tmp_path: Path) -> None:
-    # Found by the a1 cases: a private data dir (pytest's temp dirs are 0700) silently failed every real-data check.
-    if os.geteuid() != 0:
-        pytest.skip("only a root grader hands the stage to another user")
-    private = tmp_path / "private"
-    private.mkdir(mode=0o700)
-    limits = StageLimits(wall_seconds=5, memory_mb=256, processes=8, file_size_mb=1, output_kb=4)
-    stage = python_stage("grader.harness.checks", [], tmp_path, limits, mounts=[Mount(private, Path("/data/x"))])
-    with pytest.raises(GraderError, match=f"{private} is not readable by other users"):
-        sandbox.run(stage)
 
 
 def test_fork_bomb_is_stopped_at_once(a2: Graded) -> None:
     report = a2.report("fork_bomb")
-    only_failure(report, "import", "crash", "started too many processes while importing ffn.py")
+    only_failure(report, "import", "crash", "started too many processes while importing ffn.py")  # not the clock
     earned_nothing(report)
-    assert report.seconds < a2.assignment.limits.import_seconds, "stopped by the process count, not the clock"
 
 
 def test_endless_threads_do_not_hold_up_any_stage(a2: Graded) -> None:
@@ -471,8 +501,8 @@ def test_a_multi_gigabyte_file_hits_the_file_size_limit(a2: Graded) -> None:
     limit = a2.assignment.limits.file_size_mb
     only_failure(report, "training", "file_too_large", f"larger than the {limit} MB limit")
     failed = [c.message for c in report.checks if c.outcome != "passed"]
-    assert failed == ["OSError: [Errno 27] File too large"] * 3, "every check that calls train_one_epoch"
-    assert check_points(report) == A2_FULL | {"training": 3.75} and metric_points(report) == 0
+    assert failed == ["OSError: [Errno 27] File too large"] * 5, "every check that calls train_one_epoch"
+    assert check_points(report) == A2_FULL | {"training": TRAINING_CHECK} and metric_points(report) == 0
 
 
 def test_a_detached_child_is_reaped(a2: Graded, world: World) -> None:
@@ -519,7 +549,7 @@ def test_exiting_inside_a_check_costs_only_that_check(a2: Graded) -> None:
     report = a2.report("exit_in_check")
     assert report.failures == []
     evaluate = sorted(c.outcome for c in report.checks if c.group == "evaluate")
-    assert evaluate == ["crashed", "failed"]
+    assert evaluate == ["crashed", "failed", "failed"]
     assert check_points(report) == A2_FULL | {"evaluate": 0.0}
     full_metric(report, a2.assignment)
 
@@ -530,6 +560,17 @@ def test_exiting_during_training_keeps_the_finished_epochs(a2: Graded) -> None:
                  "the model saved after epoch 3 was evaluated")
     assert report.training.stopped == "killed" and len(report.training.epochs) == 3
     assert check_points(report) == A2_FULL
+    full_metric(report, a2.assignment)
+
+
+def test_a_lenient_allclose_put_back_before_the_canary_still_fails_the_check(a2: Graded) -> None:
+    # The verdict compares the gradients in a clean process, so what the submission did to torch does not count.
+    report = a2.report("allclose_swap")
+    assert report.failures == [], "the original was back before the canary looked: no tampering to see"
+    zero_grad = next(c for c in report.checks if c.nodeid.endswith("test_train_one_epoch_zeroes_gradients"))
+    assert zero_grad.outcome == "failed"
+    assert zero_grad.message.startswith("At optimizer step 2 the gradients were not those of batch 2 alone")
+    assert check_points(report) == A2_FULL | {"training": 15 - TRAINING_CHECK}
     full_metric(report, a2.assignment)
 
 
@@ -590,6 +631,13 @@ def test_a_lookup_table_of_answers_is_flagged_for_review(a2: Graded) -> None:
     assert rows["loud"]["flagged_for_review"] == "false"
 
 
+def test_a_lookup_table_cannot_switch_off_the_perturbation(a2: Graded) -> None:
+    # The grader makes the flipped copy and mixes it in: the stage has no perturbation to replace.
+    report = a2.report("lookup_without_flip")
+    assert report.failures == [] and report.metrics.accuracy == 1.0
+    assert report.metrics.perturbed_accuracy == 0.5 and report.metrics.flagged_for_review
+
+
 def test_forged_evaluation_results_are_scored_against_the_real_labels(a2: Graded) -> None:
     report = a2.report("eval_globals")
     assert report.failures == [] and check_points(report) == A2_FULL
@@ -600,7 +648,8 @@ def test_forged_evaluation_results_are_scored_against_the_real_labels(a2: Graded
 def test_a_submission_that_detects_the_grader_is_graded_on_what_it_did(a2: Graded) -> None:
     report = a2.report("detects_grader")
     assert report.failures == []
-    assert check_points(report) == A2_FULL | {"training": 7.5}, "make_optimizer and the mean loss pass, no step"
+    assert check_points(report) == A2_FULL | {"training": 3 * TRAINING_CHECK}, (
+        "make_optimizer, the mean loss and moving batches pass; no step, no train mode")
     assert report.metrics.accuracy == 0.5 and metric_points(report) == 0
 
 
@@ -630,3 +679,10 @@ def test_a1_file_in_a_legacy_encoding_grades_normally(a1: Graded) -> None:
     report = a1.report("non_utf8")
     assert report.failures == [] and report.score.total == report.score.max_total
     assert any("was not UTF-8" in note for note in report.submission.notes)
+
+
+@pytest.mark.xfail(strict=True, reason="a known hole: a1's checks still judge inside the sandbox, so a lenient "
+                   "numpy.allclose put back before the canary looks passes them (README, security model)")
+def test_a1_statistics_cannot_be_faked_with_a_lenient_allclose(a1: Graded) -> None:
+    report = a1.report("allclose_swap")
+    assert next(item for item in report.score.items if item.name == "stats").points == 0

@@ -8,8 +8,8 @@ if _plugin is not None:
     _write = _plugin.ResultsWriter._write
 
     def _forged(self, record):
-        if record.get("event") == "outcome" and "canary" not in record["nodeid"]:
-            record = {**record, "outcome": "passed", "message": "", "details": ""}
+        if getattr(record, "event", None) == "outcome" and "canary" not in record.nodeid:
+            record = record.model_copy(update={"outcome": "passed", "message": "", "details": ""})
         _write(self, record)
 
     _plugin.ResultsWriter._write = _forged

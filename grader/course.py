@@ -1,0 +1,126 @@
+"""Course configuration: `course.toml`, the assignments a course offers and the rules its submissions follow."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AwareDatetime, Field, field_validator, model_validator
+
+from grader.config import Strict, assignment_ids, load_toml_model
+from grader.errors import GraderError
+
+COURSE_FILE = "course.toml"
+DAY = timedelta(days=1)
+
+
+class OfferedAssignment(Strict):
+    """One assignment as the course offers it: deadlines, late policy and submission limits."""
+
+    id: str
+    due: AwareDatetime
+    hard_deadline: AwareDatetime = Field(description="uploads after this are refused")
+    late_penalty_per_day: float = Field(ge=0, le=1, description="fraction of the score lost per started day late")
+    submissions_per_day: int = Field(gt=0, description="graded submissions per student in any 24 hours")
+    counts: Literal["latest", "best"] = Field(description="which graded submission is the grade")
+    leaderboard: bool
+
+    @field_validator("id")
+    @classmethod
+    def _shipped(cls, value: str) -> str:
+        if value not in assignment_ids():
+            raise ValueError(f"unknown assignment {value!r}; known assignments: {', '.join(assignment_ids())}")
+        return value
+
+    @model_validator(mode="after")
+    def _deadlines_in_order(self) -> OfferedAssignment:
+        if self.hard_deadline < self.due:
+            raise ValueError("hard_deadline must not be before due")
+        return self
+
+    def days_late(self, at: datetime) -> int:
+        """Started days after `due`: 0 on time, 1 up to 24 hours late, and so on."""
+        return max(0, math.ceil((at - self.due) / DAY))
+
+    def penalty(self, days_late: int) -> float:
+        """The fraction of the score a submission this many days late loses."""
+        return min(1.0, days_late * self.late_penalty_per_day)
+
+    def closed(self, at: datetime) -> bool:
+        return at > self.hard_deadline
+
+
+class Course(Strict):
+    """A course: its name, how dates are shown, the upload size cap and the assignments it offers."""
+
+    name: str
+    timezone: str = Field(description="IANA time zone the pages show dates in")
+    max_upload_mb: float = Field(gt=0, description="largest upload accepted, before intake's own caps")
+    assignments: list[OfferedAssignment] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Course:
+        ids = [offered.id for offered in self.assignments]
+        if len(ids) != len(set(ids)):
+            raise ValueError("every assignment may be offered only once")
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 2**20)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def show_time(self, moment: datetime) -> str:
+        """A moment as the course's pages show it, in the course's time zone."""
+        return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+    def offered(self, assignment_id: str) -> OfferedAssignment | None:
+        return next((offered for offered in self.assignments if offered.id == assignment_id), None)
+
+
+def load_course(folder: Path) -> Course:
+    """Read `folder/course.toml`, with one-sentence errors."""
+    path = folder / COURSE_FILE
+    if not path.is_file():
+        raise GraderError(f"There is no {COURSE_FILE} in {folder}; create one with `grader course init`.")
+    return load_toml_model(path, Course)
+
+
+def course_template(name: str, now: datetime, zone: str) -> str:
+    """The `course.toml` that `grader course init` writes: every shipped assignment, due a week apart."""
+    local = now.astimezone(ZoneInfo(zone)).replace(hour=23, minute=59, second=0, microsecond=0)
+    blocks = []
+    for week, assignment_id in enumerate(assignment_ids(), start=1):
+        due = local + week * 7 * DAY
+        blocks.append(f"""
+[[assignments]]
+id = "{assignment_id}"
+due = {due.isoformat()}
+hard_deadline = {(due + 3 * DAY).isoformat()}  # uploads after this are refused
+late_penalty_per_day = 0.1  # fraction of the score lost per started day after `due`
+submissions_per_day = 5  # graded submissions per student in any 24 hours
+counts = "best"  # "best" or "latest": which graded submission is the grade
+leaderboard = false  # true: a leaderboard of validation accuracy under pseudonyms
+""")
+    header = f"""# The course the submission service runs: edit, then restart `grader serve`.
+name = {json.dumps(name)}
+timezone = "{zone}"  # dates on the pages are shown in this IANA time zone
+max_upload_mb = 20  # the largest upload accepted; intake then applies the assignment's own caps
+"""
+    return header + "".join(blocks)

@@ -1,0 +1,59 @@
+"""Checks that observe in the student's process and are judged where no student code ever ran.
+
+A hidden check calls the submission, records what it saw as an `Observation` (plain numbers, shapes,
+flags: nothing that runs code) through the `observe` fixture, and passes. Its verdict, registered with
+`@verdict(check)`, decides pass or fail from the observation alone, in a clean process forked from the
+warm sandbox before any student code ran (`grader.harness.verdicts`). So patching torch, numpy, builtins
+or the grader's helpers in the student's process cannot make a failing check pass: at most it can
+forge the observation, which the verdict checks against values it computes itself where it can.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from grader.config import Assignment
+from grader.models import Contract
+
+
+class Observation(Contract):
+    """What a check saw the submission do."""
+
+
+ObservationT = TypeVar("ObservationT", bound=Observation)
+Verdict = Callable[[ObservationT, Assignment], None]
+_VERDICTS: dict[str, Callable[[Observation, Assignment], None]] = {}
+
+
+def verdict(check: Callable[..., None]) -> Callable[[Verdict], Verdict]:
+    """Register the decorated function as the verdict of `check`; it raises AssertionError("sentence") to fail."""
+
+    def register(judge_function: Verdict) -> Verdict:
+        _VERDICTS[check.__name__] = judge_function
+        return judge_function
+
+    return register
+
+
+def judged_checks() -> list[str]:
+    """The names of the checks that have a verdict (those of the check modules imported so far)."""
+    return sorted(_VERDICTS)
+
+
+def judge(check: str, observation_json: str, assignment: Assignment) -> str | None:
+    """The failure sentence of `check` for what it observed, or None when it passes."""
+    judge_function = _VERDICTS[check]
+    observation_type = typing.get_type_hints(judge_function)["seen"]
+    try:
+        seen = observation_type.model_validate_json(observation_json)
+    except ValidationError:
+        return "The check's record of what the submission did is malformed."
+    try:
+        judge_function(seen, assignment)
+    except AssertionError as exc:
+        return str(exc) or "The check failed."
+    return None

@@ -1,0 +1,88 @@
+"""The FastAPI application: middleware, error pages, routers, and the job loop's life."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from grader.course import load_course
+from grader.service.auth import LoginRequired
+from grader.service.context import ServiceContext
+from grader.service.db import open_database
+from grader.service.dispatch import JobLoop
+from grader.service.limits import FORM_OVERHEAD_BYTES, BodyLimit, SecurityHeaders
+from grader.service.pages import render
+from grader.service.routers import api, login, student, ta
+from grader.service.settings import ServiceSettings
+from grader.service.storage import clear_staging
+
+SESSION_COOKIE = "grader_session"
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """The service for one course folder; grading starts with the app when `settings.cluster` is set."""
+    course = load_course(settings.course_dir)
+    for folder in (settings.uploads_dir, settings.reports_dir, settings.exports_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    clear_staging(settings.uploads_dir)
+    context = ServiceContext(settings, course, open_database(settings.database), jobs=None)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.cluster is None:
+            yield
+            return
+        from grader.cluster import Dispatcher  # Ray is imported only by a service that grades
+
+        with Dispatcher(settings.cluster, settings.data_root, settings.device_kind) as dispatcher:
+            context.jobs = JobLoop(settings, course, context.sessions, dispatcher)
+            context.jobs.start()
+            try:
+                yield
+            finally:
+                context.jobs.stop()
+
+    app = FastAPI(title=f"{course.name}: submissions", lifespan=lifespan,
+                  description="Hand in submissions, follow their grading, read reports; TAs regrade and export. "
+                              "Authenticate with the login token from the roster import as a bearer token.")
+    app.state.service = context
+    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key(), session_cookie=SESSION_COOKIE,
+                       same_site="lax", https_only=settings.https)
+    app.add_middleware(BodyLimit, max_bytes=course.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for router in (login.router, student.router, ta.router, api.router):
+        app.include_router(router)
+    _add_error_pages(app)
+    return app
+
+
+def _add_error_pages(app: FastAPI) -> None:
+    """Pages answer errors with a page that says what happened in one sentence; the API answers with JSON."""
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(_request: Request, _exc: LoginRequired) -> Response:
+        return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/api/") or exc.status_code < 400:
+            return await http_exception_handler(request, exc)
+        return render(request, "error.html.j2", None, exc.status_code, title=exc.detail, message=exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        message = "The form was incomplete or malformed; go back and try again."
+        return render(request, "error.html.j2", None, 422, title=message, message=message)

@@ -1,0 +1,172 @@
+"""`grader course init`, `grader roster import|reissue` and `grader serve`: set a course up and run its service."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from grader import data as grading_data
+from grader.config import load_assignment
+from grader.course import COURSE_FILE, course_template, load_course
+from grader.errors import GraderError
+from grader.reports.files import write_atomic
+from grader.service.settings import ServiceSettings
+
+if TYPE_CHECKING:  # the database and web modules load only for the commands that use them
+    from grader.service.people import NewToken
+    from grader.service.tables import Role
+
+course_app = typer.Typer(help="The course the service runs (course.toml).", no_args_is_help=True)
+roster_app = typer.Typer(help="Students and TAs, and their login tokens.", no_args_is_help=True)
+console = Console()
+
+CourseDir = Annotated[Path, typer.Option("--course-dir", envvar="GRADER_COURSE_DIR",
+                                         help="The course folder: course.toml, the database, uploads and reports.")]
+DatabaseUrl = Annotated[str | None, typer.Option(
+    "--database", envvar="GRADER_DATABASE_URL",
+    help="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db (default: SQLite in the course folder).")]
+
+
+class DeviceKind(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+@course_app.command("init")
+def course_init(
+    course_dir: CourseDir = Path("."),
+    name: Annotated[str, typer.Option(help="The course's name, shown on every page.")] = "Deep learning",
+    timezone: Annotated[str, typer.Option(help="IANA time zone of the due dates.")] = "UTC",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing course.toml.")] = False,
+) -> None:
+    """Write a course.toml offering every assignment, due a week apart; edit it before serving."""
+    path = course_dir / COURSE_FILE
+    if path.exists() and not force:
+        raise GraderError(f"{path} exists already; edit it, or pass --force to start over.")
+    course_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, course_template(name, datetime.now(UTC), timezone))
+    load_course(course_dir)  # what was written must load
+    console.print(f"Wrote {path}; edit the dates and rules, then `grader roster import roster.csv`.")
+
+
+def _settings(course_dir: Path, database: str | None, **extra: object) -> ServiceSettings:
+    return ServiceSettings(course_dir=course_dir.resolve(), database_url=database, **extra)
+
+
+def _write_tokens(course_dir: Path, tokens: list[NewToken], out: Path | None, role: Role) -> Path:
+    """The tokens CSV, readable by its owner only."""
+    from grader.service.people import tokens_csv
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = out or course_dir / f"tokens-{role.value}-{stamp}.csv"
+    write_atomic(path, tokens_csv(tokens))
+    os.chmod(path, 0o600)
+    return path
+
+
+def _show_tokens(tokens: list[NewToken]) -> None:
+    table = Table("id", "name", "email")
+    table.add_column("token", overflow="fold")
+    for new in tokens:
+        table.add_row(new.person.login, new.person.name, new.person.email, new.token)
+    console.print(table)
+
+
+@roster_app.command("import")
+def roster_import(
+    roster: Annotated[Path, typer.Argument(help="CSV with the columns student_id, name, email.")],
+    course_dir: CourseDir = Path("."),
+    database: DatabaseUrl = None,
+    ta: Annotated[bool, typer.Option("--ta", help="The people in this roster are TAs.")] = False,
+    tokens_out: Annotated[Path | None, typer.Option(help="Where to write the new tokens (CSV for mailing).")] = None,
+) -> None:
+    """Add the people of a roster, each with a login token; tokens are shown once and stored only hashed."""
+    from grader.service.db import open_database
+    from grader.service.people import import_roster, read_roster
+    from grader.service.tables import Role
+
+    entries = read_roster(roster)
+    role = Role.TA if ta else Role.STUDENT
+    sessions = open_database(_settings(course_dir, database).database)
+    with sessions() as db:
+        tokens, known = import_roster(db, entries, role)
+    if known:
+        console.print(f"Already on the roster, tokens unchanged: {', '.join(known)}.")
+    if not tokens:
+        console.print("Nobody new on this roster.")
+        return
+    _show_tokens(tokens)
+    path = _write_tokens(course_dir, tokens, tokens_out, role)
+    console.print(f"Added {len(tokens)} {role.value}(s); their tokens are in {path} (only here and now: "
+                  "the service keeps only hashes).")
+
+
+@roster_app.command("reissue")
+def roster_reissue(
+    login: Annotated[str, typer.Argument(metavar="STUDENT_ID", help="The id of the student or TA.")],
+    course_dir: CourseDir = Path("."),
+    database: DatabaseUrl = None,
+) -> None:
+    """Give someone a new token (the old one, and every session it opened, stops working)."""
+    from grader.service.db import open_database
+    from grader.service.people import reissue_token
+
+    sessions = open_database(_settings(course_dir, database).database)
+    with sessions() as db:
+        new = reissue_token(db, login)
+    _show_tokens([new])
+
+
+def serve(
+    course_dir: CourseDir = Path("."),
+    database: DatabaseUrl = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; keep 127.0.0.1 behind a reverse proxy.")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    cluster: Annotated[str, typer.Option(
+        help="Where grading runs: local (Ray in this process), auto, HOST:PORT or ray://HOST:PORT of a Ray cluster, "
+             "or none to queue uploads without grading them.")] = "local",
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="CIFAR-10 root for grading (default: $GRADER_DATA_DIR or the cache).")] = None,
+    device: Annotated[DeviceKind, typer.Option(help="What the workers train on; auto: CUDA when a node has a GPU.")]
+    = DeviceKind.auto,
+    https: Annotated[bool, typer.Option(help="Served behind an HTTPS reverse proxy: session cookies are Secure.")]
+    = False,
+) -> None:
+    """Run the course's submission service: student and TA pages, the API under /api/, and grading."""
+    import uvicorn
+
+    from grader.service.app import create_app
+
+    grading = cluster != "none"
+    settings = _settings(course_dir, database, cluster=cluster if grading else None, device_kind=device.value,
+                         data_root=_data_root(course_dir, data_dir) if grading else None, https=https)
+    app = create_app(settings)
+    if not _loopback(host) and not https:
+        console.print(f"[yellow]warning:[/] listening on {host} without --https; put the service behind an HTTPS "
+                      "reverse proxy (see the README) so tokens and cookies are never sent in clear text.")
+    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+
+
+def _data_root(course_dir: Path, flag: Path | None) -> Path | None:
+    """The CIFAR-10 root when an offered assignment trains or reads images, else None."""
+    offered = [load_assignment(a.id) for a in load_course(course_dir).assignments]
+    if any(a.training is not None or a.checks_read_data for a in offered):
+        return grading_data.resolve_data_root(flag)
+    return None
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

@@ -1,0 +1,161 @@
+"""The job loop: queued gradings go to the cluster dispatcher, and each finished report is recorded exactly once.
+
+Reports are written by the workers into `reports/<grading id>/`, report.json last. On start, every grading left
+queued or running by a stopped or killed service is recorded from its report when that exists, and queued again
+otherwise; a grading is marked done by one conditional update, so it is never recorded twice.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import traceback
+from concurrent.futures import Future
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from grader.config import load_assignment
+from grader.course import Course
+from grader.errors import GraderError
+from grader.models import Report
+from grader.pipeline import failed_report, grader_failure
+from grader.reports import read_report_json, write_all
+from grader.reports.files import REPORT_JSON
+from grader.reports.gradescope import write_gradescope_results
+from grader.service.settings import ServiceSettings
+from grader.service.storage import report_dir, upload_path
+from grader.service.tables import Grading, GradingState, utcnow
+
+if TYPE_CHECKING:
+    from grader.cluster import Dispatcher
+
+POLL_SECONDS = 5.0  # the loop also wakes at once when an upload or regrade queues a grading
+STAGE_CHARS = 100
+
+
+class JobLoop:
+    """Feeds queued gradings to a `Dispatcher` from one background thread and records what comes back."""
+
+    def __init__(self, settings: ServiceSettings, course: Course, sessions: sessionmaker[Session],
+                 dispatcher: Dispatcher) -> None:
+        self.settings, self.course, self.sessions, self.dispatcher = settings, course, sessions, dispatcher
+        self._in_flight: set[int] = set()
+        self._refused: set[int] = set()  # gradings the cluster cannot take now, said once on stderr
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="grader-jobs", daemon=True)
+
+    def start(self) -> None:
+        recover(self.settings, self.course, self.sessions)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop dispatching; what is still being graded is left to the next start's recovery."""
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._dispatch_queued()
+            except Exception:  # noqa: BLE001 - a database hiccup must not end grading for good
+                print(f"grader serve: the job loop failed and retries:\n{traceback.format_exc()}", file=sys.stderr)
+            self._wake.wait(POLL_SECONDS)
+            self._wake.clear()
+
+    def _dispatch_queued(self) -> None:
+        with self.sessions() as db:
+            queued = db.scalars(select(Grading).where(Grading.state == GradingState.QUEUED).order_by(Grading.id))
+            for grading in queued:
+                with self._lock:
+                    if grading.id in self._in_flight:
+                        continue
+                    self._in_flight.add(grading.id)
+                submission = grading.submission
+                source = upload_path(self.settings.uploads_dir, submission.sha256, submission.stored_name)
+                try:
+                    future = self.dispatcher.submit(
+                        load_assignment(submission.assignment_id), source,
+                        report_dir(self.settings.reports_dir, grading.id), submission.person.login,
+                        on_status=partial(self._on_status, grading.id))
+                except GraderError as exc:  # no node can take it now; it stays queued until one can
+                    self._refuse(grading.id, exc)
+                    continue
+                future.add_done_callback(partial(self._on_done, grading.id, submission.assignment_id,
+                                                 submission.person.login, source))
+
+    def _refuse(self, grading_id: int, problem: GraderError) -> None:
+        with self._lock:
+            self._in_flight.discard(grading_id)
+            first = grading_id not in self._refused
+            self._refused.add(grading_id)
+        if first:
+            print(f"grader serve: grading {grading_id} stays queued: {problem}", file=sys.stderr)
+
+    def _on_status(self, grading_id: int, stage: str) -> None:
+        state = GradingState.QUEUED if stage == "queued" else GradingState.RUNNING
+        with self.sessions() as db:
+            db.execute(update(Grading).where(Grading.id == grading_id, Grading.state != GradingState.DONE)
+                       .values(state=state, stage=stage[:STAGE_CHARS]))
+            db.commit()
+
+    def _on_done(self, grading_id: int, assignment_id: str, login: str, source: Path, future: Future[Report]) -> None:
+        if self._stopping.is_set():  # the dispatcher cancels what it still holds when it closes: grade it next time
+            return
+        out_dir = report_dir(self.settings.reports_dir, grading_id)
+        try:
+            report = future.result()
+        except Exception:  # noqa: BLE001 - the dispatcher promises a Report; if it breaks that, the TA still sees why
+            assignment = load_assignment(assignment_id)
+            report = failed_report(assignment, source, login, grader_failure(traceback.format_exc()))
+            write_all(report, assignment, out_dir)
+        with self.sessions() as db:
+            record(db, self.course, grading_id, report, out_dir)
+        with self._lock:
+            self._in_flight.discard(grading_id)
+
+
+def record(db: Session, course: Course, grading_id: int, report: Report, out_dir: Path) -> bool:
+    """Mark a grading done with its report's numbers, unless it already is; True when this call recorded it."""
+    result = db.execute(update(Grading).where(Grading.id == grading_id, Grading.state != GradingState.DONE).values(
+        state=GradingState.DONE, stage="graded", finished_at=utcnow(), total=report.score.total,
+        max_total=report.score.max_total, accuracy=report.metrics.accuracy if report.metrics else None))
+    db.commit()
+    offered = course.offered(report.assignment_id)
+    if result.rowcount and offered is not None and offered.leaderboard:
+        write_gradescope_results(report, out_dir, leaderboard=True)
+    return bool(result.rowcount)
+
+
+def recover(settings: ServiceSettings, course: Course, sessions: sessionmaker[Session]) -> None:
+    """After a restart: record every unfinished grading whose report exists, and queue the others again."""
+    with sessions() as db:
+        unfinished = db.scalars(select(Grading).where(Grading.state != GradingState.DONE)).all()
+        for grading in unfinished:
+            out_dir = report_dir(settings.reports_dir, grading.id)
+            report = _existing_report(out_dir)
+            if report is not None:
+                record(db, course, grading.id, report, out_dir)
+            else:
+                grading.state, grading.stage = GradingState.QUEUED, "queued"
+        db.commit()
+
+
+def _existing_report(out_dir: Path) -> Report | None:
+    path = out_dir / REPORT_JSON
+    if not path.is_file():
+        return None
+    try:
+        return read_report_json(path)
+    except GraderError:  # a report cut short by a kill: grade again
+        return None
+

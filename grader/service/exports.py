@@ -1,0 +1,51 @@
+"""Exports for TAs: the grader's `grades.csv` and class summary over the counting submissions, and a Canvas
+gradebook CSV with each student's grade after the late penalty."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from grader.config import Assignment, load_assignment
+from grader.course import OfferedAssignment
+from grader.models import Report
+from grader.reports import read_report_json, write_gradebook
+from grader.reports.files import REPORT_JSON
+from grader.service.settings import ServiceSettings
+from grader.service.storage import report_dir
+from grader.service.views import GradeRow, grade_rows
+
+CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+
+
+def counting_reports(settings: ServiceSettings, rows: list[GradeRow]) -> tuple[list[Report], list[Path]]:
+    """The report of every student's counting submission, with its folder."""
+    folders = [report_dir(settings.reports_dir, row.counting.graded_by)
+               for row in rows if row.counting and row.counting.graded_by is not None]
+    return [read_report_json(folder / REPORT_JSON) for folder in folders], folders
+
+
+def write_class_gradebook(db: Session, settings: ServiceSettings, offered: OfferedAssignment) -> Path:
+    """`grades.csv` and `summary.html` (as `grader batch` writes them) in `exports/<assignment>/`."""
+    reports, folders = counting_reports(settings, grade_rows(db, offered))
+    out_dir = settings.exports_dir / offered.id
+    write_gradebook(reports, load_assignment(offered.id), out_dir, folders)
+    return out_dir
+
+
+def canvas_csv(rows: list[GradeRow], assignment: Assignment) -> str:
+    """A gradebook Canvas imports: students matched by SIS user id, one column of grades after the late penalty.
+
+    A student without a graded submission gets an empty cell, which Canvas leaves ungraded.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*CANVAS_COLUMNS, f"{assignment.title} ({assignment.id})"])
+    writer.writerow(["Points Possible", "", "", "", "", f"{assignment.total_points:g}"])
+    for row in rows:
+        final = row.counting.final if row.counting else None
+        writer.writerow([row.name, "", row.login, row.email, "", "" if final is None else f"{round(final, 2):g}"])
+    return buffer.getvalue()

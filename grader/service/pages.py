@@ -1,0 +1,49 @@
+"""Rendering the service's pages: the report templates' Jinja2 environment, overlaid with the service's own
+templates, and the context every page shares (who is logged in, the CSRF token, the course)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from grader.reports.templating import environment
+from grader.service.auth import csrf_token
+from grader.service.context import service
+from grader.service.tables import Person
+
+# Report files are self-contained HTML with inline styles and data: images; they may load and run nothing else.
+REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+
+@cache
+def templates() -> Jinja2Templates:
+    """The service's templates first, then the reports' (for the shared stylesheet)."""
+    env = environment().overlay(loader=jinja2.ChoiceLoader([
+        jinja2.PackageLoader("grader.service", "templates"), environment().loader]))
+    env.globals = dict(env.globals)  # Starlette adds url_for here; the reports' environment stays as it is
+    return Jinja2Templates(env=env)
+
+
+def render(request: Request, name: str, person: Person | None, status_code: int = 200,
+           **context: object) -> HTMLResponse:
+    """A page, with the person, course and CSRF token every layout needs."""
+    course = service(request).course
+    sentence, error = request.session.pop("flash", (None, False))
+    shared = {"person": person, "course": course, "csrf": csrf_token(request),
+              "message": sentence if error else None, "info": None if error else sentence}
+    return templates().TemplateResponse(request, name, {**shared, **context}, status_code=status_code)
+
+
+def flash(request: Request, sentence: str, error: bool = False) -> None:
+    """A sentence for the next page this session opens (after a redirect)."""
+    request.session["flash"] = (sentence, error)
+
+
+def report_file(path: Path) -> FileResponse:
+    """A report's self-contained HTML file, locked down so nothing inside it can load or run."""
+    return FileResponse(path, media_type="text/html", headers={"Content-Security-Policy": REPORT_CSP})

@@ -1,0 +1,114 @@
+"""The people of a course: importing a roster with one login token each, reissuing a token, pseudonyms.
+
+A roster is a CSV file with a header row naming the columns `student_id`, `name` and `email`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from grader.errors import GraderError
+from grader.service.auth import issue_token
+from grader.service.tables import Person, Role
+
+ROSTER_COLUMNS = ("student_id", "name", "email")
+LOGIN = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+PSEUDONYM = re.compile(r"[A-Za-z0-9 _.-]{3,40}")
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    login: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A token to hand to its owner; it is shown this once, the database keeps only its hash."""
+
+    person: RosterEntry
+    token: str
+
+
+def read_roster(path: Path) -> list[RosterEntry]:
+    """The roster's rows, checked: the header, a usable and unique id on every row."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise GraderError(f"Cannot read the roster {path}: {exc.strerror}.") from None
+    except UnicodeDecodeError:
+        raise GraderError(f"The roster {path} is not UTF-8 text; save it as UTF-8 CSV.") from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [column for column in ROSTER_COLUMNS if column not in (reader.fieldnames or [])]
+    if missing:
+        raise GraderError(f"The roster {path} has no {', '.join(missing)} column; its header must name "
+                          f"{', '.join(ROSTER_COLUMNS)}.")
+    entries, seen = [], set()
+    for line, row in enumerate(reader, start=2):
+        login = (row["student_id"] or "").strip()
+        if not LOGIN.fullmatch(login):
+            raise GraderError(f"The roster {path}, line {line}: the student_id {login!r} is empty or has characters "
+                              "other than letters, digits and _ . @ -.")
+        if login in seen:
+            raise GraderError(f"The roster {path}, line {line}: the student_id {login} appears twice.")
+        seen.add(login)
+        entries.append(RosterEntry(login, (row["name"] or "").strip() or login, (row["email"] or "").strip()))
+    return entries
+
+
+def import_roster(db: Session, entries: list[RosterEntry], role: Role) -> tuple[list[NewToken], list[str]]:
+    """Add everyone not yet known with a new token; returns the new tokens and the logins already known."""
+    known = set(db.scalars(select(Person.login).where(Person.login.in_([e.login for e in entries]))))
+    tokens = []
+    for entry in entries:
+        if entry.login in known:
+            continue
+        issued = issue_token()
+        db.add(Person(login=entry.login, name=entry.name, email=entry.email, role=role,
+                      token_id=issued.token_id, token_hash=issued.token_hash))
+        tokens.append(NewToken(entry, issued.token))
+    db.commit()
+    return tokens, sorted(known)
+
+
+def reissue_token(db: Session, login: str) -> NewToken:
+    """A new token for someone who lost theirs; the old one and its sessions stop working."""
+    person = db.scalar(select(Person).where(Person.login == login))
+    if person is None:
+        raise GraderError(f"Nobody with the id {login!r} is on the roster.")
+    issued = issue_token()
+    person.token_id, person.token_hash = issued.token_id, issued.token_hash
+    db.commit()
+    return NewToken(RosterEntry(person.login, person.name, person.email), issued.token)
+
+
+def tokens_csv(tokens: list[NewToken]) -> str:
+    """The new tokens as CSV for a mail merge: student_id, name, email, token."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*ROSTER_COLUMNS, "token"])
+    for new in tokens:
+        writer.writerow([new.person.login, new.person.name, new.person.email, new.token])
+    return buffer.getvalue()
+
+
+def change_pseudonym(db: Session, person: Person, pseudonym: str) -> None:
+    """Set (or, when empty, clear) a person's leaderboard pseudonym; ValueError says why one is refused."""
+    pseudonym = " ".join(pseudonym.split())
+    if pseudonym and not PSEUDONYM.fullmatch(pseudonym):
+        raise ValueError("A pseudonym has 3 to 40 letters, digits, spaces, dots, dashes or underscores.")
+    person.pseudonym = pseudonym or None
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        raise ValueError(f"The pseudonym {pseudonym} is taken; choose another.") from None

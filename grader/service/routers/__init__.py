@@ -1,0 +1,1 @@
+"""The service's routes: login, student pages, TA pages and the JSON API."""

@@ -1,0 +1,202 @@
+"""The JSON API under /api/: the same actions as the pages, for scripts and LMS integrations.
+
+Authenticate with `Authorization: Bearer TOKEN` (the login token); cookies are not accepted here, so the API
+needs no CSRF token. Students reach only their own submissions; /api/ta/ is for TAs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, HTTPException, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from grader.config import load_assignment
+from grader.models import Report
+from grader.reports import read_report_json
+from grader.reports.files import REPORT_JSON
+from grader.service.auth import ApiPerson, ApiStudent, ApiTa
+from grader.service.context import Database, Service, ServiceContext
+from grader.service.exports import canvas_csv, write_class_gradebook
+from grader.service.people import change_pseudonym
+from grader.service.routers.shared import any_submission, csv_download, offered_or_404, own_submission
+from grader.service.storage import UploadRefused, read_chunks, report_dir
+from grader.service.submissions import accept_upload, request_regrade
+from grader.service.tables import Role, Submission, utcnow
+from grader.service.views import (
+    GradeRow,
+    LeaderboardEntry,
+    StudentReport,
+    SubmissionView,
+    counting_submission,
+    grade_rows,
+    leaderboard,
+    queue_positions,
+    result_grading,
+    student_report,
+    submission_view,
+    submissions_of,
+)
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+class Me(BaseModel):
+    login: str
+    name: str
+    role: Role
+    pseudonym: str | None
+
+
+class AssignmentInfo(BaseModel):
+    id: str
+    title: str
+    max_points: float
+    due: datetime
+    hard_deadline: datetime
+    late_penalty_per_day: float
+    submissions_per_day: int
+    counts: Literal["latest", "best"]
+    leaderboard: bool
+    open: bool
+
+
+class Pseudonym(BaseModel):
+    pseudonym: str
+
+
+class Regraded(BaseModel):
+    queued: int
+
+
+def _view(db: Database, context: ServiceContext, submission: Submission) -> SubmissionView:
+    offered = offered_or_404(context, submission.assignment_id)
+    mine = [s for s in submission.person.submissions if s.assignment_id == submission.assignment_id]
+    return submission_view(submission, offered, queue_positions(db), counting_submission(mine, offered))
+
+
+def _report(context: ServiceContext, submission: Submission) -> Report:
+    result = result_grading(submission)
+    if result is None:
+        raise HTTPException(404, "This submission has not been graded yet.")
+    return read_report_json(report_dir(context.settings.reports_dir, result.id) / REPORT_JSON)
+
+
+@router.get("/me")
+def me(person: ApiPerson) -> Me:
+    return Me(login=person.login, name=person.name, role=person.role, pseudonym=person.pseudonym)
+
+
+@router.put("/me/pseudonym")
+def put_pseudonym(body: Pseudonym, person: ApiStudent, db: Database) -> Me:
+    """Choose the name shown on leaderboards; an empty one takes you off them."""
+    try:
+        change_pseudonym(db, person, body.pseudonym)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return me(person)
+
+
+@router.get("/assignments")
+def assignments(person: ApiPerson, context: Service) -> list[AssignmentInfo]:
+    now = utcnow()
+    infos = []
+    for offered in context.course.assignments:
+        assignment = load_assignment(offered.id)
+        infos.append(AssignmentInfo(
+            id=offered.id, title=assignment.title, max_points=assignment.total_points, due=offered.due,
+            hard_deadline=offered.hard_deadline, late_penalty_per_day=offered.late_penalty_per_day,
+            submissions_per_day=offered.submissions_per_day, counts=offered.counts, leaderboard=offered.leaderboard,
+            open=not offered.closed(now)))
+    return infos
+
+
+@router.post("/assignments/{assignment_id}/submissions", status_code=201)
+def hand_in(assignment_id: str, file: Annotated[UploadFile, File()], person: ApiStudent, db: Database,
+            context: Service) -> SubmissionView:
+    """Hand in a .py, .ipynb, .zip or .tar.gz; answered once the file and its queued grading are stored."""
+    offered = offered_or_404(context, assignment_id)
+    try:
+        submission = accept_upload(db, context.settings, context.course, person, offered, file.filename or "",
+                                   read_chunks(file.file))
+    except UploadRefused as exc:
+        raise HTTPException(exc.status_code, str(exc)) from None
+    context.wake_jobs()
+    return _view(db, context, submission)
+
+
+@router.get("/assignments/{assignment_id}/submissions")
+def my_submissions(assignment_id: str, person: ApiStudent, db: Database, context: Service) -> list[SubmissionView]:
+    """Your submissions to one assignment, newest first, with their grading status."""
+    return submissions_of(db, person, offered_or_404(context, assignment_id))
+
+
+@router.get("/assignments/{assignment_id}/leaderboard")
+def get_leaderboard(assignment_id: str, person: ApiPerson, db: Database,
+                    context: Service) -> list[LeaderboardEntry]:
+    offered = offered_or_404(context, assignment_id)
+    if not offered.leaderboard:
+        raise HTTPException(404, "This assignment has no leaderboard.")
+    return leaderboard(db, offered)
+
+
+@router.get("/submissions/{submission_id}")
+def my_submission(submission_id: int, person: ApiStudent, db: Database, context: Service) -> SubmissionView:
+    return _view(db, context, own_submission(db, person, submission_id))
+
+
+@router.get("/submissions/{submission_id}/report")
+def my_report(submission_id: int, person: ApiStudent, db: Database, context: Service) -> StudentReport:
+    """The student's view of the newest grading of one of your submissions."""
+    submission = own_submission(db, person, submission_id)
+    return student_report(_report(context, submission), _view(db, context, submission))
+
+
+@router.get("/ta/assignments/{assignment_id}/grades")
+def class_grades(assignment_id: str, person: ApiTa, db: Database, context: Service) -> list[GradeRow]:
+    """Every student on the roster with their counting submission and grade after the late penalty."""
+    return grade_rows(db, offered_or_404(context, assignment_id))
+
+
+@router.get("/ta/assignments/{assignment_id}/grades.csv", response_class=Response)
+def grades_csv(assignment_id: str, person: ApiTa, db: Database, context: Service) -> Response:
+    """The grader's grades.csv over every student's counting submission."""
+    folder = write_class_gradebook(db, context.settings, offered_or_404(context, assignment_id))
+    return csv_download((folder / "grades.csv").read_text(encoding="utf-8"), f"{assignment_id}-grades.csv")
+
+
+@router.get("/ta/assignments/{assignment_id}/canvas.csv", response_class=Response)
+def canvas(assignment_id: str, person: ApiTa, db: Database, context: Service) -> Response:
+    """A Canvas gradebook import: grades after the late penalty, matched by SIS user id."""
+    offered = offered_or_404(context, assignment_id)
+    return csv_download(canvas_csv(grade_rows(db, offered), load_assignment(offered.id)), f"{offered.id}-canvas.csv")
+
+
+@router.post("/ta/assignments/{assignment_id}/regrade")
+def regrade_assignment(assignment_id: str, person: ApiTa, db: Database, context: Service) -> Regraded:
+    """Queue every submission of an assignment for grading again (those not already waiting)."""
+    offered = offered_or_404(context, assignment_id)
+    queued = request_regrade(db, db.scalars(select(Submission).where(Submission.assignment_id == offered.id)))
+    context.wake_jobs()
+    return Regraded(queued=queued)
+
+
+@router.get("/ta/submissions/{submission_id}")
+def any_submission_view(submission_id: int, person: ApiTa, db: Database, context: Service) -> SubmissionView:
+    return _view(db, context, any_submission(db, submission_id))
+
+
+@router.get("/ta/submissions/{submission_id}/report")
+def full_report(submission_id: int, person: ApiTa, db: Database, context: Service) -> Report:
+    """The whole report.json of a submission's newest grading, hidden-check details included."""
+    return _report(context, any_submission(db, submission_id))
+
+
+@router.post("/ta/submissions/{submission_id}/regrade")
+def regrade_submission(submission_id: int, person: ApiTa, db: Database, context: Service) -> Regraded:
+    queued = request_regrade(db, [any_submission(db, submission_id)])
+    context.wake_jobs()
+    return Regraded(queued=queued)

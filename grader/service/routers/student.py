@@ -1,0 +1,101 @@
+"""Student pages: the assignments, handing in, live status of one's own submissions, reports and the leaderboard."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from grader.config import load_assignment
+from grader.course import OfferedAssignment
+from grader.service.auth import AnyPage, CsrfChecked, StudentPage
+from grader.service.context import Database, Service
+from grader.service.pages import flash, render, templates
+from grader.service.people import change_pseudonym
+from grader.service.routers.shared import graded_report, offered_or_404, own_submission, stored_file
+from grader.service.storage import UploadRefused, read_chunks
+from grader.service.submissions import accept_upload
+from grader.service.tables import Person, utcnow
+from grader.service.views import leaderboard, submissions_of
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/assignments", response_class=HTMLResponse)
+def assignments(request: Request, person: StudentPage, db: Database, context: Service) -> Response:
+    rows = []
+    for offered in context.course.assignments:
+        view = next((v for v in submissions_of(db, person, offered) if v.counts), None)
+        rows.append({"offered": offered, "title": load_assignment(offered.id).title, "counting": view})
+    return render(request, "assignments.html.j2", person, rows=rows)
+
+
+def assignment_page(request: Request, person: Person, db: Session, offered: OfferedAssignment,
+                    message: str | None = None, status_code: int = 200) -> Response:
+    return render(request, "assignment.html.j2", person, status_code, offered=offered, message=message,
+                  title=load_assignment(offered.id).title, open=not offered.closed(utcnow()),
+                  submissions=submissions_of(db, person, offered))
+
+
+@router.get("/assignments/{assignment_id}", response_class=HTMLResponse)
+def assignment(request: Request, assignment_id: str, person: StudentPage, db: Database, context: Service) -> Response:
+    return assignment_page(request, person, db, offered_or_404(context, assignment_id))
+
+
+@router.get("/assignments/{assignment_id}/rows", response_class=HTMLResponse)
+def submission_rows(request: Request, assignment_id: str, person: StudentPage, db: Database,
+                    context: Service) -> Response:
+    """The submissions table's rows, which the page fetches while a grading is under way."""
+    offered = offered_or_404(context, assignment_id)
+    return templates().TemplateResponse(request, "submission_rows.html.j2", {
+        "course": context.course, "submissions": submissions_of(db, person, offered)})
+
+
+@router.post("/assignments/{assignment_id}/submissions", dependencies=[CsrfChecked])
+def hand_in(request: Request, assignment_id: str, person: StudentPage, db: Database, context: Service,
+            file: Annotated[UploadFile, File()]) -> Response:
+    offered = offered_or_404(context, assignment_id)
+    try:
+        submission = accept_upload(db, context.settings, context.course, person, offered, file.filename or "",
+                                   read_chunks(file.file))
+    except UploadRefused as exc:
+        return assignment_page(request, person, db, offered, str(exc), exc.status_code)
+    context.wake_jobs()
+    flash(request, f"Received {submission.filename} as submission #{submission.id}; it is queued for grading.")
+    return RedirectResponse(f"/assignments/{assignment_id}", status_code=303)
+
+
+@router.get("/submissions/{submission_id}/report")
+def student_report(submission_id: int, person: StudentPage, db: Database, context: Service) -> FileResponse:
+    return graded_report(context, own_submission(db, person, submission_id), "student")
+
+
+@router.get("/submissions/{submission_id}/download")
+def student_download(submission_id: int, person: StudentPage, db: Database, context: Service) -> FileResponse:
+    return stored_file(context, own_submission(db, person, submission_id))
+
+
+@router.get("/assignments/{assignment_id}/leaderboard", response_class=HTMLResponse)
+def leaderboard_page(request: Request, assignment_id: str, person: AnyPage, db: Database,
+                     context: Service) -> Response:
+    offered = offered_or_404(context, assignment_id)
+    if not offered.leaderboard:
+        raise HTTPException(404, "This assignment has no leaderboard.")
+    return render(request, "leaderboard.html.j2", person, offered=offered, title=load_assignment(offered.id).title,
+                  entries=leaderboard(db, offered))
+
+
+@router.post("/pseudonym", dependencies=[CsrfChecked])
+def set_pseudonym(request: Request, person: StudentPage, db: Database, context: Service,
+                  pseudonym: Annotated[str, Form(max_length=200)] = "", back: Annotated[str, Form()] = "") -> Response:
+    offered = offered_or_404(context, back)
+    try:
+        change_pseudonym(db, person, pseudonym)
+    except ValueError as exc:
+        flash(request, str(exc), error=True)
+    else:
+        flash(request, f"Your pseudonym is now {person.pseudonym}." if person.pseudonym
+              else "You are off the leaderboard.")
+    return RedirectResponse(f"/assignments/{offered.id}/leaderboard", status_code=303)

@@ -1,0 +1,117 @@
+"""TA pages: the class per assignment, every student's submissions, TA reports, regrades and exports."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+
+from grader.config import load_assignment
+from grader.reports.gradebook import summarize
+from grader.service.auth import CsrfChecked, TaPage
+from grader.service.context import Database, Service
+from grader.service.exports import canvas_csv, counting_reports, write_class_gradebook
+from grader.service.pages import flash, render, report_file
+from grader.service.routers.shared import (
+    CSV_TYPE,
+    any_submission,
+    csv_download,
+    graded_report,
+    offered_or_404,
+    stored_file,
+)
+from grader.service.submissions import request_regrade
+from grader.service.tables import Grading, GradingState, Person, Role, Submission
+from grader.service.views import counting_submission, grade_rows, queue_positions, submission_view
+
+router = APIRouter(prefix="/ta", include_in_schema=False)
+
+
+@router.get("", response_class=HTMLResponse)
+def class_overview(request: Request, person: TaPage, db: Database, context: Service) -> Response:
+    rows = []
+    for offered in context.course.assignments:
+        students, submissions = db.execute(select(func.count(func.distinct(Submission.person_id)), func.count())
+                                           .where(Submission.assignment_id == offered.id)).one()
+        rows.append({"id": offered.id, "title": load_assignment(offered.id).title, "due": offered.due,
+                     "students": students, "submissions": submissions})
+    states = {state: count for state, count in db.execute(select(Grading.state, func.count()).group_by(Grading.state))}
+    students = db.scalar(select(func.count()).select_from(Person).where(Person.role == Role.STUDENT))
+    return render(request, "ta_home.html.j2", person, rows=rows, students=students,
+                  queued=states.get(GradingState.QUEUED, 0), running=states.get(GradingState.RUNNING, 0))
+
+
+@router.get("/assignments/{assignment_id}", response_class=HTMLResponse)
+def class_assignment(request: Request, assignment_id: str, person: TaPage, db: Database,
+                     context: Service) -> Response:
+    offered = offered_or_404(context, assignment_id)
+    assignment = load_assignment(offered.id)
+    rows = grade_rows(db, offered)
+    reports, _ = counting_reports(context.settings, rows)
+    return render(request, "ta_assignment.html.j2", person, offered=offered, title=assignment.title, rows=rows,
+                  summary=summarize(reports, assignment) if reports else None)
+
+
+@router.get("/assignments/{assignment_id}/students/{login}", response_class=HTMLResponse)
+def student_submissions(request: Request, assignment_id: str, login: str, person: TaPage, db: Database,
+                        context: Service) -> Response:
+    offered = offered_or_404(context, assignment_id)
+    student = db.scalar(select(Person).where(Person.login == login))
+    if student is None:
+        raise HTTPException(404, f"There is no student {login!r} on the roster.")
+    mine = [s for s in student.submissions if s.assignment_id == offered.id]
+    counting, positions = counting_submission(mine, offered), queue_positions(db)
+    views = [submission_view(s, offered, positions, counting) for s in reversed(mine)]
+    return render(request, "ta_student.html.j2", person, offered=offered, student=student,
+                  title=load_assignment(offered.id).title, submissions=views)
+
+
+@router.get("/assignments/{assignment_id}/summary")
+def class_summary(assignment_id: str, person: TaPage, db: Database, context: Service) -> FileResponse:
+    folder = write_class_gradebook(db, context.settings, offered_or_404(context, assignment_id))
+    return report_file(folder / "summary.html")
+
+
+@router.get("/assignments/{assignment_id}/grades.csv")
+def grades(assignment_id: str, person: TaPage, db: Database, context: Service) -> FileResponse:
+    folder = write_class_gradebook(db, context.settings, offered_or_404(context, assignment_id))
+    return FileResponse(folder / "grades.csv", media_type=CSV_TYPE, filename=f"{assignment_id}-grades.csv")
+
+
+@router.get("/assignments/{assignment_id}/canvas.csv")
+def canvas(assignment_id: str, person: TaPage, db: Database, context: Service) -> Response:
+    offered = offered_or_404(context, assignment_id)
+    return csv_download(canvas_csv(grade_rows(db, offered), load_assignment(offered.id)), f"{offered.id}-canvas.csv")
+
+
+@router.post("/assignments/{assignment_id}/regrade", dependencies=[CsrfChecked])
+def regrade_all(request: Request, assignment_id: str, person: TaPage, db: Database,
+                context: Service) -> RedirectResponse:
+    offered = offered_or_404(context, assignment_id)
+    queued = request_regrade(db, db.scalars(select(Submission).where(Submission.assignment_id == offered.id)))
+    context.wake_jobs()
+    flash(request, f"Queued {queued} submission(s) for regrading.")
+    return RedirectResponse(f"/ta/assignments/{offered.id}", status_code=303)
+
+
+@router.get("/submissions/{submission_id}/report")
+def ta_report(submission_id: int, person: TaPage, db: Database, context: Service) -> FileResponse:
+    return graded_report(context, any_submission(db, submission_id), "ta")
+
+
+@router.get("/submissions/{submission_id}/download")
+def ta_download(submission_id: int, person: TaPage, db: Database, context: Service) -> FileResponse:
+    return stored_file(context, any_submission(db, submission_id))
+
+
+@router.post("/submissions/{submission_id}/regrade", dependencies=[CsrfChecked])
+def regrade_one(request: Request, submission_id: int, person: TaPage, db: Database,
+                context: Service) -> RedirectResponse:
+    submission = any_submission(db, submission_id)
+    queued = request_regrade(db, [submission])
+    context.wake_jobs()
+    flash(request, f"Queued submission #{submission.id} for regrading." if queued
+          else f"Submission #{submission.id} is already waiting for or under grading.")
+    return RedirectResponse(f"/ta/assignments/{submission.assignment_id}/students/{submission.person.login}",
+                            status_code=303)
+

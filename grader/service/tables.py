@@ -1,0 +1,105 @@
+"""The service's database rows (SQLAlchemy 2 typed mappings): people, submissions and their gradings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import DateTime, Dialect, Enum, ForeignKey, String, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every database (SQLite stores it naive, and gives it back aware)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Role(StrEnum):
+    STUDENT = "student"
+    TA = "ta"
+
+
+class GradingState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+
+
+def _enum(kind: type[StrEnum]) -> Enum:
+    return Enum(kind, native_enum=False, length=16, values_callable=lambda members: [m.value for m in members])
+
+
+class Person(Base):
+    """A student or TA from the roster; they log in with a token whose hash alone is stored."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    token_id: Mapped[str] = mapped_column(String(32), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    pseudonym: Mapped[str | None] = mapped_column(String(40), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    submissions: Mapped[list[Submission]] = relationship(back_populates="person")
+
+
+class Submission(Base):
+    """One upload: its file is `uploads/<sha256[:2]>/<sha256>/<stored_name>`; `filename` is for display only."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    assignment_id: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_name: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    days_late: Mapped[int]
+
+    person: Mapped[Person] = relationship(back_populates="submissions")
+    gradings: Mapped[list[Grading]] = relationship(back_populates="submission", order_by="Grading.id")
+
+
+class Grading(Base):
+    """One grading of a submission (a regrade is another one); its reports are in `reports/<id>/`."""
+
+    __tablename__ = "gradings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    state: Mapped[GradingState] = mapped_column(_enum(GradingState), index=True)
+    stage: Mapped[str] = mapped_column(String(100), default="queued")
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    total: Mapped[float | None]
+    max_total: Mapped[float | None]
+    accuracy: Mapped[float | None]
+
+    submission: Mapped[Submission] = relationship(back_populates="gradings")

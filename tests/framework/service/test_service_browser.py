@@ -1,0 +1,118 @@
+"""A real browser (Playwright driving Debian's chromium) against a real `grader serve` that grades with Ray:
+a student logs in with a token, hands in, watches the status change without reloading and opens the report;
+a TA looks at the class and exports the gradebooks. Every page is saved as a screenshot (the test's artifacts;
+set GRADER_SCREENSHOTS=DIR to also copy them there, as for the README)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from service_harness import A1, EXAMPLES, EXAMPLES_DIR, ServiceProcess, make_course_dir, missing
+
+pytestmark = pytest.mark.browser
+GRADING_SECONDS = 600  # Ray's start and one a1 grading on a loaded 2-core machine, with room to spare
+SOURCE = EXAMPLES_DIR / A1 / EXAMPLES["full"] / "cifar_dataset.py"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    """Debian's chromium under Playwright (Playwright's own browser download is not used)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("GRADER_CHROMIUM") or shutil.which("chromium")
+    if executable is None:
+        missing("chromium is not installed (apt-get install chromium; scripts/test.sh does it)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+class Screenshots:
+    """Full-page screenshots into the test's folder, and into $GRADER_SCREENSHOTS when set."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.extra = Path(os.environ["GRADER_SCREENSHOTS"]) if os.environ.get("GRADER_SCREENSHOTS") else None
+
+    def take(self, page, name: str) -> None:  # noqa: ANN001 - a Playwright page
+        path = self.folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        if self.extra is not None:
+            self.extra.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, self.extra / path.name)
+
+
+def log_in(browser, url: str, token: str):  # noqa: ANN001, ANN201 - Playwright objects
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    page.goto(f"{url}/login")
+    page.fill("input[name=token]", token)
+    page.click("button:text-is('Log in')")
+    return page
+
+
+def test_a_student_hands_in_and_reads_the_report_and_a_ta_exports(chromium, tmp_path: Path,
+                                                                  synthetic_cifar: Path) -> None:
+    course_dir = tmp_path / "course"
+    _, tokens = make_course_dir(course_dir, None, {A1: {}})
+    server = ServiceProcess(course_dir, cluster="local", extra_env={"GRADER_DATA_DIR": str(synthetic_cifar)})
+    shots = Screenshots(tmp_path / "screenshots")
+    server.start()
+    try:
+        student = log_in(chromium, server.url, tokens["s1"])
+        assert "Assignments" in student.inner_text("h1")
+        shots.take(student, "student-assignments")
+        student.click(f"a[href='/assignments/{A1}']")
+        student.set_input_files("input[type=file]", str(SOURCE))
+        student.click("button:text-is('Upload')")
+        student.wait_for_selector("text=queued for grading")
+        shots.take(student, "student-queued")
+        student.evaluate("window.notReloaded = true")
+        seen = [student.inner_text("td.status")]
+        for _ in range(GRADING_SECONDS * 4):
+            status = student.inner_text("td.status")
+            if status != seen[-1]:
+                seen.append(status)
+                if status.startswith("grading"):
+                    shots.take(student, "student-grading")
+            if status == "graded":
+                break
+            student.wait_for_timeout(250)
+        assert seen[0].startswith("queued") and seen[-1] == "graded", (seen, server.log.read_text()[-3000:])
+        assert student.evaluate("window.notReloaded === true")  # the table changed under the page's own script
+        shots.take(student, "student-graded")
+        student.click("a:text-is('report')")
+        assert re.search(r"Score: 100 / 100", student.inner_text("body"))
+        assert "Hidden checks" not in student.inner_text("body")
+        shots.take(student, "student-report")
+
+        ta = log_in(chromium, server.url, tokens["ta1"])
+        assert "Class" in ta.inner_text("h1")
+        shots.take(ta, "ta-class")
+        ta.click(f"a[href='/ta/assignments/{A1}']")
+        assert "Ann One" in ta.inner_text("table:last-of-type")
+        shots.take(ta, "ta-assignment")
+        with ta.expect_download() as canvas:
+            ta.click("text=Canvas gradebook CSV")
+        rows = list(csv.reader(canvas.value.path().open()))
+        assert rows[0][:3] == ["Student", "ID", "SIS User ID"]
+        assert rows[2][:3] == ["Ann One", "", "s1"] and rows[2][5] == "100"
+        with ta.expect_download() as grades:
+            ta.click("text=grades.csv")
+        assert "s1" in grades.value.path().read_text()
+        ta.click("a:text-is('TA view')")
+        assert "Hidden checks" in ta.inner_text("body")
+        shots.take(ta, "ta-report")
+    finally:
+        server.stop()
+    assert {p.name for p in (tmp_path / "screenshots").glob("*.png")} >= {
+        "student-assignments.png", "student-queued.png", "student-graded.png", "student-report.png",
+        "ta-class.png", "ta-assignment.png", "ta-report.png"}
