@@ -116,7 +116,13 @@ def run_batch(
 
     try:
         with ThreadPoolExecutor(max_workers=options.workers) as pool:
-            reports = list(pool.map(grade_entry, entries))
+            try:
+                reports = list(pool.map(grade_entry, entries))
+            except KeyboardInterrupt:
+                # The pool waits for the gradings in progress; without this line Ctrl-C looks ignored.
+                print("grader: stopping once the submissions being graded now are done (Ctrl-C again stops them "
+                      "too); rerun the same command to grade the rest.", file=sys.stderr)
+                raise
     finally:
         close_spares()  # the sandboxes started ahead for submissions that are not coming
     write_gradebook(reports, assignment, out)
