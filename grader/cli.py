@@ -162,14 +162,16 @@ def check_solutions(
 
 @app.command("report")
 def rerender(
-    report_json: Annotated[Path, typer.Argument(help="A report.json, or a batch folder of them.")],
+    report_json: Annotated[Path, typer.Argument(help="A report.json, its folder, or a batch folder of them.")],
 ) -> None:
     """Re-render the Markdown, HTML and Gradescope files from report.json files."""
     from grader.reports import read_report_json, write_all, write_gradebook
 
+    if (report_json / "report.json").is_file():  # one student's report folder
+        report_json = report_json / "report.json"
     paths = [report_json] if report_json.is_file() else sorted(report_json.glob("*/report.json"))
     if not paths:
-        raise GraderError(f"No report.json at {report_json}.")
+        raise GraderError(f"No report.json at {report_json}, nor in its subfolders.")
     reports = [read_report_json(path) for path in paths]
     for path, report in zip(paths, reports, strict=True):
         write_all(report, load_assignment(report.assignment_id), path.parent)

@@ -295,3 +295,14 @@ def test_the_student_sees_their_own_traceback_once(written: dict[str, Path], suf
     assert student.count("cell 5 (a training loop)") == 1
     assert "resource limits only" not in student
     assert read(written["notebook"], f"report-ta.{suffix}").count("resource limits only") == 1
+
+
+def test_grader_report_rerenders_one_students_folder(written: dict[str, Path], tmp_path: Path) -> None:
+    from grader.cli import rerender
+
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    (folder / "report.json").write_bytes((written["full"] / "report.json").read_bytes())
+    rerender(folder)
+    assert read(folder, "report-ta.md") == read(written["full"], "report-ta.md")
+    assert not (folder / "grades.csv").exists(), "one student's folder is not a batch"
