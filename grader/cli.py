@@ -271,12 +271,14 @@ def _score_table(report: Report) -> Table:
 
 def _summary_table(assignment: Assignment, reports: list[Report]) -> Table:
     table = Table(title=f"{assignment.id}: {len(reports)} submission(s)", title_justify="left")
-    for column in ("student", "score", "accuracy", "first failure"):
+    for column in ("student", "score", "accuracy", "first failure or lost points"):
         table.add_column(column, justify="right" if column in ("score", "accuracy") else "left")
     for report in reports:
         accuracy = f"{report.metrics.accuracy:.4f}" if report.metrics else "-"
         flag = " (flagged)" if report.metrics and report.metrics.flagged_for_review else ""
-        failure = report.failures[0].message if report.failures else ""
+        lost = (f"{item.title}: {item.points:g} / {item.max_points:g}" for item in report.score.items
+                if item.points < item.max_points)
+        failure = report.failures[0].message if report.failures else next(lost, "")
         table.add_row(report.submission.student_id, f"{report.score.total:g} / {report.score.max_total:g}",
                       accuracy + flag, failure)
     return table
