@@ -133,6 +133,7 @@ def test_ta_pages_show_the_class_and_regrade(serve, graded_a1: dict[str, Path]) 
     assert "Queued submission" in response.text
     response = ta.post(f"/ta/assignments/{A1}/regrade", data={"csrf": csrf_of(response.text)})
     assert "Queued 1 submission(s) for regrading." in response.text
+    assert "<td>queued</td>" in response.text and "queued: queued" not in response.text
     assert "grades.csv" in response.text and ta.get(f"/ta/assignments/{A1}/canvas.csv").status_code == 200
 
 
