@@ -127,7 +127,7 @@ def test_ta_pages_show_the_class_and_regrade(serve, graded_a1: dict[str, Path]) 
     page = ta.get(f"/ta/assignments/{A1}")
     assert "Ann One" in page.text and "Bob Two" in page.text and "syntax_error: 1" in page.text
     student_page = ta.get(f"/ta/assignments/{A1}/students/s2")
-    assert "Regrade" in student_page.text
+    assert "Regrade" in student_page.text and "TA view</a> <a" in student_page.text  # not "TA viewfile"
     submission = served.client.get(f"/api/assignments/{A1}/submissions", headers=served.bearer("s2")).json()[0]
     response = ta.post(f"/ta/submissions/{submission['id']}/regrade", data={"csrf": csrf_of(student_page.text)})
     assert "Queued submission" in response.text
