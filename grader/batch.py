@@ -79,9 +79,10 @@ def finished_report(assignment: Assignment, entry: BatchEntry, out: Path) -> Rep
 
 
 def worker_devices(options: BatchOptions) -> list[Device]:
-    """The device of each worker slot: GPUs round robin when there are any, else the CPU."""
+    """The device of each grading slot: one slot per GPU (never two submissions on one GPU, whose wall-clock
+    budget they would share), else one CPU slot per worker."""
     if options.device_kind == "cuda" and options.gpu_count > 0:
-        return [Device("cuda", slot % options.gpu_count) for slot in range(options.workers)]
+        return [Device("cuda", index) for index in range(min(options.workers, options.gpu_count))]
     return [Device("cpu") for _ in range(options.workers)]
 
 

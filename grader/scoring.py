@@ -39,8 +39,8 @@ def _group_item(group: CheckGroup, results: list[CheckResult], blocking: Failure
                                                                         f"All {len(results)} checks passed.")
     else:
         first = next(r for r in results if r.points == 0)
-        why = first.message or f"a check ended as {first.outcome}"
-        reason = f"{passed} of {len(results)} checks passed; {why}" + ("" if why.endswith((".", "!", "?")) else ".")
+        why = first.message or f"A check ended as {first.outcome.replace('_', ' ')}"
+        reason = f"{passed} of {len(results)} checks passed. {why}" + ("" if why.endswith((".", "!", "?")) else ".")
     return ScoreItem(name=group.name, title=group.title, points=points, max_points=group.points, reason=reason)
 
 

@@ -51,7 +51,7 @@ class CheckGroupView:
 
 def budget_used(training: TrainingResult) -> str:
     """How much of which budget the training used, in words."""
-    share = f"{training.budget_used:.0f} of its {training.budget_seconds:g} s"
+    share = f"{training.budget_used:.1f} of its {training.budget_seconds:g} s"
     if training.budget_clock == "cpu":
         return f"{share} CPU budget (CPU seconds per thread it was given; other jobs on the machine do not count)"
     return f"{share} time budget"

@@ -15,9 +15,10 @@ from grader.sandbox import Sandbox, SandboxConfig, Stage, StageLimits
 LIMITS = StageLimits(wall_seconds=20, memory_mb=1024, processes=16, file_size_mb=16, output_kb=64)
 
 
-def test_gpus_are_shared_round_robin() -> None:
+def test_each_gpu_grades_one_submission_at_a_time() -> None:
     devices = worker_devices(BatchOptions(workers=3, device_kind="cuda", gpu_count=2))
-    assert devices == [Device("cuda", 0), Device("cuda", 1), Device("cuda", 0)]
+    assert devices == [Device("cuda", 0), Device("cuda", 1)]
+    assert worker_devices(BatchOptions(workers=1, device_kind="cuda", gpu_count=2)) == [Device("cuda", 0)]
 
 
 @pytest.mark.parametrize(("kind", "gpus"), [("cuda", 0), ("cpu", 2)])
