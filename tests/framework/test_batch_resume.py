@@ -51,9 +51,15 @@ def reports(out: Path) -> dict[Path, float]:
 
 def alive_after(pids: list[int], seconds: float) -> list[int]:
     """The processes of `pids` still running after up to `seconds` (zombies count as gone)."""
+    def running(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
     deadline = time.monotonic() + seconds
     while True:
-        alive = [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+        alive = [pid for pid in pids if running(pid)]
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.2)
