@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +100,7 @@ def run_batch(
     slots: queue.Queue[Device] = queue.Queue()
     for device in worker_devices(options):
         slots.put(device)
+    stopping = threading.Event()
 
     def grade_entry(entry: BatchEntry) -> Report:
         existing = finished_report(assignment, entry, out)
@@ -107,7 +109,7 @@ def run_batch(
             return existing
         device = slots.get()
         try:
-            report = _grade_safely(grade_one, assignment, entry, out, GradeOptions(
+            report = _grade_safely(grade_one, assignment, entry, out, stopping, GradeOptions(
                 data_root=options.data_root, device=device, student_id=entry.student_id,
                 status=lambda status: on_status(entry, status), keep_warm=len(entries) > 1))
         finally:
@@ -115,23 +117,35 @@ def run_batch(
         on_done(entry, report, False)
         return report
 
+    pool = ThreadPoolExecutor(max_workers=options.workers)
     try:
-        with ThreadPoolExecutor(max_workers=options.workers) as pool:
-            reports = list(pool.map(grade_entry, entries))
+        reports = list(pool.map(grade_entry, entries))
+    except KeyboardInterrupt:
+        # Without this line Ctrl-C looks ignored while the gradings in progress finish.
+        print("grader: stopping once the submissions being graded now are done (Ctrl-C again stops them "
+              "too); rerun the same command to grade the rest.", file=sys.stderr)
+        stopping.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:
+        pool.shutdown(wait=False, cancel_futures=True)
         close_spares()  # the sandboxes started ahead for submissions that are not coming
     write_gradebook(reports, assignment, out)
     return reports
 
 
 def _grade_safely(grade_one: GradeFunction, assignment: Assignment, entry: BatchEntry, out: Path,
-                  options: GradeOptions) -> Report:
-    """Grade one entry; a grader bug on one submission becomes that submission's report, not a dead batch."""
+                  stopping: threading.Event, options: GradeOptions) -> Report:
+    """Grade one entry; a grader bug on one submission becomes that submission's report, not a dead batch.
+
+    A grading broken off by a stopping batch (a second Ctrl-C) leaves no report: the rerun grades it."""
     try:
         return grade_one(assignment, entry.source, entry.out_dir(out), options)
     except GraderError:
         raise
     except Exception as exc:  # noqa: BLE001 - the batch must go on
+        if stopping.is_set():
+            raise
         print(f"grader: internal error on {entry.student_id}: {exc!r}", file=sys.stderr)
         report = failed_report(assignment, entry.source, entry.student_id, grader_failure(traceback.format_exc()))
         write_all(report, assignment, entry.out_dir(out))

@@ -162,14 +162,16 @@ def check_solutions(
 
 @app.command("report")
 def rerender(
-    report_json: Annotated[Path, typer.Argument(help="A report.json, or a batch folder of them.")],
+    report_json: Annotated[Path, typer.Argument(help="A report.json, its folder, or a batch folder of them.")],
 ) -> None:
     """Re-render the Markdown, HTML and Gradescope files from report.json files."""
     from grader.reports import read_report_json, write_all, write_gradebook
 
+    if (report_json / "report.json").is_file():  # one student's report folder
+        report_json = report_json / "report.json"
     paths = [report_json] if report_json.is_file() else sorted(report_json.glob("*/report.json"))
     if not paths:
-        raise GraderError(f"No report.json at {report_json}.")
+        raise GraderError(f"No report.json at {report_json}, nor in its subfolders.")
     reports = [read_report_json(path) for path in paths]
     for path, report in zip(paths, reports, strict=True):
         write_all(report, load_assignment(report.assignment_id), path.parent)
@@ -269,12 +271,14 @@ def _score_table(report: Report) -> Table:
 
 def _summary_table(assignment: Assignment, reports: list[Report]) -> Table:
     table = Table(title=f"{assignment.id}: {len(reports)} submission(s)", title_justify="left")
-    for column in ("student", "score", "accuracy", "first failure"):
+    for column in ("student", "score", "accuracy", "first failure or lost points"):
         table.add_column(column, justify="right" if column in ("score", "accuracy") else "left")
     for report in reports:
         accuracy = f"{report.metrics.accuracy:.4f}" if report.metrics else "-"
         flag = " (flagged)" if report.metrics and report.metrics.flagged_for_review else ""
-        failure = report.failures[0].message if report.failures else ""
+        lost = (f"{item.title}: {item.points:g} / {item.max_points:g}" for item in report.score.items
+                if item.points < item.max_points)
+        failure = report.failures[0].message if report.failures else next(lost, "")
         table.add_row(report.submission.student_id, f"{report.score.total:g} / {report.score.max_total:g}",
                       accuracy + flag, failure)
     return table

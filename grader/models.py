@@ -48,7 +48,7 @@ class FailureKind(StrEnum):
 class Failure(Contract):
     """What went wrong in one stage, in one sentence, with trimmed details for the TA."""
 
-    stage: Literal["cluster", "container", "intake", "import", "checks", "training", "evaluation"]
+    stage: Literal["grader", "cluster", "container", "intake", "import", "checks", "training", "evaluation"]
     kind: FailureKind
     message: str
     details: str = ""

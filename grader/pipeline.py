@@ -94,7 +94,7 @@ def failed_report(assignment: Assignment, source: Path, student_id: str, failure
 
 def grader_failure(details: str) -> Failure:
     """The failure of a submission the grader itself failed on, so no student is left without a report."""
-    return Failure(stage="intake", kind=FailureKind.CRASH, details=trim(details),
+    return Failure(stage="grader", kind=FailureKind.CRASH, details=trim(details),
                    message="The grader failed on this submission; a TA will look at it.")
 
 

@@ -2,7 +2,7 @@
 # Builds the Gradescope autograder zip for one assignment from the committed HEAD:
 #   docker/gradescope/make-bundle.sh a3_cnn [gradescope-a3_cnn.zip]
 # Set DATA_DIR to a CIFAR-10 root to ship it in the zip instead of downloading it in setup.sh.
-# Set LEADERBOARD=1 to add the validation accuracy to Gradescope's leaderboard (results.json "leaderboard").
+# Set LEADERBOARD=1 to add the accuracy on the hidden test images to Gradescope's leaderboard (results.json "leaderboard").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

@@ -34,7 +34,9 @@ def import_failure(exc: BaseException, module_file: str) -> FailureRecord:
                              message=f"{module_file} has a syntax error on line {exc.lineno}: {exc.msg}.")
     if isinstance(exc, ModuleNotFoundError):
         return FailureRecord(kind=FailureKind.IMPORT_ERROR, details=details, message=(
-            f"{module_file} imports {exc.name!r}, which is not available in the grading environment."))
+            f"{module_file} imports {exc.name!r}, which is not available in the grading environment: if it is "
+            f"your own module, hand it in with {module_file} (in a folder or a .zip); if it is a package, do "
+            f"without it."))
     if isinstance(exc, SystemExit):
         return FailureRecord(kind=FailureKind.EARLY_EXIT, details=details,
                              message=f"{module_file} called exit() while being imported.")

@@ -55,7 +55,9 @@ def course_init(
     course_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(path, course_template(name, datetime.now(UTC), timezone))
     load_course(course_dir)  # what was written must load
-    console.print(f"Wrote {path}; edit the dates and rules, then `grader roster import roster.csv`.")
+    where = "" if course_dir == Path(".") else f" --course-dir {course_dir}"
+    console.print(f"Wrote {path}; edit the dates and rules, then `grader roster import roster.csv{where}`.",
+                  highlight=False)
 
 
 def _settings(course_dir: Path, database: str | None, **extra: object) -> ServiceSettings:
@@ -106,7 +108,8 @@ def roster_import(
         return
     _show_tokens(tokens)
     path = _write_tokens(course_dir, tokens, tokens_out, role)
-    console.print(f"Added {len(tokens)} {role.value}(s); their tokens are in {path} (only here and now: "
+    people = "TA(s)" if role is Role.TA else "student(s)"
+    console.print(f"Added {len(tokens)} {people}; their tokens are in {path} (only here and now: "
                   "the service keeps only hashes).")
 
 

@@ -58,8 +58,12 @@ def read_chunks(file: BinaryIO) -> Iterator[bytes]:
 
 
 def stored_name(suffix: str, required_file: str) -> str:
-    """The name an upload is stored (and graded) under: the required file for a lone .py, else submission.*."""
-    return required_file if suffix == ".py" and required_file.endswith(".py") else f"{STORED_STEM}{suffix}"
+    """The name an upload is stored (and graded) under: the required file for a lone .py, a notebook named after
+    it (the report then says "Graded ffn.ipynb as ffn.py"), else submission.*."""
+    stem, _, extension = required_file.rpartition(".")
+    if extension == "py" and suffix in (".py", ".ipynb"):
+        return f"{stem}{suffix}"
+    return f"{STORED_STEM}{suffix}"
 
 
 def upload_path(uploads_dir: Path, sha256: str, name: str) -> Path:

@@ -126,7 +126,7 @@ def grade_rows(db: Session, offered: OfferedAssignment) -> list[GradeRow]:
 
 
 def leaderboard(db: Session, offered: OfferedAssignment) -> list[LeaderboardEntry]:
-    """Best validation accuracy of every student who chose a pseudonym, best first."""
+    """The best accuracy on the hidden test images of every student who chose a pseudonym, best first."""
     best: dict[str, float] = {}
     submissions = db.scalars(select(Submission).join(Person).where(
         Submission.assignment_id == offered.id, Person.pseudonym.is_not(None)))

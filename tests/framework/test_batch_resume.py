@@ -1,4 +1,5 @@
-"""A batch killed with SIGKILL part-way and rerun ends with every report exactly once, none graded twice."""
+"""A batch killed with SIGKILL part-way and rerun ends with every report exactly once, none graded twice; Ctrl-C
+says that it finishes the gradings in progress."""
 
 from __future__ import annotations
 
@@ -48,6 +49,22 @@ def reports(out: Path) -> dict[Path, float]:
     return {p: p.stat().st_mtime_ns for p in out.glob("*/*/report.json")}
 
 
+def alive_after(pids: list[int], seconds: float) -> list[int]:
+    """The processes of `pids` still running after up to `seconds` (zombies count as gone)."""
+    def running(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = [pid for pid in pids if running(pid)]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
 def test_sigkill_mid_batch_then_rerun(tmp_path: Path, synthetic_cifar: Path) -> None:
     folders = build_class(tmp_path / "class")
     out = tmp_path / "out"
@@ -61,8 +78,7 @@ def test_sigkill_mid_batch_then_rerun(tmp_path: Path, synthetic_cifar: Path) -> 
     tree = [first.pid, *(c.pid for c in psutil.Process(first.pid).children(recursive=True))]
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
-    time.sleep(1)
-    assert not [pid for pid in tree if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert not alive_after(tree, seconds=10), "the sandboxes die with the grader (their parent-death signals)"
     before = reports(out)
     assert 5 <= len(before) < 12, "the kill should land part-way through the batch"
 
@@ -78,3 +94,27 @@ def test_sigkill_mid_batch_then_rerun(tmp_path: Path, synthetic_cifar: Path) -> 
         rows = (out / assignment_id / "grades.csv").read_text().splitlines()[1:]
         assert sorted(row.split(",")[0] for row in rows) == students
     assert not list(out.rglob("*.tmp")), "no half-written file is left behind"
+
+
+def test_ctrl_c_says_it_finishes_the_gradings_in_progress(tmp_path: Path, synthetic_cifar: Path) -> None:
+    assignment = load_assignment("a2_ffn")
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for student in ("ann", "bob", "cy"):
+        shutil.copy(assignment.solution_dir / "ffn.py", folder / f"{student}.py")
+    out = tmp_path / "out"
+    env = os.environ | {"GRADER_DATA_DIR": str(synthetic_cifar), "GRADER_CACHE_DIR": str(tmp_path / "cache")}
+    command = [GRADER, "batch", "a2_ffn", str(folder), "--out", str(out), "--workers", "1", "--plain"]
+    batch = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (out / "ann" / "report.json").exists() and batch.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(batch.pid, signal.SIGINT)  # what a terminal sends the whole foreground group on Ctrl-C
+    _, stderr = batch.communicate(timeout=300)
+
+    assert batch.returncode != 0
+    assert "rerun the same command to grade the rest" in stderr
+    assert "internal error" not in stderr, "one Ctrl-C must not break the grading in progress"
+    assert (out / "bob" / "report.json").exists(), "the grading in progress when Ctrl-C came was finished"
+    assert not (out / "cy").exists(), "no grading starts after Ctrl-C"

@@ -295,3 +295,32 @@ def test_the_student_sees_their_own_traceback_once(written: dict[str, Path], suf
     assert student.count("cell 5 (a training loop)") == 1
     assert "resource limits only" not in student
     assert read(written["notebook"], f"report-ta.{suffix}").count("resource limits only") == 1
+
+
+def test_grader_report_rerenders_one_students_folder(written: dict[str, Path], tmp_path: Path) -> None:
+    from grader.cli import rerender
+
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    (folder / "report.json").write_bytes((written["full"] / "report.json").read_bytes())
+    rerender(folder)
+    assert read(folder, "report-ta.md") == read(written["full"], "report-ta.md")
+    assert not (folder / "grades.csv").exists(), "one student's folder is not a batch"
+
+
+def test_batch_summary_table_names_where_points_were_lost(a3: Assignment) -> None:
+    from rich.console import Console
+
+    from grader.cli import _summary_table
+
+    full = make_report(a3, "alice")
+    first_lost = full.score.items[0].model_copy(update={"points": 0.0, "reason": "No zero_grad."})
+    score = full.score.model_copy(update={"items": [first_lost, *full.score.items[1:]]})
+    lost = full.model_copy(update={"submission": full.submission.model_copy(update={"student_id": "eve"}),
+                                   "score": score})
+    console = Console(width=300, record=True)
+    console.print(_summary_table(a3, [full, lost, make_report(a3, "bob", failed=True)]))
+    rows = {line.split("│")[1].strip(): line for line in console.export_text().splitlines() if line.count("│") > 3}
+    assert f"{a3.checks[0].title}: 0 / {a3.checks[0].points:g}" in rows["eve"]
+    assert "The loss became NaN in epoch 1." in rows["bob"]
+    assert rows["alice"].split("│")[-2].strip() == ""

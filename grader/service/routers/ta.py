@@ -20,6 +20,7 @@ from grader.service.routers.shared import (
     offered_or_404,
     stored_file,
 )
+from grader.service.storage import report_dir
 from grader.service.submissions import request_regrade
 from grader.service.tables import Grading, GradingState, Person, Role, Submission
 from grader.service.views import counting_submission, grade_rows, queue_positions, submission_view
@@ -70,6 +71,15 @@ def student_submissions(request: Request, assignment_id: str, login: str, person
 def class_summary(assignment_id: str, person: TaPage, db: Database, context: Service) -> FileResponse:
     folder = write_class_gradebook(db, context.settings, offered_or_404(context, assignment_id))
     return report_file(folder / "summary.html")
+
+
+@router.get("/reports/{grading_id}/report-ta.html")
+def summary_link(grading_id: int, person: TaPage, db: Database, context: Service) -> FileResponse:
+    """Where the class summary's links (`../../reports/<grading>/report-ta.html`, as on disk) land."""
+    grading = db.get(Grading, grading_id)
+    if grading is None or grading.state != GradingState.DONE:
+        raise HTTPException(404, f"There is no finished grading #{grading_id}.")
+    return report_file(report_dir(context.settings.reports_dir, grading.id) / "report-ta.html")
 
 
 @router.get("/assignments/{assignment_id}/grades.csv")

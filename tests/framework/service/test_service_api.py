@@ -7,11 +7,13 @@ import csv
 import hashlib
 import io
 import json
+import re
 import tarfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 from fastapi.testclient import TestClient
@@ -272,8 +274,13 @@ def test_exports_gradebook_and_canvas(serve, graded_a1: dict[str, Path]) -> None
     by_id = {line[2]: line for line in lines[2:]}
     assert by_id["s1"][0] == "Ann One" and by_id["s1"][5] == "75"  # one started day late at 25%
     assert by_id["s2"][5] == "0"
-    summary = served.browser("ta1").get(f"/ta/assignments/{A1}/summary")
+    ta = served.browser("ta1")
+    summary = ta.get(f"/ta/assignments/{A1}/summary")
     assert summary.status_code == 200 and "syntax_error" in summary.text
+    links = [urljoin(str(summary.url), href) for href in re.findall(r'<a href="([^"]+)"', summary.text)]
+    assert len(links) == 2
+    assert all(ta.get(link).status_code == 200 and "(TA view)" in ta.get(link).text for link in links)
+    assert all(served.browser("s1").get(link, follow_redirects=False).status_code in (303, 403) for link in links)
     assert served.client.get(f"/api/ta/assignments/{A1}/canvas.csv", headers=served.bearer("s1")).status_code == 403
 
 

@@ -54,6 +54,8 @@ def test_course_init_writes_a_course_that_loads_and_never_overwrites(grader, tmp
     assert [a.id for a in course.assignments] == ["a1_dataset", "a2_ffn", "a3_cnn"]
     again = grader("course", "init", cwd=tmp_path)
     assert again.returncode == 2 and "exists already" in again.stderr
+    elsewhere = grader("course", "init", "--course-dir", "course", cwd=tmp_path)
+    assert "`grader roster import roster.csv --course-dir course`" in " ".join(elsewhere.stdout.split())
 
 
 @pytest.mark.parametrize(("text", "words"), [
@@ -88,7 +90,8 @@ def test_roster_import_issues_hashed_tokens_once(grader, tmp_path: Path) -> None
     (tmp_path / "tas.csv").write_text("student_id,name,email\nta1,Tim,tim@x.edu\n")
     again = grader("roster", "import", "roster.csv", "--tokens-out", "more.csv", cwd=tmp_path)
     assert "tokens unchanged: s1" in again.stdout
-    assert grader("roster", "import", "tas.csv", "--ta", cwd=tmp_path).returncode == 0
+    tas = grader("roster", "import", "tas.csv", "--ta", cwd=tmp_path)
+    assert tas.returncode == 0 and "Added 1 TA(s)" in tas.stdout
     with open_database(ServiceSettings(course_dir=tmp_path).database)() as db:
         people = {p.login: p for p in db.scalars(select(Person))}
     assert set(people) == {"s1", "s2", "s3", "ta1"} and people["ta1"].role is Role.TA

@@ -99,7 +99,8 @@ def test_unknown_things_are_one_sentence_pages(serve) -> None:
     student = served.browser("s1")
     response = student.get("/assignments/a9_nothing")
     assert response.status_code == 404
-    assert "The course offers no assignment called 'a9_nothing'." in unescape(response.text)
+    body = unescape(response.text.split("<body>")[1])
+    assert body.count("The course offers no assignment called 'a9_nothing'.") == 1  # said once, not twice
     assert "Traceback" not in response.text
     response = student.get("/submissions/12345/report")
     assert response.status_code == 404 and "There is no such submission of yours." in response.text
@@ -127,12 +128,13 @@ def test_ta_pages_show_the_class_and_regrade(serve, graded_a1: dict[str, Path]) 
     page = ta.get(f"/ta/assignments/{A1}")
     assert "Ann One" in page.text and "Bob Two" in page.text and "syntax_error: 1" in page.text
     student_page = ta.get(f"/ta/assignments/{A1}/students/s2")
-    assert "Regrade" in student_page.text
+    assert "Regrade" in student_page.text and "TA view</a> <a" in student_page.text  # not "TA viewfile"
     submission = served.client.get(f"/api/assignments/{A1}/submissions", headers=served.bearer("s2")).json()[0]
     response = ta.post(f"/ta/submissions/{submission['id']}/regrade", data={"csrf": csrf_of(student_page.text)})
     assert "Queued submission" in response.text
     response = ta.post(f"/ta/assignments/{A1}/regrade", data={"csrf": csrf_of(response.text)})
     assert "Queued 1 submission(s) for regrading." in response.text
+    assert "<td>queued</td>" in response.text and "queued: queued" not in response.text
     assert "grades.csv" in response.text and ta.get(f"/ta/assignments/{A1}/canvas.csv").status_code == 200
 
 
