@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from enum import StrEnum
 from pathlib import Path
@@ -20,6 +19,7 @@ from grader.batch import BatchEntry, BatchOptions, GradeFunction, discover, run_
 from grader.config import Assignment, assignment_ids, load_assignment
 from grader.context import Device, gpu_count
 from grader.errors import GraderError
+from grader.local_cluster import confine_embedded_ray
 from grader.models import Report
 from grader.paths import EXAMPLES_DIR
 from grader.pipeline import GradeOptions, grade
@@ -56,8 +56,6 @@ ClusterOpt = Annotated[str | None, typer.Option(
     "--cluster", metavar="local|auto|ray://HOST:PORT|HOST:PORT",
     help="Grade on Ray: local (embedded, this machine), auto (the cluster `ray start` or $RAY_ADDRESS names), "
          "or a cluster's address.")]
-# Ray binds every network interface unless told this machine is the whole cluster; read once, when Ray is imported.
-RAY_SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def main() -> None:
@@ -299,9 +297,8 @@ def _grade_on_cluster(cluster: str, assignment: Assignment, entries: list[BatchE
     if runner is Runner.docker:
         raise GraderError("--cluster grades with the local runner on every node (a node may itself run in the "
                           "grader image); drop --runner docker.")
-    if cluster == "local":
-        os.environ.setdefault(RAY_SINGLE_MACHINE_ENV, "0")
-    from grader.cluster import Dispatcher  # imports Ray, which reads RAY_SINGLE_MACHINE_ENV then
+    confine_embedded_ray(cluster)
+    from grader.cluster import Dispatcher  # imports Ray, which reads what confine_embedded_ray set
 
     options = BatchOptions(workers=max(len(entries), 1), data_root=data_root)
     with Dispatcher(cluster, data_root, device.value) as dispatcher:

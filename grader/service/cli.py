@@ -17,6 +17,7 @@ from grader import data as grading_data
 from grader.config import load_assignment
 from grader.course import COURSE_FILE, course_template, load_course
 from grader.errors import GraderError
+from grader.local_cluster import confine_embedded_ray
 from grader.reports.files import write_atomic
 from grader.service.settings import ServiceSettings
 
@@ -148,7 +149,8 @@ def serve(
     """Run the course's submission service: student and TA pages, the API under /api/, and grading."""
     import uvicorn
 
-    from grader.service.app import create_app
+    confine_embedded_ray(cluster)
+    from grader.service.app import create_app  # imports Ray (through the dispatcher)
 
     grading = cluster != "none"
     settings = _settings(course_dir, database, cluster=cluster if grading else None, device_kind=device.value,
