@@ -24,7 +24,7 @@ from grader.intake import receive, student_id_for
 from grader.models import Report
 from grader.pipeline import GradeOptions, failed_report, grade, grader_failure
 from grader.reports import read_report_json, write_all, write_gradebook
-from grader.sandbox import close_spares
+from grader.sandbox import close_idle_sandboxes
 
 GradeFunction = Callable[[Assignment, Path, Path, GradeOptions], Report]
 
@@ -111,7 +111,7 @@ def run_batch(
         try:
             report = _grade_safely(grade_one, assignment, entry, out, stopping, GradeOptions(
                 data_root=options.data_root, device=device, student_id=entry.student_id,
-                status=lambda status: on_status(entry, status), keep_warm=len(entries) > 1))
+                status=lambda status: on_status(entry, status), reuse_sandbox=len(entries) > 1))
         finally:
             slots.put(device)
         on_done(entry, report, False)
@@ -129,7 +129,7 @@ def run_batch(
         raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-        close_spares()  # the sandboxes started ahead for submissions that are not coming
+        close_idle_sandboxes()
     write_gradebook(reports, assignment, out)
     return reports
 

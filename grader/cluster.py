@@ -454,8 +454,8 @@ def grade_on_node(job: Job, statuses: ActorHandle) -> Outcome:
         source = unpack_submission(job, Path(tmp))
         out = Path(tmp) / "out"
         try:
-            # keep_warm: Ray reuses this worker process, so the next submission finds its sandbox started.
-            grade(job.assignment, source, out, GradeOptions(data_root=data_root, device=device, keep_warm=True,
+            # Ray reuses this worker process: the next submission finds its sandbox started.
+            grade(job.assignment, source, out, GradeOptions(data_root=data_root, device=device, reuse_sandbox=True,
                                                             student_id=job.student_id, status=say, node=node))
         except GraderError as exc:
             return Outcome(node=node, node_id=node_id, problem=NodeProblem(

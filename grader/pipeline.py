@@ -50,7 +50,7 @@ class GradeOptions:
     device: Device = field(default_factory=Device)
     student_id: str | None = None
     status: Callable[[str], None] = lambda message: None
-    keep_warm: bool = False  # start the next submission's sandbox while this one grades (batches)
+    reuse_sandbox: bool = False  # keep the warm sandbox for the next submission (a batch, a Ray worker)
     node: str = field(default_factory=platform.node)  # what the report names as the machine that graded
 
 
@@ -103,7 +103,7 @@ def _grade_intake(assignment: Assignment, intake: Intake, options: GradeOptions)
     device = options.device
     if not graded.failures:
         config = sandbox_config(assignment, options.data_root, device)
-        with warm_sandbox(config, options.keep_warm) as box:
+        with warm_sandbox(config, options.reuse_sandbox) as box:
             ctx = GradingContext(assignment, intake.folder, intake.info.sha256, options.data_root, device, box)
             _run_stages(ctx, graded, options.status)
     graded.failures[:] = [explain_import_failure(f, assignment, intake.notebook) for f in graded.failures]

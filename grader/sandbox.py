@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +175,15 @@ class Sandbox:
         folder.mkdir()
         return folder
 
+    def clear(self) -> None:
+        """Remove every stage's folder, so the next submission starts with an empty stages root."""
+        for folder in self.root.iterdir():
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def serving(self) -> bool:
+        """Whether the warm process is alive and waiting for the next stage."""
+        return self._process.poll() is None and not self._lock.locked()
+
     def inside(self, workdir: Path) -> Path:
         """Where a stage running in `workdir` sees that folder."""
         return Path(STAGE_HOME) if self.isolated else workdir
@@ -290,25 +299,32 @@ def _give_workdir_to_sandbox_user(workdir: Path, uid: int) -> None:
     workdir.chmod(0o755)  # the zygote (root without CAP_DAC_OVERRIDE) must reach it to mount it
 
 
-def _base_env(config: SandboxConfig) -> dict[str, str]:
-    threads = str(config.threads)
+def cpu_environment(threads: int, cpu_kernels: str) -> dict[str, str]:
+    """How every stage computes on the CPU: its threads, how they wait, and which kernels (read at torch import)."""
     return {
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "OPENBLAS_NUM_THREADS": str(threads),
+        # Waiting threads spin briefly, then sleep. libgomp's default spin (300,000 rounds) burnt the CPU budget on a
+        # busy machine (a2, 3 epochs: 3.4 CPU s per thread alone, 10.1 beside two CPU hogs); sleeping at once
+        # (OMP_WAIT_POLICY=PASSIVE) kept it level but made quiet epochs 1.6x slower; 1,000 rounds: 2.9 alone,
+        # 3.0 beside the hogs, epochs 1.26 s (spinning: 1.15 s). bench/README.md has the table.
+        "GOMP_SPINCOUNT": "1000",
+        # Keep freed memory for the next batch instead of returning it to the OS and faulting it in again
+        # (measured: a2 epoch 4.3-5.0 s -> 2.8-3.3 s at one thread; bench/harness.py).
+        "MALLOC_TOP_PAD_": str(256 * 2**20),
+    } | CPU_KERNELS.get(cpu_kernels, {})
+
+
+def _base_env(config: SandboxConfig) -> dict[str, str]:
+    return cpu_environment(config.threads, config.cpu_kernels) | {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "MPLBACKEND": "Agg",
-        # Keep freed memory for the next batch instead of returning it to the OS and faulting it in again
-        # (measured: a2 epoch 4.3-5.0 s -> 2.8-3.3 s at one thread; bench/harness.py).
-        "MALLOC_TOP_PAD_": str(256 * 2**20),
-        # Waiting threads sleep instead of spinning: spinning burnt the CPU budget (a2, 3 epochs on a busy machine:
-        # 18.6 CPU s per thread and 15 s per epoch spinning, 2.3 s and 1.8 s passive, with 2 CPU hogs beside: 2.4 s).
-        "OMP_WAIT_POLICY": "PASSIVE",
-        "OMP_NUM_THREADS": threads,
-        "MKL_NUM_THREADS": threads,
-        "OPENBLAS_NUM_THREADS": threads,
         "CUDA_VISIBLE_DEVICES": "" if config.gpu_index is None else str(config.gpu_index),
-    } | CPU_KERNELS.get(config.cpu_kernels, {})
+    }
 
 
 def _stage_env(box: Sandbox, stage: Stage) -> dict[str, str]:
@@ -316,39 +332,54 @@ def _stage_env(box: Sandbox, stage: Stage) -> dict[str, str]:
     return _base_env(box.config) | {"HOME": home, "TMPDIR": home} | stage.env
 
 
-class _Spares:
-    """Sandboxes started ahead of need, so the next submission finds one with its libraries imported."""
+class _Pool:
+    """Warm sandboxes waiting for the next submission with the same config."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._spares: dict[SandboxConfig, list[Sandbox]] = {}
+        self._idle: dict[SandboxConfig, list[Sandbox]] = {}
         atexit.register(self.close)
 
-    def take(self, config: SandboxConfig, keep_one_ready: bool) -> Sandbox:
+    def take(self, config: SandboxConfig) -> Sandbox:
         with self._lock:
-            waiting = self._spares.get(config, [])
-            box = waiting.pop() if waiting else None
-            if keep_one_ready:
-                self._spares.setdefault(config, []).append(Sandbox(config))
-        return box or Sandbox(config)
+            waiting = self._idle.get(config, [])
+            if waiting:
+                return waiting.pop()
+        return Sandbox(config)
+
+    def put(self, box: Sandbox) -> None:
+        box.clear()
+        with self._lock:
+            self._idle.setdefault(box.config, []).append(box)
 
     def close(self) -> None:
-        """End every spare (a batch is over; a later one starts its own)."""
         with self._lock:
-            for boxes in self._spares.values():
+            for boxes in self._idle.values():
                 for box in boxes:
                     box.close()
-            self._spares.clear()
+            self._idle.clear()
 
 
-_spares = _Spares()
+_pool = _Pool()
 
 
-def close_spares() -> None:
-    _spares.close()
+def close_idle_sandboxes() -> None:
+    """End the sandboxes waiting for a next submission (a batch is over)."""
+    _pool.close()
 
 
-def warm_sandbox(config: SandboxConfig, keep_one_ready: bool = False) -> Sandbox:
-    """A sandbox for one submission (never reused: each submission gets a fresh one); with `keep_one_ready`,
-    another is started at once for the next submission, so its imports happen while this one grades."""
-    return _spares.take(config, keep_one_ready)
+@contextlib.contextmanager
+def warm_sandbox(config: SandboxConfig, reuse: bool = False) -> Iterator[Sandbox]:
+    """A warm sandbox for one submission. With `reuse` (a batch, a Ray worker) it waits afterwards for the next
+    submission with the same config instead of ending: its process never runs student code, and no stage can
+    reach it, the other stages' folders or their namespaces (tests/framework/test_sandbox.py)."""
+    box = _pool.take(config)
+    try:
+        yield box
+    except BaseException:
+        box.close()
+        raise
+    if reuse and box.serving():
+        _pool.put(box)
+    else:
+        box.close()

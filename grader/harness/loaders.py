@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 def normalize(images: np.ndarray | torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
     """uint8 (N, 3, 32, 32) to float32 scaled to [0, 1] and standardized per channel."""
-    pixels = torch.as_tensor(np.asarray(images)).float().div_(255.0)
+    pixels = torch.from_numpy(np.asarray(images, dtype=np.float32)).div_(255.0)  # a fresh, writable float copy
     mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
     return pixels.sub_(mean_t).div_(std_t)

@@ -3,8 +3,9 @@
 Usage: python -m grader.harness.zygote CONTROL_FD ISOLATE PRELOAD...
 It never runs student code itself. For each StageRequest (a JSON message on the control socket, with the
 write end of the stage's output pipe attached) it forks a keeper, and the keeper forks the stage: with
-ISOLATE=1 the stage is PID 1 of its own PID and mount namespace (so it cannot see, signal or trace this
-process, and everything it starts dies with it), sees only its own work dir at /sandbox and a fresh /tmp, and
+ISOLATE=1 the stage has its own PID, mount, IPC and (empty) network namespace (so it cannot see, signal or trace
+this process, and everything it starts dies with it), sees only its own work dir at /sandbox, a fresh /tmp and
+/dev/shm, and
 runs as its own unprivileged uid (root grader) or without any capability (user namespace). The stage then
 runs its argv as `python ARGV...` would. The keeper reports the stage's exit status back to this process.
 """
@@ -31,7 +32,9 @@ from grader.protocol import SandboxReady, StageExited, StageRequest, StageStarte
 
 STAGES_ROOT = "/stages"
 STAGE_HOME = "/sandbox"
-CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x08000000, 0x20000000, 0x40000000
+# A stage's own namespaces: processes, mounts, System V IPC and a network with nothing in it (not even up).
+STAGE_NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
@@ -60,12 +63,14 @@ def _drop_capabilities() -> None:
 
 
 def _enter_private_view(request: StageRequest) -> None:
-    """Own /proc, only this stage's folder at /sandbox, other stages' folders hidden, a fresh size-capped /tmp."""
+    """Own /proc, only this stage's folder at /sandbox, other stages' folders hidden, a fresh size-capped /tmp
+    and /dev/shm."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _mount(f"{STAGES_ROOT}/{request.workdir}", STAGE_HOME, None, MS_BIND | MS_REC)
     _mount("tmpfs", STAGES_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={request.tmp_bytes},mode=1777")
+    for scratch in ("/tmp", "/dev/shm"):
+        _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"size={request.tmp_bytes},mode=1777")
 
 
 def _take_identity(request: StageRequest, isolate: bool) -> None:
@@ -170,7 +175,7 @@ def _keeper(request: StageRequest, output_fd: int, status_fd: int, isolate: bool
     try:
         _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if isolate:
-            _check(_LIBC.unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare")
+            _check(_LIBC.unshare(STAGE_NAMESPACES), "unshare")
             init = os.fork()
             if init == 0:
                 _init(request, output_fd, status_fd)

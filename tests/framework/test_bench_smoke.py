@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.__main__ import main
+from bench.run import main
 
 
 def test_quick_data_bench_writes_its_tables_and_the_machine(

@@ -268,24 +268,56 @@ def test_a_killed_stage_leaves_the_warm_process_serving(mode: str, box: Sandbox)
     assert run_python(box, "print('next')").output == "next\n"
 
 
-def test_a_spare_outlives_the_thread_that_started_it(mode: str) -> None:
+def test_a_kept_sandbox_outlives_the_thread_that_started_it(mode: str) -> None:
     # Found by the hostile suite: the parent-death signal follows the thread that forked, not the process.
     config = sandbox.SandboxConfig(preload=("json",))
-    worker = threading.Thread(target=lambda: sandbox.warm_sandbox(config, keep_one_ready=True).close())
+    started: list[int] = []
+
+    def first_submission() -> None:
+        with sandbox.warm_sandbox(config, reuse=True) as box:
+            run_python(box, "pass")
+            started.append(box._zygote.pid)
+
+    worker = threading.Thread(target=first_submission)
     worker.start()
     worker.join()
     time.sleep(0.5)
-    with sandbox.warm_sandbox(config) as spare:
-        assert run_python(spare, "print('spare')").output == "spare\n"
+    with sandbox.warm_sandbox(config) as again:
+        assert run_python(again, "print('again')").output == "again\n"
+        assert again._zygote.pid == started[0], "the same warm process serves the next submission"
+
+
+LEAVE_TRACES = """
+import ctypes, os, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+for folder in ('/sandbox', '/tmp', '/dev/shm', os.environ['HOME']):
+    open(os.path.join(folder, 'left-behind'), 'w').write('secret')
+assert libc.shmget(4242, 4096, 0o1666) >= 0  # IPC_CREAT | 0666: a System V segment with a well-known key
+subprocess.Popen([sys.argv[1], '300'], executable='sleep', start_new_session=True)
+print('left traces')
+"""
+LOOK_FOR_TRACES = """
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+print(json.dumps({'sandbox': os.listdir('/sandbox'), 'tmp': os.listdir('/tmp'), 'shm': os.listdir('/dev/shm'),
+                  'stages': os.listdir('/stages'), 'segment': libc.shmget(4242, 0, 0),
+                  'processes': sorted(int(p) for p in os.listdir('/proc') if p.isdigit())}))
+"""
 
 
 @bubblewrap_only
-def test_nothing_one_submission_writes_reaches_the_next(mode: str) -> None:
-    with Sandbox() as first:
-        run_python(first, "open('/sandbox/mine.txt', 'w').write('secret'); open('/tmp/mine', 'w').write('x')")
-    with Sandbox() as second:
-        code = "import json, os; print(json.dumps([os.listdir('/sandbox'), os.listdir('/tmp'), os.listdir('/stages')]))"
-        assert last_json(run_python(second, code)) == [[], [], []]
+def test_nothing_one_submission_leaves_reaches_the_next_in_the_same_sandbox(mode: str, marker: str) -> None:
+    config = sandbox.SandboxConfig()
+    with sandbox.warm_sandbox(config, reuse=True) as first:
+        traces = first.run(Stage(["-c", LEAVE_TRACES, marker], first.stage_dir("a"), StageLimits(**LIMITS)))
+        assert traces.output.strip() == "left traces", traces.output
+        warm = first._zygote.pid
+    with sandbox.warm_sandbox(config, reuse=True) as second:
+        assert second._zygote.pid == warm, "the same warm process serves the next submission"
+        seen = last_json(run_python(second, LOOK_FOR_TRACES))
+    assert seen == {"sandbox": [], "tmp": [], "shm": [], "stages": [], "segment": -1, "processes": [1, 2]}
+    assert survivors(marker) == []
+    sandbox.close_idle_sandboxes()
 
 
 @bubblewrap_only
