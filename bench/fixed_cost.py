@@ -16,10 +16,10 @@ from pathlib import Path
 
 from bench.common import Config, Result, Table, reference_copy
 from grader import sandbox
-from grader.batch import BatchOptions, discover, run_batch
+from grader.batch import BatchOptions, GradeFunction, discover, run_batch
 from grader.config import Assignment, assignment_ids, load_assignment
 from grader.context import Device, load_grading_data
-from grader.docker_runner import grade_in_container, image
+from grader.docker_runner import close_waiting_containers, grade_in_container, image
 from grader.models import Report
 from grader.pipeline import GradeOptions, grade
 from grader.sandbox import HARNESS_PRELOAD, Sandbox, SandboxConfig, Stage, StageLimits
@@ -124,21 +124,22 @@ def sandbox_costs(assignment: Assignment) -> list[dict[str, object]]:
         ready = time.perf_counter() - start
         stages = [box.run(Stage(["-c", "pass"], box.stage_dir(f"stage-{i}"), limits)).seconds for i in range(5)]
     mode = sandbox.sandbox_name()
-    return [{f"warm sandbox ({mode})": "start, importing torch, torchvision and pytest (once per submission; "
-             "a batch starts the next one while the current one grades)", "s": ready},
+    return [{f"warm sandbox ({mode})": "start, importing torch, torchvision and pytest (once per grader process: "
+             "a batch and a Ray worker reuse it)", "s": ready},
             {f"warm sandbox ({mode})": "one stage: a fork of it (median of 5)", "s": statistics.median(stages)}]
 
 
-def batch_fixed(cfg: Config, work: Path, count: int) -> dict[str, float]:
+def batch_fixed(cfg: Config, work: Path, count: int, grade_one: GradeFunction = grade) -> dict[str, float]:
     """Seconds per submission beyond the epochs' and checks' own work, in a one-worker batch of a2 copies."""
     assignment = load_assignment("a2_ffn")
-    folder = work / "batch-submissions"
+    folder = work / f"batch-submissions-{grade_one.__name__}"
     for i in range(count):
         reference_copy(assignment, folder / f"student{i:02d}", 1)
     options = BatchOptions(workers=1, data_root=cfg.data_root, device_kind=cfg.device,
                            gpu_count=1 if cfg.device == "cuda" else 0)
     start = time.perf_counter()
-    reports = run_batch(assignment, discover(folder), work / "batch-out", options)
+    reports = run_batch(assignment, discover(folder), work / f"batch-out-{grade_one.__name__}", options,
+                        grade_one=grade_one)
     wall = time.perf_counter() - start
     if any(r.failures for r in reports):
         raise RuntimeError("a reference copy failed in the batch")
@@ -167,6 +168,8 @@ def run(cfg: Config) -> Result:
         endless = worst_case(cfg, Path(tmp))
         problem = docker_problem() if cfg.device == "cpu" else "measured on the CPU run only"
         docker = None if problem else docker_fixed(cfg, Path(tmp))
+        docker_batch = None if problem else batch_fixed(cfg, Path(tmp), 3 if cfg.quick else 8, grade_in_container)
+        close_waiting_containers()
     stages = list(next(iter(columns.values())))
     rows = [{"stage": stage, **{a: columns[a].get(stage, 0.0) for a in ids}} for stage in stages]
     once = [{"paid once per grader process": "load the grading data (warm tensor cache)", "s": data_seconds},
@@ -186,7 +189,11 @@ def run(cfg: Config) -> Result:
     if docker is None:
         notes.append(f"docker runner skipped: {problem}; `scripts/docker-engine.sh start` prints a DOCKER_HOST")
     else:
-        tables.append(Table(f"docker runner ({image()}), a2_ffn", [{"measure": k, "s": v} for k, v in docker.items()]))
-        ok = docker["fixed total"] < TARGETS["docker"]
-        notes.append(f"docker target for a2_ffn < {TARGETS['docker']:g} s: {'met' if ok else 'NOT met'}")
+        tables.append(Table(f"docker runner ({image()}), a2_ffn, one submission alone",
+                            [{"measure": k, "s": v} for k, v in docker.items()]))
+        tables.append(Table("docker runner, a one-worker batch of a2 reference copies (EPOCHS = 1): each container "
+                            "starts while the one before grades", [docker_batch]))
+        in_batch = docker_batch["fixed s per submission"]
+        notes.append(f"docker target for a2_ffn < {TARGETS['docker']:g} s per submission in a batch: "
+                     f"{'met' if in_batch < TARGETS['docker'] else 'NOT met'} ({in_batch:.2f} s)")
     return Result(NAME, tables, notes)

@@ -17,13 +17,14 @@ from rich.table import Table
 from grader import data as grading_data
 from grader.batch import BatchEntry, BatchOptions, GradeFunction, discover, run_batch
 from grader.config import Assignment, assignment_ids, load_assignment
-from grader.context import Device, gpu_count
+from grader.context import Device, gpu_count, sandbox_config
 from grader.errors import GraderError
 from grader.local_cluster import confine_embedded_ray
 from grader.models import Report
 from grader.paths import EXAMPLES_DIR
 from grader.pipeline import GradeOptions, grade
 from grader.reports.gradescope import write_gradescope_results
+from grader.sandbox import prestart_sandbox
 from grader.service import cli as service_cli
 
 app = typer.Typer(help="Autograder for PyTorch course assignments.", no_args_is_help=True,
@@ -89,6 +90,9 @@ def grade_one(
     runner: RunnerOpt = Runner.local,
     quiet: Quiet = False,
     leaderboard: Annotated[bool, typer.Option(help="Add Gradescope leaderboard entries to results.json.")] = False,
+    wait_for_delivery: Annotated[float | None, typer.Option(
+        hidden=True, help="In a docker runner's container: warm up, then grade what arrives in SUBMISSION (its inbox) "
+                          "within this many seconds.")] = None,
 ) -> None:
     """Grade one submission and write its reports."""
     assignment = load_assignment(assignment_id)
@@ -98,6 +102,8 @@ def grade_one(
     options = BatchOptions(workers=1, data_root=_data_root(assignment, data_dir), **_device_options(device))
     status = (lambda s: None) if quiet else (lambda s: console.print(f"[dim]{s}[/]", highlight=False))
     device_of = Device(options.device_kind, 0 if options.gpu_count else None)
+    if wait_for_delivery is not None:
+        submission, student_id = _delivered(assignment, submission, options.data_root, device_of, wait_for_delivery)
     report = _grade_function(runner)(assignment, submission, out, GradeOptions(
         data_root=options.data_root, device=device_of, student_id=student_id,
         status=status))
@@ -280,6 +286,16 @@ def _summary_table(assignment: Assignment, reports: list[Report]) -> Table:
         table.add_row(report.submission.student_id, f"{report.score.total:g} / {report.score.max_total:g}",
                       accuracy + flag, failure)
     return table
+
+
+def _delivered(assignment: Assignment, inbox: Path, data_root: Path | None, device: Device,
+               seconds: float) -> tuple[Path, str]:
+    """Start the warm sandbox, then wait for the docker runner to deliver the submission: its path and student."""
+    from grader.docker_runner import wait_for_delivery
+
+    prestart_sandbox(sandbox_config(assignment, data_root, device))
+    delivery = wait_for_delivery(inbox, seconds)
+    return inbox / delivery.source, delivery.student_id
 
 
 def _grade_function(runner: Runner) -> GradeFunction:

@@ -1,24 +1,35 @@
 """Docker runner: grade one submission in its own container, with the same stages inside.
 
 The container gets no network, a read-only root with tmpfs scratch space, memory, process and
-CPU limits, one GPU when the worker has one, the submission and data read-only, and the report
-folder as its only writable mount. The host stops a container at its time limit and still
-writes a report.
+CPU limits, one GPU when the worker has one, its inbox (the submission) and the data read-only,
+and its own report folder as its only writable mount. The host stops a container at its time
+limit and still writes a report.
+
+A container starts before its submission is known: it starts the grader, loads the data and
+starts its warm sandbox, then waits for the host to deliver a submission into its inbox. A batch
+starts the next submission's container while the current one grades, so only the grading remains.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
+import tempfile
+import threading
+import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from grader.checks import VERDICT_SECONDS
 from grader.config import Assignment
 from grader.data import SPLITS, cache_dir, load_split
 from grader.errors import GraderError
-from grader.files import trim
+from grader.files import trim, write_atomic
 from grader.models import Failure, FailureKind, Report
 from grader.pipeline import GradeOptions, failed_report
 from grader.reports import read_report_json, write_all
@@ -27,11 +38,21 @@ IMAGE_ENV = "GRADER_IMAGE"
 DEFAULT_IMAGE = "grader:latest"
 CONTAINER_DATA = "/data/cifar10"
 CONTAINER_CACHE = "/cache"
+CONTAINER_INBOX = "/submission"
+DELIVERY_FILE = "delivery.json"
+CONTAINER_LABEL = "grader.runner=docker"  # to find what a grader killed mid-batch left: docker ps -a --filter label=
 GRADER_MEMORY_MB = 2048  # the grader's own process inside the container, on top of the stage limit
 STARTUP_SECONDS = 60  # container start, intake, data loading and report rendering
 # bubblewrap inside the container needs to create namespaces, which Docker's default profiles forbid.
 SANDBOX_OPTIONS = ["--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
                    "--security-opt", "systempaths=unconfined"]
+
+
+class Delivery(BaseModel):
+    """What the host hands a waiting container: which entry of its inbox to grade, and for whom."""
+
+    source: str
+    student_id: str
 
 
 def image() -> str:
@@ -47,11 +68,11 @@ def time_limit(assignment: Assignment, device_kind: str) -> float:
     return seconds
 
 
-def docker_argv(assignment: Assignment, source: Path, out_dir: Path, options: GradeOptions, name: str) -> list[str]:
-    """The `docker run` command that grades `source` into `out_dir`."""
+def docker_argv(assignment: Assignment, inbox: Path, out_dir: Path, options: GradeOptions, name: str) -> list[str]:
+    """The `docker run` command of a container that grades what the host delivers into `inbox`, into `out_dir`."""
     limits = assignment.limits
     argv = [
-        "docker", "run", "--name", name, "--network", "none", "--read-only",
+        "docker", "run", "--name", name, "--label", CONTAINER_LABEL, "--network", "none", "--read-only",
         "--tmpfs", f"/tmp:rw,exec,size={limits.file_size_mb * 2 + 512}m",
         "--tmpfs", "/home/grader:rw,size=64m",
         "--tmpfs", f"{CONTAINER_CACHE}:rw,size=64m",
@@ -60,7 +81,7 @@ def docker_argv(assignment: Assignment, source: Path, out_dir: Path, options: Gr
         "--cpus", str(limits.threads),
         *(["--user", f"{os.getuid()}:{os.getgid()}"] if os.getuid() != 0 else []),
         *SANDBOX_OPTIONS,
-        "-v", f"{source.resolve()}:/submission/{source.name}:ro",
+        "-v", f"{inbox.resolve()}:{CONTAINER_INBOX}:ro",
         "-v", f"{out_dir.resolve()}:/out",
     ]
     if options.data_root is not None:
@@ -69,52 +90,165 @@ def docker_argv(assignment: Assignment, source: Path, out_dir: Path, options: Gr
                  "-v", f"{(cache_dir() / 'tensors').resolve()}:{CONTAINER_CACHE}/tensors:ro"]
     if options.device.kind == "cuda":
         argv += ["--gpus", f"device={options.device.gpu_index}"]
-    argv += [image(), "grade", assignment.id, f"/submission/{source.name}", "--out", "/out",
-             "--id", options.student_id or source.stem, "--device", options.device.kind, "--quiet"]
+    # A container nobody delivers to (its batch was killed) ends itself after one grading's time.
+    argv += [image(), "grade", assignment.id, CONTAINER_INBOX, "--out", "/out", "--device", options.device.kind,
+             "--quiet", "--wait-for-delivery", f"{time_limit(assignment, options.device.kind):g}"]
     return argv
 
 
+def wait_for_delivery(inbox: Path, seconds: float) -> Delivery:
+    """Inside the container: the submission the host delivers into `inbox` within `seconds`."""
+    deadline = time.monotonic() + seconds
+    path = inbox / DELIVERY_FILE
+    while not path.is_file():
+        if time.monotonic() > deadline:
+            raise GraderError(f"No submission was delivered to this container within {seconds:g} s.")
+        time.sleep(0.02)
+    return Delivery.model_validate_json(path.read_text())
+
+
+@dataclass
+class _Container:
+    """A started container waiting for its submission, with the host folders it mounts and its output."""
+
+    name: str
+    folder: Path
+    process: subprocess.Popen = field(repr=False)
+
+    @property
+    def inbox(self) -> Path:
+        return self.folder / "inbox"
+
+    @property
+    def out(self) -> Path:
+        return self.folder / "out"
+
+    def output(self) -> str:
+        return (self.folder / "container.log").read_text(errors="replace")
+
+    def remove(self) -> None:
+        subprocess.run(["docker", "rm", "--force", self.name], capture_output=True)
+        self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _start(assignment: Assignment, options: GradeOptions) -> _Container:
+    folder = Path(tempfile.mkdtemp(prefix="grader-container-"))
+    for sub in ("inbox", "out"):
+        (folder / sub).mkdir()
+    folder.chmod(0o755)
+    if os.getuid() == 0:
+        (folder / "out").chmod(0o777)  # the image's unprivileged user writes the reports
+    name = f"grader-{uuid.uuid4().hex[:12]}"
+    with open(folder / "container.log", "wb") as log:
+        process = subprocess.Popen(docker_argv(assignment, folder / "inbox", folder / "out", options, name),
+                                   stdout=log, stderr=subprocess.STDOUT)
+    return _Container(name, folder, process)
+
+
+class _Waiting:
+    """Containers started ahead of their submission, by assignment and device; removed when the grader exits."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[tuple, list[_Container]] = {}
+        atexit.register(self.close)
+
+    def take(self, assignment: Assignment, options: GradeOptions) -> _Container:
+        key = (assignment.id, assignment.version, options.device, options.data_root)
+        with self._lock:
+            waiting = self._waiting.get(key, [])
+            while waiting:
+                container = waiting.pop()
+                if container.process.poll() is None:
+                    return container
+                container.remove()
+        return _start(assignment, options)
+
+    def start_next(self, assignment: Assignment, options: GradeOptions) -> None:
+        key = (assignment.id, assignment.version, options.device, options.data_root)
+        container = _start(assignment, options)
+        with self._lock:
+            self._waiting.setdefault(key, []).append(container)
+
+    def close(self) -> None:
+        with self._lock:
+            for containers in self._waiting.values():
+                for container in containers:
+                    container.remove()
+            self._waiting.clear()
+
+
+_waiting = _Waiting()
+
+
+def close_waiting_containers() -> None:
+    """Remove the containers started for submissions that never came (a batch is over)."""
+    _waiting.close()
+
+
 def grade_in_container(assignment: Assignment, source: Path, out_dir: Path, options: GradeOptions) -> Report:
-    """Grade in a fresh container; the report comes back through the out mount, or is written here."""
+    """Grade in a container of its own; the report comes back through its out folder, or is written here.
+
+    With `options.reuse_sandbox` (a batch) the next submission's container starts while this one grades."""
     if shutil.which("docker") is None:
         raise GraderError("--runner docker needs the docker command, which is not installed.")
     if options.data_root is not None:
         for split in SPLITS:
             load_split(options.data_root, split)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if os.getuid() == 0:
-        out_dir.chmod(0o777)  # the image's unprivileged user writes the reports
-    (out_dir / "report.json").unlink(missing_ok=True)
-    name = f"grader-{uuid.uuid4().hex[:12]}"
-    limit = time_limit(assignment, options.device.kind)
     options.status("container")
+    container = _waiting.take(assignment, options)
+    if options.reuse_sandbox:
+        _waiting.start_next(assignment, options)
+    limit = time_limit(assignment, options.device.kind)
     try:
-        completed = subprocess.run(docker_argv(assignment, source, out_dir, options, name),
-                                   capture_output=True, text=True, timeout=limit)
-        problem = _container_problem(name, completed)
-    except subprocess.TimeoutExpired:
-        problem = Failure(stage="container", kind=FailureKind.TIMEOUT,
-                          message=f"Grading took longer than {limit:g} s in total, so its container was stopped.")
+        deliver(container.inbox, source, options.student_id or source.stem)
+        try:
+            container.process.wait(timeout=limit)
+            problem = _container_problem(container)
+        except subprocess.TimeoutExpired:
+            problem = Failure(stage="container", kind=FailureKind.TIMEOUT,
+                              message=f"Grading took longer than {limit:g} s in total, so its container was stopped.")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if (container.out / "report.json").is_file():
+            return _collect(container.out, out_dir)
     finally:
-        subprocess.run(["docker", "rm", "--force", name], capture_output=True)
-    report_path = out_dir / "report.json"
-    if report_path.is_file():
-        return read_report_json(report_path)
+        container.remove()
     report = failed_report(assignment, source, options.student_id or source.stem, problem)
     report.environment.runner = "docker"
     write_all(report, assignment, out_dir)
     return report
 
 
-def _container_problem(name: str, completed: subprocess.CompletedProcess) -> Failure:
+def deliver(inbox: Path, source: Path, student_id: str) -> None:
+    """Copy the submission into a container's inbox, then say what it is (the container waits for that file)."""
+    if source.is_dir():
+        shutil.copytree(source, inbox / source.name, symlinks=True)
+    else:
+        shutil.copy2(source, inbox / source.name, follow_symlinks=False)
+    write_atomic(inbox / DELIVERY_FILE, Delivery(source=source.name, student_id=student_id).model_dump_json())
+
+
+def _collect(container_out: Path, out_dir: Path) -> Report:
+    """Move the container's reports into `out_dir`, report.json last (a report counts as done once it is there)."""
+    files = sorted((p for p in container_out.rglob("*") if p.is_file()), key=lambda p: (p.name == "report.json", p))
+    for path in files:
+        target = out_dir / path.relative_to(container_out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, path.read_bytes())
+    return read_report_json(out_dir / "report.json")
+
+
+def _container_problem(container: _Container) -> Failure:
     """Why a container that ended left no report: out of memory, an engine error, or a crash."""
-    inspect = subprocess.run(["docker", "inspect", "--format", "{{.State.OOMKilled}}", name],
+    inspect = subprocess.run(["docker", "inspect", "--format", "{{.State.OOMKilled}}", container.name],
                              capture_output=True, text=True)
-    details = trim(completed.stdout + completed.stderr)
+    details = trim(container.output())
+    returncode = container.process.returncode
     if inspect.stdout.strip() == "true":
         return Failure(stage="container", kind=FailureKind.OUT_OF_MEMORY, details=details,
                        message="Grading ran out of memory in its container, which was stopped.")
-    if completed.returncode == 125:
-        raise GraderError(f"docker could not start the grading container: {completed.stderr.strip()[-300:]}")
+    if returncode == 125:
+        raise GraderError(f"docker could not start the grading container: {container.output().strip()[-300:]}")
     return Failure(stage="container", kind=FailureKind.CRASH, details=details,
-                   message=f"The grading container exited with code {completed.returncode} without a report.")
+                   message=f"The grading container exited with code {returncode} without a report.")

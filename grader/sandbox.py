@@ -363,6 +363,11 @@ class _Pool:
 _pool = _Pool()
 
 
+def prestart_sandbox(config: SandboxConfig) -> None:
+    """Start a warm sandbox now, for the next submission with this config (a container waiting for its submission)."""
+    _pool.put(Sandbox(config))
+
+
 def close_idle_sandboxes() -> None:
     """End the sandboxes waiting for a next submission (a batch is over)."""
     _pool.close()

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from grader.batch import BatchOptions, discover, run_batch
 from grader.config import load_assignment
 from grader.data import cache_dir
-from grader.docker_runner import grade_in_container
+from grader.docker_runner import CONTAINER_LABEL, close_waiting_containers, grade_in_container
 from grader.models import Report
 from grader.paths import EXAMPLES_DIR, PROJECT_ROOT
 from grader.pipeline import GradeOptions, grade
@@ -151,3 +152,27 @@ def test_gradescope_entry_point_writes_valid_results(grader_image: str, data_roo
     payload = json.loads((results / "results.json").read_text())
     assert payload["score"] == 100
     assert {"name", "score", "max_score", "visibility"} <= set(payload["tests"][0])
+
+
+def labelled_containers() -> list[str]:
+    return subprocess.run(["docker", "ps", "--all", "--quiet", "--filter", f"label={CONTAINER_LABEL}"],
+                          capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_a_batch_delivers_each_submission_to_its_own_waiting_container(grader_image: str, data_root: Path,
+                                                                       tmp_path: Path) -> None:
+    # Each container starts before its submission is known; the host must hand each one the right submission.
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    for name in ("ann", "bob", "cem"):
+        (folder / f"{name}.py").write_text(f"raise ValueError('handed in by {name}')\n")
+    assert labelled_containers() == [], "the control: no grader container is left over from before"
+    reports = run_batch(load_assignment("a2_ffn"), discover(folder), tmp_path / "out",
+                        BatchOptions(workers=1, data_root=data_root), grade_one=grade_in_container)
+    assert len(labelled_containers()) == 1, "the container started for a next submission waits"
+    close_waiting_containers()
+    for name, report in zip(("ann", "bob", "cem"), reports, strict=True):
+        assert report.environment.runner == "docker" and report.submission.student_id == name
+        assert f"handed in by {name}" in report.failures[0].message, report.failures[0].message
+        assert read_report_json(tmp_path / "out" / name / "report.json").submission.student_id == name
+    assert labelled_containers() == []
