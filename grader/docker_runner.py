@@ -90,9 +90,9 @@ def docker_argv(assignment: Assignment, inbox: Path, out_dir: Path, options: Gra
                  "-v", f"{(cache_dir() / 'tensors').resolve()}:{CONTAINER_CACHE}/tensors:ro"]
     if options.device.kind == "cuda":
         argv += ["--gpus", f"device={options.device.gpu_index}"]
-    # A container nobody delivers to (its batch was killed) ends itself after one grading's time.
+    # A container nobody delivers to (its batch was killed) ends itself; the host uses none older than half this.
     argv += [image(), "grade", assignment.id, CONTAINER_INBOX, "--out", "/out", "--device", options.device.kind,
-             "--quiet", "--wait-for-delivery", f"{time_limit(assignment, options.device.kind):g}"]
+             "--quiet", "--wait-for-delivery", f"{2 * time_limit(assignment, options.device.kind):g}"]
     return argv
 
 
@@ -114,6 +114,7 @@ class _Container:
     name: str
     folder: Path
     process: subprocess.Popen = field(repr=False)
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def inbox(self) -> Path:
@@ -146,6 +147,11 @@ def _start(assignment: Assignment, options: GradeOptions) -> _Container:
     return _Container(name, folder, process)
 
 
+def _key(assignment: Assignment, options: GradeOptions) -> tuple:
+    """Which gradings a waiting container can serve: the same assignment version, device and data."""
+    return assignment.id, assignment.version, options.device, options.data_root
+
+
 class _Waiting:
     """Containers started ahead of their submission, by assignment and device; removed when the grader exits."""
 
@@ -155,21 +161,20 @@ class _Waiting:
         atexit.register(self.close)
 
     def take(self, assignment: Assignment, options: GradeOptions) -> _Container:
-        key = (assignment.id, assignment.version, options.device, options.data_root)
         with self._lock:
-            waiting = self._waiting.get(key, [])
+            waiting = self._waiting.get(_key(assignment, options), [])
             while waiting:
                 container = waiting.pop()
-                if container.process.poll() is None:
+                fresh = time.monotonic() - container.started < time_limit(assignment, options.device.kind)
+                if fresh and container.process.poll() is None:
                     return container
                 container.remove()
         return _start(assignment, options)
 
     def start_next(self, assignment: Assignment, options: GradeOptions) -> None:
-        key = (assignment.id, assignment.version, options.device, options.data_root)
         container = _start(assignment, options)
         with self._lock:
-            self._waiting.setdefault(key, []).append(container)
+            self._waiting.setdefault(_key(assignment, options), []).append(container)
 
     def close(self) -> None:
         with self._lock:
