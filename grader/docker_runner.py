@@ -210,13 +210,14 @@ def grade_in_container(assignment: Assignment, source: Path, out_dir: Path, opti
         deliver(container.inbox, source, options.student_id or source.stem)
         try:
             container.process.wait(timeout=limit)
-            problem = _container_problem(container)
+            timed_out = None
         except subprocess.TimeoutExpired:
-            problem = Failure(stage="container", kind=FailureKind.TIMEOUT,
-                              message=f"Grading took longer than {limit:g} s in total, so its container was stopped.")
+            timed_out = Failure(stage="container", kind=FailureKind.TIMEOUT,
+                                message=f"Grading took longer than {limit:g} s in total, so its container was stopped.")
         out_dir.mkdir(parents=True, exist_ok=True)
         if (container.out / "report.json").is_file():
             return _collect(container.out, out_dir)
+        problem = timed_out or _container_problem(container)
     finally:
         container.remove()
     report = failed_report(assignment, source, options.student_id or source.stem, problem)
