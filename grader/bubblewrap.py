@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.harness.zygote import STAGE_HOME, STAGES_ROOT
+from grader.harness.zygote import FRESH_TMP, STAGE_HOME, STAGES_ROOT
 from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR
 
 SANDBOX_ENV = "GRADER_SANDBOX"  # "bubblewrap" or "rlimits" forces a mode
@@ -53,7 +53,7 @@ def command(mounts: list[tuple[Path, Path]], gpu_index: int | None, root: Path, 
         elif path.is_dir():
             argv += ["--ro-bind", str(path), str(path)]
     argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", STAGE_HOME]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", STAGE_HOME, "--dir", FRESH_TMP]
     binds = [(path, path) for path in interpreter_paths()] + mounts
     for parent in sorted({a for _, target in binds for a in target.parents if a != Path("/")}):
         argv += ["--perms", "0755", "--dir", str(parent)]  # bwrap would make them 0700 otherwise

@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import importlib
 import os
+import re
 import resource
 import runpy
 import signal
@@ -32,10 +33,11 @@ from grader.protocol import SandboxReady, StageExited, StageRequest, StageStarte
 
 STAGES_ROOT = "/stages"
 STAGE_HOME = "/sandbox"
+FRESH_TMP = "/.fresh-tmp"  # an empty folder where each stage's /tmp is built before it moves into place
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x08000000, 0x20000000, 0x40000000
 # A stage's own namespaces: processes, mounts, System V IPC and a network with nothing in it (not even up).
 STAGE_NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 8192, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -69,8 +71,32 @@ def _enter_private_view(request: StageRequest) -> None:
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _mount(f"{STAGES_ROOT}/{request.workdir}", STAGE_HOME, None, MS_BIND | MS_REC)
     _mount("tmpfs", STAGES_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
-    for scratch in ("/tmp", "/dev/shm"):
-        _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"size={request.tmp_bytes},mode=1777")
+    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={request.tmp_bytes},mode=1777")
+    _fresh_tmp(request.tmp_bytes)
+
+
+def _fresh_tmp(size: int) -> None:
+    """A fresh, size-capped /tmp that still holds what the sandbox binds below /tmp (a checkout or virtualenv
+    there), with the same read-only mounts."""
+    _mount("tmpfs", FRESH_TMP, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    for point in _top_mounts_below("/tmp"):
+        target = FRESH_TMP + point.removeprefix("/tmp")
+        os.makedirs(target, mode=0o755, exist_ok=True)
+        _mount(point, target, None, MS_BIND | MS_REC)
+    _mount(FRESH_TMP, "/tmp", None, MS_MOVE)
+
+
+def _top_mounts_below(folder: str) -> list[str]:
+    """The mount points below `folder` that no other mount point below it contains."""
+    with open("/proc/self/mountinfo", "rb") as mountinfo:
+        points = {_unescape(line.split()[4]) for line in mountinfo}
+    below = sorted(p for p in points if p.startswith(folder + "/"))
+    return [p for p in below if not any(p.startswith(other + "/") for other in below)]
+
+
+def _unescape(field: bytes) -> str:
+    """A mountinfo path: spaces, tabs, newlines and backslashes come as octal escapes."""
+    return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field).decode(errors="surrogateescape")
 
 
 def _take_identity(request: StageRequest, isolate: bool) -> None:

@@ -7,9 +7,12 @@ stage leaves it serving, nothing one submission writes reaches the next) is test
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -25,6 +28,9 @@ from grader.paths import PACKAGE_DIR, SOLUTIONS_DIR, TESTS_DIR
 from grader.sandbox import Sandbox, SandboxResult, Stage, StageLimits
 
 MODES = ["bubblewrap", "rlimits"]
+# A checkout or virtualenv below /tmp is bound into every stage's fresh /tmp; these are its top folders there.
+BOUND_IN_TMP = sorted({path.relative_to("/tmp").parts[0] for path in bubblewrap.interpreter_paths()
+                       if path.is_relative_to("/tmp")})
 LIMITS = {"wall_seconds": 20.0, "memory_mb": 1024, "processes": 64, "file_size_mb": 16, "output_kb": 64}
 
 
@@ -208,12 +214,38 @@ def test_no_core_dumps(box: Sandbox) -> None:
     assert result.output.strip() == "(0, 0)"
 
 
+@pytest.fixture
+def folder_in_tmp() -> Iterator[Path]:
+    """A folder right below /tmp that the stages' users may read, as a checkout cloned into /tmp is."""
+    folder = Path(tempfile.mkdtemp(prefix="grader-checkout-", dir="/tmp"))
+    folder.chmod(0o755)
+    (folder / "module.py").write_text("ANSWER = 42\n")
+    (folder / "module.py").chmod(0o644)
+    yield folder
+    shutil.rmtree(folder)
+
+
+@bubblewrap_only
+def test_what_the_sandbox_binds_below_tmp_stays_visible_and_read_only(mode: str, folder_in_tmp: Path) -> None:
+    # Found by running CI from a clone in /tmp: each stage's fresh /tmp hid the grader's own package.
+    config = sandbox.SandboxConfig(mounts=(sandbox.Mount(folder_in_tmp, folder_in_tmp),))
+    code = (f"import os, sys; sys.path.insert(0, {str(folder_in_tmp)!r}); import module; print(module.ANSWER)\n"
+            f"try:\n    open({str(folder_in_tmp / 'written.py')!r}, 'w')\nexcept OSError as e:\n    print(e.errno)\n"
+            "open('/tmp/mine', 'w').write('x'); print(sorted(os.listdir('/tmp')))")
+    with Sandbox(config) as box:
+        first, second = run_python(box, code), run_python(box, code)
+    expected = sorted(["mine", folder_in_tmp.name, *BOUND_IN_TMP])
+    assert first.output.split("\n")[:3] == ["42", str(errno.EROFS), str(expected)], first.output
+    assert second.output == first.output, "the next stage's /tmp is fresh again, with the same folder bound"
+    assert not (folder_in_tmp / "written.py").exists()
+
+
 @bubblewrap_only
 def test_tmp_is_the_stages_own_and_capped(box: Sandbox) -> None:
     first = run_python(box, "open('/tmp/left-behind', 'w').write('x'); import os; print(os.listdir('/tmp'))")
-    assert first.output.strip() == "['left-behind']"
+    assert first.output.strip() == str(sorted(["left-behind", *BOUND_IN_TMP]))
     second = run_python(box, "import os; print(os.listdir('/tmp'))")
-    assert second.output.strip() == "[]", "each stage starts with an empty /tmp"
+    assert second.output.strip() == str(BOUND_IN_TMP), "each stage starts with an empty /tmp"
     full = run_python(box, "open('/tmp/big', 'wb').write(bytes(3 * 2**20))", file_size_mb=2)
     assert full.returncode != 0 and ("No space left" in full.output or "File too large" in full.output), full.output
 
@@ -315,7 +347,7 @@ def test_nothing_one_submission_leaves_reaches_the_next_in_the_same_sandbox(mode
     with sandbox.warm_sandbox(config, reuse=True) as second:
         assert second._zygote.pid == warm, "the same warm process serves the next submission"
         seen = last_json(run_python(second, LOOK_FOR_TRACES))
-    assert seen == {"sandbox": [], "tmp": [], "shm": [], "stages": [], "segment": -1, "processes": [1, 2]}
+    assert seen == {"sandbox": [], "tmp": BOUND_IN_TMP, "shm": [], "stages": [], "segment": -1, "processes": [1, 2]}
     assert survivors(marker) == []
     sandbox.close_idle_sandboxes()
 
