@@ -50,7 +50,8 @@ class GradeOptions:
     device: Device = field(default_factory=Device)
     student_id: str | None = None
     status: Callable[[str], None] = lambda message: None
-    reuse_sandbox: bool = False  # keep the warm sandbox for the next submission (a batch, a Ray worker)
+    # More submissions follow (a batch, a Ray worker): keep the warm sandbox, or start the next one's container.
+    reuse_sandbox: bool = False
     node: str = field(default_factory=platform.node)  # what the report names as the machine that graded
 
 
