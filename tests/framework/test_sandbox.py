@@ -242,9 +242,9 @@ def test_what_the_sandbox_binds_below_tmp_stays_visible_and_read_only(mode: str,
 
 @bubblewrap_only
 def test_tmp_is_the_stages_own_and_capped(box: Sandbox) -> None:
-    first = run_python(box, "open('/tmp/left-behind', 'w').write('x'); import os; print(os.listdir('/tmp'))")
+    first = run_python(box, "open('/tmp/left-behind', 'w').write('x'); import os; print(sorted(os.listdir('/tmp')))")
     assert first.output.strip() == str(sorted(["left-behind", *BOUND_IN_TMP]))
-    second = run_python(box, "import os; print(os.listdir('/tmp'))")
+    second = run_python(box, "import os; print(sorted(os.listdir('/tmp')))")
     assert second.output.strip() == str(BOUND_IN_TMP), "each stage starts with an empty /tmp"
     full = run_python(box, "open('/tmp/big', 'wb').write(bytes(3 * 2**20))", file_size_mb=2)
     assert full.returncode != 0 and ("No space left" in full.output or "File too large" in full.output), full.output
@@ -331,7 +331,7 @@ print('left traces')
 LOOK_FOR_TRACES = """
 import ctypes, json, os
 libc = ctypes.CDLL(None, use_errno=True)
-print(json.dumps({'sandbox': os.listdir('/sandbox'), 'tmp': os.listdir('/tmp'), 'shm': os.listdir('/dev/shm'),
+print(json.dumps({'sandbox': os.listdir('/sandbox'), 'tmp': sorted(os.listdir('/tmp')), 'shm': os.listdir('/dev/shm'),
                   'stages': os.listdir('/stages'), 'segment': libc.shmget(4242, 0, 0),
                   'processes': sorted(int(p) for p in os.listdir('/proc') if p.isdigit())}))
 """
