@@ -12,12 +12,10 @@ starts the next submission's container while the current one grades, so only the
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from grader.files import trim, write_atomic
 from grader.models import Failure, FailureKind, Report
 from grader.pipeline import GradeOptions, failed_report
 from grader.reports import read_report_json, write_all
+from grader.spares import Spares
 
 IMAGE_ENV = "GRADER_IMAGE"
 DEFAULT_IMAGE = "grader:latest"
@@ -152,39 +151,7 @@ def _key(assignment: Assignment, options: GradeOptions) -> tuple:
     return assignment.id, assignment.version, options.device, options.data_root
 
 
-class _Waiting:
-    """Containers started ahead of their submission, by assignment and device; removed when the grader exits."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._waiting: dict[tuple, list[_Container]] = {}
-        atexit.register(self.close)
-
-    def take(self, assignment: Assignment, options: GradeOptions) -> _Container:
-        with self._lock:
-            waiting = self._waiting.get(_key(assignment, options), [])
-            while waiting:
-                container = waiting.pop()
-                fresh = time.monotonic() - container.started < time_limit(assignment, options.device.kind)
-                if fresh and container.process.poll() is None:
-                    return container
-                container.remove()
-        return _start(assignment, options)
-
-    def start_next(self, assignment: Assignment, options: GradeOptions) -> None:
-        container = _start(assignment, options)
-        with self._lock:
-            self._waiting.setdefault(_key(assignment, options), []).append(container)
-
-    def close(self) -> None:
-        with self._lock:
-            for containers in self._waiting.values():
-                for container in containers:
-                    container.remove()
-            self._waiting.clear()
-
-
-_waiting = _Waiting()
+_waiting: Spares[_Container] = Spares(_Container.remove)
 
 
 def close_waiting_containers() -> None:
@@ -202,10 +169,16 @@ def grade_in_container(assignment: Assignment, source: Path, out_dir: Path, opti
         for split in SPLITS:
             load_split(options.data_root, split)
     options.status("container")
-    container = _waiting.take(assignment, options)
-    if options.reuse_sandbox:
-        _waiting.start_next(assignment, options)
     limit = time_limit(assignment, options.device.kind)
+    key = _key(assignment, options)
+
+    def usable(container: _Container) -> bool:
+        # One waiting longer than a grading's limit could end itself (it waits twice that) before its delivery.
+        return time.monotonic() - container.started < limit and container.process.poll() is None
+
+    container = _waiting.take(key, usable) or _start(assignment, options)
+    if options.reuse_sandbox:
+        _waiting.put(key, _start(assignment, options))
     try:
         deliver(container.inbox, source, options.student_id or source.stem)
         try:

@@ -131,7 +131,8 @@ def _run_stages(ctx: GradingContext, graded: Graded, status: Callable[[str], Non
     if not skipped_by("checks", failures):
         status("checks")
         checked = run_checks(ctx)
-        graded.checks, failures[:] = checked.product or [], failures + checked.failures
+        graded.checks = checked.product or []
+        failures += checked.failures
     if ctx.assignment.training is None or skipped_by("training", failures):
         return
     status("training")

@@ -1,15 +1,14 @@
 """Run stages of student code in a warm, sandboxed Python: one forked child per stage, with hard limits.
 
-A `Sandbox` (one per submission) starts `grader.harness.zygote` once, inside bubblewrap (`grader.bubblewrap`),
-and has it import the heavy libraries; each stage is then a fork of it, isolated further by the zygote. The
-host enforces wall time, CPU time, resident memory and process count by watching the stage's process tree
-(`grader.watchdog`), and keeps only the head and tail of its output. Without bubblewrap the same runs with
-rlimits only, and reports say so.
+A `Sandbox` (kept for the next submission of a batch or a Ray worker) starts `grader.harness.zygote` once,
+inside bubblewrap (`grader.bubblewrap`), and has it import the heavy libraries; each stage is then a fork of it,
+isolated further by the zygote. The host enforces wall time, CPU time, resident memory and process count by
+watching the stage's process tree (`grader.watchdog`), and keeps only the head and tail of its output. Without
+bubblewrap the same runs with rlimits only, and reports say so.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import ctypes
 import itertools
@@ -33,6 +32,7 @@ import psutil
 from grader import bubblewrap
 from grader.harness.zygote import STAGE_HOME
 from grader.protocol import CONTROL, SandboxReady, StageExited, StageRequest, StageStarted
+from grader.spares import Spares
 from grader.watchdog import BoundedOutput, StageTree
 
 POLL_SECONDS = 0.1
@@ -332,45 +332,17 @@ def _stage_env(box: Sandbox, stage: Stage) -> dict[str, str]:
     return _base_env(box.config) | {"HOME": home, "TMPDIR": home} | stage.env
 
 
-class _Pool:
-    """Warm sandboxes waiting for the next submission with the same config."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._idle: dict[SandboxConfig, list[Sandbox]] = {}
-        atexit.register(self.close)
-
-    def take(self, config: SandboxConfig) -> Sandbox:
-        with self._lock:
-            waiting = self._idle.get(config, [])
-            if waiting:
-                return waiting.pop()
-        return Sandbox(config)
-
-    def put(self, box: Sandbox) -> None:
-        box.clear()
-        with self._lock:
-            self._idle.setdefault(box.config, []).append(box)
-
-    def close(self) -> None:
-        with self._lock:
-            for boxes in self._idle.values():
-                for box in boxes:
-                    box.close()
-            self._idle.clear()
-
-
-_pool = _Pool()
+_idle: Spares[Sandbox] = Spares(Sandbox.close)  # by config: sandboxes with equal configs are interchangeable
 
 
 def prestart_sandbox(config: SandboxConfig) -> None:
     """Start a warm sandbox now, for the next submission with this config (a container waiting for its submission)."""
-    _pool.put(Sandbox(config))
+    _idle.put(config, Sandbox(config))
 
 
 def close_idle_sandboxes() -> None:
     """End the sandboxes waiting for a next submission (a batch is over)."""
-    _pool.close()
+    _idle.close()
 
 
 @contextlib.contextmanager
@@ -378,13 +350,14 @@ def warm_sandbox(config: SandboxConfig, reuse: bool = False) -> Iterator[Sandbox
     """A warm sandbox for one submission. With `reuse` (a batch, a Ray worker) it waits afterwards for the next
     submission with the same config instead of ending: its process never runs student code, and no stage can
     reach it, the other stages' folders or their namespaces (tests/framework/test_sandbox.py)."""
-    box = _pool.take(config)
+    box = _idle.take(config) or Sandbox(config)
     try:
         yield box
     except BaseException:
         box.close()
         raise
     if reuse and box.serving():
-        _pool.put(box)
+        box.clear()
+        _idle.put(config, box)
     else:
         box.close()
