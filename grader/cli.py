@@ -225,10 +225,10 @@ def data_prepare(
 def data_info(data_dir: DataDir = None) -> None:
     """Where the data is, the fingerprints the reports will record, and the normalization the grader applies."""
     root = grading_data.resolve_data_root(data_dir)
-    for split in grading_data.SPLITS:
-        tensors = grading_data.load_split(root, split)
+    splits = {split: grading_data.load_split(root, split) for split in grading_data.SPLITS}
+    for split, tensors in splits.items():
         console.print(f"{split}: {len(tensors.labels)} CIFAR-2 images, fingerprint {tensors.fingerprint}")
-    mean, std = grading_data.load_split(root, "train").channel_stats()
+    mean, std = splits["train"].channel_stats()
     console.print(f"normalization: mean {[round(m, 4) for m in mean]}, std {[round(s, 4) for s in std]}")
     console.print(f"root {root}; tensor cache {grading_data.cache_dir() / 'tensors'}")
 
