@@ -63,7 +63,9 @@ def hand_in(request: Request, assignment_id: str, person: StudentPage, db: Datab
     except UploadRefused as exc:
         return assignment_page(request, person, db, offered, str(exc), exc.status_code)
     context.wake_jobs()
-    flash(request, f"Received {submission.filename} as submission #{submission.id}; it is queued for grading.")
+    # The table below updates itself (static/status.js) while this message stays: say it as of the upload.
+    flash(request, f"Received {submission.filename} as submission #{submission.id}; it was queued for grading, "
+                   "and its status below updates by itself.")
     return RedirectResponse(f"/assignments/{assignment_id}", status_code=303)
 
 
