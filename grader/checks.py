@@ -116,7 +116,8 @@ def _run_pytest(ctx: GradingContext, nonce: str, done: list[str], hung: list[str
     for name in hung:
         args += ["--timed-out", name]
     env = {"GRADER_CANARY": nonce, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    result = ctx.sandbox.run(python_stage("grader.harness.checks", args, workdir, ctx.limits(seconds), env=env))
+    result = ctx.sandbox.run(python_stage("grader.harness.checks", args, workdir, ctx.limits(seconds), env=env,
+                                          sees=ctx.checks_view))
     return _read_results(workdir / RESULTS_FILE), result
 
 
@@ -166,7 +167,8 @@ def _judge(ctx: GradingContext, observed: list[CheckObserved]) -> Verdicts | Non
     spec = VerdictSpec(assignment_id=ctx.assignment.id)
     (workdir / spec.observations).write_text("".join(o.model_dump_json() + "\n" for o in observed))
     write_spec(workdir, spec)
-    ctx.sandbox.run(python_stage("grader.harness.verdicts", [], workdir, ctx.limits(VERDICT_SECONDS)))
+    ctx.sandbox.run(python_stage("grader.harness.verdicts", [], workdir, ctx.limits(VERDICT_SECONDS),
+                                 sees=ctx.checks_view))
     return read_record(workdir / spec.result, Verdicts)
 
 

@@ -279,7 +279,7 @@ def _summary_table(assignment: Assignment, reports: list[Report]) -> Table:
         table.add_column(column, justify="right" if column in ("score", "accuracy") else "left")
     for report in reports:
         accuracy = f"{report.metrics.accuracy:.4f}" if report.metrics else "-"
-        flag = " (flagged)" if report.metrics and report.metrics.flagged_for_review else ""
+        flag = " (flagged)" if report.flagged_for_review else ""
         lost = (f"{item.title}: {item.points:g} / {item.max_points:g}" for item in report.score.items
                 if item.points < item.max_points)
         failure = report.failures[0].message if report.failures else next(lost, "")

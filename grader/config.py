@@ -37,6 +37,29 @@ class CheckGroup(Strict):
     points: float = Field(gt=0)
 
 
+class IntegrityRule(Strict):
+    """A measure of the graded model that, above `above`, costs the accuracy credit or asks a TA to look."""
+
+    above: float = Field(description="the largest value that raises no finding")
+    action: Literal["no_credit", "review"] = Field(
+        description="no_credit: the accuracy earns nothing and the report says why; review: a TA's review list")
+
+
+class Integrity(Strict):
+    """Accuracy credit only for what the grader trained: each rule compares measures the grader took itself."""
+
+    untrained_accuracy: IntegrityRule | None = Field(
+        description="validation accuracy of the model as build_model() returns it, before any training; "
+                    "leave out where an assignment allows pretrained starts")
+    test_over_validation: IntegrityRule = Field(
+        description="test accuracy minus the kept epoch's validation accuracy: the grader's held-out training "
+                    "images predict the test accuracy of a model it trained")
+    perturbation_gap: IntegrityRule = Field(
+        description="test accuracy minus the accuracy on the perturbed copies the grader made")
+    accuracy: IntegrityRule | None = Field(
+        None, description="test accuracy above what the allowed layers reach under the budget")
+
+
 class Metric(Strict):
     """Credit for the accuracy on the hidden test images: linear from `zero_credit_at` up to `full_credit_at`."""
 
@@ -45,13 +68,26 @@ class Metric(Strict):
     full_credit_at: float = Field(gt=0, le=1)
     zero_credit_at: float = Field(ge=0, lt=1)
     perturbation: Literal["hflip", "shift"] = "hflip"
-    max_perturbation_gap: float = Field(gt=0, le=1)
+    integrity: Integrity
 
     @model_validator(mode="after")
     def _curve_rises(self) -> Metric:
         if self.zero_credit_at >= self.full_credit_at:
             raise ValueError("metric.zero_credit_at must be below metric.full_credit_at")
         return self
+
+
+class Validation(Strict):
+    """The training images the grader holds out to choose the scored epoch; the same for every submission."""
+
+    fraction: float = Field(gt=0, lt=1, description="the share of the N training images held out: int(N * fraction); "
+                                                  "their labels stay with the grader")
+    seed: int = Field(description="numpy.random.default_rng(seed).permutation(N)[:int(N * fraction)] picks them")
+    keep: Literal["best", "last"] = Field(
+        description="best: the epoch with the highest validation accuracy (ties: the later); last: the last epoch")
+    budget_share: float = Field(
+        gt=0, le=1, description="the validation passes may use this share of the budget on top of it (they are "
+                                "the grader's work, not counted against the student)")
 
 
 class Training(Strict):
@@ -66,15 +102,21 @@ class Training(Strict):
     allowed_layers: list[str] = Field(description="the layer types that may hold the model's parameters")
     forbidden_ops: list[str] = Field([], description="prefixes of ATen operators the model may not compute")
     eval_batch_size: int = Field(gt=0)
+    validation: Validation
 
     def limit_seconds(self, device_kind: Literal["cpu", "cuda"]) -> float:
         """Budget plus grace: CPU seconds per thread on the CPU, wall seconds on a GPU."""
         return self.budget_seconds[device_kind] + self.grace_seconds
 
+    def stage_seconds(self, device_kind: Literal["cpu", "cuda"]) -> float:
+        """What the training stage may use on the budget's clock: budget plus grace for the student's epochs,
+        and the validation passes' share on top."""
+        return self.limit_seconds(device_kind) + self.validation.budget_share * self.budget_seconds[device_kind]
+
     def wall_limit(self, device_kind: Literal["cpu", "cuda"]) -> float:
         """The training stage's wall-clock limit: on the CPU a safety net `wall_safety_factor` times wider."""
         factor = self.wall_safety_factor if device_kind == "cpu" else 1.0
-        return self.limit_seconds(device_kind) * factor
+        return self.stage_seconds(device_kind) * factor
 
 
 class Limits(Strict):
@@ -88,6 +130,7 @@ class Limits(Strict):
     check_seconds: float = Field(gt=0, description="per hidden check (pytest-timeout)")
     checks_total_seconds: float = Field(gt=0)
     eval_seconds: float = Field(gt=0)
+    eval_cpu_seconds: float = Field(gt=0, description="CPU seconds per thread for the evaluation stage")
     memory_mb: int = Field(gt=0, description="resident memory of the whole stage")
     processes: int = Field(gt=0)
     file_size_mb: int = Field(gt=0)

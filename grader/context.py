@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 
-from grader.config import Assignment
-from grader.data import SplitTensors, load_split
+from grader.config import Assignment, Validation
+from grader.data import HeldOut, SplitTensors, hold_out, load_split
 from grader.sandbox import HARNESS_PRELOAD, Mount, Sandbox, SandboxConfig, StageLimits
 
 
@@ -18,7 +18,7 @@ class GradingData:
 
     root: Path
     train: SplitTensors
-    val: SplitTensors
+    test: SplitTensors
     mean: list[float]
     std: list[float]
 
@@ -26,11 +26,15 @@ class GradingData:
     def load(cls, root: Path) -> GradingData:
         train = load_split(root, "train")
         mean, std = train.channel_stats()
-        return cls(root=root, train=train, val=load_split(root, "test"), mean=mean, std=std)
+        return cls(root=root, train=train, test=load_split(root, "test"), mean=mean, std=std)
 
     @property
     def fingerprint(self) -> str:
-        return f"train:{self.train.fingerprint},test:{self.val.fingerprint}"
+        return f"train:{self.train.fingerprint},test:{self.test.fingerprint}"
+
+    def held_out(self, validation: Validation) -> HeldOut:
+        """The training images split as `validation` says, the same for every submission."""
+        return _held_out(self.root, validation.fraction, validation.seed)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,11 @@ class GradingContext:
     def threads(self) -> int:
         return self.assignment.limits.threads
 
+    @property
+    def checks_view(self) -> frozenset[Path]:
+        """The mounts the hidden checks and their verdicts read: the checks and, where they read images, the tree."""
+        return frozenset({self.assignment.checks_dir, DATA_TREE})
+
     def stage_dir(self, name: str) -> Path:
         """A fresh work dir for one stage holding a copy of the submission under `submission/`."""
         folder = self.sandbox.stage_dir(name)
@@ -96,18 +105,22 @@ class GradingContext:
 
 TRAIN_IMAGES = Path("/data/train-images.npy")
 TRAIN_LABELS = Path("/data/train-labels.npy")
+VALIDATION_IMAGES = Path("/data/validation-images.npy")
 DATA_TREE = Path("/data/cifar10")
+TRAINING_MOUNTS = (TRAIN_IMAGES, TRAIN_LABELS, VALIDATION_IMAGES)
 
 
 def sandbox_config(assignment: Assignment, data_root: Path | None, device: Device) -> SandboxConfig:
-    """What the stages of one submission may see: the hidden checks, the training tensors (no validation labels),
-    and for assignments whose checks read images, the image tree."""
+    """What the stages of one submission may see: the hidden checks, the images a submission trains on with their
+    labels and the held-out validation images without theirs, and for assignments whose checks read images, the
+    image tree. Each stage sees only the mounts it needs (`Stage.sees`)."""
     mounts = [Mount(assignment.checks_dir, assignment.checks_dir)]
     if data_root is not None and assignment.checks_read_data:
         mounts.append(Mount(data_root, DATA_TREE))
     if data_root is not None and assignment.training is not None:
-        train = load_grading_data(data_root).train
-        mounts += [Mount(train.images_path, TRAIN_IMAGES), Mount(train.labels_path, TRAIN_LABELS)]
+        held_out = load_grading_data(data_root).held_out(assignment.training.validation)
+        mounts += [Mount(held_out.fit.images_path, TRAIN_IMAGES), Mount(held_out.fit.labels_path, TRAIN_LABELS),
+                   Mount(held_out.validation.images_path, VALIDATION_IMAGES)]
     limits = assignment.limits
     return SandboxConfig(tuple(mounts), device.gpu_index, limits.threads, limits.cpu_kernels, HARNESS_PRELOAD)
 
@@ -116,6 +129,11 @@ def sandbox_config(assignment: Assignment, data_root: Path | None, device: Devic
 def load_grading_data(root: Path) -> GradingData:
     """The grading data of `root`, loaded once per grader process and shared by its workers."""
     return GradingData.load(root)
+
+
+@cache
+def _held_out(root: Path, fraction: float, seed: int) -> HeldOut:
+    return hold_out(load_grading_data(root).train, fraction, seed)
 
 
 def gpu_count() -> int:

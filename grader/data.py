@@ -1,7 +1,8 @@
 """CIFAR-10 image trees on disk, and the decoded CIFAR-2 tensors the grader trains and scores on.
 
 Layout: `<root>/{train,test}/<class>/<image>.{png,jpg}`. Students only ever get `train/`; the
-airplane and bird images of `test/` are the hidden validation set.
+airplane and bird images of `test/` are the hidden test images, and a share of `train/` is held out for
+validation (`hold_out`).
 """
 
 from __future__ import annotations
@@ -156,6 +157,39 @@ def load_split(root: Path, split: str) -> SplitTensors:
         labels_path=labels_path,
         fingerprint=fingerprint,
     )
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The training images a submission trains on (`fit`), and those the grader holds out (`validation`)."""
+
+    fit: SplitTensors
+    validation: SplitTensors
+
+
+def validation_indices(count: int, fraction: float, seed: int) -> np.ndarray:
+    """Which of `count` training images are held out, sorted: the first int(count * fraction) of a permutation fixed
+    by `seed` (the handouts' check_accuracy.py draws the same)."""
+    return np.sort(np.random.default_rng(seed).permutation(count)[: int(count * fraction)])
+
+
+def hold_out(train: SplitTensors, fraction: float, seed: int) -> HeldOut:
+    """Split the training tensors into fit and validation parts, cached beside them."""
+    held = np.zeros(len(train.labels), dtype=bool)
+    held[validation_indices(len(train.labels), fraction, seed)] = True
+    name = f"{fraction:g}s{seed}"
+    return HeldOut(fit=_subset(train, ~held, f"fit{name}"), validation=_subset(train, held, f"validation{name}"))
+
+
+def _subset(split: SplitTensors, chosen: np.ndarray, name: str) -> SplitTensors:
+    fingerprint = f"{split.fingerprint}-{name}"
+    images_path = split.images_path.with_name(f"train-{fingerprint}-images.npy")
+    labels_path = split.labels_path.with_name(f"train-{fingerprint}-labels.npy")
+    if not (images_path.is_file() and labels_path.is_file()):
+        _save_array(images_path, np.ascontiguousarray(split.images[chosen]))
+        _save_array(labels_path, split.labels[chosen])
+    return SplitTensors(images=np.load(images_path, mmap_mode="r"), labels=np.load(labels_path),
+                        images_path=images_path, labels_path=labels_path, fingerprint=fingerprint)
 
 
 def prepare(root: Path) -> Path:

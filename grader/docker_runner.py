@@ -25,7 +25,8 @@ from pydantic import BaseModel
 
 from grader.checks import VERDICT_SECONDS
 from grader.config import Assignment
-from grader.data import SPLITS, cache_dir, load_split
+from grader.context import load_grading_data
+from grader.data import cache_dir
 from grader.errors import GraderError
 from grader.files import trim, write_atomic
 from grader.models import Failure, FailureKind, Report
@@ -165,9 +166,10 @@ def grade_in_container(assignment: Assignment, source: Path, out_dir: Path, opti
     With `options.reuse_sandbox` (a batch) the next submission's container starts while this one grades."""
     if shutil.which("docker") is None:
         raise GraderError("--runner docker needs the docker command, which is not installed.")
-    if options.data_root is not None:
-        for split in SPLITS:
-            load_split(options.data_root, split)
+    if options.data_root is not None:  # the container's cache is read-only: fill it here
+        data = load_grading_data(options.data_root)
+        if assignment.training is not None:
+            data.held_out(assignment.training.validation)
     options.status("container")
     limit = time_limit(assignment, options.device.kind)
     key = _key(assignment, options)

@@ -1,6 +1,8 @@
 """Evaluation stage: logits from a fresh sandbox that sees only unlabeled images; metrics here.
 
-The validation labels never leave the grader's process. The grader also makes the perturbed copy
+The test labels never leave the grader's process, and the stage sees no training data, runs under a CPU limit
+and loads the kept checkpoint with torch's own loader, so it cannot train any further. The grader also makes
+the perturbed copy
 (a horizontal flip or a one-pixel shift) itself and hands the stage both copies shuffled together,
 so the stage cannot tell which image is which, nor skip or fake the perturbation; it returns one row
 of logits per image, and the grader puts them back in order and scores them.
@@ -16,6 +18,7 @@ import numpy as np
 from grader.config import Metric
 from grader.context import GradingContext
 from grader.data import CIFAR2_CLASSES
+from grader.logits import accuracy, read_logits
 from grader.models import Failure, FailureKind, Metrics
 from grader.protocol import EvalSpec, FailureRecord, read_record, write_spec
 from grader.sandbox import python_stage
@@ -41,12 +44,12 @@ def shuffled_pair(images: np.ndarray, perturbed: np.ndarray, key: tuple[int, int
 
 
 def run_evaluation(ctx: GradingContext, checkpoint: Path) -> StageOutcome[Metrics]:
-    """Score the trained model on the hidden validation set and its perturbed copy."""
+    """Score the trained model on the hidden test images and their perturbed copy."""
     training, metric = ctx.assignment.training, ctx.assignment.metric
     assert training is not None and metric is not None
     workdir = ctx.stage_dir("evaluation")
     shutil.copy(checkpoint, workdir / "checkpoint.pt")
-    images = np.asarray(ctx.data.val.images)
+    images = np.asarray(ctx.data.test.images)
     both, order = shuffled_pair(images, perturb(images, metric.perturbation, ctx.assignment.seed),
                                 (ctx.assignment.seed, int(ctx.sha256[:16], 16)))
     np.save(workdir / IMAGES_FILE, both)
@@ -54,13 +57,13 @@ def run_evaluation(ctx: GradingContext, checkpoint: Path) -> StageOutcome[Metric
                     seed=ctx.assignment.seed, threads=ctx.threads, images=IMAGES_FILE, mean=ctx.data.mean,
                     std=ctx.data.std, batch_size=training.eval_batch_size, device=ctx.device.torch_name)
     write_spec(workdir, spec)
-    limits = ctx.limits(ctx.assignment.limits.eval_seconds)
-    sandbox = ctx.sandbox.run(python_stage("grader.harness.evaluate", [], workdir, limits))
-    logits = read_logits(workdir / spec.logits, len(both))
+    limits = ctx.limits(ctx.assignment.limits.eval_seconds, cpu_seconds=ctx.assignment.limits.eval_cpu_seconds)
+    sandbox = ctx.sandbox.run(python_stage("grader.harness.evaluate", [], workdir, limits))  # sees no data mount
+    logits = read_logits(workdir / spec.logits, len(both), len(CIFAR2_CLASSES))
     if isinstance(logits, np.ndarray):
         unshuffled = np.empty_like(logits)
         unshuffled[order] = logits
-        labels = np.asarray(ctx.data.val.labels)
+        labels = np.asarray(ctx.data.test.labels)
         return StageOutcome(compute_metrics(metric, labels, unshuffled[: len(images)], unshuffled[len(images):]))
     if (record := read_record(workdir / spec.failure, FailureRecord)) is not None:
         failure = from_record("evaluation", record)
@@ -71,42 +74,19 @@ def run_evaluation(ctx: GradingContext, checkpoint: Path) -> StageOutcome[Metric
     return StageOutcome(failures=[stage_failure("evaluation", sandbox, "evaluating the trained model")])
 
 
-def read_logits(path: Path, samples: int) -> np.ndarray | str:
-    """The logits array, or the sentence saying why it is unusable ("" when there is none)."""
-    classes = len(CIFAR2_CLASSES)
-    if not path.is_file():
-        return ""
-    if path.stat().st_size > samples * classes * 8 + 4096:
-        return f"The model's output is far larger than logits of shape ({samples}, {classes})."
-    try:
-        logits = np.load(path, allow_pickle=False)
-    except (ValueError, OSError):
-        return "The model's output could not be read back as an array of logits."
-    if logits.shape != (samples, classes):
-        return f"For {samples} images the model returned logits of shape {tuple(logits.shape)}, " \
-               f"expected ({samples}, {classes})."
-    if not np.issubdtype(logits.dtype, np.floating) or not np.isfinite(logits).all():
-        return "The model returned logits that are not finite numbers (NaN or infinity)."
-    return logits
-
-
 def compute_metrics(metric: Metric, labels: np.ndarray, logits: np.ndarray, perturbed: np.ndarray) -> Metrics:
     """Accuracy, per-class accuracy, confusion matrix and the perturbation gap, from labels held here."""
-    predicted = logits.argmax(axis=1)
     classes = len(CIFAR2_CLASSES)
     confusion = np.zeros((classes, classes), dtype=int)
-    np.add.at(confusion, (labels, predicted), 1)
-    accuracy = float((predicted == labels).mean())
-    perturbed_accuracy = float((perturbed.argmax(axis=1) == labels).mean())
-    gap = accuracy - perturbed_accuracy
+    np.add.at(confusion, (labels, logits.argmax(axis=1)), 1)
+    test_accuracy, perturbed_accuracy = accuracy(logits, labels), accuracy(perturbed, labels)
     return Metrics(
-        accuracy=accuracy,
+        accuracy=test_accuracy,
         per_class_accuracy={name: float(confusion[i, i] / max(confusion[i].sum(), 1))
                             for i, name in enumerate(CIFAR2_CLASSES)},
         confusion=confusion.tolist(),
         perturbed_accuracy=perturbed_accuracy,
         perturbation=metric.perturbation,
-        perturbation_gap=gap,
-        flagged_for_review=gap > metric.max_perturbation_gap,
+        perturbation_gap=test_accuracy - perturbed_accuracy,
         samples=len(labels),
     )

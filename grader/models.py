@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Contract(BaseModel):
@@ -80,24 +80,34 @@ class CheckResult(Contract):
 
 class EpochRecord(Contract):
     epoch: int
-    loss: float
-    train_accuracy: float
+    loss: float = Field(description="the mean batch loss train_one_epoch returned")
+    train_accuracy: float = Field(description="the share of training images the model got right during the epoch")
+    validation_accuracy: float | None = Field(
+        None, description="after the epoch, on the images the grader held out (None: the logits were unusable)")
     seconds: float
 
 
 class TrainingResult(Contract):
-    """The grader-run training: one record per finished epoch, and why it stopped."""
+    """The grader-run training: one record per finished epoch, why it stopped, and which epoch is scored."""
 
     device: str
     epochs_planned: int
     epochs: list[EpochRecord] = []
-    stopped: Literal["completed", "budget", "killed", "failed"]
+    stopped: Literal["completed", "budget", "overran", "killed", "failed"]
     budget_seconds: float
     budget_clock: Literal["cpu", "wall"] = Field(
         "wall", description="cpu: CPU seconds per thread given (other jobs do not count); wall: elapsed seconds")
     budget_used: float = 0.0
     parameters: int = 0
     seconds: float = 0.0
+    validation_images: int = Field(0, description="how many training images the grader held out")
+    validation_seconds: float = Field(0.0, description="the validation passes' time on the budget's clock, "
+                                                       "not counted in budget_used")
+    untrained_accuracy: float | None = Field(None, description="validation accuracy of the model as built")
+    keep: Literal["best", "last"] = "last"
+    kept_epoch: int | None = Field(None, description="the epoch whose checkpoint was evaluated")
+    model_changed: bool = Field(True, description="the kept epoch's validation logits differ from the untrained "
+                                                  "model's")
 
 
 class Metrics(Contract):
@@ -108,9 +118,18 @@ class Metrics(Contract):
     confusion: list[list[int]] = Field(description="rows: true class, columns: predicted class")
     perturbed_accuracy: float
     perturbation: str
-    perturbation_gap: float
-    flagged_for_review: bool
+    perturbation_gap: float = Field(description="accuracy minus perturbed_accuracy")
     samples: int
+
+
+class Finding(Contract):
+    """A measure of the graded model beyond its limit: the accuracy may not come from the grader's training."""
+
+    rule: Literal["untrained_accuracy", "test_over_validation", "perturbation_gap", "accuracy", "unchanged"]
+    value: float
+    limit: float
+    action: Literal["no_credit", "review"]
+    message: str
 
 
 class ScoreItem(Contract):
@@ -160,6 +179,11 @@ class Report(Contract):
     metrics: Metrics | None = None
     score: Score
     failures: list[Failure] = []
+    integrity: list[Finding] = Field([], description="what the grader measured that puts the accuracy in doubt")
     notes: list[str] = []
     graded_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     seconds: float = 0.0
+
+    @property
+    def flagged_for_review(self) -> bool:
+        return bool(self.integrity)

@@ -20,12 +20,14 @@ from grader.evaluation import run_evaluation
 from grader.failures import skipped_by, void_checks
 from grader.files import trim
 from grader.intake import Intake, receive
+from grader.integrity import findings
 from grader.interface import check_interface
 from grader.models import (
     CheckResult,
     Environment,
     Failure,
     FailureKind,
+    Finding,
     Metrics,
     Report,
     SubmissionInfo,
@@ -63,6 +65,7 @@ class Graded:
     checks: list[CheckResult] = field(default_factory=list)
     training: TrainingResult | None = None
     metrics: Metrics | None = None
+    integrity: list[Finding] = field(default_factory=list)
 
 
 def grade(assignment: Assignment, source: Path, out_dir: Path, options: GradeOptions) -> Report:
@@ -116,8 +119,9 @@ def _grade_intake(assignment: Assignment, intake: Intake, options: GradeOptions)
         checks=void_checks(graded.checks, graded.failures),
         training=graded.training,
         metrics=graded.metrics,
-        score=score(assignment, graded.checks, graded.metrics, graded.failures),
+        score=score(assignment, graded.checks, graded.metrics, graded.failures, graded.integrity),
         failures=graded.failures,
+        integrity=graded.integrity,
         notes=[*intake.info.notes, *_notes(assignment, graded)],
     )
 
@@ -146,6 +150,8 @@ def _run_stages(ctx: GradingContext, graded: Graded, status: Callable[[str], Non
     evaluated = run_evaluation(ctx, checkpoint)
     failures += evaluated.failures
     graded.metrics = evaluated.product
+    if graded.metrics is not None and graded.training is not None:
+        graded.integrity = findings(ctx.assignment.metric, graded.training, graded.metrics)
 
 
 def _notes(assignment: Assignment, graded: Graded) -> list[str]:

@@ -34,6 +34,7 @@ class StageRequest(Contract):
     file_size_bytes: int
     processes: int = Field(description="RLIMIT_NPROC for the stage")
     tmp_bytes: int = Field(description="size of the stage's own /tmp")
+    hidden: list[str] = Field([], description="the sandbox's mount points this stage must not see")
 
 
 class SandboxReady(Contract):
@@ -79,13 +80,22 @@ class Budget(Contract):
 class TrainSpec(SubmissionSpec):
     images: str
     labels: str
+    validation_images: str = Field(description="the held-out images, without their labels")
     mean: list[float]
     std: list[float]
     device: str
     budget: Budget
     training: Training
     progress: str = "progress.jsonl"
-    checkpoint: str = "checkpoint.pt"
+    checkpoints: str = Field("checkpoints", description="a folder of epoch-N.pt, the weights after epoch N")
+    validation_logits: str = Field("validation", description="a folder of epoch-N.npy, the validation logits "
+                                                             "after epoch N (epoch 0: the model as built)")
+
+    def checkpoint(self, epoch: int) -> str:
+        return f"{self.checkpoints}/epoch-{epoch}.pt"
+
+    def logits(self, epoch: int) -> str:
+        return f"{self.validation_logits}/epoch-{epoch}.npy"
 
 
 class EvalSpec(SubmissionSpec):
@@ -147,18 +157,30 @@ class TrainStart(Contract):
     model: ModelDescription
 
 
+class Untrained(Contract):
+    """The validation logits of the model as build_model() returned it are written."""
+
+    event: Literal["untrained"] = "untrained"
+
+
 class EpochDone(Contract):
+    """Epoch `epoch` is over: its checkpoint and validation logits are written."""
+
     event: Literal["epoch"] = "epoch"
     epoch: int
     loss: float
     train_accuracy: float
     seconds: float
     budget_used: float = Field(description="budget seconds used so far, on the budget's clock")
+    validation_used: float = Field(0.0, description="seconds the validation passes used so far, on the same clock "
+                                                    "(not counted in budget_used)")
 
 
 class TrainStopped(Contract):
+    """`overran`: the last epoch ended past the budget and its grace, so it does not count."""
+
     event: Literal["stopped"] = "stopped"
-    reason: Literal["completed", "budget"]
+    reason: Literal["completed", "budget", "overran"]
     budget_used: float
 
 
@@ -167,7 +189,7 @@ class TrainFailed(Contract):
     failure: FailureRecord
 
 
-TrainEvent = Annotated[TrainStart | EpochDone | TrainStopped | TrainFailed, Field(discriminator="event")]
+TrainEvent = Annotated[TrainStart | Untrained | EpochDone | TrainStopped | TrainFailed, Field(discriminator="event")]
 TRAIN_EVENTS = TypeAdapter(TrainEvent)
 
 

@@ -104,6 +104,7 @@ class Stage:
     limits: StageLimits
     env: dict[str, str] = field(default_factory=dict)
     on_poll: Callable[[], None] | None = None  # called between watchdog polls, e.g. to show progress
+    sees: frozenset[Path] = frozenset()  # the targets of the sandbox's mounts this stage may read; the rest are hidden
 
 
 @dataclass(frozen=True)
@@ -221,9 +222,10 @@ class Sandbox:
         shared = 0 if uid is not None or os.geteuid() == 0 else _processes_of_user(os.getuid())
         processes = shared + limits.processes + NPROC_SLACK
         workdir = stage.workdir.relative_to(self.root).as_posix() if self.isolated else str(stage.workdir)
+        hidden = [str(m.target) for m in self.config.mounts if m.target not in stage.sees] if self.isolated else []
         return StageRequest(argv=stage.argv, workdir=workdir, uid=uid, env=_stage_env(self, stage),
                             file_size_bytes=limits.file_size_mb * 2**20, processes=processes,
-                            tmp_bytes=limits.file_size_mb * 2**20)
+                            tmp_bytes=limits.file_size_mb * 2**20, hidden=hidden)
 
     def _wait_ready(self) -> None:
         if self._zygote is not None:

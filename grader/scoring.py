@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from grader.config import Assignment, CheckGroup, Metric
 from grader.failures import costs_checks, costs_metric, void_checks
-from grader.models import CheckResult, Failure, Metrics, Score, ScoreItem
+from grader.models import CheckResult, Failure, Finding, Metrics, Score, ScoreItem
 
 
 def score(assignment: Assignment, checks: list[CheckResult], metrics: Metrics | None,
-          failures: list[Failure]) -> Score:
-    """The score breakdown; `failures` explain parts that earned nothing because a stage did not run."""
+          failures: list[Failure], integrity: list[Finding] | None = None) -> Score:
+    """The score breakdown; `failures` explain parts that earned nothing because a stage did not run, and
+    `integrity` findings whose action is no_credit take the metric's points."""
     checks = void_checks(checks, failures)
     blocking = costs_checks(failures)
     items = [_group_item(group, [c for c in checks if c.group == group.name], blocking) for group in assignment.checks]
     if assignment.metric is not None:
         metric = _metric_item(assignment.metric, metrics, costs_metric(failures))
-        items.append(_explained(metric, assignment, checks))
+        metric = _uncredited(metric, integrity or []) or _explained(metric, assignment, checks)
+        items.append(metric)
     total = round(sum(item.points for item in items), 2)
     max_total = assignment.total_points
     return Score(total=total, max_total=max_total, items=items, summary=_summary(total, max_total, failures))
@@ -61,6 +63,14 @@ def _metric_item(metric: Metric, metrics: Metrics | None, failure: Failure | Non
                   f"{fraction:.0%} of the points.")
     return ScoreItem(name="accuracy", title=title, points=round(metric.points * fraction, 2),
                      max_points=metric.points, reason=reason)
+
+
+def _uncredited(item: ScoreItem, integrity: list[Finding]) -> ScoreItem | None:
+    """The metric with no points, when the grader's measures say its accuracy does not come from its training."""
+    why = [finding.message for finding in integrity if finding.action == "no_credit"]
+    if not why:
+        return None
+    return item.model_copy(update={"points": 0.0, "reason": f"Not earned: {' '.join(why)}"})
 
 
 def _explained(item: ScoreItem, assignment: Assignment, checks: list[CheckResult]) -> ScoreItem:

@@ -49,8 +49,7 @@ def _limit_hit(result: SandboxResult) -> tuple[FailureKind, str] | None:
     if result.timed_out:
         return FailureKind.TIMEOUT, f"took longer than {result.limit_seconds:g} s"
     if result.out_of_cpu:
-        return FailureKind.TIMEOUT, (f"used more than {result.limit_cpu_seconds:g} s of CPU time per thread "
-                                     "(the budget and its grace)")
+        return FailureKind.TIMEOUT, f"used more than {result.limit_cpu_seconds:g} s of CPU time per thread"
     if result.out_of_memory:
         return FailureKind.OUT_OF_MEMORY, f"used more than {result.limit_memory_mb} MB of memory"
     if result.too_many_processes:

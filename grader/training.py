@@ -1,20 +1,29 @@
 """Training stage: the grader-owned harness trains the submission under the device's budget.
 
-The harness checkpoints after every epoch; if training overruns the budget plus the grace period
-the sandbox kills it and the last checkpoint stands. On CPU the budget is CPU time per thread given
-(a busy machine does not shorten it) with a wall-clock safety limit; on a GPU it is wall time.
-The layer rule is judged here again on the model the harness described, since the harness's own
-refusal runs in the submission's process.
+The harness checkpoints after every epoch and writes the logits of the held-out validation images (their
+labels stay here) before the first epoch and after each; `Keeper` scores them as they come and keeps the
+checkpoint to evaluate: the best epoch by validation accuracy (ties: the later) or the last, as the assignment
+says. What the test images score never influences that choice: they are evaluated once, on the kept epoch.
+An epoch that ends past the budget plus the grace period does not count, and a stage that runs past its limit
+is killed; the kept checkpoint of the epochs before stands. On CPU the budget is CPU time per thread given (a
+busy machine does not shorten it) with a wall-clock safety limit; on a GPU it is wall time. The layer rule is
+judged here again on the model the harness described, since the harness's own refusal runs in the
+submission's process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from grader.architecture import layer_problems, size_problem
-from grader.context import TRAIN_IMAGES, TRAIN_LABELS, GradingContext
+from grader.config import Validation
+from grader.context import TRAIN_IMAGES, TRAIN_LABELS, TRAINING_MOUNTS, VALIDATION_IMAGES, GradingContext
+from grader.data import CIFAR2_CLASSES
+from grader.logits import accuracy, read_logits
 from grader.models import EpochRecord, Failure, FailureKind, TrainingResult
 from grader.protocol import (
     TRAIN_EVENTS,
@@ -24,6 +33,7 @@ from grader.protocol import (
     TrainSpec,
     TrainStart,
     TrainStopped,
+    Untrained,
     read_records,
     write_spec,
 )
@@ -57,21 +67,26 @@ def run_training(ctx: GradingContext, on_epoch: Callable[[int, int], None] | Non
     spec = TrainSpec(
         assignment_id=ctx.assignment.id, module=ctx.assignment.submission.module, seed=ctx.assignment.seed,
         threads=ctx.threads, images=str(ctx.mounted(TRAIN_IMAGES)), labels=str(ctx.mounted(TRAIN_LABELS)),
-        mean=ctx.data.mean, std=ctx.data.std, device=ctx.device.torch_name, budget=budget, training=training)
+        validation_images=str(ctx.mounted(VALIDATION_IMAGES)), mean=ctx.data.mean, std=ctx.data.std,
+        device=ctx.device.torch_name, budget=budget, training=training)
     write_spec(workdir, spec)
     kind = ctx.device.kind
-    cpu_seconds = training.limit_seconds(kind) if budget.clock == "cpu" else None
+    cpu_seconds = training.stage_seconds(kind) if budget.clock == "cpu" else None
     limits = ctx.limits(training.wall_limit(kind), cpu_seconds=cpu_seconds)
-    watcher = _EpochWatcher(workdir / spec.progress, on_epoch)
-    sandbox = ctx.sandbox.run(python_stage("grader.harness.train", [], workdir, limits, on_poll=watcher.poll))
-    watcher.poll()
-    return _outcome(ctx, spec, workdir, sandbox)
+    labels = np.asarray(ctx.data.held_out(training.validation).validation.labels)
+    keeper = Keeper(workdir, spec, labels, training.validation, on_epoch)
+    sandbox = ctx.sandbox.run(python_stage("grader.harness.train", [], workdir, limits, on_poll=keeper.poll,
+                                           sees=frozenset(TRAINING_MOUNTS)))
+    keeper.poll()
+    return _outcome(ctx, spec, keeper, sandbox)
 
 
-def _outcome(ctx: GradingContext, spec: TrainSpec, workdir: Path, sandbox: SandboxResult) -> StageOutcome[TrainedModel]:
-    events = read_records(workdir / spec.progress, TRAIN_EVENTS)
+def _outcome(ctx: GradingContext, spec: TrainSpec, keeper: Keeper,
+             sandbox: SandboxResult) -> StageOutcome[TrainedModel]:
+    events = read_records(keeper.workdir / spec.progress, TRAIN_EVENTS)
     start = next((e for e in events if isinstance(e, TrainStart)), None)
-    epochs = [EpochRecord(epoch=e.epoch, loss=e.loss, train_accuracy=e.train_accuracy, seconds=e.seconds)
+    epochs = [EpochRecord(epoch=e.epoch, loss=e.loss, train_accuracy=e.train_accuracy, seconds=e.seconds,
+                          validation_accuracy=keeper.accuracy.get(e.epoch))
               for e in events if isinstance(e, EpochDone)]
     end = next((e for e in reversed(events) if isinstance(e, TrainStopped | TrainFailed)), None)
     failures = []
@@ -80,17 +95,22 @@ def _outcome(ctx: GradingContext, spec: TrainSpec, workdir: Path, sandbox: Sandb
         failures.append(_failed(from_record("training", end.failure), ctx.assignment.limits.file_size_mb))
     elif isinstance(end, TrainStopped):
         stopped = end.reason
+        if end.reason == "overran":
+            failures.append(_overran(spec, end, keeper.kept))
     else:
         stopped = "killed"
-        failures.append(_killed(sandbox, epochs))
+        failures.append(_killed(sandbox, keeper.kept))
     failures += [f for f in _rule_failures(ctx, start, epochs) if f.kind not in {x.kind for x in failures}]
+    done = next((e for e in reversed(events) if isinstance(e, EpochDone)), None)
     result = TrainingResult(
         device=ctx.device.describe(), epochs_planned=start.epochs if start else 0, epochs=epochs, stopped=stopped,
         budget_seconds=spec.budget.seconds, budget_clock=spec.budget.clock,
         budget_used=_budget_used(spec, end, sandbox), parameters=start.model.parameter_count if start else 0,
-        seconds=sandbox.seconds)
-    checkpoint = workdir / spec.checkpoint
-    usable = checkpoint.is_file() and bool(epochs) and start is not None
+        seconds=sandbox.seconds, validation_images=len(keeper.labels),
+        validation_seconds=done.validation_used if done else 0.0, untrained_accuracy=keeper.accuracy.get(0),
+        keep=keeper.validation.keep, kept_epoch=keeper.kept, model_changed=keeper.changed)
+    checkpoint = keeper.workdir / spec.checkpoint(keeper.kept) if keeper.kept is not None else None
+    usable = checkpoint is not None and checkpoint.is_file() and start is not None
     return StageOutcome(TrainedModel(result, checkpoint if usable else None), failures)
 
 
@@ -115,13 +135,25 @@ def _budget_used(spec: TrainSpec, end: TrainStopped | TrainFailed | None, sandbo
     return sandbox.cpu_seconds / spec.threads if spec.budget.clock == "cpu" else sandbox.seconds
 
 
-def _killed(sandbox: SandboxResult, epochs: list[EpochRecord]) -> Failure:
-    """Why the stage ended without saying so; the checkpoint of the last finished epoch still counts."""
+def _killed(sandbox: SandboxResult, kept: int | None) -> Failure:
+    """Why the stage ended without saying so; the kept checkpoint of the finished epochs still counts."""
     failure = stage_failure("training", sandbox, "training the model")
-    if not epochs:
+    return _with_kept(failure, kept)
+
+
+def _overran(spec: TrainSpec, end: TrainStopped, kept: int | None) -> Failure:
+    grace = spec.training.grace_seconds
+    failure = Failure(stage="training", kind=FailureKind.TIMEOUT,
+                      message=f"The last epoch ended after {end.budget_used:.0f} s of the {spec.budget.seconds:g} s "
+                              f"budget, past its {grace:g} s grace, so it does not count.")
+    return _with_kept(failure, kept)
+
+
+def _with_kept(failure: Failure, kept: int | None) -> Failure:
+    if kept is None:
         return failure
-    kept = f"; the model saved after epoch {epochs[-1].epoch} was evaluated."
-    return failure.model_copy(update={"message": failure.message.removesuffix(".") + kept})
+    return failure.model_copy(
+        update={"message": failure.message.removesuffix(".") + f"; the model saved after epoch {kept} was evaluated."})
 
 
 def _failed(failure: Failure, file_size_mb: int) -> Failure:
@@ -135,18 +167,51 @@ def _failed(failure: Failure, file_size_mb: int) -> Failure:
     return failure.model_copy(update={"message": message})
 
 
-class _EpochWatcher:
-    """Tells the caller about finished epochs by reading the progress file between watchdog polls."""
+@dataclass
+class Keeper:
+    """Scores each epoch's validation logits as the harness writes them and keeps one checkpoint: the best so far
+    (ties: the later) or the last, as `validation.keep` says; the others are deleted at once."""
 
-    def __init__(self, path: Path, on_epoch: Callable[[int, int], None] | None) -> None:
-        self.path, self.on_epoch, self.seen = path, on_epoch, (-1, -1)
+    workdir: Path
+    spec: TrainSpec
+    labels: np.ndarray
+    validation: Validation
+    on_epoch: Callable[[int, int], None] | None = None
+    accuracy: dict[int, float | None] = field(default_factory=dict)  # epoch (0: as built) -> validation accuracy
+    kept: int | None = None
+    changed: bool = True  # the kept epoch's logits differ from the untrained model's
+    _untrained: np.ndarray | None = None
+    _seen: tuple[int, int] = (-1, -1)
 
     def poll(self) -> None:
-        if self.on_epoch is None:
-            return
-        events = read_records(self.path, TRAIN_EVENTS)
+        events = read_records(self.workdir / self.spec.progress, TRAIN_EVENTS)
+        if 0 not in self.accuracy and any(isinstance(e, Untrained) for e in events):
+            self._untrained = self._score(0)
+        done = [e.epoch for e in events if isinstance(e, EpochDone)]
+        for epoch in done:
+            if epoch not in self.accuracy and epoch > 0:
+                self._consider(epoch, self._score(epoch))
         planned = next((e.epochs for e in events if isinstance(e, TrainStart)), 0)
-        done = sum(1 for e in events if isinstance(e, EpochDone))
-        if planned and (done, planned) != self.seen:
-            self.seen = (done, planned)
-            self.on_epoch(done, planned)
+        if self.on_epoch is not None and planned and (len(done), planned) != self._seen:
+            self._seen = (len(done), planned)
+            self.on_epoch(len(done), planned)
+
+    def _score(self, epoch: int) -> np.ndarray | None:
+        logits = read_logits(self.workdir / self.spec.logits(epoch), len(self.labels), len(CIFAR2_CLASSES))
+        usable = isinstance(logits, np.ndarray)
+        self.accuracy[epoch] = accuracy(logits, self.labels) if usable else None
+        return logits if usable else None
+
+    def _consider(self, epoch: int, logits: np.ndarray | None) -> None:
+        score = self.accuracy[epoch]
+        best = self.accuracy.get(self.kept) if self.kept is not None else None
+        if score is not None and (self.validation.keep == "last" or best is None or score >= best):
+            self._drop(self.kept)
+            self.kept = epoch
+            self.changed = self._untrained is None or logits is None or not np.array_equal(logits, self._untrained)
+        else:
+            self._drop(epoch)
+
+    def _drop(self, epoch: int | None) -> None:
+        if epoch is not None:
+            (self.workdir / self.spec.checkpoint(epoch)).unlink(missing_ok=True)

@@ -1,8 +1,8 @@
 """In-sandbox evaluation stage: logits of the trained model on unlabeled images.
 
 Usage: python -m grader.harness.evaluate (reads spec.json: an EvalSpec)
-The images come shuffled, the hidden validation images and a perturbed copy of them together, with no
-label anywhere in reach; the stage writes one row of logits per image, in the order given.
+The images come shuffled, the hidden test images and a perturbed copy of them together, with no label and no
+training image anywhere in reach; the stage writes one row of logits per image, in the order given.
 """
 
 from __future__ import annotations
@@ -13,16 +13,10 @@ import numpy as np
 import torch
 
 from grader.files import write_atomic
-from grader.harness.loaders import normalize
+from grader.harness.loaders import logits_of, normalize
 from grader.harness.submission import exit_now, import_submission, trimmed_traceback
 from grader.models import FailureKind
 from grader.protocol import EvalSpec, FailureRecord, read_spec
-
-
-@torch.no_grad()
-def logits_of(model: torch.nn.Module, images: torch.Tensor, batch_size: int, device: torch.device) -> np.ndarray:
-    batches = [model(images[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(images), batch_size)]
-    return torch.cat(batches).numpy()
 
 
 def evaluate(spec: EvalSpec) -> None:
@@ -31,7 +25,8 @@ def evaluate(spec: EvalSpec) -> None:
     device = torch.device(spec.device)
     module = import_submission(Path(spec.submission), spec.module)
     model = module.build_model()
-    model.load_state_dict(torch.load(spec.checkpoint, map_location="cpu", weights_only=True))
+    # torch's own loader, not a method the submission's model class could override to do more than load.
+    torch.nn.Module.load_state_dict(model, torch.load(spec.checkpoint, map_location="cpu", weights_only=True))
     model.to(device).eval()
     images = normalize(np.load(spec.images), spec.mean, spec.std)
     np.save(spec.logits, logits_of(model, images, spec.batch_size, device))

@@ -1,4 +1,5 @@
-"""The batches a submission trains and is evaluated on, built from the cached uint8 tensors.
+"""The batches a submission trains and is evaluated on, built from the cached uint8 tensors, and the grader's own
+forward pass over images (validation and evaluation).
 
 Normalization is done once on the whole tensor, not per image; the optional student
 `train_transform` is applied per sample to the normalized (3, 32, 32) float tensor, or once per
@@ -92,6 +93,8 @@ def train_loader(
                       generator=generator, collate_fn=_batch_as_is)
 
 
-def eval_loader(images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> DataLoader:
-    """Batches in order, for evaluation."""
-    return DataLoader(TensorBatches(images, labels), batch_size=batch_size, shuffle=False, collate_fn=_batch_as_is)
+@torch.no_grad()
+def logits_of(model: torch.nn.Module, images: torch.Tensor, batch_size: int, device: torch.device) -> np.ndarray:
+    """The model's outputs for `images`, batch by batch in order, as float32 on the CPU."""
+    batches = [model(images[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(images), batch_size)]
+    return torch.cat(batches).numpy()

@@ -1,28 +1,35 @@
 """In-sandbox training stage: train the student's model with the student's own functions.
 
 Usage: python -m grader.harness.train (reads spec.json: a TrainSpec)
-Progress goes to the progress file (one typed JSON line per event) and the weights after every
-finished epoch to the checkpoint, so a kill mid-epoch still leaves the last good epoch. The budget
-is counted on the spec's clock: on CPU the CPU time of this process (and any it reaped) divided by
-the threads it was given, so other jobs on a busy machine do not eat into it; on a GPU wall time.
+Progress goes to the progress file (one typed JSON line per event), the weights after every finished epoch
+to a checkpoint of its own, and the logits of the held-out validation images (no labels here) after every
+epoch, and once before the first for the model as built; the grader scores those logits and keeps the
+checkpoint it will evaluate. The budget is counted on the spec's clock: on CPU the CPU time of this process
+(and any it reaped) divided by the threads it was given, so other jobs on a busy machine do not eat into it;
+on a GPU wall time. The validation passes are the grader's work: their time is counted apart.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
 import random
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from grader.architecture import layer_problems, size_problem
 from grader.files import atomic_file
-from grader.harness.loaders import normalize, train_loader
+from grader.harness.loaders import logits_of, normalize, train_loader
 from grader.harness.probe import describe_model, probe_images
 from grader.harness.submission import exit_now, import_submission, trimmed_traceback
 from grader.models import FailureKind
@@ -34,6 +41,7 @@ from grader.protocol import (
     TrainSpec,
     TrainStart,
     TrainStopped,
+    Untrained,
     append_record,
     read_spec,
 )
@@ -53,10 +61,12 @@ class Progress:
 
 
 class BudgetClock:
-    """Budget seconds used since the clock was made, on the budget's own clock."""
+    """Budget seconds used since the clock was made, on the budget's own clock, less the validation passes."""
 
-    def __init__(self, budget: Budget, threads: int) -> None:
+    def __init__(self, budget: Budget, threads: int, validation_share: float) -> None:
         self.budget, self.threads = budget, threads
+        self.validation_limit = validation_share * budget.seconds
+        self.validation = 0.0
         self.start = self._now()
 
     def _now(self) -> float:
@@ -66,10 +76,19 @@ class BudgetClock:
         return (times.user + times.system + times.children_user + times.children_system) / self.threads
 
     def used(self) -> float:
-        return self._now() - self.start
+        return self._now() - self.start - self.validation
 
     def exhausted(self) -> bool:
-        return self.used() >= self.budget.seconds
+        return self.used() >= self.budget.seconds or self.validation >= self.validation_limit
+
+    @contextlib.contextmanager
+    def not_counted(self) -> Iterator[None]:
+        """Time spent inside is the grader's (a validation pass), not the student's."""
+        started = self._now()
+        try:
+            yield
+        finally:
+            self.validation += self._now() - started
 
 
 class RecordingLoss(nn.Module):
@@ -103,8 +122,36 @@ def make_reproducible(seed: int) -> None:
 
 
 def save_checkpoint(model: nn.Module, path: Path) -> None:
+    path.parent.mkdir(exist_ok=True)
     with atomic_file(path) as file:
-        torch.save(model.state_dict(), file)
+        torch.save(nn.Module.state_dict(model), file)
+
+
+class Validator:
+    """The grader's forward pass over the held-out images, which leaves the training exactly as it was."""
+
+    def __init__(self, spec: TrainSpec, clock: BudgetClock, device: torch.device) -> None:
+        self.spec, self.clock, self.device = spec, clock, device
+        self.images = normalize(np.load(spec.validation_images), spec.mean, spec.std)
+
+    def __call__(self, model: nn.Module, epoch: int) -> None:
+        path = Path(self.spec.logits(epoch))
+        path.parent.mkdir(exist_ok=True)
+        with self.clock.not_counted(), _random_state_kept(self.device):
+            model.eval()
+            logits = logits_of(model, self.images, self.spec.training.eval_batch_size, self.device)
+        with atomic_file(path) as file:
+            np.save(file, logits)
+
+
+@contextlib.contextmanager
+def _random_state_kept(device: torch.device) -> Iterator[None]:
+    """Whatever the model draws in eval mode, training goes on from the random state it left."""
+    python, numpy = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        yield
+    random.setstate(python)
+    np.random.set_state(numpy)
 
 
 def train(spec: TrainSpec, progress: Progress) -> None:
@@ -120,28 +167,52 @@ def train(spec: TrainSpec, progress: Progress) -> None:
         return progress.fail(FailureKind.TOO_MANY_PARAMETERS, problem)
     if problems := layer_problems(description, spec.training, spec.assignment_id):
         return progress.fail(FailureKind.FORBIDDEN_LAYER, " ".join(problems))
+    clock = BudgetClock(spec.budget, spec.threads, spec.training.validation.budget_share)
+    validate = Validator(spec, clock, device)
+    validate(model, 0)
+    progress.write(Untrained())
     optimizer = module.make_optimizer(model)
-    loss_fn = RecordingLoss()
     transform = module.train_transform() if hasattr(module, "train_transform") else None
     images = normalize(np.load(spec.images, mmap_mode="r"), spec.mean, spec.std)
     labels = torch.as_tensor(np.load(spec.labels))
     loader = train_loader(images, labels, int(module.BATCH_SIZE), spec.seed, transform)
-    clock = BudgetClock(spec.budget, spec.threads)
-    for epoch in range(1, epochs + 1):
+    run_epochs(spec, progress, Run(module, model, loader, optimizer, validate, epochs))
+
+
+@dataclass
+class Run:
+    """One submission's training: its module and model, what they train with, and the grader's validation."""
+
+    module: ModuleType
+    model: nn.Module
+    loader: DataLoader
+    optimizer: torch.optim.Optimizer
+    validate: Validator
+    epochs: int
+
+
+def run_epochs(spec: TrainSpec, progress: Progress, run: Run) -> None:
+    """Epoch after epoch while budget is left; an epoch that ends past the budget and its grace does not count."""
+    model, validate, clock, loss_fn = run.model, run.validate, run.validate.clock, RecordingLoss()
+    for epoch in range(1, run.epochs + 1):
         if clock.exhausted():
             return progress.write(TrainStopped(reason="budget", budget_used=clock.used()))
         epoch_start = time.monotonic()
         model.train()
-        returned = module.train_one_epoch(model, loader, loss_fn, optimizer, device)
+        returned = run.module.train_one_epoch(model, run.loader, loss_fn, run.optimizer, validate.device)
         if not isinstance(returned, (float, int, torch.Tensor)):
             return progress.fail(FailureKind.WRONG_OUTPUT, f"train_one_epoch returned {type(returned).__name__}, "
                                  "not the mean loss as a float.")
         loss = float(returned)
         if not math.isfinite(loss):
             return progress.fail(FailureKind.NAN_LOSS, f"The training loss became {loss} in epoch {epoch}.")
-        save_checkpoint(model, Path(spec.checkpoint))
+        if clock.used() > spec.budget.seconds + spec.training.grace_seconds:
+            return progress.write(TrainStopped(reason="overran", budget_used=clock.used()))
+        save_checkpoint(model, Path(spec.checkpoint(epoch)))
+        seconds = time.monotonic() - epoch_start
+        validate(model, epoch)
         progress.write(EpochDone(epoch=epoch, loss=loss, train_accuracy=loss_fn.accuracy_and_reset(),
-                                 seconds=time.monotonic() - epoch_start, budget_used=clock.used()))
+                                 seconds=seconds, budget_used=clock.used(), validation_used=clock.validation))
     progress.write(TrainStopped(reason="completed", budget_used=clock.used()))
 
 

@@ -38,6 +38,7 @@ CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x08000000, 
 # A stage's own namespaces: processes, mounts, System V IPC and a network with nothing in it (not even up).
 STAGE_NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 8192, 16384, 1 << 18
+MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -65,13 +66,15 @@ def _drop_capabilities() -> None:
 
 
 def _enter_private_view(request: StageRequest) -> None:
-    """Own /proc, only this stage's folder at /sandbox, other stages' folders hidden, a fresh size-capped /tmp
-    and /dev/shm."""
+    """Own /proc, only this stage's folder at /sandbox, other stages' folders and the mounts it does not need
+    hidden, a fresh size-capped /tmp and /dev/shm."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _mount(f"{STAGES_ROOT}/{request.workdir}", STAGE_HOME, None, MS_BIND | MS_REC)
     _mount("tmpfs", STAGES_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
     _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={request.tmp_bytes},mode=1777")
+    for target in request.hidden:  # what another stage needs and this one must not see (training data, checks)
+        _check(_LIBC.umount2(target.encode(), MNT_DETACH), f"umount {target}")
     _fresh_tmp(request.tmp_bytes)
 
 

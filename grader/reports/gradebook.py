@@ -26,7 +26,7 @@ from grader.reports.render import VIEW_STEMS
 from grader.reports.templating import render
 
 LEADING = ["student_id", "sha256", "total", "max_total", "percent"]
-TRAILING = ["accuracy", "perturbed_accuracy", "flagged_for_review", "failure_kinds", "seconds", "report"]
+TRAILING = ["accuracy", "perturbed_accuracy", "flagged_for_review", "integrity", "failure_kinds", "seconds", "report"]
 SCORES_PNG = "scores.png"
 ACCURACY_PNG = "accuracy.png"
 
@@ -92,7 +92,8 @@ def gradebook_row(report: Report, names: Sequence[str], link: str) -> dict[str, 
         **{_column(name): points.get(name, "") for name in names},
         "accuracy": round(metrics.accuracy, 4) if metrics else "",
         "perturbed_accuracy": round(metrics.perturbed_accuracy, 4) if metrics else "",
-        "flagged_for_review": str(metrics.flagged_for_review).lower() if metrics else "",
+        "flagged_for_review": str(report.flagged_for_review).lower() if metrics else "",
+        "integrity": ";".join(f"{finding.rule}:{finding.action}" for finding in report.integrity),
         "failure_kinds": ";".join(str(failure.kind) for failure in report.failures),
         "seconds": round(report.seconds, 1),
         "report": link,
@@ -121,7 +122,7 @@ def summarize(reports: Sequence[Report], assignment: Assignment) -> BatchSummary
         percents=[report.score.percent for report in reports],
         accuracies=[report.metrics.accuracy for report in reports if report.metrics],
         failures=[FailureCount(str(kind), n, examples[kind]) for kind, n in kinds.most_common()],
-        flagged=[r.submission.student_id for r in reports if r.metrics and r.metrics.flagged_for_review],
+        flagged=[r.submission.student_id for r in reports if r.flagged_for_review],
     )
 
 

@@ -28,14 +28,21 @@ def _png(figure: Figure) -> bytes:
 
 
 def training_curve(training: TrainingResult) -> bytes:
-    """Loss and training accuracy per finished epoch, side by side."""
+    """Loss per finished epoch, and training against validation accuracy with the kept epoch marked."""
     epochs = [record.epoch for record in training.epochs]
     figure = Figure(figsize=(8, 3), dpi=DPI)
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     loss_axes.plot(epochs, [record.loss for record in training.epochs], marker="o")
     loss_axes.set(title="Training loss", xlabel="epoch", ylabel="loss")
-    accuracy_axes.plot(epochs, [record.train_accuracy for record in training.epochs], marker="o", color="tab:green")
-    accuracy_axes.set(title="Training accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0, 1))
+    accuracy_axes.plot(epochs, [record.train_accuracy for record in training.epochs], marker="o", color="tab:green",
+                       label="training")
+    validated = [(r.epoch, r.validation_accuracy) for r in training.epochs if r.validation_accuracy is not None]
+    if validated:
+        accuracy_axes.plot(*zip(*validated, strict=True), marker="s", color="tab:orange", label="validation")
+    if training.kept_epoch is not None:
+        accuracy_axes.axvline(training.kept_epoch, color="grey", linestyle="--", label="kept")
+    accuracy_axes.legend(loc="lower right")
+    accuracy_axes.set(title="Training and validation accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0, 1))
     for axes in (loss_axes, accuracy_axes):
         axes.grid(alpha=0.3)
         axes.xaxis.get_major_locator().set_params(integer=True)

@@ -31,6 +31,7 @@ PERTURBED = {"hflip": "horizontally flipped", "shift": "shifted"}  # config.Metr
 STOPPED = {
     "completed": "completed",
     "budget": "stopped at the time budget",
+    "overran": "stopped: its last epoch ran past the budget and its grace",
     "killed": "was killed by the sandbox",
     "failed": "failed",
 }
@@ -78,17 +79,24 @@ def check_groups(report: Report, assignment: Assignment) -> list[CheckGroupView]
     return [group for group in groups if group.checks]
 
 
-def flag_notice(report: Report, assignment: Assignment) -> str | None:
-    """The TA's "flagged for review" sentence, when the perturbation check flagged the submission."""
-    metrics = report.metrics
-    if metrics is None or not metrics.flagged_for_review:
-        return None
-    limit = f" (more than the allowed {assignment.metric.max_perturbation_gap:.0%})" if assignment.metric else ""
-    copies = PERTURBED.get(metrics.perturbation, metrics.perturbation)
-    return (
-        f"Flagged for review: the accuracy on the hidden test images drops by {metrics.perturbation_gap:.1%} on "
-        f"{copies} copies{limit}; check that the model does not memorize the test images."
-    )
+def flag_notices(report: Report) -> list[str]:
+    """The TA's sentences for each integrity finding: what the grader measured, and what it did about it."""
+    heads = {"no_credit": "No accuracy credit", "review": "Flagged for review"}
+    return [f"{heads[f.action]} ({f.rule.replace('_', ' ')} {f.value:.3f}, limit {f.limit:.3f}): {f.message}"
+            for f in report.integrity]
+
+
+def kept_sentence(training: TrainingResult) -> str:
+    """Which epoch's model was evaluated, and why."""
+    if training.kept_epoch is None:
+        return ""
+    held = f"The grader held out {training.validation_images:,} training images as its validation split"
+    kept = next(e for e in training.epochs if e.epoch == training.kept_epoch)
+    accuracy = f"{kept.validation_accuracy:.4f}" if kept.validation_accuracy is not None else "unknown"
+    why = ("the epoch with the highest validation accuracy" if training.keep == "best"
+           else "the last epoch, as this assignment scores")
+    return (f"{held} and evaluated the model of epoch {training.kept_epoch}, {why} ({accuracy}); the validation "
+            f"passes took {training.validation_seconds:.1f} s, not counted in the budget.")
 
 
 def context(report: Report, assignment: Assignment, view: View, images: dict[str, str]) -> dict[str, object]:
@@ -100,12 +108,13 @@ def context(report: Report, assignment: Assignment, view: View, images: dict[str
         "ta": ta,
         "images": images,
         "groups": check_groups(report, assignment) if ta else [],
-        "flag": flag_notice(report, assignment) if ta else None,
+        "flags": flag_notices(report) if ta else [],
         "sandbox_warning": RLIMITS_WARNING if ta and report.environment.sandbox == "rlimits" else None,
         "stopped": STOPPED,
         "budget_used": budget_used(report.training) if report.training else "",
+        "kept": kept_sentence(report.training) if report.training else "",
         "perturbed": PERTURBED,
-        "max_gap": assignment.metric.max_perturbation_gap if assignment.metric else None,
+        "max_gap": assignment.metric.integrity.perturbation_gap.above if assignment.metric else None,
     }
 
 

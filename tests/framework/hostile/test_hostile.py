@@ -97,7 +97,7 @@ class World:
     def hunted_paths(self) -> list[str]:
         """Where a student could guess the hidden labels and test images are."""
         real = Path(os.environ.get("GRADER_DATA_DIR", "/work/shared/data/cifar10"))
-        val = self.data.val
+        val = self.data.test
         return [str(p) for p in (real / "test" / "airplane", self.data_root / "test" / "airplane",
                                   self.data_root / "test", val.labels_path, val.images_path, val.labels_path.parent,
                                   cache_dir(), Path.home() / ".cache" / "grader")]
@@ -107,7 +107,7 @@ class World:
         else there is ever visible in the sandbox, and people edit it while the suite runs."""
         checks = [TESTS_DIR / assignment_id for assignment_id in assignment_ids()]
         return [PACKAGE_DIR, ASSIGNMENTS_DIR, SOLUTIONS_DIR, *checks, Path(__file__).parent, self.data_root,
-                self.data.val.labels_path.parent, self.victim.parent]
+                self.data.test.labels_path.parent, self.victim.parent]
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def world(synthetic_cifar: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 
 def a2_extras(world: World) -> dict[str, dict[str, str]]:
     """The generated files of the a2 cases: what they aim at, and the lookup table of answers."""
-    val = world.data.val
+    val = world.data.test
     table = {_pixel_key(image): int(label) for image, label in zip(val.images, val.labels, strict=True)}
     answers = f"MEAN = {world.data.mean!r}\nSTD = {world.data.std!r}\nTABLE = {table!r}\n"
     guesses = {"paths": world.hunted_paths(), "servers": [*world.listener.addresses(), ["pypi.org", 443]],
@@ -217,7 +217,7 @@ def hunter_control(world: World) -> dict[str, list[str]]:
     snoop = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(snoop)
     return {"guessed": snoop.guessed(world.hunted_paths()),
-            "scanned": snoop.scan(SCAN_SECONDS, roots=[str(world.data.val.labels_path.parent), str(world.data_root)]),
+            "scanned": snoop.scan(SCAN_SECONDS, roots=[str(world.data.test.labels_path.parent), str(world.data_root)]),
             "reached": snoop.phone_home([["127.0.0.1", world.listener.port]], [])}
 
 
@@ -517,7 +517,7 @@ def test_a_detached_child_is_reaped(a2: Graded, world: World) -> None:
 def test_the_hidden_labels_cannot_be_found_or_sent(a2: Graded, world: World, hunter_control: dict) -> None:
     # Outside the sandbox the same probes find the labels and reach the listener, so finding nothing inside means
     # something: any find or connection inside would have raised "LEAK" and failed a stage.
-    assert str(world.data.val.labels_path) in hunter_control["guessed"]
+    assert str(world.data.test.labels_path) in hunter_control["guessed"]
     assert any("test-" in path and "labels" in path for path in hunter_control["scanned"])
     assert hunter_control["reached"] == [f"127.0.0.1:{world.listener.port}"]
     report = a2.report("label_hunter")
