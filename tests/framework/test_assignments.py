@@ -89,15 +89,21 @@ TRAINED = [i for i in assignment_ids() if load_assignment(i).training is not Non
 def test_handout_numbers_are_those_of_assignment_toml(assignment_id):
     assignment = load_assignment(assignment_id)
     training, metric, threads = assignment.training, assignment.metric, assignment.limits.threads
+    integrity, validation = metric.integrity, training.validation
     handout = " ".join((assignment.folder / "README.md").read_text().split())
     for phrase in (f"gives your training {threads} threads", f"divided by {threads}.",
                    f"**{training.budget_seconds['cpu']:g} CPU seconds per thread**",
                    f"**{training.budget_seconds['cuda']:g} seconds** of wall-clock time",
-                   f"still going {training.grace_seconds:g} seconds after the budget",
+                   f"ends more than {training.grace_seconds:g} seconds after the budget",
                    f"the assignment's seed ({assignment.seed})", f"at most {training.max_parameters:,} parameters",
                    f"accuracy {metric.full_credit_at:.2f} or more: all {metric.points:g} points",
                    f"accuracy {metric.zero_credit_at:.2f} or less: no points",
-                   f"drops by more than {metric.max_perturbation_gap:.2f}"):
+                   f"holds out {validation.fraction:.0%} of the training images",
+                   "the epoch with the highest validation accuracy" if validation.keep == "best" else "the last epoch",
+                   f"already scores more than {integrity.untrained_accuracy.above:.2f} on the validation split",
+                   f"more than {integrity.test_over_validation.above:.2f} above the kept epoch's validation accuracy",
+                   f"drops by more than {integrity.perturbation_gap.above:.2f}",
+                   *([f"An accuracy above {integrity.accuracy.above:.2f}"] if integrity.accuracy else [])):
         assert phrase in handout, f"{assignment.id}/README.md does not say {phrase!r}"
 
 

@@ -16,7 +16,7 @@ import torch
 from torchvision import transforms
 
 from grader.config import load_assignment
-from grader.data import load_split
+from grader.data import hold_out, load_split
 from grader.harness.loaders import normalize, train_loader
 from grader.pipeline import GradeOptions, grade
 
@@ -45,6 +45,25 @@ def test_images_and_normalization_are_the_graders(script: ModuleType, synthetic_
     assert torch.equal(script.normalize(images, mean, std), normalize(np.array(split.images), mean, std))
 
 
+def test_the_validation_split_is_the_graders(script: ModuleType, synthetic_cifar: Path, isolated_cache: Path) -> None:
+    """The script holds out the very images the grader holds out, so both print the same validation accuracy."""
+    validation = load_assignment("a2_ffn").training.validation
+    images, labels = script.load_images(synthetic_cifar)
+    held_out = script.validation_split(len(labels), validation.fraction, validation.seed)
+    graders = hold_out(load_split(synthetic_cifar, "train"), validation.fraction, validation.seed)
+    assert np.array_equal(images[held_out], graders.validation.images)
+    assert np.array_equal(images[~held_out], graders.fit.images)
+    assert np.array_equal(labels[~held_out], graders.fit.labels)
+    assert 0 < held_out.sum() < len(labels)
+
+
+def test_the_images_are_contiguous_so_view_flattening_works(script: ModuleType, synthetic_cifar: Path) -> None:
+    """The book's models flatten with .view; a channels-last batch would make them raise here but not there."""
+    images, _ = script.load_images(synthetic_cifar)
+    batch = script.normalize(images, [0.5] * 3, [0.25] * 3)[:4]
+    assert batch.is_contiguous() and batch.view(4, -1).shape == (4, 3 * 32 * 32)
+
+
 @pytest.mark.parametrize("transform", [None, transforms.RandomHorizontalFlip()], ids=["plain", "flip"])
 def test_batches_are_the_graders(script: ModuleType, transform) -> None:
     images, labels = torch.randn(50, 3, 32, 32), torch.arange(50)
@@ -60,17 +79,22 @@ def test_batches_are_the_graders(script: ModuleType, transform) -> None:
 
 @pytest.mark.slow
 def test_it_trains_as_the_grader_does(synthetic_cifar: Path, isolated_cache: Path, tmp_path: Path) -> None:
-    """With --all, the losses per epoch are the grader's, to the printed digits."""
+    """Per epoch the loss, training and validation accuracy are the grader's, to the printed digits, and the
+    script names the epoch the grader kept."""
     assignment = load_assignment("a2_ffn")
     report = grade(assignment, assignment.solution_dir / "ffn.py", tmp_path / "out",
                    GradeOptions(data_root=synthetic_cifar, student_id="dana"))
     folder = tmp_path / "handout"
     shutil.copytree(assignment.folder, folder)
     shutil.copy(assignment.solution_dir / "ffn.py", folder / "ffn.py")
-    run = subprocess.run([sys.executable, "check_accuracy.py", str(synthetic_cifar), "--all"], cwd=folder,
+    run = subprocess.run([sys.executable, "check_accuracy.py", str(synthetic_cifar)], cwd=folder,
                          capture_output=True, text=True, timeout=600, check=True)
-    printed = [float(loss) for loss in re.findall(r"^epoch \d+: loss ([\d.]+);", run.stdout, re.MULTILINE)]
-    assert printed == [round(epoch.loss, 4) for epoch in report.training.epochs]
+    pattern = r"^epoch \d+: loss ([\d.]+); training accuracy ([\d.]+); validation accuracy ([\d.]+);"
+    printed = [tuple(map(float, row)) for row in re.findall(pattern, run.stdout, re.MULTILINE)]
+    assert printed == [(round(e.loss, 4), round(e.train_accuracy, 4), round(e.validation_accuracy, 4))
+                       for e in report.training.epochs]
+    assert f"before training: validation accuracy {report.training.untrained_accuracy:.4f}" in run.stdout
+    assert f"The grader would keep epoch {report.training.kept_epoch} " in run.stdout
 
 
 def test_grader_data_info_prints_the_normalization(synthetic_cifar: Path, isolated_cache: Path) -> None:
@@ -83,9 +107,10 @@ def test_grader_data_info_prints_the_normalization(synthetic_cifar: Path, isolat
 
 def test_a_notebook_passes_its_own_definitions(script: ModuleType, synthetic_cifar: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    """`check(data, __main__)` trains what a notebook defined, and scores it on the held-out fifth."""
+    """`check(data, __main__)` trains what a notebook defined, and scores it on the grader's validation images."""
     notebook = ModuleType("__main__")
     exec((load_assignment("a2_ffn").solution_dir / "ffn.py").read_text() + "\nEPOCHS = 2\n", vars(notebook))  # noqa: S102
     accuracy = script.check(synthetic_cifar, notebook)
     assert accuracy > 0.9  # bright airplanes, dark birds
-    assert "Accuracy on your validation split (25 images)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "12 validation images (the grader's)" in printed and "The grader would keep epoch" in printed

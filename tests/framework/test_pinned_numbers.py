@@ -9,8 +9,9 @@ import pytest
 
 from grader.checks import CANARY_NODEID, Check, check_results
 from grader.config import load_assignment
-from grader.evaluation import compute_metrics, perturb, read_logits, shuffled_pair
+from grader.evaluation import compute_metrics, perturb, shuffled_pair
 from grader.failures import CONSEQUENCES
+from grader.logits import read_logits
 from grader.models import CheckResult, Failure, FailureKind, Metrics
 from grader.protocol import CollectedCheck, Judgement, Verdicts
 from grader.sandbox import SandboxResult
@@ -54,7 +55,7 @@ def test_score_adds_groups_and_the_metric_curve() -> None:
     checks = [result("architecture", 15, 15), result("output", 5, 5), result("parameters", 0, 5),
               result("training", 3.75, 3.75), result("training", 0, 3.75), result("evaluate", 10, 10)]
     metrics = Metrics(accuracy=0.76, per_class_accuracy={"airplane": 0.8, "bird": 0.72}, confusion=[[80, 20], [28, 72]],
-                      perturbed_accuracy=0.75, perturbation="hflip", perturbation_gap=0.01, flagged_for_review=False,
+                      perturbed_accuracy=0.75, perturbation="hflip", perturbation_gap=0.01,
                       samples=200)
     result_score = score(A2, checks, metrics, [])
     assert {item.name: item.points for item in result_score.items} == {
@@ -80,7 +81,7 @@ def test_every_failure_kind_has_its_consequence() -> None:
 
 def test_logits_are_read_only_when_they_are_usable(tmp_path: Path) -> None:
     path = tmp_path / "logits.npy"
-    assert read_logits(path, 4) == ""
+    assert read_logits(path, 4, 2) == ""
     cases = [
         (np.zeros((4, 2), dtype=np.float32), None),
         (np.zeros((4, 10), dtype=np.float32),
@@ -94,7 +95,7 @@ def test_logits_are_read_only_when_they_are_usable(tmp_path: Path) -> None:
     ]
     for array, problem in cases:
         np.save(path, array, allow_pickle=True)
-        read = read_logits(path, 4)
+        read = read_logits(path, 4, 2)
         if problem is None:
             assert isinstance(read, np.ndarray) and read.shape == (4, 2)
         else:
@@ -109,8 +110,8 @@ def test_metrics_from_logits_and_the_labels_only_the_grader_holds() -> None:
     assert metrics.accuracy == pytest.approx(0.6) and metrics.perturbed_accuracy == pytest.approx(0.2)
     assert metrics.confusion == [[2, 1], [1, 1]]
     assert metrics.per_class_accuracy == {"airplane": pytest.approx(2 / 3), "bird": pytest.approx(0.5)}
-    assert metrics.perturbation_gap == pytest.approx(0.4) and metrics.flagged_for_review  # over the 0.10 allowed
-    assert not compute_metrics(A2.metric, labels, logits, logits).flagged_for_review
+    assert metrics.perturbation_gap == pytest.approx(0.4)
+    assert compute_metrics(A2.metric, labels, logits, logits).perturbation_gap == 0
 
 
 def test_the_perturbed_copy_is_mixed_in_and_comes_back_in_order() -> None:
@@ -129,8 +130,8 @@ def test_the_perturbed_copy_is_mixed_in_and_comes_back_in_order() -> None:
 
 @pytest.mark.parametrize(("hit", "kind", "message"), [
     ({"timed_out": True}, "timeout", "The submission took longer than 30 s while importing ffn.py and was stopped."),
-    ({"out_of_cpu": True}, "timeout", "The submission used more than 210 s of CPU time per thread (the budget and its "
-                                      "grace) while importing ffn.py and was stopped."),
+    ({"out_of_cpu": True}, "timeout", "The submission used more than 210 s of CPU time per thread while importing "
+                                      "ffn.py and was stopped."),
     ({"out_of_memory": True}, "out_of_memory",
      "The submission used more than 6144 MB of memory while importing ffn.py and was stopped."),
     ({"too_many_processes": True}, "crash", "The submission started too many processes while importing ffn.py and "

@@ -18,6 +18,7 @@ from grader.models import (
     EpochRecord,
     Failure,
     FailureKind,
+    Finding,
     Metrics,
     Report,
     Score,
@@ -70,7 +71,7 @@ def notebook_report(a3: Assignment) -> Report:
 
 
 def make_report(a3: Assignment, student: str, *, failed: bool = False, flagged: bool = False) -> Report:
-    """A hand-built report: full marks, failed (no training, failures) or flagged by the perturbation check."""
+    """A hand-built report: full marks, failed (no training, failures) or flagged for a TA's review."""
     checks = [
         CheckResult(nodeid=f"tests/a3_cnn/test_checks.py::test_{g.name}", group=g.name, outcome="passed",
                     points=g.points, max_points=g.points, seconds=0.2)
@@ -79,6 +80,7 @@ def make_report(a3: Assignment, student: str, *, failed: bool = False, flagged: 
     items = [ScoreItem(name=g.name, title=g.title, points=g.points, max_points=g.points, reason="All checks passed.")
              for g in a3.checks]
     failures: list[Failure] = []
+    integrity: list[Finding] = []
     training = metrics = None
     if failed:
         checks.append(CheckResult(nodeid=SECRET_NODEID, group="training", outcome="failed", points=0,
@@ -90,15 +92,20 @@ def make_report(a3: Assignment, student: str, *, failed: bool = False, flagged: 
                                 details=SECRET_DETAILS.replace("line 3", "line 9")))
     else:
         training = TrainingResult(device="cpu", epochs_planned=3, stopped="completed", budget_seconds=360,
-                                  parameters=123_456, seconds=90.0, epochs=[
-                                      EpochRecord(epoch=e, loss=0.7 - 0.1 * e, train_accuracy=0.6 + 0.1 * e, seconds=30)
+                                  parameters=123_456, seconds=90.0, validation_images=1000, untrained_accuracy=0.5,
+                                  keep="best", kept_epoch=2, epochs=[
+                                      EpochRecord(epoch=e, loss=0.7 - 0.1 * e, train_accuracy=0.6 + 0.1 * e,
+                                                  validation_accuracy=(0.8, 0.9, 0.85)[e - 1], seconds=30)
                                       for e in (1, 2, 3)])
         metrics = Metrics(accuracy=0.9, per_class_accuracy={"airplane": 0.92, "bird": 0.88},
                           confusion=[[920, 80], [120, 880]], perturbed_accuracy=0.6 if flagged else 0.89,
                           perturbation="hflip", perturbation_gap=0.3 if flagged else 0.01,
-                          flagged_for_review=flagged, samples=2000)
+                          samples=2000)
         items.append(ScoreItem(name="accuracy", title="Validation accuracy", points=a3.metric.points,
                                max_points=a3.metric.points, reason="Accuracy 90.0% reaches full credit."))
+        if flagged:
+            integrity.append(Finding(rule="accuracy", value=0.9, limit=0.88, action="review",
+                                     message="The accuracy 0.900 is above what the allowed layers reach."))
     total = sum(item.points for item in items)
     notes = ["Ignored __MACOSX/.", "Kept <cnn.py> & co."]
     return Report(
@@ -107,7 +114,7 @@ def make_report(a3: Assignment, student: str, *, failed: bool = False, flagged: 
                                   files=["cnn.py"], notes=notes),
         environment=Environment(grader_version="0.1.0", python="3.11.9", torch_version="2.4.0", device="cpu",
                                 seed=0, data_fingerprint="f00d", sandbox="rlimits" if failed else "bubblewrap"),
-        checks=checks, training=training, metrics=metrics, failures=failures,
+        checks=checks, training=training, metrics=metrics, failures=failures, integrity=integrity,
         score=Score(total=total, max_total=a3.total_points, items=items, summary=f"{total:g} of 100 points."),
         seconds=123.4,
     )
@@ -209,11 +216,12 @@ def test_gradebook_has_one_row_per_report(a3: Assignment, written: dict[str, Pat
         rows = list(csv.DictReader(file))
     groups = [g.name for g in a3.checks]
     assert list(rows[0]) == ["student_id", "sha256", "total", "max_total", "percent", *groups, "accuracy_points",
-                             "accuracy", "perturbed_accuracy", "flagged_for_review", "failure_kinds", "seconds",
-                             "report"]
+                             "accuracy", "perturbed_accuracy", "flagged_for_review", "integrity", "failure_kinds",
+                             "seconds", "report"]
     assert [row["student_id"] for row in rows] == ["alice", "bob", "carol", "dana"]
     assert rows[1]["failure_kinds"] == "nan_loss" and rows[1]["accuracy"] == ""
     assert [row["flagged_for_review"] for row in rows] == ["false", "", "true", ""]
+    assert [row["integrity"] for row in rows] == ["", "", "accuracy:review", ""]
     assert (tmp_path / rows[0]["report"]).resolve() == (written["full"] / "report-ta.html").resolve()
     summary = read(tmp_path, "summary.md")
     assert "| nan_loss | 1 | The loss became NaN in epoch 1. |" in summary
@@ -247,7 +255,7 @@ def test_write_all_removes_a_stale_report_json_first(a3: Assignment, tmp_path: P
 @pytest.mark.parametrize(("content", "phrase"), [
     ("{not json", "is not valid JSON"),
     ('{"schema_version": 999}', "schema version 999"),
-    ('{"schema_version": 1, "assignment_id": "a3_cnn"}', "does not match the report schema"),
+    ('{"schema_version": 2, "assignment_id": "a3_cnn"}', "does not match the report schema"),
     (None, "There is no report"),
 ])
 def test_read_report_json_errors_are_one_sentence(tmp_path: Path, content: str | None, phrase: str) -> None:
@@ -283,7 +291,7 @@ def test_markdown_and_html_carry_the_same_sections(written: dict[str, Path], kin
     assert md_headings == html_headings and "Score" in md_headings
     assert md_tables == html_tables
     if kind == "full":
-        assert ["Epoch", "Loss", "Training accuracy", "Seconds"] in html_tables
+        assert ["Epoch", "Loss", "Training accuracy", "Validation accuracy", "Seconds"] in html_tables
 
 
 @pytest.mark.parametrize("suffix", ["md", "html"])

@@ -76,9 +76,9 @@ def marker() -> str:
     return f"grader-sandbox-test-{uuid.uuid4().hex}"
 
 
-def run_python(box: Sandbox, code: str, **limits: float) -> SandboxResult:
+def run_python(box: Sandbox, code: str, sees: frozenset[Path] = frozenset(), **limits: float) -> SandboxResult:
     return box.run(Stage(["-c", code], box.stage_dir(f"stage-{uuid.uuid4().hex[:8]}"),
-                         StageLimits(**(LIMITS | limits))))
+                         StageLimits(**(LIMITS | limits)), sees=sees))
 
 
 def last_json(result: SandboxResult) -> object:
@@ -233,11 +233,30 @@ def test_what_the_sandbox_binds_below_tmp_stays_visible_and_read_only(mode: str,
             f"try:\n    open({str(folder_in_tmp / 'written.py')!r}, 'w')\nexcept OSError as e:\n    print(e.errno)\n"
             "open('/tmp/mine', 'w').write('x'); print(sorted(os.listdir('/tmp')))")
     with Sandbox(config) as box:
-        first, second = run_python(box, code), run_python(box, code)
+        first, second = (run_python(box, code, sees=frozenset({folder_in_tmp})) for _ in range(2))
     expected = sorted(["mine", folder_in_tmp.name, *BOUND_IN_TMP])
     assert first.output.split("\n")[:3] == ["42", str(errno.EROFS), str(expected)], first.output
     assert second.output == first.output, "the next stage's /tmp is fresh again, with the same folder bound"
     assert not (folder_in_tmp / "written.py").exists()
+
+
+@bubblewrap_only
+def test_a_stage_sees_only_the_mounts_it_needs(mode: str, tmp_path: Path) -> None:
+    """Training data is mounted in the sandbox, yet the evaluation stage (and every stage that does not ask) cannot
+    read it: the evaluation must not be able to train any further."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "labels.npy").write_text("the training labels")
+    for path in (tmp_path, data, data / "labels.npy"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    target = Path("/data/train")
+    config = sandbox.SandboxConfig(mounts=(sandbox.Mount(data, target),))
+    code = f"import os; print(sorted(os.listdir({str(target)!r})))"
+    with Sandbox(config) as box:
+        seeing, blind = run_python(box, code, sees=frozenset({target})), run_python(box, code)
+        again = run_python(box, code, sees=frozenset({target}))
+    assert seeing.output.strip() == "['labels.npy']" and again.output == seeing.output, seeing.output
+    assert blind.output.strip() == "[]", blind.output
 
 
 @bubblewrap_only

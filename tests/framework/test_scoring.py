@@ -14,7 +14,7 @@ WITH_METRIC = [i for i in assignment_ids() if load_assignment(i).metric is not N
 def metrics(accuracy: float) -> Metrics:
     return Metrics(accuracy=accuracy, per_class_accuracy={"airplane": accuracy, "bird": accuracy},
                    confusion=[[1, 0], [0, 1]], perturbed_accuracy=accuracy, perturbation="hflip",
-                   perturbation_gap=0.0, flagged_for_review=False, samples=2000)
+                   perturbation_gap=0.0, samples=2000)
 
 
 def checks(assignment: Assignment, passed: int = 2, failed: int = 0) -> list[CheckResult]:
