@@ -48,9 +48,9 @@ class IntegrityRule(Strict):
 class Integrity(Strict):
     """Accuracy credit only for what the grader trained: each rule compares measures the grader took itself."""
 
-    untrained_accuracy: IntegrityRule | None = Field(
-        description="validation accuracy of the model as build_model() returns it, before any training; "
-                    "leave out where an assignment allows pretrained starts")
+    untrained_over_chance: IntegrityRule | None = Field(
+        description="validation accuracy of the model as build_model() returns it, before any training, minus the "
+                    "share of the commonest class; leave out where an assignment allows pretrained starts")
     test_over_validation: IntegrityRule = Field(
         description="test accuracy minus the kept epoch's validation accuracy: the grader's held-out training "
                     "images predict the test accuracy of a model it trained")

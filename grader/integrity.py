@@ -16,11 +16,13 @@ def findings(metric: Metric, training: TrainingResult, metrics: Metrics) -> list
     rules = metric.integrity
     kept = next((e for e in training.epochs if e.epoch == training.kept_epoch), None)
     found = [_unchanged(training)]
-    if rules.untrained_accuracy is not None and training.untrained_accuracy is not None:
-        found.append(_finding("untrained_accuracy", rules.untrained_accuracy, training.untrained_accuracy,
+    if rules.untrained_over_chance is not None and training.untrained_accuracy is not None:
+        chance = training.chance_accuracy
+        found.append(_finding("untrained_over_chance", rules.untrained_over_chance,
+                              training.untrained_accuracy - chance,
                               f"The model as build_model() returns it, before any training, already scores "
-                              f"{training.untrained_accuracy:.3f} on the grader's validation images (chance is "
-                              f"about {1 / len(metrics.per_class_accuracy):.2f}): it was trained elsewhere, so its "
+                              f"{training.untrained_accuracy:.3f} on the grader's validation images, where always "
+                              f"answering the commonest class scores {chance:.3f}: it was trained elsewhere, so its "
                               "accuracy is not credited."))
     if kept is not None and kept.validation_accuracy is not None:
         gap = metrics.accuracy - kept.validation_accuracy

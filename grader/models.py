@@ -104,6 +104,7 @@ class TrainingResult(Contract):
     validation_seconds: float = Field(0.0, description="the validation passes' time on the budget's clock, "
                                                        "not counted in budget_used")
     untrained_accuracy: float | None = Field(None, description="validation accuracy of the model as built")
+    chance_accuracy: float = Field(0.0, description="validation accuracy of always answering the commonest class")
     keep: Literal["best", "last"] = "last"
     kept_epoch: int | None = Field(None, description="the epoch whose checkpoint was evaluated")
     model_changed: bool = Field(True, description="the kept epoch's validation logits differ from the untrained "
@@ -125,7 +126,7 @@ class Metrics(Contract):
 class Finding(Contract):
     """A measure of the graded model beyond its limit: the accuracy may not come from the grader's training."""
 
-    rule: Literal["untrained_accuracy", "test_over_validation", "perturbation_gap", "accuracy", "unchanged"]
+    rule: Literal["untrained_over_chance", "test_over_validation", "perturbation_gap", "accuracy", "unchanged"]
     value: float
     limit: float
     action: Literal["no_credit", "review"]

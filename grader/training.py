@@ -108,6 +108,7 @@ def _outcome(ctx: GradingContext, spec: TrainSpec, keeper: Keeper,
         budget_used=_budget_used(spec, end, sandbox), parameters=start.model.parameter_count if start else 0,
         seconds=sandbox.seconds, validation_images=len(keeper.labels),
         validation_seconds=done.validation_used if done else 0.0, untrained_accuracy=keeper.accuracy.get(0),
+        chance_accuracy=float(np.bincount(keeper.labels).max() / len(keeper.labels)) if len(keeper.labels) else 0.0,
         keep=keeper.validation.keep, kept_epoch=keeper.kept, model_changed=keeper.changed)
     checkpoint = keeper.workdir / spec.checkpoint(keeper.kept) if keeper.kept is not None else None
     usable = checkpoint is not None and checkpoint.is_file() and start is not None

@@ -100,7 +100,7 @@ def test_handout_numbers_are_those_of_assignment_toml(assignment_id):
                    f"accuracy {metric.zero_credit_at:.2f} or less: no points",
                    f"holds out {validation.fraction:.0%} of the training images",
                    "the epoch with the highest validation accuracy" if validation.keep == "best" else "the last epoch",
-                   f"already scores more than {integrity.untrained_accuracy.above:.2f} on the validation split",
+                   f"already scores more than {integrity.untrained_over_chance.above:.2f} above chance",
                    f"more than {integrity.test_over_validation.above:.2f} above the kept epoch's validation accuracy",
                    f"drops by more than {integrity.perturbation_gap.above:.2f}",
                    *([f"An accuracy above {integrity.accuracy.above:.2f}"] if integrity.accuracy else [])):
