@@ -43,6 +43,7 @@ from grader.batch import BatchOptions, discover, run_batch
 from grader.config import Assignment, assignment_ids, load_assignment
 from grader.context import TRAIN_IMAGES, TRAIN_LABELS, GradingData, load_grading_data
 from grader.data import cache_dir
+from grader.harness.loaders import normalize
 from grader.models import Failure, Report
 from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR, SOLUTIONS_DIR, TESTS_DIR
 from grader.pipeline import GradeOptions, grade
@@ -120,8 +121,9 @@ def world(synthetic_cifar: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         victim.parent.mkdir(parents=True)
         victim.write_text('{"score": 97}\n')
         listener = Listener()
-        yield World(root, synthetic_cifar, load_grading_data(synthetic_cifar), out, victim, listener,
-                    f"hostile-lingering-{uuid.uuid4().hex}")
+        data = load_grading_data(synthetic_cifar)
+        data.held_out(load_assignment("a2_ffn").training.validation)  # in the cache before anything is watched
+        yield World(root, synthetic_cifar, data, out, victim, listener, f"hostile-lingering-{uuid.uuid4().hex}")
         listener.close()
 
 
@@ -138,7 +140,22 @@ def a2_extras(world: World) -> dict[str, dict[str, str]]:
         "lingering_child": {"marker.txt": world.marker},
         "lookup_table": {"answers.py": answers},
         "lookup_without_flip": {"answers.py": answers},
+        "pretrained_start": {"weights.py": _offline_weights(world)},
     }
+
+
+def _offline_weights(world: World) -> str:
+    """A linear model trained outside the grader on the public test images and their flips, as weights.py."""
+    images = normalize(np.asarray(world.data.test.images), world.data.mean, world.data.std)
+    images, labels = torch.cat([images, images.flip(-1)]), torch.as_tensor(world.data.test.labels).repeat(2)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(100):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+    return f"WEIGHT = {model[1].weight.tolist()!r}\nBIAS = {model[1].bias.tolist()!r}\n"
 
 
 def _pixel_key(image: np.ndarray) -> str:
@@ -618,24 +635,57 @@ def test_hostile_archives_are_refused_at_intake(a2: Graded, world: World, case: 
     assert not list(Path("/tmp").glob(f"hostile-*-{world.marker}.py"))
 
 
-def test_a_lookup_table_of_answers_is_flagged_for_review(a2: Graded) -> None:
+def rules(report: Report) -> dict[str, str]:
+    """The integrity findings of a report: rule -> action."""
+    return {finding.rule: finding.action for finding in report.integrity}
+
+
+def test_a_lookup_table_of_answers_earns_no_accuracy_credit(a2: Graded) -> None:
     report = a2.report("lookup_table")
     assert report.failures == [] and check_points(report) == A2_FULL
     assert report.metrics.accuracy == 1.0 and report.metrics.perturbed_accuracy == 0.5
-    assert report.metrics.flagged_for_review
-    assert "Flagged for review" in a2.text("lookup_table", "report-ta.md")
-    assert "Flagged for review" not in a2.text("lookup_table", "report.md")
+    found = rules(report)  # synthetic images are so easy that every model earns the accuracy review flag
+    assert found | {"accuracy": "review"} == {"perturbation_gap": "no_credit", "test_over_validation": "no_credit",
+                                              "accuracy": "review"}
+    assert metric_points(report) == 0
+    accuracy = next(item for item in report.score.items if item.name == "accuracy")
+    assert "copies of them with a hflip that the grader made" in accuracy.reason, accuracy.reason
+    assert "No accuracy credit" in a2.text("lookup_table", "report-ta.md")
     with (a2.out / "grades.csv").open() as file:
         rows = {row["student_id"]: row for row in csv.DictReader(file)}
     assert rows["lookup_table"]["flagged_for_review"] == "true"
-    assert rows["loud"]["flagged_for_review"] == "false"
+    assert "perturbation_gap:no_credit" in rows["lookup_table"]["integrity"]
+    assert "no_credit" not in rows["loud"]["integrity"]
 
 
 def test_a_lookup_table_cannot_switch_off_the_perturbation(a2: Graded) -> None:
     # The grader makes the flipped copy and mixes it in: the stage has no perturbation to replace.
     report = a2.report("lookup_without_flip")
     assert report.failures == [] and report.metrics.accuracy == 1.0
-    assert report.metrics.perturbed_accuracy == 0.5 and report.metrics.flagged_for_review
+    assert report.metrics.perturbed_accuracy == 0.5 and rules(report)["perturbation_gap"] == "no_credit"
+    assert metric_points(report) == 0
+
+
+def test_weights_trained_elsewhere_earn_no_accuracy_credit(a2: Graded) -> None:
+    """Trained offline on the public test images and their flips, frozen by lr=0: the flip check cannot see it, the
+    grader's own measure of the model as built can."""
+    report = a2.report("pretrained_start")
+    assert report.failures == [] and report.metrics.accuracy == 1.0 and report.metrics.perturbed_accuracy == 1.0
+    assert report.training.untrained_accuracy == 1.0 and not report.training.model_changed
+    assert {"untrained_over_chance": "no_credit", "unchanged": "no_credit"}.items() <= rules(report).items()
+    assert metric_points(report) == 0 and check_points(report) == A2_FULL
+    accuracy = next(item for item in report.score.items if item.name == "accuracy")
+    assert accuracy.reason.startswith("Not earned: The model as build_model() returns it, before any training")
+
+
+def test_the_evaluation_cannot_train_any_further(a2: Graded) -> None:
+    """A model that trains itself when the grader loads or first runs it scores exactly as its honest control: the
+    evaluation stage sees no training data, and loads the checkpoint with torch's own loader."""
+    cheat, control = a2.report("trains_while_loading"), a2.report("weak_control")
+    assert cheat.failures == [] and control.failures == []
+    assert [e.epoch for e in cheat.training.epochs] == [1]
+    assert cheat.metrics == control.metrics and metric_points(cheat) == metric_points(control)
+    assert control.metrics.accuracy < 1.0, "the control must leave room for the cheat to gain"
 
 
 def test_forged_evaluation_results_are_scored_against_the_real_labels(a2: Graded) -> None:
