@@ -693,6 +693,6 @@ def test_a1_statistics_cannot_be_faked_with_a_tensor_subclass(a1: Graded) -> Non
     assert report.failures == []
     stats = [check for check in report.checks if check.group == "stats"]
     assert [check.outcome for check in stats] == ["failed", "failed"]
-    assert all("channel_stats returned the mean as a _Agreeable (a subclass of torch.Tensor), not a torch.Tensor."
-               == check.message for check in stats), [check.message for check in stats]
+    forged = "channel_stats returned the mean as a _Agreeable (a subclass of torch.Tensor), not a torch.Tensor."
+    assert [check.message for check in stats] == [forged, forged]
     assert report.score.total == report.score.max_total - 15
