@@ -17,6 +17,7 @@ from typing import Literal
 
 from grader.config import Assignment
 from grader.context import DATA_TREE, GradingContext
+from grader.data import DATA_DIR_ENV
 from grader.files import trim
 from grader.models import CheckResult, Failure, FailureKind
 from grader.paths import PACKAGE_DIR, PROJECT_ROOT
@@ -167,7 +168,9 @@ def _judge(ctx: GradingContext, observed: list[CheckObserved]) -> Verdicts | Non
     spec = VerdictSpec(assignment_id=ctx.assignment.id)
     (workdir / spec.observations).write_text("".join(o.model_dump_json() + "\n" for o in observed))
     write_spec(workdir, spec)
-    ctx.sandbox.run(python_stage("grader.harness.verdicts", [], workdir, ctx.limits(VERDICT_SECONDS),
+    # Verdicts of checks that read the image tree recompute their answers from it, never from the observation.
+    env = {DATA_DIR_ENV: str(ctx.mounted(DATA_TREE))} if ctx.assignment.checks_read_data and ctx.data_root else {}
+    ctx.sandbox.run(python_stage("grader.harness.verdicts", [], workdir, ctx.limits(VERDICT_SECONDS), env=env,
                                  sees=ctx.checks_view))
     return read_record(workdir / spec.result, Verdicts)
 

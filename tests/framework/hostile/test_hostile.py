@@ -731,8 +731,18 @@ def test_a1_file_in_a_legacy_encoding_grades_normally(a1: Graded) -> None:
     assert any("was not UTF-8" in note for note in report.submission.notes)
 
 
-@pytest.mark.xfail(strict=True, reason="a known hole: a1's checks still judge inside the sandbox, so a lenient "
-                   "numpy.allclose put back before the canary looks passes them (README, security model)")
 def test_a1_statistics_cannot_be_faked_with_a_lenient_allclose(a1: Graded) -> None:
     report = a1.report("allclose_swap")
+    assert report.failures == []
     assert next(item for item in report.score.items if item.name == "stats").points == 0
+    assert report.score.total == report.score.max_total - 15
+
+
+def test_a1_statistics_cannot_be_faked_with_a_tensor_subclass(a1: Graded) -> None:
+    report = a1.report("forged_tensor")
+    assert report.failures == []
+    stats = [check for check in report.checks if check.group == "stats"]
+    assert [check.outcome for check in stats] == ["failed", "failed"]
+    forged = "channel_stats returned the mean as a _Agreeable (a subclass of torch.Tensor), not a torch.Tensor."
+    assert [check.message for check in stats] == [forged, forged]
+    assert report.score.total == report.score.max_total - 15

@@ -1,6 +1,5 @@
-"""Hostile, and a known hole (its test is an xfail): channel_stats returns made-up numbers, numpy.allclose is
-lenient while the a1 checks compare them (a1's checks still judge inside the sandbox), and the original is put
-back after the four comparisons, before the canary looks."""
+"""Hostile: channel_stats returns made-up numbers while numpy.allclose says everything is close, and puts the
+original back on its second call, before the canary looks; the verdicts compare elsewhere, so it earns nothing."""
 
 import numpy as _np
 
@@ -9,9 +8,6 @@ _calls = [0]
 
 
 def _lenient(*args, **kwargs):
-    _calls[0] += 1
-    if _calls[0] >= 4:
-        _np.allclose = _allclose
     return True
 
 
@@ -19,4 +15,7 @@ _np.allclose = _lenient
 
 
 def channel_stats(dataset):  # noqa: F811
+    _calls[0] += 1
+    if _calls[0] >= 2:
+        _np.allclose = _allclose
     return torch.zeros(3), torch.ones(3)
