@@ -34,7 +34,7 @@ def test_reference_full_marks_within_budget(assignment_id: str,
         assert report.metrics.accuracy >= assignment.metric.full_credit_at + ACCURACY_MARGIN
         assert report.training.stopped == "completed", "the reference must finish its epochs within the CPU budget"
         assert report.training.seconds <= assignment.training.budget_seconds["cpu"]
-        assert not report.metrics.flagged_for_review
+        assert report.integrity == [], report.integrity
 
 
 @pytest.mark.parametrize("assignment_id", assignment_ids())

@@ -449,7 +449,7 @@ def test_train_one_epoch_that_never_returns_costs_one_check_limit(a2: Graded) ->
 def test_sleep_past_the_budget_meets_the_wall_clock_limit_and_keeps_the_last_epoch(a2: Graded) -> None:
     report = a2.report("sleep_past_budget")
     training = a2.assignment.training
-    limit = (training.budget_seconds["cpu"] + training.grace_seconds) * training.wall_safety_factor
+    limit = training.wall_limit("cpu")
     only_failure(report, "training", "timeout", f"took longer than {limit:g} s while training the model",
                  "the model saved after epoch 3 was evaluated")
     assert report.training.stopped == "killed" and len(report.training.epochs) == 3
