@@ -3,7 +3,9 @@
 They need no data: the model is probed with random images and the training and evaluation loops run on tiny
 synthetic sets with models whose behaviour is known in advance. Each check only observes what the
 submission did (`observe`); its verdict, below it, judges that in a process where no student code ran, and
-recomputes what it can (losses, gradients) from the seed instead of trusting the submission's process.
+recomputes what it can (losses before and after training, step and batch counts, the probe's accuracy) from
+the seed instead of trusting the submission's process. Where students may rightly differ (clipping, an L2
+term, label smoothing), the verdicts judge a property within a tolerance, not one exact formula.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def _repeating_loader(seed: int) -> DataLoader:
 
 
 def _loss_loader(seed: int) -> DataLoader:
-    """The separable set with batch k's images scaled by 2**k, so the batch losses of a model differ widely."""
+    """The separable set with batch k's images scaled by 2**k / 2, so the batch losses of a model differ widely."""
     images, labels = _separable_set(seed)
     scale = (2.0 ** torch.arange(len(images)).div(BATCH, rounding_mode="floor")).view(-1, 1, 1, 1)
     return DataLoader(TensorDataset(images * scale / 2, labels), batch_size=BATCH, shuffle=False)
@@ -81,7 +83,7 @@ def _mean_loss(model: nn.Module, loader: DataLoader) -> float:
 
 
 class RecordingLoss(nn.CrossEntropyLoss):
-    """Cross-entropy that remembers every batch's loss, and what it was given instead of the logits."""
+    """Cross-entropy that remembers every batch's loss, and what it was given as logits."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -183,6 +185,14 @@ def _plain(tensor: object) -> object:
     return tensor.as_subclass(torch.Tensor) if isinstance(tensor, _Tracked) else tensor
 
 
+@dataclasses.dataclass
+class Arrivals:
+    """The (tensor name, batch index) pairs that reached the model or loss_fn, and those of them moved first."""
+
+    reached: set[tuple[str, int]] = dataclasses.field(default_factory=set)
+    moved: set[tuple[str, int]] = dataclasses.field(default_factory=set)
+
+
 def _arrived(tensor: object, name: str, arrivals: Arrivals) -> object:
     """Note in `arrivals` the batches whose `name` ("images", "labels") arrive here, moved or not; the tensor, plain."""
     if isinstance(tensor, _Tracked):
@@ -191,14 +201,6 @@ def _arrived(tensor: object, name: str, arrivals: Arrivals) -> object:
         if tensor.moved:
             arrivals.moved.update(tags)
     return _plain(tensor)
-
-
-@dataclasses.dataclass
-class Arrivals:
-    """The (tensor name, batch index) pairs that reached the model or loss_fn, and those of them moved first."""
-
-    reached: set[tuple[str, int]] = dataclasses.field(default_factory=set)
-    moved: set[tuple[str, int]] = dataclasses.field(default_factory=set)
 
 
 class _ArrivalModel(nn.Sequential):
@@ -443,7 +445,8 @@ def test_train_one_epoch_returns_mean_loss(submission, assignment: Assignment, o
     loader = _loss_loader(assignment.seed)
     model = _linear_model(assignment.seed)
     loss_fn = RecordingLoss()
-    result = submission.train_one_epoch(model, loader, loss_fn, torch.optim.SGD(model.parameters(), lr=0.0), CPU)
+    frozen = torch.optim.SGD(model.parameters(), lr=0.0)  # the batch losses then differ by the batches alone
+    result = submission.train_one_epoch(model, loader, loss_fn, frozen, CPU)
     observe(LossSeen(type_name=type(result).__name__, returned=_number(result), batch_losses=loss_fn.values,
                      loss_inputs=loss_fn.inputs, batches=len(loader)))
 
