@@ -370,7 +370,8 @@ def _output_is_logits(seen: OutputSeen, assignment: Assignment) -> None:
     assert seen.dtype.startswith(("float", "bfloat", "half")), (
         f"The logits must be floating point, but they are {seen.dtype}.")
     rows = seen.values
-    assert all(v is not None and abs(v) != float("inf") and v == v for row in rows for v in row), (
+    finite = (v is not None and abs(v) != float("inf") and v == v for row in rows + seen.in_mixed_batch for v in row)
+    assert all(finite), (
         "The model returned NaN or infinite logits for ordinary random images.")
     assert not _probabilities(rows), (
         "The model's outputs are probabilities (each row sums to 1): it ends with a Softmax, but the loss "
