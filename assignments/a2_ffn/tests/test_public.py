@@ -10,6 +10,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 CPU = torch.device("cpu")
+MAX_PARAMETERS = 5_000_000
+WEIGHTED_LAYERS = {"BatchNorm1d", "LayerNorm", "Linear"}
 
 
 def separable_loader(samples=64, batch_size=16, transform=None, shuffle=True):
@@ -22,6 +24,35 @@ def separable_loader(samples=64, batch_size=16, transform=None, shuffle=True):
     return DataLoader(TensorDataset(images, labels), batch_size=batch_size, shuffle=shuffle)
 
 
+def loader_of(batches):
+    """A loader that yields `batches`, pairs of images and labels of one size, in order."""
+    images, labels = zip(*batches, strict=True)
+    return DataLoader(TensorDataset(torch.cat(images), torch.cat(labels)), batch_size=len(labels[0]))
+
+
+def linear_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 2))
+
+
+def is_probabilities(rows):
+    return bool(((rows >= 0) & (rows <= 1)).all() and torch.allclose(rows.sum(dim=1), torch.ones(len(rows))))
+
+
+class RecordingLoss(nn.CrossEntropyLoss):
+    """Cross-entropy that remembers each batch's loss and what it was given in place of logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.values, self.inputs = [], []
+
+    def forward(self, logits, labels):
+        loss = super().forward(logits, labels)
+        self.values.append(loss.item())
+        self.inputs.append(logits.detach())
+        return loss
+
+
 def test_epochs_and_batch_size_are_positive_ints():
     for name in ("EPOCHS", "BATCH_SIZE"):
         value = getattr(ffn, name)
@@ -31,17 +62,48 @@ def test_epochs_and_batch_size_are_positive_ints():
 
 def test_model_returns_two_logits_per_image():
     model = ffn.build_model().eval()
+    images = torch.randn(5, 3, 32, 32)
+    mixed = torch.cat([images.flip(0), 3 * torch.randn(3, 3, 32, 32) + 1])  # the same images among others
     with torch.no_grad():
-        logits = model(torch.randn(4, 3, 32, 32))
-    assert isinstance(logits, torch.Tensor), f"The model must return a tensor of logits, not a {type(logits).__name__}."
-    assert logits.shape == (4, 2), f"For 4 images the model returned shape {tuple(logits.shape)}, not (4, 2)."
+        logits = model(images)
+        assert isinstance(logits, torch.Tensor), (
+            f"The model must return a tensor of logits, not a {type(logits).__name__}.")
+        assert logits.shape == (5, 2), f"For 5 images the model returned shape {tuple(logits.shape)}, not (5, 2)."
+        again = model(mixed)[:5].flip(0)
+    assert not is_probabilities(logits), (
+        "The model's outputs are probabilities (each row sums to 1): it ends with a Softmax, but the loss "
+        "(cross-entropy) expects raw logits; remove the final Softmax."
+    )
+    change = (logits - again).abs().max().item()
+    assert change <= 1e-4 * max(1.0, logits.abs().max().item()), (
+        f"In eval mode the model's logits for an image changed by {change:.3g} when the other images of its batch "
+        "changed: a layer uses statistics of the batch at test time (such as BatchNorm with "
+        "track_running_stats=False); in eval mode each image's logits must depend on that image alone."
+    )
 
 
-def test_model_is_fully_connected():
-    for name, layer in ffn.build_model().named_modules():
-        assert not isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)), (
-            f"Layer {name!r} is a {type(layer).__name__}, which a2_ffn does not allow: use fully connected layers only."
-        )
+def test_model_uses_only_allowed_layers():
+    owners = sorted({type(layer).__name__ for layer in ffn.build_model().modules()
+                     if any(True for _ in layer.parameters(recurse=False))} - WEIGHTED_LAYERS)
+    assert not owners, (
+        f"The model keeps weights in {', '.join(owners)}, which a2_ffn does not allow; weights may only belong to "
+        f"{', '.join(sorted(WEIGHTED_LAYERS))}."
+    )
+
+
+def test_model_is_within_the_parameter_limit():
+    count = sum(p.numel() for p in ffn.build_model().parameters())
+    assert count <= MAX_PARAMETERS, f"The model has {count:,} parameters, more than the limit of {MAX_PARAMETERS:,}."
+
+
+def test_optimizer_covers_every_parameter():
+    model = ffn.build_model()
+    optimizer = ffn.make_optimizer(model)
+    assert isinstance(optimizer, torch.optim.Optimizer), (
+        f"make_optimizer must return a torch.optim optimizer, not a {type(optimizer).__name__}.")
+    covered = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    missing = sum(1 for p in model.parameters() if id(p) not in covered)
+    assert not missing, f"make_optimizer leaves {missing} of the model's parameter tensors out of the optimizer."
 
 
 def test_training_lowers_the_loss():
@@ -60,37 +122,92 @@ def test_training_lowers_the_loss():
     )
 
 
+def test_training_returns_the_mean_loss():
+    batches = enumerate(separable_loader(shuffle=False))
+    scaled = loader_of([(images * 2.0 ** k, labels) for k, (images, labels) in batches])  # losses that differ
+    model = linear_model()
+    loss_fn = RecordingLoss()
+    result = ffn.train_one_epoch(model, scaled, loss_fn, torch.optim.SGD(model.parameters(), lr=0.0), CPU)
+    assert isinstance(result, float), (
+        f"train_one_epoch must return the mean loss as a Python float (use loss.item()), not a "
+        f"{type(result).__name__}."
+    )
+    assert len(loss_fn.values) == len(scaled), (
+        f"train_one_epoch called loss_fn {len(loss_fn.values)} times for {len(scaled)} batches; "
+        "use it once per batch."
+    )
+    assert not any(is_probabilities(rows) for rows in loss_fn.inputs), (
+        "train_one_epoch gave loss_fn probabilities (each row sums to 1), not logits: cross-entropy applies its "
+        "own softmax, so a softmax before it is applied twice; give loss_fn the model's output as it is."
+    )
+    mean = sum(loss_fn.values) / len(loss_fn.values)
+    assert abs(result - mean) <= 0.01 * mean, (
+        f"train_one_epoch returned {result:.4f}, but the mean of its {len(scaled)} batch losses was {mean:.4f}: "
+        "add up loss.item() of every batch and divide by the number of batches."
+    )
+
+
 def test_training_zeroes_the_gradients():
-    loader = separable_loader(shuffle=False)
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 2))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # frozen weights: each batch's gradient is reproducible
+    first, second = separable_loader(samples=32, shuffle=False)
+    repeated = loader_of([first, second, first, second])
+    model = linear_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # frozen weights: a batch seen again gives its gradient
     seen = []
     optimizer.register_step_pre_hook(lambda *_: seen.append(None if model[1].weight.grad is None
                                                              else model[1].weight.grad.clone()))
-    ffn.train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer, CPU)
-    assert len(seen) == len(loader), (
-        f"train_one_epoch called optimizer.step() {len(seen)} times for {len(loader)} batches; step once per batch."
-    )
-    for step, ((images, labels), grad) in enumerate(zip(loader, seen, strict=True), start=1):
-        model.zero_grad()
-        nn.functional.cross_entropy(model(images), labels).backward()
+    ffn.train_one_epoch(model, repeated, nn.CrossEntropyLoss(), optimizer, CPU)
+    assert len(seen) == 4, (
+        f"train_one_epoch called optimizer.step() {len(seen)} times for 4 batches; step once per batch.")
+    for step, grad in enumerate(seen, start=1):
         assert grad is not None, (
-            f"At optimizer step {step} the model had no gradients: call loss.backward() before optimizer.step()."
+            f"At optimizer step {step} the model had no gradients: call loss.backward() on the loss of "
+            "model(images) (not of a detached output) before optimizer.step(), and optimizer.zero_grad() before "
+            "loss.backward(), not after it."
         )
-        assert torch.allclose(grad, model[1].weight.grad, atol=1e-6), (
-            f"At optimizer step {step} the gradients still included earlier batches: "
-            "call optimizer.zero_grad() before each loss.backward()."
+        assert grad.any(), (
+            f"At optimizer step {step} the gradients were all zero: zero them before loss.backward(), not between "
+            "loss.backward() and optimizer.step()."
         )
+    for step in (3, 4):  # batches A, B, A, B: step 3 sees the batch and weights of step 1, step 4 those of step 2
+        assert (seen[step - 1] - seen[step - 3]).norm() <= 1e-4 * seen[step - 3].norm(), (
+            f"At optimizer step {step} the gradients still included earlier batches (step {step} saw the batch "
+            f"and weights of step {step - 2}, but other gradients): call optimizer.zero_grad() before each "
+            "loss.backward()."
+        )
+
+
+def test_training_runs_in_training_mode():
+    model = linear_model().eval()  # as evaluate leaves a model
+    modes = []
+    model.register_forward_pre_hook(lambda module, _: modes.append(module.training))
+    ffn.train_one_epoch(model, separable_loader(), nn.CrossEntropyLoss(),
+                             torch.optim.SGD(model.parameters(), lr=0.01), CPU)
+    assert modes, "train_one_epoch never called the model."
+    assert all(modes), (
+        "train_one_epoch ran the model in evaluation mode: call model.train() at its start, so dropout and "
+        "batch norm learn as they should (evaluate leaves the model in eval mode)."
+    )
 
 
 def test_evaluate_returns_accuracy_in_eval_mode():
     model = ffn.build_model().train()
-    accuracy = ffn.evaluate(model, separable_loader(), CPU)
+    calls = []
+    model.register_forward_pre_hook(lambda module, _: calls.append((module.training, torch.is_grad_enabled())))
+    loader = separable_loader(batch_size=24, shuffle=False)  # batches of 24, 24 and 16
+    accuracy = ffn.evaluate(model, loader, CPU)
     assert isinstance(accuracy, float), (
         f"evaluate must return the accuracy as a Python float (use .item()), not a {type(accuracy).__name__}."
     )
     assert 0.0 <= accuracy <= 1.0, f"evaluate returned {accuracy}, but an accuracy is a fraction in [0, 1]."
-    assert not model.training, (
+    assert calls and not any(training for training, _ in calls), (
         "evaluate must call model.eval() before predicting, so dropout and batch norm act as at test time."
+    )
+    assert not any(grad for _, grad in calls), (
+        "evaluate must run the model under torch.no_grad(), but gradients were being tracked."
+    )
+    with torch.no_grad():
+        expected = sum((model(images).argmax(dim=1) == labels).sum().item() for images, labels in loader) / 64
+    assert abs(accuracy - expected) < 1e-6, (
+        f"evaluate returned {accuracy:.4f} for a model that gets {expected:.4f} right: count the predictions "
+        "(the argmax over dim 1) that equal the labels over all batches and divide by the number of images."
     )
