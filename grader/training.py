@@ -89,17 +89,7 @@ def _outcome(ctx: GradingContext, spec: TrainSpec, keeper: Keeper,
                           validation_accuracy=keeper.accuracy.get(e.epoch))
               for e in events if isinstance(e, EpochDone)]
     end = next((e for e in reversed(events) if isinstance(e, TrainStopped | TrainFailed)), None)
-    failures = []
-    if isinstance(end, TrainFailed):
-        stopped = "failed"
-        failures.append(_failed(from_record("training", end.failure), ctx.assignment.limits.file_size_mb))
-    elif isinstance(end, TrainStopped):
-        stopped = end.reason
-        if end.reason == "overran":
-            failures.append(_overran(spec, end, keeper.kept))
-    else:
-        stopped = "killed"
-        failures.append(_killed(sandbox, keeper.kept))
+    stopped, failures = _stopped(ctx, spec, end, sandbox, keeper.kept)
     failures += [f for f in _rule_failures(ctx, start, epochs) if f.kind not in {x.kind for x in failures}]
     done = next((e for e in reversed(events) if isinstance(e, EpochDone)), None)
     result = TrainingResult(
@@ -108,11 +98,21 @@ def _outcome(ctx: GradingContext, spec: TrainSpec, keeper: Keeper,
         budget_used=_budget_used(spec, end, sandbox), parameters=start.model.parameter_count if start else 0,
         seconds=sandbox.seconds, validation_images=len(keeper.labels),
         validation_seconds=done.validation_used if done else 0.0, untrained_accuracy=keeper.accuracy.get(0),
-        chance_accuracy=float(np.bincount(keeper.labels).max() / len(keeper.labels)) if len(keeper.labels) else 0.0,
-        keep=keeper.validation.keep, kept_epoch=keeper.kept, model_changed=keeper.changed)
+        chance_accuracy=keeper.chance, keep=keeper.validation.keep, kept_epoch=keeper.kept,
+        model_changed=keeper.changed)
     checkpoint = keeper.workdir / spec.checkpoint(keeper.kept) if keeper.kept is not None else None
     usable = checkpoint is not None and checkpoint.is_file() and start is not None
     return StageOutcome(TrainedModel(result, checkpoint if usable else None), failures)
+
+
+def _stopped(ctx: GradingContext, spec: TrainSpec, end: TrainStopped | TrainFailed | None, sandbox: SandboxResult,
+             kept: int | None) -> tuple[str, list[Failure]]:
+    """Why training stopped, and the failure that says so to the student, if it was one."""
+    if isinstance(end, TrainFailed):
+        return "failed", [_failed(from_record("training", end.failure), ctx.assignment.limits.file_size_mb)]
+    if isinstance(end, TrainStopped):
+        return end.reason, [_overran(spec, end, kept)] if end.reason == "overran" else []
+    return "killed", [_killed(sandbox, kept)]
 
 
 def _rule_failures(ctx: GradingContext, start: TrainStart | None, epochs: list[EpochRecord]) -> list[Failure]:
@@ -183,6 +183,11 @@ class Keeper:
     changed: bool = True  # the kept epoch's logits differ from the untrained model's
     _untrained: np.ndarray | None = None
     _seen: tuple[int, int] = (-1, -1)
+
+    @property
+    def chance(self) -> float:
+        """The validation accuracy of always answering the commonest class."""
+        return float(np.bincount(self.labels).max() / len(self.labels)) if len(self.labels) else 0.0
 
     def poll(self) -> None:
         events = read_records(self.workdir / self.spec.progress, TRAIN_EVENTS)
