@@ -15,7 +15,7 @@ def findings(metric: Metric, training: TrainingResult, metrics: Metrics) -> list
     """Every rule the graded model breaks, each with one sentence for the student and the TA."""
     rules = metric.integrity
     kept = next((e for e in training.epochs if e.epoch == training.kept_epoch), None)
-    found = [_unchanged(training)]
+    found = []
     if rules.untrained_over_chance is not None and training.untrained_accuracy is not None:
         chance = training.chance_accuracy
         found.append(_finding("untrained_over_chance", rules.untrained_over_chance,
@@ -36,6 +36,7 @@ def findings(metric: Metric, training: TrainingResult, metrics: Metrics) -> list
                           f"{metrics.perturbed_accuracy:.3f} on copies of them with a {metrics.perturbation} "
                           "that the grader made: the model recognizes the images themselves rather than what "
                           "they show."))
+    found.append(_unchanged(training))
     if rules.accuracy is not None:
         found.append(_finding("accuracy", rules.accuracy, metrics.accuracy,
                               f"The accuracy {metrics.accuracy:.3f} is above what the allowed layers reach under "

@@ -209,9 +209,11 @@ class Keeper:
         return logits if usable else None
 
     def _consider(self, epoch: int, logits: np.ndarray | None) -> None:
+        """Keep `epoch` if it beats the kept one; while no epoch's logits were usable, keep the latest, so that the
+        evaluation says what is wrong with the model's output."""
         score = self.accuracy[epoch]
         best = self.accuracy.get(self.kept) if self.kept is not None else None
-        if score is not None and (self.validation.keep == "last" or best is None or score >= best):
+        if best is None or (score is not None and (self.validation.keep == "last" or score >= best)):
             self._drop(self.kept)
             self.kept = epoch
             self.changed = self._untrained is None or logits is None or not np.array_equal(logits, self._untrained)

@@ -163,15 +163,16 @@ def _pixel_key(image: np.ndarray) -> str:
 
 
 def _writer_targets(world: World) -> dict[str, list[str]]:
-    """Paths every stage sees (so a failed write means something): the grader, the assignment, its checks, the
-    training tensors (the world's own cache, so even a sandbox bug destroys nothing that cannot be rebuilt),
-    the Python installation and system folders."""
+    """Paths the import stage sees (so a failed write means something): the grader, the assignment, the mount
+    points of the training tensors (the world's own cache, so even a sandbox bug destroys nothing that cannot be
+    rebuilt; the import stage sees them empty), the Python installation and system folders. The hidden checks
+    are not among them: only the checks stage sees them."""
     site = Path(torch.__file__).parent
-    folders = [PACKAGE_DIR, PACKAGE_DIR / "harness", ASSIGNMENTS_DIR / "a2_ffn", TESTS_DIR / "a2_ffn",
+    folders = [PACKAGE_DIR, PACKAGE_DIR / "harness", ASSIGNMENTS_DIR / "a2_ffn",
                TRAIN_IMAGES.parent, site, Path("/usr/lib"), Path("/"), Path("/stages")]
     rewrite = [PACKAGE_DIR / "pipeline.py", PACKAGE_DIR / "harness" / "evaluate.py",
                PACKAGE_DIR / "classifier_checks.py", PACKAGE_DIR / "harness" / "canary_check.py",
-               ASSIGNMENTS_DIR / "a2_ffn" / "assignment.toml", TESTS_DIR / "a2_ffn" / "test_ffn.py", TRAIN_IMAGES,
+               ASSIGNMENTS_DIR / "a2_ffn" / "assignment.toml", TRAIN_IMAGES,
                site / "__init__.py", Path("/usr/bin/env")]
     return {"create_in": [str(p) for p in folders], "rewrite": [str(p) for p in rewrite],
             "destroy": [str(TRAIN_LABELS), str(TRAIN_IMAGES)]}
@@ -468,7 +469,7 @@ def test_burning_cpu_past_the_budget_is_stopped_by_cpu_time(world: World, tmp_pa
     submission = tmp_path / "ffn.py"
     submission.write_bytes(reference_with(assignment, (SOLO / "burns_past_budget.patch.py").read_text()))
     report = grade(assignment, submission, tmp_path / "out", GradeOptions(data_root=world.data_root))
-    limit = training.budget_seconds["cpu"] + training.grace_seconds
+    limit = training.stage_seconds("cpu")  # the budget, its grace and the validation passes' share
     only_failure(report, "training", "timeout", f"used more than {limit:g} s of CPU time per thread",
                  "the model saved after epoch 2 was evaluated")
     assert report.training.stopped == "killed" and len(report.training.epochs) == 2
@@ -646,7 +647,7 @@ def test_a_lookup_table_of_answers_earns_no_accuracy_credit(a2: Graded) -> None:
     assert report.metrics.accuracy == 1.0 and report.metrics.perturbed_accuracy == 0.5
     found = rules(report)  # synthetic images are so easy that every model earns the accuracy review flag
     assert found | {"accuracy": "review"} == {"perturbation_gap": "no_credit", "test_over_validation": "no_credit",
-                                              "accuracy": "review"}
+                                              "unchanged": "no_credit", "accuracy": "review"}
     assert metric_points(report) == 0
     accuracy = next(item for item in report.score.items if item.name == "accuracy")
     assert "copies of them with a hflip that the grader made" in accuracy.reason, accuracy.reason
