@@ -188,3 +188,9 @@ class Report(Contract):
     @property
     def flagged_for_review(self) -> bool:
         return bool(self.integrity)
+
+    @property
+    def credited_accuracy(self) -> float | None:
+        """The test accuracy, where the integrity rules let it earn credit (for leaderboards)."""
+        uncredited = any(finding.action == "no_credit" for finding in self.integrity)
+        return None if self.metrics is None or uncredited else self.metrics.accuracy

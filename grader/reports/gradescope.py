@@ -17,7 +17,7 @@ from grader.models import Report, ScoreItem
 from grader.reports.files import write_atomic
 
 RESULTS_JSON = "results.json"
-LEADERBOARD_ACCURACY = "Validation accuracy"
+LEADERBOARD_ACCURACY = "Test accuracy"
 
 
 def _test(item: ScoreItem) -> dict[str, object]:
@@ -53,8 +53,8 @@ def gradescope_results(report: Report, leaderboard: bool = False) -> dict[str, o
         "stdout_visibility": "hidden",
         "tests": [_test(item) for item in report.score.items],
     }
-    if leaderboard and report.metrics is not None:
-        results["leaderboard"] = [{"name": LEADERBOARD_ACCURACY, "value": round(report.metrics.accuracy, 4)}]
+    if leaderboard and report.credited_accuracy is not None:
+        results["leaderboard"] = [{"name": LEADERBOARD_ACCURACY, "value": round(report.credited_accuracy, 4)}]
     return results
 
 

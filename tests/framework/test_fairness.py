@@ -59,10 +59,13 @@ def submission(assignment: Assignment, folder: Path, extra: str) -> Path:
 
 
 def fingerprint(report: Report) -> tuple:
-    """What must not change: the accuracy, the epochs completed and every epoch's loss, bit for bit."""
+    """What must not change, bit for bit: the test accuracy, the epochs completed, every epoch's loss and validation
+    accuracy (and the model's as built), and the epoch kept."""
     assert report.failures == [] and report.metrics is not None, report.failures
-    return (report.metrics.accuracy, report.metrics.confusion, report.training.stopped,
-            [(e.epoch, e.loss, e.train_accuracy) for e in report.training.epochs])
+    training = report.training
+    return (report.metrics.accuracy, report.metrics.confusion, training.stopped,
+            [(e.epoch, e.loss, e.train_accuracy, e.validation_accuracy) for e in training.epochs],
+            training.kept_epoch, training.untrained_accuracy)
 
 
 def with_budget(assignment: Assignment, seconds: float) -> Assignment:
@@ -84,7 +87,7 @@ def test_workers_and_a_busy_machine_do_not_change_the_model(synthetic_cifar: Pat
         busy = grade(assignment, folder / "ann", tmp_path / "busy", GradeOptions(data_root=synthetic_cifar))
     reports["beside two CPU hogs"] = [fingerprint(busy)] * 2
     first = reports["1 worker(s)"][0]
-    assert first[2] == "completed" and len(first[3]) == 4
+    assert first[2] == "completed" and len(first[3]) == 4 and first[4] is not None
     assert all(result == first for results in reports.values() for result in results), reports
 
 

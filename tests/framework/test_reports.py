@@ -205,7 +205,10 @@ def test_gradescope_leaderboard_entries_when_asked(written: dict[str, Path], kin
     assert "leaderboard" not in gradescope_results(report)
     board = gradescope_results(report, leaderboard=True).get("leaderboard")
     # https://gradescope-autograders.readthedocs.io/en/latest/leaderboards/: a list of {name, value[, order]}
-    assert board == ([{"name": "Validation accuracy", "value": 0.9}] if kind == "full" else None)
+    assert board == ([{"name": "Test accuracy", "value": 0.9}] if kind == "full" else None)
+    uncredited = report.model_copy(update={"integrity": [Finding(rule="perturbation_gap", value=0.5, limit=0.1,
+                                                                 action="no_credit", message="A lookup table.")]})
+    assert "leaderboard" not in gradescope_results(uncredited, leaderboard=True), "no place for uncredited accuracy"
 
 
 def test_gradebook_has_one_row_per_report(a3: Assignment, written: dict[str, Path], tmp_path: Path) -> None:
