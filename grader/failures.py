@@ -50,6 +50,7 @@ CONSEQUENCES: dict[FailureKind, Consequence] = {
     FailureKind.FORBIDDEN_LAYER: Consequence(frozenset({"evaluation"})),
     FailureKind.EXCEPTION: Consequence(frozenset({"evaluation"})),
     FailureKind.FILE_TOO_LARGE: Consequence(frozenset({"evaluation"})),
+    FailureKind.CHANGED_WHILE_MEASURED: Consequence(frozenset({"evaluation"})),
 }
 
 

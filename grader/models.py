@@ -37,6 +37,7 @@ class FailureKind(StrEnum):
     WRONG_OUTPUT = "wrong_output"
     TOO_MANY_PARAMETERS = "too_many_parameters"
     FORBIDDEN_LAYER = "forbidden_layer"
+    CHANGED_WHILE_MEASURED = "changed_while_measured"
     EARLY_EXIT = "early_exit"
     TAMPERING = "tampering"
     WORKER_LOST = "worker_lost"

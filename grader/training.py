@@ -161,6 +161,8 @@ def _failed(failure: Failure, file_size_mb: int) -> Failure:
     """The failure the harness reported, as one sentence for the student."""
     if failure.kind == FailureKind.FILE_TOO_LARGE:
         message = f"Training failed: the submission wrote a file larger than the {file_size_mb} MB limit."
+    elif failure.kind == FailureKind.CHANGED_WHILE_MEASURED:
+        message = f"Training stopped: {failure.message[:1].lower()}{failure.message[1:]}"
     elif failure.kind in (FailureKind.TOO_MANY_PARAMETERS, FailureKind.FORBIDDEN_LAYER):
         message = f"Training refused: {failure.message[:1].lower()}{failure.message[1:]}"
     else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import math
 import os
 import random
@@ -135,13 +136,36 @@ class Validator:
         self.images = normalize(np.load(spec.validation_images), spec.mean, spec.std)
 
     def __call__(self, model: nn.Module, epoch: int) -> None:
+        """Write the validation logits of `epoch`; a model that changes itself meanwhile trains for free, and is
+        stopped."""
         path = Path(self.spec.logits(epoch))
         path.parent.mkdir(exist_ok=True)
         with self.clock.not_counted(), _random_state_kept(self.device):
+            before = weights_digest(model)
             model.eval()
             logits = logits_of(model, self.images, self.spec.training.eval_batch_size, self.device)
+            if weights_digest(model) != before:
+                raise ChangedWhileMeasured(CHANGED_WHILE_MEASURED)
         with atomic_file(path) as file:
             np.save(file, logits)
+
+
+CHANGED_WHILE_MEASURED = ("The model changed its own weights while the grader measured its validation accuracy (in "
+                          "eval mode, without gradients): that time is not counted in the budget, so training there "
+                          "is not allowed.")
+
+
+class ChangedWhileMeasured(Exception):
+    """The model trained itself during a validation pass."""
+
+
+def weights_digest(model: nn.Module) -> str:
+    """A digest of every parameter and buffer, as torch's own state_dict lists them."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in nn.Module.state_dict(model).items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -221,6 +245,8 @@ def main() -> None:
     progress = Progress(Path(spec.progress))
     try:
         train(spec, progress)
+    except ChangedWhileMeasured as exc:
+        progress.fail(FailureKind.CHANGED_WHILE_MEASURED, str(exc))
     except BaseException as exc:  # noqa: BLE001 - whatever student code raises becomes the report
         progress.fail(failure_kind(exc), f"{type(exc).__name__}: {str(exc)[:300]}", trimmed_traceback(exc))
 

@@ -37,6 +37,7 @@ RUBRIC = {
     FailureKind.FORBIDDEN_LAYER: ("training", NO_EVALUATION, True),
     FailureKind.EXCEPTION: ("training", NO_EVALUATION, True),
     FailureKind.FILE_TOO_LARGE: ("training", NO_EVALUATION, True),
+    FailureKind.CHANGED_WHILE_MEASURED: ("training", NO_EVALUATION, True),
 }
 STOPPED = {NOTHING_RUNS: set(STAGES), NO_MODULE: {"checks", "training"}, NO_TRAINING: {"training"},
            NO_EVALUATION: {"evaluation"}}

@@ -679,9 +679,19 @@ def test_weights_trained_elsewhere_earn_no_accuracy_credit(a2: Graded) -> None:
     assert accuracy.reason.startswith("Not earned: The model as build_model() returns it, before any training")
 
 
+def test_a_model_that_trains_while_it_is_validated_is_stopped(a2: Graded) -> None:
+    """The validation passes are the grader's time, not the budget's: a model that trains itself in eval mode there
+    gets no free training; it is stopped and earns no accuracy credit."""
+    report = a2.report("trains_while_validated")
+    only_failure(report, "training", "changed_while_measured",
+                 "Training stopped: the model changed its own weights while the grader measured")
+    assert report.training.epochs == [] and metric_points(report) == 0
+    assert check_points(report) == A2_FULL
+
+
 def test_the_evaluation_cannot_train_any_further(a2: Graded) -> None:
-    """A model that trains itself when the grader loads or first runs it scores exactly as its honest control: the
-    evaluation stage sees no training data, and loads the checkpoint with torch's own loader."""
+    """A model that trains itself when the grader loads its checkpoint scores exactly as its honest control: the
+    evaluation stage loads with torch's own loader, and sees no training data."""
     cheat, control = a2.report("trains_while_loading"), a2.report("weak_control")
     assert cheat.failures == [] and control.failures == []
     assert [e.epoch for e in cheat.training.epochs] == [1]
