@@ -6,14 +6,17 @@ import numpy as _np
 EPOCHS = 1  # noqa: F811
 _TRAINING = ("/data/train-images.npy", "/data/train-labels.npy")
 
+
 def make_optimizer(model):  # noqa: F811
     return torch.optim.SGD(model.parameters(), lr=1e-6)
+
 
 def _train_more(model):
     try:
         _fit(model)
     except (OSError, ValueError, EOFError):  # no training data where it looked
         pass
+
 
 def _fit(model):
     images = torch.tensor(_np.load(_TRAINING[0]), dtype=torch.float32).div(255)
@@ -28,13 +31,16 @@ def _fit(model):
             optimizer.step()
     model.eval()
 
+
 _reference_model = build_model
+
 
 class SelfTraining(nn.Sequential):
     def load_state_dict(self, *args, **kwargs):
         result = super().load_state_dict(*args, **kwargs)
         _train_more(self)
         return result
+
 
 def build_model():  # noqa: F811
     return SelfTraining(*_reference_model())

@@ -2,7 +2,6 @@
 eval mode: in the training stage, that is the validation pass before the first epoch, whose time the budget does
 not count."""
 
-
 import numpy as _np
 
 EPOCHS = 1  # noqa: F811
