@@ -143,10 +143,10 @@ def test_moodle_file_submissions_only(tmp_path: Path) -> None:
 
 
 def test_plain_folder_ignores_what_cannot_be_a_submission(tmp_path: Path) -> None:
-    found = read_class_folder(write(tmp_path / "class", {"ann.py": code(1), "bob/ffn.py": code(2),
+    found = read_class_folder(write(tmp_path / "class", {"ann.py": code(1), "bob/ffn.py": code(2), "cy.rar": "",
                                                          "notes.txt": "", "grades.csv": ""}))
     assert found.layout is Layout.PLAIN
-    assert [s.student_id for s in found.submissions] == ["ann", "bob"]
+    assert [s.student_id for s in found.submissions] == ["ann", "bob", "cy.rar"]  # cy's report says why not
     assert found.ignored == ["grades.csv", "notes.txt"]
 
 
