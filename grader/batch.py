@@ -8,6 +8,7 @@ submission hash and assignment version exists. A rerun grades only what is not d
 from __future__ import annotations
 
 import queue
+import shutil
 import sys
 import tempfile
 import threading
@@ -20,10 +21,12 @@ from pathlib import Path
 from grader.config import Assignment
 from grader.context import Device
 from grader.errors import GraderError
-from grader.intake import receive, student_id_for
+from grader.intake import receive
+from grader.lms import ClassFolder, Submission, read_class_folder
 from grader.models import Report
 from grader.pipeline import GradeOptions, failed_report, grade, grader_failure
-from grader.reports import read_report_json, write_all, write_gradebook
+from grader.reports import read_report_json, write_all, write_atomic, write_gradebook
+from grader.reports.canvas import CanvasRow, canvas_csv
 from grader.sandbox import close_idle_sandboxes
 
 GradeFunction = Callable[[Assignment, Path, Path, GradeOptions], Report]
@@ -33,6 +36,7 @@ GradeFunction = Callable[[Assignment, Path, Path, GradeOptions], Report]
 class BatchEntry:
     source: Path
     student_id: str
+    student: Submission | None = None  # who handed it in, as the class folder's LMS layout says
 
     def out_dir(self, out: Path) -> Path:
         return out / self.student_id
@@ -46,25 +50,30 @@ class BatchOptions:
     gpu_count: int = 0
 
 
-def discover(folder: Path) -> list[BatchEntry]:
-    """One entry per file or folder in `folder` (hidden ones skipped), with unique student ids."""
-    if not folder.is_dir():
-        raise GraderError(f"{folder} is not a folder of submissions.")
-    entries, seen = [], set()
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith((".", "_")):
-            continue
-        student_id, n = student_id_for(path), 1
-        while student_id in seen:
-            n += 1
-            student_id = f"{student_id_for(path)}_{n}"
-        seen.add(student_id)
-        entries.append(BatchEntry(path, student_id))
-    return entries
+def discover(folder: Path, staging: Path | None = None) -> list[BatchEntry]:
+    """One entry per student in `folder`, in any layout `grader.lms` reads, with unique student ids."""
+    return entries_for(read_class_folder(folder), staging)
 
 
-def finished_report(assignment: Assignment, entry: BatchEntry, out: Path) -> Report | None:
-    """The existing report for this exact submission and assignment version, if there is one."""
+def entries_for(found: ClassFolder, staging: Path | None = None) -> list[BatchEntry]:
+    """The batch entries of a class folder; a student's several files are copied together into `staging`."""
+    return [BatchEntry(_source(submission, staging), submission.student_id, submission)
+            for submission in found.submissions]
+
+
+def _source(submission: Submission, staging: Path | None) -> Path:
+    if len(submission.files) == 1:
+        return submission.files[0]
+    folder = (staging or Path(tempfile.mkdtemp(prefix="grader-staged-"))) / submission.student_id
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for path, name in zip(submission.files, submission.original_names, strict=True):
+        shutil.copyfile(path, folder / name)
+    return folder
+
+
+def previous_report(assignment: Assignment, entry: BatchEntry, out: Path) -> Report | None:
+    """The report an earlier run wrote for this student and assignment version, if there is a readable one."""
     path = entry.out_dir(out) / "report.json"
     if not path.is_file():
         return None
@@ -72,11 +81,18 @@ def finished_report(assignment: Assignment, entry: BatchEntry, out: Path) -> Rep
         report = read_report_json(path)
     except GraderError:
         return None
-    if report.assignment_version != assignment.version:
-        return None
+    return report if report.assignment_version == assignment.version else None
+
+
+def submission_sha(assignment: Assignment, entry: BatchEntry) -> str:
     with tempfile.TemporaryDirectory(prefix="grader-hash-") as tmp:
-        sha = receive(assignment, entry.source, Path(tmp) / "s", entry.student_id).info.sha256
-    return report if report.submission.sha256 == sha else None
+        return receive(assignment, entry.source, Path(tmp) / "s", entry.student_id).info.sha256
+
+
+def finished_report(assignment: Assignment, entry: BatchEntry, out: Path) -> Report | None:
+    """The existing report for this exact submission and assignment version, if there is one."""
+    report = previous_report(assignment, entry, out)
+    return report if report is not None and report.submission.sha256 == submission_sha(assignment, entry) else None
 
 
 def worker_devices(options: BatchOptions) -> list[Device]:
@@ -101,12 +117,17 @@ def run_batch(
     for device in worker_devices(options):
         slots.put(device)
     stopping = threading.Event()
+    done: dict[int, Report] = {}
 
-    def grade_entry(entry: BatchEntry) -> Report:
-        existing = finished_report(assignment, entry, out)
-        if existing is not None:
-            on_done(entry, existing, True)
-            return existing
+    def grade_entry(index: int, entry: BatchEntry) -> Report:
+        previous = previous_report(assignment, entry, out)
+        if previous is not None and previous.submission.sha256 == submission_sha(assignment, entry):
+            done[index] = previous
+            on_done(entry, previous, True)
+            return previous
+        if previous is not None and previous.submission.sha256:  # empty: the grader failed on it last time
+            print(f"grader: {entry.student_id}'s {entry.source.name} changed since its report of "
+                  f"{previous.score.total:g} / {previous.score.max_total:g}; grading it again.", file=sys.stderr)
         device = slots.get()
         try:
             report = _grade_safely(grade_one, assignment, entry, out, stopping, GradeOptions(
@@ -114,24 +135,46 @@ def run_batch(
                 status=lambda status: on_status(entry, status), reuse_sandbox=len(entries) > 1))
         finally:
             slots.put(device)
+        done[index] = report
         on_done(entry, report, False)
         return report
 
     pool = ThreadPoolExecutor(max_workers=options.workers)
     try:
-        reports = list(pool.map(grade_entry, entries))
+        reports = list(pool.map(grade_entry, range(len(entries)), entries))
     except KeyboardInterrupt:
         # Without this line Ctrl-C looks ignored while the gradings in progress finish.
         print("grader: stopping once the submissions being graded now are done (Ctrl-C again stops them "
-              "too); rerun the same command to grade the rest.", file=sys.stderr)
+              f"too); {out / 'grades.csv'} will list those graded so far; rerun the same command to grade the "
+              "rest.", file=sys.stderr)
         stopping.set()
         pool.shutdown(wait=True, cancel_futures=True)
+        write_gradebooks([done[index] for index in sorted(done)], entries, assignment, out)
         raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         close_idle_sandboxes()
-    write_gradebook(reports, assignment, out)
+    write_gradebooks(reports, entries, assignment, out)
     return reports
+
+
+def write_gradebooks(reports: list[Report], entries: list[BatchEntry], assignment: Assignment, out: Path) -> None:
+    """`grades.csv` and the summary with the students' names and late flags, and `canvas.csv` for Canvas."""
+    students = {entry.student_id: entry.student for entry in entries if entry.student}
+    write_gradebook(reports, assignment, out, students=students)
+    rows = [canvas_row(report, students.get(report.submission.student_id)) for report in reports]
+    write_atomic(out / "canvas.csv", canvas_csv(rows, assignment))
+
+
+def canvas_row(report: Report, student: Submission | None) -> CanvasRow:
+    """A student's Canvas line; without an LMS or roster id, the student id is taken for the SIS user id."""
+    student_id, grade = report.submission.student_id, report.score.total
+    if student is None:
+        return CanvasRow(student=student_id, sis_user_id=student_id, grade=grade)
+    fallback = "" if student.canvas_id or student.sis_login_id else student_id
+    return CanvasRow(student=student.name or student_id, canvas_id=student.canvas_id,
+                     sis_user_id=student.sis_user_id or fallback, sis_login_id=student.sis_login_id,
+                     section=student.section, grade=grade)
 
 
 def _grade_safely(grade_one: GradeFunction, assignment: Assignment, entry: BatchEntry, out: Path,

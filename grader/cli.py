@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -14,11 +17,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from grader import __version__
 from grader import data as grading_data
-from grader.batch import BatchEntry, BatchOptions, GradeFunction, discover, run_batch
+from grader.batch import BatchEntry, BatchOptions, GradeFunction, entries_for, run_batch
 from grader.config import Assignment, assignment_ids, load_assignment
 from grader.context import Device, gpu_count, sandbox_config
 from grader.errors import GraderError
+from grader.intake import student_id_for
+from grader.lms import ClassFolder, apply_roster, read_class_folder, read_roster
 from grader.local_cluster import confine_embedded_ray
 from grader.models import Report
 from grader.paths import EXAMPLES_DIR
@@ -27,9 +33,11 @@ from grader.reports.gradescope import write_gradescope_results
 from grader.sandbox import prestart_sandbox
 from grader.service import cli as service_cli
 
+HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help="Autograder for PyTorch course assignments.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
-data_app = typer.Typer(help="The CIFAR-10 data the grader trains and scores on.", no_args_is_help=True)
+                  pretty_exceptions_enable=False, add_completion=False, context_settings=HELP)
+data_app = typer.Typer(help="The CIFAR-10 data the grader trains and scores on.", no_args_is_help=True,
+                       context_settings=HELP)
 app.add_typer(data_app, name="data")
 app.add_typer(service_cli.course_app, name="course")
 app.add_typer(service_cli.roster_app, name="roster")
@@ -53,6 +61,8 @@ DataDir = Annotated[Path | None, typer.Option("--data-dir", help="CIFAR-10 root 
 DeviceOpt = Annotated[DeviceChoice, typer.Option(help="Where to train: auto uses CUDA when available.")]
 RunnerOpt = Annotated[Runner, typer.Option(help="local: sandboxed child processes; docker: one container each.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final summary.")]
+Plain = Annotated[bool, typer.Option(help="Plain lines: one per submission instead of a live table, no boxes.")]
+Out = Annotated[Path | None, typer.Option("--out", help="Folder for the reports (default: reports/ASSIGNMENT).")]
 ClusterOpt = Annotated[str | None, typer.Option(
     "--cluster", metavar="local|auto|ray://HOST:PORT|HOST:PORT",
     help="Grade on Ray: local (embedded, this machine), auto (the cluster `ray start` or $RAY_ADDRESS names), "
@@ -66,6 +76,18 @@ def main() -> None:
     except GraderError as exc:
         errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise SystemExit(2) from None
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(f"grader {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                                   help="Print the grader's version and exit.")] = False) -> None:
+    """Autograder for PyTorch course assignments."""
 
 
 @app.command("list")
@@ -83,12 +105,14 @@ def list_assignments() -> None:
 def grade_one(
     assignment_id: Annotated[str, typer.Argument(metavar="ASSIGNMENT")],
     submission: Annotated[Path, typer.Argument(help="A folder, .zip, .tar.gz, .py or .ipynb.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for the reports.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for the reports (default: reports/ASSIGNMENT/STUDENT).")] = None,
     student_id: Annotated[str | None, typer.Option("--id", help="Student id (default: from the file name).")] = None,
     data_dir: DataDir = None,
     device: DeviceOpt = DeviceChoice.auto,
     runner: RunnerOpt = Runner.local,
     quiet: Quiet = False,
+    plain: Plain = False,
     leaderboard: Annotated[bool, typer.Option(help="Add Gradescope leaderboard entries to results.json.")] = False,
     wait_for_delivery: Annotated[float | None, typer.Option(
         hidden=True, help="In a docker runner's container: warm up, then grade what arrives in SUBMISSION (its inbox) "
@@ -98,6 +122,7 @@ def grade_one(
     assignment = load_assignment(assignment_id)
     if not submission.exists():
         raise GraderError(f"The submission {submission} does not exist.")
+    out = out or Path("reports") / assignment.id / (student_id or student_id_for(submission))
     _ensure_writable(out)
     options = BatchOptions(workers=1, data_root=_data_root(assignment, data_dir), **_device_options(device))
     status = (lambda s: None) if quiet else (lambda s: console.print(f"[dim]{s}[/]", highlight=False))
@@ -109,35 +134,43 @@ def grade_one(
         status=status))
     if leaderboard:
         write_gradescope_results(report, out, leaderboard=True)
-    console.print(_score_table(report))
-    console.print(f"Reports written to {out}")
+    _print_score(report, plain)
+    console.print(f"Reports written to {out}", highlight=False)
 
 
 @app.command("batch")
 def grade_batch(
     assignment_id: Annotated[str, typer.Argument(metavar="ASSIGNMENT")],
-    folder: Annotated[Path, typer.Argument(help="Folder with one submission per file or subfolder.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for the reports (one subfolder per student).")],
+    folder: Annotated[Path, typer.Argument(
+        help="A class folder: one submission per file or subfolder, or a Canvas, Gradescope or Moodle download.")],
+    out: Out = None,
     workers: Annotated[int, typer.Option(min=1, help="Submissions graded at once (with --cluster, Ray decides).")] = 1,
     data_dir: DataDir = None,
     device: DeviceOpt = DeviceChoice.auto,
     runner: RunnerOpt = Runner.local,
     quiet: Quiet = False,
-    plain: Annotated[bool, typer.Option(help="One line per submission instead of a live table.")] = False,
+    plain: Plain = False,
     cluster: ClusterOpt = None,
+    roster: Annotated[Path | None, typer.Option(
+        help="A roster CSV (Canvas's gradebook export, or columns id, name, sis_id, login, section) that names "
+             "the students and their SIS ids.")] = None,
 ) -> None:
     """Grade every submission in FOLDER; rerunning resumes where a killed run stopped."""
     assignment = load_assignment(assignment_id)
+    out = out or Path("reports") / assignment.id
     _ensure_writable(out)
-    entries = discover(folder)
+    entries = entries_for(_class_folder(folder, roster), out / ".staged")
     data_root = _data_root(assignment, data_dir)
-    if cluster is None:
-        options = BatchOptions(workers=workers, data_root=data_root, **_device_options(device))
-        reports = _run_batch_with_display(assignment, entries, out, options, _grade_function(runner), quiet, plain)
-    else:
-        reports = _grade_on_cluster(cluster, assignment, entries, out, data_root, device, runner, quiet, plain)
+    with _sigterm_as_ctrl_c():
+        if cluster is None:
+            options = BatchOptions(workers=workers, data_root=data_root, **_device_options(device))
+            reports = _run_batch_with_display(assignment, entries, out, options, _grade_function(runner), quiet,
+                                              plain)
+        else:
+            reports = _grade_on_cluster(cluster, assignment, entries, out, data_root, device, runner, quiet, plain)
     console.print(_summary_table(assignment, reports))
-    console.print(f"Reports in {out}; gradebook {out / 'grades.csv'}; summary {out / 'summary.html'}")
+    console.print(f"Reports in {out}; gradebook {out / 'grades.csv'}; for Canvas {out / 'canvas.csv'}; "
+                  f"summary {out / 'summary.html'}", highlight=False)
 
 
 @app.command("check-solutions")
@@ -145,6 +178,9 @@ def check_solutions(
     out: Annotated[Path, typer.Option("--out", help="Folder for the reports.")] = Path("reports/check-solutions"),
     data_dir: DataDir = None,
     device: DeviceOpt = DeviceChoice.auto,
+    runner: RunnerOpt = Runner.local,
+    quiet: Quiet = False,
+    plain: Plain = False,
 ) -> None:
     """Grade every reference solution (must be 100%) and every stub (must be 0) through the full engine."""
     failed = []
@@ -153,10 +189,12 @@ def check_solutions(
         data_root = _data_root(assignment, data_dir)
         for kind, folder, expected in (("solution", assignment.solution_dir, assignment.total_points),
                                        ("stub", assignment.folder, 0.0)):
-            console.print(f"[bold]{assignment.id}[/] {kind} ...", highlight=False)
+            if not quiet:
+                console.print(f"[bold]{assignment.id}[/] {kind} ...", highlight=False)
             options = GradeOptions(data_root=data_root, student_id=kind, **_single_device(device))
-            report = grade(assignment, folder, out / assignment.id / kind, options)
-            console.print(_score_table(report))
+            report = _grade_function(runner)(assignment, folder, out / assignment.id / kind, options)
+            if not quiet:
+                _print_score(report, plain)
             if report.score.total != expected:
                 failed.append(f"{assignment.id} {kind}: {report.score.total:g} instead of {expected:g}")
     if failed:
@@ -190,12 +228,14 @@ def grade_examples(
     workers: Annotated[int, typer.Option(min=1)] = 2,
     data_dir: DataDir = None,
     device: DeviceOpt = DeviceChoice.auto,
-    plain: Annotated[bool, typer.Option()] = False,
+    runner: RunnerOpt = Runner.local,
+    quiet: Quiet = False,
+    plain: Plain = False,
 ) -> None:
     """Batch-grade the bundled example submissions of every assignment."""
     for assignment_id in assignment_ids():
         grade_batch(assignment_id, EXAMPLES_DIR / assignment_id, out / assignment_id, workers, data_dir, device,
-                    Runner.local, False, plain, None)
+                    runner, quiet, plain, None, None)
 
 
 @app.command("stubs")
@@ -262,9 +302,62 @@ def _ensure_writable(out: Path) -> None:
         raise GraderError(f"Cannot write reports to {out}: {exc.strerror or exc}.") from None
 
 
+def _class_folder(folder: Path, roster: Path | None) -> ClassFolder:
+    """The class folder's submissions, with what a TA should know about it said once on stderr."""
+    found = read_class_folder(folder)
+    if roster is not None:
+        found, unknown = apply_roster(found, read_roster(roster))
+        if unknown:
+            _say(f"Not on the roster {roster} (graded under their download ids): {', '.join(unknown)}.")
+    if found.layout != "plain":
+        _say(f"{folder} is a {found.layout} download: {len(found.submissions)} student(s).")
+    if found.ignored:
+        _say(f"Ignored, as not submissions: {', '.join(found.ignored)}.")
+    for submission in found.submissions:
+        if submission.superseded:
+            kept = ", ".join(path.name for path in submission.files)
+            _say(f"{submission.student_id}: graded the latest, {kept}; superseded {', '.join(submission.superseded)}.")
+    late = [submission.student_id for submission in found.submissions if submission.late]
+    if late:
+        _say(f"Marked late by {found.layout}: {', '.join(late)} (the late column of grades.csv).")
+    return found
+
+
+def _say(sentence: str) -> None:
+    errors.print(escape(sentence), highlight=False)
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a scheduler or `kill`) stops a batch as a first Ctrl-C does: in-progress gradings finish, the
+    gradebook lists what is done, a rerun resumes; the exit status is 130."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _print_score(report: Report, plain: bool) -> None:
+    if not plain:
+        console.print(_score_table(report))
+        return
+    console.print(f"{report.submission.student_id}: {_points(report)}", highlight=False)
+    for item in report.score.items:
+        console.print(f"  {item.title}: {item.points:g} / {item.max_points:g}: {item.reason}", highlight=False)
+
+
+def _points(report: Report) -> str:
+    return f"{report.score.total:g} / {report.score.max_total:g}"
+
+
 def _score_table(report: Report) -> Table:
-    table = Table(title=f"{report.submission.student_id}: {report.score.total:g} / {report.score.max_total:g}",
-                  title_justify="left")
+    table = Table(title=f"{report.submission.student_id}: {_points(report)}", title_justify="left")
     table.add_column("part")
     table.add_column("points", justify="right")
     table.add_column("reason", overflow="fold")
@@ -276,15 +369,14 @@ def _score_table(report: Report) -> Table:
 def _summary_table(assignment: Assignment, reports: list[Report]) -> Table:
     table = Table(title=f"{assignment.id}: {len(reports)} submission(s)", title_justify="left")
     for column in ("student", "score", "accuracy", "first failure or lost points"):
-        table.add_column(column, justify="right" if column in ("score", "accuracy") else "left")
+        table.add_column(column, justify="right" if column in ("score", "accuracy") else "left", overflow="fold")
     for report in reports:
         accuracy = f"{report.metrics.accuracy:.4f}" if report.metrics else "-"
         flag = " (flagged)" if report.flagged_for_review else ""
         lost = (f"{item.title}: {item.points:g} / {item.max_points:g}" for item in report.score.items
                 if item.points < item.max_points)
         failure = report.failures[0].message if report.failures else next(lost, "")
-        table.add_row(report.submission.student_id, f"{report.score.total:g} / {report.score.max_total:g}",
-                      accuracy + flag, failure)
+        table.add_row(report.submission.student_id, _points(report), accuracy + flag, failure)
     return table
 
 
@@ -336,15 +428,16 @@ def _run_batch_with_display(assignment: Assignment, entries: list[BatchEntry], o
 
     def on_done(entry: BatchEntry, report: Report, skipped: bool) -> None:
         with lock:
-            statuses[entry.student_id] = ("already graded: " if skipped else "") + f"{report.score.total:g}"
+            statuses[entry.student_id] = ("already graded: " if skipped else "") + _points(report)
             progress.advance(task)
         if not live_view and not quiet:
             note = " (already graded)" if skipped else ""
-            console.print(f"{entry.student_id}: {report.score.total:g} / {report.score.max_total:g}{note}",
-                          highlight=False)
+            console.print(f"{entry.student_id}: {_points(report)}{note}", highlight=False)
 
     def view() -> Group:
         table = Table("student", "status")
+        for column in table.columns:
+            column.overflow = "fold"
         with lock:
             for student, status in statuses.items():
                 table.add_row(student, status)

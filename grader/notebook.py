@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import re
 import symtable
 from collections import defaultdict, deque
 from collections.abc import Iterable
@@ -32,6 +33,8 @@ NAMED_KINDS = {
     "call": ("a call to {}", "calls to {}"),
     "import": ("an import of {} (only left-out code uses it)", "imports of {} (only left-out code uses them)"),
 }
+# A definition or an assignment at the start of a top-level line, seen without parsing (its cell does not parse).
+TOP_LEVEL_DEFINITION = re.compile(r"^(?:(?:async\s+def|def|class)\s+([A-Za-z_]\w*)|([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=))")
 COMPOUND_WORDS = {ast.If: "an if statement", ast.With: "a with statement", ast.Try: "a try statement",
                   ast.Assert: "an assert", ast.Delete: "a del statement", ast.Raise: "a raise statement"}
 
@@ -219,8 +222,10 @@ def _python_cell(label: str, raw: list[str], first_line: int) -> Cell:
 @dataclass
 class _Statement:
     cell: Cell
-    node: ast.stmt | None  # None: a cell that does not parse, kept whole so the import names its syntax error
+    node: ast.stmt | None  # None: a cell that does not parse, kept whole only when kept code needs what it binds
     kept: bool = False
+    syntax_error: str = ""  # why the cell does not parse
+    binds: frozenset[str] = frozenset()  # what a cell that does not parse binds at its top level, as far as seen
 
     @cached_property
     def free_names(self) -> set[str]:
@@ -250,14 +255,15 @@ def _list_left_out(module: NotebookModule, statements: list[_Statement]) -> None
     run_broken = True
     for statement in statements:
         node, cell = statement.node, statement.cell
-        what = None if statement.kept or node is None else _describe(statement, plotting)
+        what = None if statement.kept else _describe(statement, plotting)
         run_broken = run_broken or statement.kept
         if node is not None:
             _track_plotting(statement, plotting)
-        if what is None or node is None:
+        if what is None:
             continue
         place = "" if not cell.label else cell.label if module.in_cells else f"{cell.label} at line {cell.origin[0]}"
-        first, last = cell.origin[node.lineno - 1], cell.origin[(node.end_lineno or node.lineno) - 1]
+        first, last = ((cell.origin[0], cell.origin[-1]) if node is None else
+                       (cell.origin[node.lineno - 1], cell.origin[(node.end_lineno or node.lineno) - 1]))
         groups = module.left_out
         if not groups or groups[-1].place != place or (not place and run_broken):
             groups.append(LeftOut(place, first, last))
@@ -271,16 +277,32 @@ def _list_left_out(module: NotebookModule, statements: list[_Statement]) -> None
 def _statements(cell: Cell) -> list[_Statement]:
     try:
         tree = ast.parse(cell.source)
-    except (SyntaxError, ValueError):  # ValueError: a null byte
-        return [_Statement(cell, None, kept=True)]
+    except (SyntaxError, ValueError) as exc:  # ValueError: a null byte
+        error = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        return [_Statement(cell, None, syntax_error=error, binds=_bound_at_top(cell.source))]
     return [_Statement(cell, node) for node in tree.body]
+
+
+def _bound_at_top(source: str) -> frozenset[str]:
+    """The names the top-level lines of unparsable code define, import or assign, read line by line."""
+    names: set[str] = set()
+    for line in source.splitlines():
+        if match := TOP_LEVEL_DEFINITION.match(line):
+            names.add(match[1] or match[2])
+            continue
+        try:
+            body = ast.parse(line).body
+        except (SyntaxError, ValueError):
+            continue
+        names |= {name for node in body if isinstance(node, BINDING_STATEMENTS) for name in _bound_names(node)}
+    return frozenset(names)
 
 
 def _kept_on_its_own(statement: _Statement, required: set[str], constants: set[str]) -> bool:
     """Definitions, constants, assignments of required names and star imports are kept whatever uses them."""
     node = statement.node
     if node is None:
-        return True
+        return bool(statement.binds & required)
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return True
     if _is_future_import(node) or (isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)):
@@ -303,6 +325,8 @@ def _keep_what_is_used(statements: list[_Statement], required: set[str]) -> None
         if not statement.kept and isinstance(node, BINDING_STATEMENTS) and not _calls_ipython(node):
             for name in _bound_names(node):
                 binders[name].append(statement)
+        for name in statement.binds if not statement.kept else ():
+            binders[name].append(statement)
     needed = deque(required | {name for s in statements if s.kept for name in s.free_names})
     seen = set(needed)
     while needed:
@@ -378,8 +402,8 @@ def _append(module: NotebookModule, cell: Cell, lines: list[str], first: int) ->
 def _cell_lines(cell: Cell, statements: list[_Statement]) -> list[str]:
     """The cell's lines with the left-out statements blanked, so every kept line keeps its place and comments."""
     kept_here = {id(s) for s in statements if s.kept and not _is_future_import(s.node)}
-    if any(s.node is None for s in statements):
-        return cell.lines()  # a cell that does not parse, kept whole
+    if any(s.node is None for s in statements):  # a cell that does not parse: kept whole, or left out whole
+        return cell.lines() if statements[0].kept else [""] * len(cell.lines())
     touching: dict[int, list[_Statement]] = {}
     for statement in statements:
         first, last = _span(statement)
@@ -423,6 +447,8 @@ def _part_on_line(statement: _Statement, number: int, text: str) -> str:
 def _describe(statement: _Statement, plotting: set[str]) -> tuple[str, list[str]] | None:
     """What kind of statement was left out, and the names it concerns; None for a bare string (a text cell)."""
     node = statement.node
+    if node is None:
+        return f"code that does not parse ({statement.syntax_error}) and that nothing graded needs", []
     assert node is not None
     if _calls_ipython(node):
         shell = any(isinstance(n, ast.Attribute) and n.attr in ("system", "getoutput") for n in ast.walk(node))

@@ -6,15 +6,22 @@ std as the grader does, holds out the same validation images as the grader, and 
 grader's settings: the assignment's seed and CPU threads, your BATCH_SIZE, EPOCHS and train_transform,
 batches shuffled in an order fixed by the seed, `model.train()` before each epoch. Before the first epoch and
 after each it prints the validation accuracy (and per epoch the loss, training accuracy and budget used, the
-validation passes not counted), then the epoch the grader would keep and score.
-In a notebook next to this file: `import check_accuracy, __main__; check_accuracy.check("cifar10", __main__)`.
+validation passes not counted), then the epoch the grader would keep and score. Before the first epoch one
+training batch goes forward and backward, so a shape error shows in seconds (the model is left as it was).
+The budget is counted as the grader counts it: CPU seconds per thread of this process and its children, with
+the grader's thread count and CPU settings (run as a script, it restarts itself with them before importing torch).
+In a notebook next to this file: `import check_accuracy, __main__; check_accuracy.check("cifar10", __main__)`
+(the budget then uses the notebook's CPU settings, which can count several times more on a busy machine).
 Needs Python 3.11 or later, torch, torchvision, numpy and pillow; not the grader.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
+import io
+import os
 import random
 import sys
 import time
@@ -22,13 +29,35 @@ import tomllib
 from pathlib import Path
 from types import ModuleType
 
-import numpy as np
-import torch
-from PIL import Image
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
-
 HERE = Path(__file__).resolve().parent
+CONFIG = tomllib.loads((HERE / "assignment.toml").read_text())
+# Pins torch's, MKL's and oneDNN's CPU kernels as the grader does (its grader/sandbox.py CPU_KERNELS).
+CPU_KERNELS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+
+
+def grader_cpu_environment(threads: int, cpu_kernels: str) -> dict[str, str]:
+    """The grader's CPU settings (its grader/sandbox.py cpu_environment), read when torch and libgomp load."""
+    return {
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "OPENBLAS_NUM_THREADS": str(threads),
+        # Waiting threads spin only briefly: libgomp's default spin burns CPU time, 4-6x the budget on a busy machine.
+        "GOMP_SPINCOUNT": "1000",
+        "MALLOC_TOP_PAD_": str(256 * 2**20),
+    } | CPU_KERNELS.get(cpu_kernels, {})
+
+
+GRADER_ENVIRONMENT = grader_cpu_environment(CONFIG["limits"]["threads"], CONFIG["limits"]["cpu_kernels"])
+if __name__ == "__main__" and os.name == "posix" and any(
+        os.environ.get(key) != value for key, value in GRADER_ENVIRONMENT.items()):
+    os.execve(sys.executable, [sys.executable, *sys.argv], os.environ | GRADER_ENVIRONMENT)
+
+import numpy as np  # noqa: E402 - imported only once the grader's CPU settings are in place
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+
 LABELS = {"airplane": 0, "bird": 1}
 SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -108,6 +137,33 @@ class CountingLoss(nn.CrossEntropyLoss):
         return accuracy
 
 
+def one_batch_first(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                    transform=None) -> None:
+    """A forward and backward pass on the first training batch, so a shape error shows before any epoch; the
+    model (weights, BatchNorm statistics, gradients) and the random number generators are left as they were."""
+    state, python, numpy = copy.deepcopy(model.state_dict()), random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            pairs = [Images(images, labels, transform)[i] for i in range(min(batch_size, len(labels)))]
+            model.train()
+            logits = model(torch.stack([image for image, _ in pairs]))
+            nn.functional.cross_entropy(logits, torch.stack([label for _, label in pairs])).backward()
+    except Exception:
+        print("One training batch failed before the first epoch; the grader would fail the same way:", file=sys.stderr)
+        raise
+    finally:
+        model.load_state_dict(state)
+        model.zero_grad(set_to_none=True)
+        random.setstate(python)
+        np.random.set_state(numpy)
+
+
+def cpu_seconds_per_thread(threads: int) -> float:
+    """CPU time of this process and the children it reaped (DataLoader workers), per thread: the grader's clock."""
+    times = os.times()
+    return (times.user + times.system + times.children_user + times.children_system) / threads
+
+
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> float:
     """The fraction of `images` the model classifies right, in eval mode and without gradients; like the grader's
     validation pass, it leaves the random number generators as it found them."""
@@ -127,7 +183,7 @@ def check(data: Path, module: ModuleType | None = None) -> float:
     `module` holds your definitions; by default this folder's module. In a notebook, pass the notebook's own:
     `import check_accuracy, __main__; check_accuracy.check("path/to/cifar10", __main__)`.
     """
-    config = tomllib.loads((HERE / "assignment.toml").read_text())
+    config = CONFIG
     seed, threads, training = config["seed"], config["limits"]["threads"], config["training"]
     budget, grace, validation = training["budget_seconds"]["cpu"], training["grace_seconds"], training["validation"]
 
@@ -149,8 +205,11 @@ def check(data: Path, module: ModuleType | None = None) -> float:
     val_images, val_labels = normalized[held_out], targets[held_out]
     scores = {0: accuracy(model, val_images, val_labels, training["eval_batch_size"])}
     print(f"{held_out.sum()} validation images (the grader's); before training: validation accuracy {scores[0]:.4f}")
-    optimizer = module.make_optimizer(model)
     transform = module.train_transform() if hasattr(module, "train_transform") else None
+    one_batch_first(model, normalized[~held_out], targets[~held_out], module.BATCH_SIZE, transform)
+    # The grader's clock starts here and leaves out its validation passes.
+    started, validating = cpu_seconds_per_thread(threads), 0.0
+    optimizer = module.make_optimizer(model)
     loader = train_loader(normalized[~held_out], targets[~held_out], module.BATCH_SIZE, seed, transform)
     device, loss_fn = torch.device("cpu"), CountingLoss()
 
@@ -159,16 +218,22 @@ def check(data: Path, module: ModuleType | None = None) -> float:
         if used >= budget:
             print(f"On a machine as fast as this one the grader would stop here: the {budget:g} s budget is used up.")
             break
-        started = time.process_time()
+        wall = time.monotonic()
         model.train()
         loss = module.train_one_epoch(model, loader, loss_fn, optimizer, device)
-        used += (time.process_time() - started) / threads  # CPU seconds per thread, as the grader counts them
+        used = cpu_seconds_per_thread(threads) - started - validating
         if used > budget + grace:
             print(f"Epoch {epoch} ended past the budget and its {grace:g} s grace: the grader would not count it.")
             break
+        torch.save(model.state_dict(), io.BytesIO())  # the grader's checkpoint, on its clock too
+        wall = time.monotonic() - wall
+        validation_started = cpu_seconds_per_thread(threads)
         scores[epoch] = accuracy(model, val_images, val_labels, training["eval_batch_size"])
+        validating += cpu_seconds_per_thread(threads) - validation_started
+        used = cpu_seconds_per_thread(threads) - started - validating
         print(f"epoch {epoch}: loss {float(loss):.4f}; training accuracy {loss_fn.accuracy_and_reset():.4f}; "
-              f"validation accuracy {scores[epoch]:.4f}; budget used {used:.0f} of {budget:g} s")
+              f"validation accuracy {scores[epoch]:.4f}; budget used {used:.1f} of {budget:g} s "
+              f"(this epoch: {wall:.1f} s of wall time)")
     trained = {epoch: score for epoch, score in scores.items() if epoch > 0}
     if not trained:
         print("No epoch finished: the grader would have no model to score.")

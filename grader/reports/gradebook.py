@@ -2,8 +2,9 @@
 
 `grades.csv` has one row per report: the fixed columns of `LEADING` and `TRAILING` around one column
 per score item (named after `ScoreItem.name`; a name that clashes with a fixed column gets `_points`).
-The "report" column points at each student's TA view, relative to the gradebook folder; by default
-a student's reports are expected in `<out_dir>/<student_id>/`.
+A batch adds the columns of `STUDENT` after "student_id": the student's name and whether the LMS download
+marked the submission late. The "report" column points at each student's TA view, relative to the gradebook
+folder; by default a student's reports are expected in `<out_dir>/<student_id>/`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import io
 import os
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.config import Assignment
 from grader.errors import GraderError
+from grader.lms import Submission
 from grader.models import Report
 from grader.reports import plots
 from grader.reports.files import clear_stale_temps, write_atomic
@@ -26,6 +28,7 @@ from grader.reports.render import VIEW_STEMS
 from grader.reports.templating import render
 
 LEADING = ["student_id", "sha256", "total", "max_total", "percent"]
+STUDENT = ["name", "late"]
 TRAILING = ["accuracy", "perturbed_accuracy", "flagged_for_review", "integrity", "failure_kinds", "seconds", "report"]
 SCORES_PNG = "scores.png"
 ACCURACY_PNG = "accuracy.png"
@@ -69,7 +72,7 @@ def score_columns(reports: Sequence[Report], assignment: Assignment) -> list[str
 
 
 def _column(name: str) -> str:
-    return f"{name}_points" if name in LEADING + TRAILING else name
+    return f"{name}_points" if name in LEADING + STUDENT + TRAILING else name
 
 
 def _report_link(report: Report, folder: Path | None, out_dir: Path) -> str:
@@ -79,12 +82,15 @@ def _report_link(report: Report, folder: Path | None, out_dir: Path) -> str:
     return Path(os.path.relpath(Path(folder) / html, out_dir)).as_posix()
 
 
-def gradebook_row(report: Report, names: Sequence[str], link: str) -> dict[str, object]:
+def gradebook_row(report: Report, names: Sequence[str], link: str,
+                  student: Submission | None = None) -> dict[str, object]:
     """One `grades.csv` row; metrics columns are empty when the submission was not evaluated."""
     points = {item.name: round(item.points, 4) for item in report.score.items}
     metrics = report.metrics
+    known = {"name": student.name, "late": str(student.late).lower()} if student else {}
     return {
         "student_id": report.submission.student_id,
+        **known,
         "sha256": report.submission.sha256,
         "total": round(report.score.total, 4),
         "max_total": round(report.score.max_total, 4),
@@ -100,10 +106,11 @@ def gradebook_row(report: Report, names: Sequence[str], link: str) -> dict[str, 
     }
 
 
-def grades_csv(rows: Sequence[dict[str, object]], names: Sequence[str]) -> str:
-    """The CSV text of the gradebook rows."""
+def grades_csv(rows: Sequence[dict[str, object]], names: Sequence[str], students: bool = False) -> str:
+    """The CSV text of the gradebook rows, with the `STUDENT` columns when the rows have them."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[*LEADING, *map(_column, names), *TRAILING], lineterminator="\n")
+    leading = [LEADING[0], *STUDENT, *LEADING[1:]] if students else LEADING
+    writer = csv.DictWriter(buffer, fieldnames=[*leading, *map(_column, names), *TRAILING], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
@@ -127,9 +134,11 @@ def summarize(reports: Sequence[Report], assignment: Assignment) -> BatchSummary
 
 
 def write_gradebook(
-    reports: Sequence[Report], assignment: Assignment, out_dir: Path, report_dirs: Sequence[Path] | None = None
+    reports: Sequence[Report], assignment: Assignment, out_dir: Path, report_dirs: Sequence[Path] | None = None,
+    students: Mapping[str, Submission] | None = None,
 ) -> list[Path]:
-    """Write `grades.csv`, `summary.md`, `summary.html` and their plots into `out_dir`."""
+    """Write `grades.csv`, `summary.md`, `summary.html` and their plots into `out_dir`; `students` (by student
+    id) adds their names and late flags."""
     if report_dirs is not None and len(report_dirs) != len(reports):
         raise GraderError(f"Got {len(reports)} reports but {len(report_dirs)} report folders.")
     out_dir = Path(out_dir)
@@ -138,13 +147,14 @@ def write_gradebook(
     folders = report_dirs if report_dirs is not None else [None] * len(reports)
     links = [_report_link(report, folder, out_dir) for report, folder in zip(reports, folders, strict=True)]
     names = score_columns(reports, assignment)
-    rows = [gradebook_row(report, names, link) for report, link in zip(reports, links, strict=True)]
+    rows = [gradebook_row(report, names, link, students.get(report.submission.student_id) if students else None)
+            for report, link in zip(reports, links, strict=True)]
     summary = summarize(reports, assignment)
     pngs = {SCORES_PNG: plots.score_histogram(summary.percents)} if summary.percents else {}
     if summary.accuracies:
         pngs[ACCURACY_PNG] = plots.accuracy_distribution(summary.accuracies, assignment.metric)
     written = [write_atomic(out_dir / name, png) for name, png in pngs.items()]
-    written.append(write_atomic(out_dir / "grades.csv", grades_csv(rows, names)))
+    written.append(write_atomic(out_dir / "grades.csv", grades_csv(rows, names, students is not None)))
     common = {"assignment": assignment, "summary": summary, "rows": rows}
     md = render("summary.md.j2", images={name: name for name in pngs}, **common)
     html = render("summary.html.j2", images={n: plots.data_uri(png) for n, png in pngs.items()}, **common)

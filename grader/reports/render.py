@@ -50,12 +50,25 @@ class CheckGroupView:
     checks: list[CheckResult]
 
 
+BUSY_RATIO = 1.5  # wall time beyond this multiple of the CPU time per thread: other work slowed the machine
+
+
 def budget_used(training: TrainingResult) -> str:
     """How much of which budget the training used, in words."""
     share = f"{training.budget_used:.1f} of its {training.budget_seconds:g} s"
     if training.budget_clock == "cpu":
-        return f"{share} CPU budget (CPU seconds per thread it was given; other jobs on the machine do not count)"
+        return (f"{share} CPU budget (CPU seconds per thread it was given; other jobs on the machine do not count)"
+                f"{busy_machine(training)}")
     return f"{share} time budget"
+
+
+def busy_machine(training: TrainingResult) -> str:
+    """A clause when other work slowed the machine: the training's wall time well beyond its CPU time per thread."""
+    cpu = training.budget_used + training.validation_seconds
+    if cpu <= 0 or training.seconds < BUSY_RATIO * cpu:
+        return ""
+    return (f"; the machine was busy with other work, so its wall time was {training.seconds / cpu:.1f} times "
+            "its CPU time per thread, which did not cost it any budget")
 
 
 def submission_plots(report: Report) -> dict[str, bytes]:

@@ -3,8 +3,6 @@ gradebook CSV with each student's grade after the late penalty."""
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -13,12 +11,11 @@ from grader.config import Assignment, load_assignment
 from grader.course import OfferedAssignment
 from grader.models import Report
 from grader.reports import read_report_json, write_gradebook
+from grader.reports.canvas import CanvasRow, canvas_csv
 from grader.reports.files import REPORT_JSON
 from grader.service.settings import ServiceSettings
 from grader.service.storage import report_dir
 from grader.service.views import GradeRow, grade_rows
-
-CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
 
 def counting_reports(settings: ServiceSettings, rows: list[GradeRow]) -> tuple[list[Report], list[Path]]:
@@ -36,16 +33,8 @@ def write_class_gradebook(db: Session, settings: ServiceSettings, offered: Offer
     return out_dir
 
 
-def canvas_csv(rows: list[GradeRow], assignment: Assignment) -> str:
-    """A gradebook Canvas imports: students matched by SIS user id, one column of grades after the late penalty.
-
-    A student without a graded submission gets an empty cell, which Canvas leaves ungraded.
-    """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*CANVAS_COLUMNS, f"{assignment.title} ({assignment.id})"])
-    writer.writerow(["Points Possible", "", "", "", "", f"{assignment.total_points:g}"])
-    for row in rows:
-        final = row.counting.final if row.counting else None
-        writer.writerow([row.name, "", row.login, row.email, "", "" if final is None else f"{round(final, 2):g}"])
-    return buffer.getvalue()
+def class_canvas_csv(rows: list[GradeRow], assignment: Assignment) -> str:
+    """The Canvas gradebook of the class: students matched by SIS user id (their login), grades after the late
+    penalty."""
+    return canvas_csv([CanvasRow(student=row.name, sis_user_id=row.login, sis_login_id=row.email,
+                                 grade=row.counting.final if row.counting else None) for row in rows], assignment)

@@ -19,6 +19,7 @@ from grader.config import load_assignment
 from grader.data import hold_out, load_split
 from grader.harness.loaders import normalize, train_loader
 from grader.pipeline import GradeOptions, grade
+from grader.sandbox import cpu_environment
 
 SCRIPTS = [load_assignment(i).folder / "check_accuracy.py" for i in ("a2_ffn", "a3_cnn")]
 
@@ -114,3 +115,97 @@ def test_a_notebook_passes_its_own_definitions(script: ModuleType, synthetic_cif
     assert accuracy > 0.9  # bright airplanes, dark birds
     printed = capsys.readouterr().out
     assert "12 validation images (the grader's)" in printed and "The grader would keep epoch" in printed
+
+
+@pytest.mark.parametrize("assignment_id", ["a2_ffn", "a3_cnn"])
+def test_it_computes_with_the_graders_cpu_settings(script: ModuleType, assignment_id: str) -> None:
+    """Thread counts, GOMP_SPINCOUNT and the kernels every grading stage gets, which the script sets before torch."""
+    limits = load_assignment(assignment_id).limits
+    expected = cpu_environment(limits.threads, limits.cpu_kernels)
+    assert script.grader_cpu_environment(limits.threads, limits.cpu_kernels) == expected
+    assert script.grader_cpu_environment(3, "native") == cpu_environment(3, "native")
+
+
+def test_run_as_a_script_it_restarts_with_the_graders_settings(tmp_path: Path) -> None:
+    folder = tmp_path / "handout"
+    shutil.copytree(load_assignment("a2_ffn").folder, folder)
+    probe = "import os, sys; print(os.environ['GOMP_SPINCOUNT'], os.environ['OMP_NUM_THREADS']); sys.exit(0)"
+    source = (folder / "check_accuracy.py").read_text()
+    (folder / "probe.py").write_text(source.replace("import numpy as np  #", probe + "\nimport numpy as np  #"))
+    run = subprocess.run([sys.executable, "probe.py", "data"], cwd=folder, capture_output=True, text=True,
+                         timeout=60, env={"PATH": "/usr/bin:/bin", "GOMP_SPINCOUNT": "300000"})
+    assert run.stdout.split() == ["1000", str(load_assignment("a2_ffn").limits.threads)], run.stderr
+
+
+BOOK_CH7 = """
+class Chapter7(nn.Module):  # the book's ch. 7 network, images flattened with .view
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(3072, 512), nn.Tanh(), nn.Linear(512, 2))
+
+    def forward(self, x):
+        return self.layers(x.view(x.shape[0], -1))
+
+def build_model():
+    return Chapter7()
+"""
+BOOK_CH8 = """
+class Chapter8(nn.Module):  # the book's ch. 8 Net, flattened with .view(-1, 8 * 8 * 8)
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(16, 8, kernel_size=3, padding=1)
+        self.fc1 = nn.Linear(8 * 8 * 8, 32)
+        self.fc2 = nn.Linear(32, 2)
+
+    def forward(self, x):
+        out = nn.functional.max_pool2d(torch.tanh(self.conv1(x)), 2)
+        out = nn.functional.max_pool2d(torch.tanh(self.conv2(out)), 2)
+        return self.fc2(torch.tanh(self.fc1(out.view(-1, 8 * 8 * 8))))
+
+def build_model():
+    return Chapter8()
+"""
+
+
+def student_module(assignment_id: str, definitions: str) -> ModuleType:
+    """The reference's module with the book's model in place of its own, trained for two epochs."""
+    assignment = load_assignment(assignment_id)
+    module = ModuleType("__main__")
+    source = (assignment.solution_dir / assignment.submission.files[0]).read_text()
+    exec(source + definitions + "\nEPOCHS = 2\n", vars(module))  # noqa: S102
+    return module
+
+
+@pytest.mark.parametrize(("assignment_id", "book"), [("a2_ffn", BOOK_CH7), ("a3_cnn", BOOK_CH8)], ids=["ch7", "ch8"])
+def test_the_books_view_flattening_models_train_to_the_end(assignment_id: str, book: str, synthetic_cifar: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("check_" + assignment_id, load_assignment(assignment_id).folder /
+                                                  "check_accuracy.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.check(synthetic_cifar, student_module(assignment_id, book)) > 0.5
+    printed = capsys.readouterr().out
+    assert "epoch 2: loss" in printed and "The grader would keep epoch" in printed
+
+
+def test_a_shape_error_in_training_shows_before_the_first_epoch(script: ModuleType, synthetic_cifar: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A crop in train_transform changes the shape only in training: it fails on one batch, before any epoch."""
+    module = student_module("a2_ffn", "\ndef train_transform():\n    return transforms.RandomCrop(28)\n")
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        script.check(synthetic_cifar, module)
+    captured = capsys.readouterr()
+    assert "before the first epoch; the grader would fail the same way" in captured.err
+    assert "epoch 1:" not in captured.out
+
+
+def test_the_first_batch_leaves_the_model_as_it_was(script: ModuleType) -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 4), torch.nn.BatchNorm1d(4),
+                                torch.nn.Dropout(0.5), torch.nn.Linear(4, 2))
+    images = torch.randn(8, 3, 2, 2)
+    before, rng = {k: v.clone() for k, v in model.state_dict().items()}, torch.get_rng_state()
+    script.one_batch_first(model, images, torch.arange(8) % 2, 4, transform=lambda image: image * torch.rand(1))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters()) and torch.equal(rng, torch.get_rng_state())

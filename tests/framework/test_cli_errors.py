@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from grader import cli
+from grader import __version__, cli
 from grader.config import load_assignment
 
 SUBMISSION = str(load_assignment("a2_ffn").solution_dir)
@@ -21,12 +22,12 @@ CASES = {  # case: (arguments, with {tmp} for the test's folder; a fragment the 
     "batch of a missing folder": (["batch", "a2_ffn", "{tmp}/nowhere", "--out", "{tmp}/out"], "nowhere"),
     "markup-like name": (["grade", "a2_ffn", "{tmp}/ada[/b][metric].zip", "--out", "{tmp}/out"], "[/b][metric]"),
     "batch on a cluster nothing answers at": (
-        ["batch", "a2_ffn", "{tmp}", "--out", "{tmp}/out", "--cluster", "127.0.0.1:1"],
+        ["batch", "a2_ffn", "{tmp}/class", "--out", "{tmp}/out", "--cluster", "127.0.0.1:1"],
         "Nothing answers at 127.0.0.1:1"),
     "batch on a cluster address that is none": (
-        ["batch", "a2_ffn", "{tmp}", "--out", "{tmp}/out", "--cluster", "head-node"], "not 'head-node'"),
+        ["batch", "a2_ffn", "{tmp}/class", "--out", "{tmp}/out", "--cluster", "head-node"], "not 'head-node'"),
     "batch on a cluster with the docker runner": (
-        ["batch", "a2_ffn", "{tmp}", "--out", "{tmp}/out", "--cluster", "local", "--runner", "docker"],
+        ["batch", "a2_ffn", "{tmp}/class", "--out", "{tmp}/out", "--cluster", "local", "--runner", "docker"],
         "drop --runner docker"),
 }
 
@@ -35,6 +36,7 @@ CASES = {  # case: (arguments, with {tmp} for the test's folder; a fragment the 
 def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder with a regular file where --out wants a folder; no data where the grader looks; no GPU."""
     (tmp_path / "a-file").write_text("not a folder\n")
+    (tmp_path / "class").mkdir()
     (tmp_path / "no-data").mkdir()
     monkeypatch.setenv("GRADER_DATA_DIR", str(tmp_path / "no-data"))
     monkeypatch.setenv("GRADER_CACHE_DIR", str(tmp_path / "cache"))
@@ -72,3 +74,14 @@ def test_the_installed_entry_point_exits_2_with_one_line(places: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=os.environ | {"COLUMNS": "40"})
     assert done.returncode == 2
     assert_one_error_line(done.stderr, "GRADER_DATA_DIR")
+
+
+@pytest.mark.parametrize("args", [["--version"], ["-h"], ["batch", "-h"], ["data", "info", "-h"]])
+def test_version_and_short_help(args: list[str], monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "argv", ["grader", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 0
+    out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)  # rich may colour the help
+    assert f"grader {__version__}" in out if args == ["--version"] else "Usage:" in out and "[OPTIONS]" in out

@@ -272,6 +272,25 @@ def test_a_cell_that_does_not_parse_is_kept_whole(ffn: Assignment) -> None:
     assert module.where(len(module.placements)) == "Line 5 of dana.py (cell 2)"
 
 
+def test_a_cell_that_does_not_parse_and_nothing_needs_is_left_out(ffn: Assignment, tmp_path: Path) -> None:
+    """A broken plot cell costs nothing; the note names it once."""
+    notebook = course_notebook(ffn.solution_dir / "ffn.py")
+    notebook.cells.append(nbformat.v4.new_code_cell("plt.plot(losses\nplt.show()"))
+    nbformat.write(notebook, tmp_path / "dana.ipynb")
+    intake = take(ffn, tmp_path / "dana.ipynb", tmp_path)
+    assert all(name in defined_names((intake.folder / "ffn.py").read_text()) for name in API)
+    note = next(n for n in intake.info.notes if n.startswith("Graded dana.ipynb"))
+    phrase = (f"cell {len(notebook.cells)} (code that does not parse ('(' was never closed) and that nothing graded "
+              "needs)")
+    assert note.count(phrase) == 1, note
+
+
+def test_a_cell_that_does_not_parse_but_defines_what_is_graded_is_kept(ffn: Assignment) -> None:
+    text = "# %%\nimport torch\n# %%\ndef build_model():\n    return torch.nn.Linear(3072, 2\n# %%\nplot(\n"
+    module = from_exported_text(text, "dana.py", "ffn.py", API)
+    assert module is not None and "def build_model():" in module.text and "plot(" not in module.text
+
+
 def test_a_notebooks_outputs_do_not_count_against_the_file_size_cap(ffn: Assignment, tmp_path: Path) -> None:
     notebook = course_notebook(ffn.solution_dir / "ffn.py")
     plot = nbformat.v4.new_output("display_data", data={"image/png": "A" * int(ffn.submission.max_file_mb * 2**20)})

@@ -27,6 +27,7 @@ from grader.models import (
     TrainingResult,
 )
 from grader.reports import gradescope_results, read_report_json, write_all, write_atomic, write_gradebook
+from grader.reports.render import budget_used
 from grader.reports.schema import stale_schema
 from grader.scoring import score
 from tests.framework.report_views import html_view, md_view, repeated_lines
@@ -335,3 +336,12 @@ def test_batch_summary_table_names_where_points_were_lost(a3: Assignment) -> Non
     assert f"{a3.checks[0].title}: 0 / {a3.checks[0].points:g}" in rows["eve"]
     assert "The loss became NaN in epoch 1." in rows["bob"]
     assert rows["alice"].split("│")[-2].strip() == ""
+
+
+@pytest.mark.parametrize(("wall", "busy"), [(12.0, False), (60.0, True)])
+def test_budget_sentence_says_when_other_work_slowed_the_machine(wall: float, busy: bool) -> None:
+    training = TrainingResult(device="cpu", epochs_planned=8, stopped="completed", budget_seconds=180,
+                              budget_clock="cpu", budget_used=9.0, validation_seconds=1.0, seconds=wall)
+    sentence = budget_used(training)
+    assert sentence.startswith("9.0 of its 180 s CPU budget")
+    assert ("wall time was 6.0 times its CPU time per thread" in sentence) is busy

@@ -20,7 +20,7 @@ from grader.reports import read_report_json
 from grader.reports.files import REPORT_JSON
 from grader.service.auth import ApiPerson, ApiStudent, ApiTa
 from grader.service.context import Database, Service, ServiceContext
-from grader.service.exports import canvas_csv, write_class_gradebook
+from grader.service.exports import class_canvas_csv, write_class_gradebook
 from grader.service.people import change_pseudonym
 from grader.service.routers.shared import any_submission, csv_download, offered_or_404, own_submission
 from grader.service.storage import UploadRefused, read_chunks, report_dir
@@ -172,7 +172,8 @@ def grades_csv(assignment_id: str, person: ApiTa, db: Database, context: Service
 def canvas(assignment_id: str, person: ApiTa, db: Database, context: Service) -> Response:
     """A Canvas gradebook import: grades after the late penalty, matched by SIS user id."""
     offered = offered_or_404(context, assignment_id)
-    return csv_download(canvas_csv(grade_rows(db, offered), load_assignment(offered.id)), f"{offered.id}-canvas.csv")
+    text = class_canvas_csv(grade_rows(db, offered), load_assignment(offered.id))
+    return csv_download(text, f"{offered.id}-canvas.csv")
 
 
 @router.post("/ta/assignments/{assignment_id}/regrade")

@@ -10,7 +10,7 @@ from grader.config import load_assignment
 from grader.reports.gradebook import summarize
 from grader.service.auth import CsrfChecked, TaPage
 from grader.service.context import Database, Service
-from grader.service.exports import canvas_csv, counting_reports, write_class_gradebook
+from grader.service.exports import class_canvas_csv, counting_reports, write_class_gradebook
 from grader.service.pages import flash, render, report_file
 from grader.service.routers.shared import (
     CSV_TYPE,
@@ -91,7 +91,8 @@ def grades(assignment_id: str, person: TaPage, db: Database, context: Service) -
 @router.get("/assignments/{assignment_id}/canvas.csv")
 def canvas(assignment_id: str, person: TaPage, db: Database, context: Service) -> Response:
     offered = offered_or_404(context, assignment_id)
-    return csv_download(canvas_csv(grade_rows(db, offered), load_assignment(offered.id)), f"{offered.id}-canvas.csv")
+    text = class_canvas_csv(grade_rows(db, offered), load_assignment(offered.id))
+    return csv_download(text, f"{offered.id}-canvas.csv")
 
 
 @router.post("/assignments/{assignment_id}/regrade", dependencies=[CsrfChecked])
