@@ -164,7 +164,7 @@ def weights_digest(model: nn.Module) -> str:
     digest = hashlib.blake2b(digest_size=16)
     for name, tensor in nn.Module.state_dict(model).items():
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
