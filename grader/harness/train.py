@@ -136,23 +136,29 @@ class Validator:
         self.images = normalize(np.load(spec.validation_images), spec.mean, spec.std)
 
     def __call__(self, model: nn.Module, epoch: int) -> None:
-        """Write the validation logits of `epoch`; a model that changes itself meanwhile trains for free, and is
-        stopped."""
+        """Write the validation logits of `epoch`."""
         path = Path(self.spec.logits(epoch))
         path.parent.mkdir(exist_ok=True)
-        with self.clock.not_counted(), _random_state_kept(self.device):
-            before = weights_digest(model)
+        with self.clock.not_counted(), _random_state_kept(self.device), unchanged(model):
             model.eval()
             logits = logits_of(model, self.images, self.spec.training.eval_batch_size, self.device)
-            if weights_digest(model) != before:
-                raise ChangedWhileMeasured(CHANGED_WHILE_MEASURED)
         with atomic_file(path) as file:
             np.save(file, logits)
 
 
-CHANGED_WHILE_MEASURED = ("The model changed its own weights while the grader measured its validation accuracy (in "
-                          "eval mode, without gradients): that time is not counted in the budget, so training there "
-                          "is not allowed.")
+CHANGED_WHILE_MEASURED = ("The model changed its own weights while the grader examined it (its layers, or its "
+                          "validation accuracy, in eval mode without gradients): a model may train only in "
+                          "train_one_epoch.")
+
+
+@contextlib.contextmanager
+def unchanged(model: nn.Module) -> Iterator[None]:
+    """The grader's own look at the model must leave it as it was: a model that trains itself meanwhile trains where
+    the budget does not look (a validation pass), or before the grader measured it untrained (the layer probe)."""
+    before = weights_digest(model)
+    yield
+    if weights_digest(model) != before:
+        raise ChangedWhileMeasured(CHANGED_WHILE_MEASURED)
 
 
 class ChangedWhileMeasured(Exception):
@@ -179,19 +185,21 @@ def _random_state_kept(device: torch.device) -> Iterator[None]:
 
 
 def train(spec: TrainSpec, progress: Progress) -> None:
+    # The budget counts from here: whatever the submission computes at import or in build_model is its training.
+    clock = BudgetClock(spec.budget, spec.threads, spec.training.validation.budget_share)
     torch.set_num_threads(spec.threads)
     make_reproducible(spec.seed)
     device = torch.device(spec.device)
     module = import_submission(Path(spec.submission), spec.module)
     model = module.build_model().to(device)
-    description = describe_model(model, probe_images(spec.seed).to(device))
+    with unchanged(model):
+        description = describe_model(model, probe_images(spec.seed).to(device))
     epochs = int(module.EPOCHS)
     progress.write(TrainStart(epochs=epochs, device=str(device), model=description))
     if problem := size_problem(description, spec.training):
         return progress.fail(FailureKind.TOO_MANY_PARAMETERS, problem)
     if problems := layer_problems(description, spec.training, spec.assignment_id):
         return progress.fail(FailureKind.FORBIDDEN_LAYER, " ".join(problems))
-    clock = BudgetClock(spec.budget, spec.threads, spec.training.validation.budget_share)
     validate = Validator(spec, clock, device)
     validate(model, 0)
     progress.write(Untrained())

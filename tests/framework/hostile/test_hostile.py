@@ -684,7 +684,7 @@ def test_a_model_that_trains_while_it_is_validated_is_stopped(a2: Graded) -> Non
     gets no free training; it is stopped and earns no accuracy credit."""
     report = a2.report("trains_while_validated")
     only_failure(report, "training", "changed_while_measured",
-                 "Training stopped: the model changed its own weights while the grader measured")
+                 "Training stopped: the model changed its own weights while the grader examined it")
     assert report.training.epochs == [] and metric_points(report) == 0
     assert check_points(report) == A2_FULL
 
