@@ -25,6 +25,7 @@ from grader.models import Report
 from grader.pipeline import GradeOptions, failed_report, grade, grader_failure
 from grader.reports import read_report_json, write_all, write_gradebook
 from grader.sandbox import close_idle_sandboxes
+from grader.similarity import run_similarity
 
 GradeFunction = Callable[[Assignment, Path, Path, GradeOptions], Report]
 
@@ -130,7 +131,8 @@ def run_batch(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         close_idle_sandboxes()
-    write_gradebook(reports, assignment, out)
+    similarity = run_similarity(assignment, [entry.out_dir(out) for entry in entries], out)
+    write_gradebook(reports, assignment, out, similarity=similarity)
     return reports
 
 

@@ -188,3 +188,35 @@ class Report(Contract):
     @property
     def flagged_for_review(self) -> bool:
         return bool(self.integrity)
+
+
+SIMILARITY_DIR = "similarity"  # in a batch folder: the similarity views and similarity.json, for TAs only
+
+
+class Pair(Contract):
+    """Two submissions that share code: how much of each one's own code is found in the other."""
+
+    first: str
+    second: str
+    first_share: float = Field(description="share of the first submission's own code found in the second")
+    second_share: float = Field(description="share of the second submission's own code found in the first")
+    duplicate: bool = Field(description="the same token stream once names, comments and layout are normalized")
+    archived: bool = Field(description="the second submission is from an earlier term's archive")
+    view: str = Field(description="the side-by-side view, relative to the batch folder")
+
+    @property
+    def share(self) -> float:
+        return max(self.first_share, self.second_share)
+
+
+class SimilarityResult(Contract):
+    """What `similarity/similarity.json` keeps: the listed pairs and what was discounted."""
+
+    key: str = Field(description="digest of the sources, the material and the settings this result is for")
+    threshold: float
+    submissions: int
+    archived: int
+    material: list[str] = Field(description="the course's own files whose code was discounted")
+    class_boilerplate: int = Field(description="fingerprints discounted because much of the class has them")
+    without_code: list[str] = Field(description="students whose report folder kept no graded code")
+    pairs: list[Pair]
