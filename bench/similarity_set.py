@@ -25,18 +25,21 @@ from grader.config import Assignment, load_assignment
 from grader.paths import EXAMPLES_DIR, TESTS_DIR
 
 INDEPENDENT_DIR = TESTS_DIR / "framework" / "similarity_data" / "a2_independent"
-SOLUTION_MARKER = re.compile(r"^[ ]*# (BEGIN|END) SOLUTION[^\n]*\n|  # SOLUTION$|^[ ]*\"\"\" # BEGIN PROMPT.*?\"\"\" # END PROMPT\n",
-                             re.MULTILINE | re.DOTALL)
+SOLUTION_MARKER = re.compile(
+    r"^[ ]*# (BEGIN|END) SOLUTION[^\n]*\n|  # SOLUTION$|^[ ]*\"\"\" # BEGIN PROMPT.*?\"\"\" # END PROMPT\n",
+    re.MULTILINE | re.DOTALL)
 WORDS = ["data", "batch", "value", "result", "item", "thing", "acc", "tmp", "stuff", "out", "res", "buf", "cnt",
          "num", "my", "var", "val", "elem", "obj", "node"]
 COMMENTS = ["# loop over the data", "# TODO clean up", "# compute it", "# see lecture 5", "# helper", "# done",
             "# this part was tricky", "# works now", "# important!"]
 DEAD_HELPERS = [
-    "def _debug_stats(values):\n    total = 0\n    for v in values:\n        total += v\n    return total / len(values)\n",
+    "def _debug_stats(values):\n    total = 0\n    for v in values:\n        total += v\n"
+    "    return total / len(values)\n",
     "def show_shapes(model, x):\n    for layer in model.children():\n        x = layer(x)\n        print(x.shape)\n",
     "def count_params(m):\n    return sum(p.numel() for p in m.parameters() if p.requires_grad)\n",
     "def seed_everything(s=42):\n    import random\n    random.seed(s)\n    return s\n",
-    "class Timer:\n    def __init__(self):\n        self.start = None\n\n    def lap(self, now):\n        self.start = now\n",
+    "class Timer:\n    def __init__(self):\n        self.start = None\n\n"
+    "    def lap(self, now):\n        self.start = now\n",
 ]
 DEAD_STATEMENTS = ["unused_{n} = {n}", "if False:\n    print('debug {n}')", "_ = [{n}, {n}]",
                    "debug_{n} = None\nif debug_{n}:\n    pass", "tmp_{n} = '{n}'.upper()", "assert {n} >= 0"]
@@ -93,7 +96,8 @@ def as_notebook(code: str, rng: random.Random) -> nbformat.NotebookNode:
         if rng.random() < 0.3:
             cells.append(new_markdown_cell(rng.choice(["## Next part", "Here I define it.", "### Notes"])))
         cells.append(new_code_cell(ast.get_source_segment(code, node) or ast.unparse(node)))
-    cells.append(new_code_cell("losses = []\nfor epoch in range(3):\n    print('epoch', epoch)\n    losses.append(epoch)"))
+    cells.append(new_code_cell("losses = []\nfor epoch in range(3):\n    print('epoch', epoch)\n"
+                               "    losses.append(epoch)"))
     cells.append(new_code_cell("plt.plot(losses)\nplt.title('training loss')\nplt.show()"))
     return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                               "language": "python"}})

@@ -11,12 +11,13 @@ from sqlalchemy.orm import Session
 
 from grader.config import Assignment, load_assignment
 from grader.course import OfferedAssignment
-from grader.models import Report
+from grader.models import Report, SimilarityResult
 from grader.reports import read_report_json, write_gradebook
 from grader.reports.files import REPORT_JSON
 from grader.service.settings import ServiceSettings
 from grader.service.storage import report_dir
 from grader.service.views import GradeRow, grade_rows
+from grader.similarity import run_similarity
 
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
@@ -29,11 +30,20 @@ def counting_reports(settings: ServiceSettings, rows: list[GradeRow]) -> tuple[l
 
 
 def write_class_gradebook(db: Session, settings: ServiceSettings, offered: OfferedAssignment) -> Path:
-    """`grades.csv` and `summary.html` (as `grader batch` writes them) in `exports/<assignment>/`."""
+    """`grades.csv` and `summary.html` (as `grader batch` writes them, similar pairs included) in
+    `exports/<assignment>/`."""
     reports, folders = counting_reports(settings, grade_rows(db, offered))
     out_dir = settings.exports_dir / offered.id
-    write_gradebook(reports, load_assignment(offered.id), out_dir, folders)
+    assignment = load_assignment(offered.id)
+    similarity = run_similarity(assignment, folders, out_dir)
+    write_gradebook(reports, assignment, out_dir, folders, similarity=similarity)
     return out_dir
+
+
+def class_similarity(db: Session, settings: ServiceSettings, offered: OfferedAssignment) -> SimilarityResult:
+    """The similar pairs among the counting submissions, their views in `exports/<assignment>/similarity/`."""
+    _, folders = counting_reports(settings, grade_rows(db, offered))
+    return run_similarity(load_assignment(offered.id), folders, settings.exports_dir / offered.id)
 
 
 def canvas_csv(rows: list[GradeRow], assignment: Assignment) -> str:
