@@ -13,11 +13,12 @@ import torch
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from bench import cluster, data_cache, fixed_cost, gpu, harness, service, throughput
+from bench import cluster, data_cache, fixed_cost, gpu, harness, service, similarity, throughput
 from bench.common import Config, Result, grading_threads
 from grader.data import resolve_data_root
 
-BENCHMARKS = {module.NAME: module for module in (data_cache, harness, fixed_cost, throughput, gpu, cluster, service)}
+BENCHMARKS = {module.NAME: module for module in (data_cache, harness, fixed_cost, throughput, gpu, cluster, service,
+                                                  similarity)}
 console = Console()
 
 

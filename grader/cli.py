@@ -20,7 +20,7 @@ from grader.config import Assignment, assignment_ids, load_assignment
 from grader.context import Device, gpu_count, sandbox_config
 from grader.errors import GraderError
 from grader.local_cluster import confine_embedded_ray
-from grader.models import Report, SimilarityResult
+from grader.models import SIMILARITY_DIR, Report, SimilarityResult
 from grader.paths import EXAMPLES_DIR
 from grader.pipeline import GradeOptions, grade
 from grader.reports.gradescope import write_gradescope_results
@@ -163,7 +163,7 @@ def similarity(
     result = run_similarity(assignment, folders, reports_dir, archive or [])
     write_gradebook(reports, assignment, reports_dir, folders, similarity=result)
     console.print(_similarity_table(result))
-    console.print(f"Side-by-side views in {reports_dir / 'similarity'}; listed in {reports_dir / 'summary.html'}")
+    console.print(f"Side-by-side views in {reports_dir / SIMILARITY_DIR}; listed in {reports_dir / 'summary.html'}")
 
 
 @app.command("check-solutions")

@@ -190,7 +190,9 @@ class Report(Contract):
         return bool(self.integrity)
 
 
-SIMILARITY_DIR = "similarity"  # in a batch folder: the similarity views and similarity.json, for TAs only
+# In a batch folder: the similarity views and similarity.json, for TAs only. No student id starts with "_"
+# (intake strips it), so no student's report folder can take this name.
+SIMILARITY_DIR = "_similarity"
 
 
 class Pair(Contract):
@@ -210,7 +212,7 @@ class Pair(Contract):
 
 
 class SimilarityResult(Contract):
-    """What `similarity/similarity.json` keeps: the listed pairs and what was discounted."""
+    """What `_similarity/similarity.json` keeps: the listed pairs and what was discounted."""
 
     key: str = Field(description="digest of the sources, the material and the settings this result is for")
     threshold: float

@@ -4,7 +4,7 @@ copydetect fingerprints each submission as graded: Pygments tokens with names no
 comments and whitespace dropped), k-grams of that stream hashed and winnowed, and the overlap of two fingerprint
 sets mapped back to character ranges of each file. This module decides what is discounted (the stub and every
 file of the handout, the material `[similarity]` lists, and fingerprints found across much of the class, as
-Dolos does), which pairs a TA sees, and keeps them with side-by-side views in `<out>/similarity/`. It only reads
+Dolos does), which pairs a TA sees, and keeps them with side-by-side views in `<out>/_similarity/`. It only reads
 files: no submission's code runs here.
 """
 
@@ -64,7 +64,7 @@ class Match:
 
 def run_similarity(assignment: Assignment, report_dirs: Sequence[Path], out_dir: Path,
                    archives: Sequence[Path] = ()) -> SimilarityResult:
-    """The stage: compare the class's graded code (and archives), write `out_dir/similarity/`, return the result.
+    """The stage: compare the class's graded code (and archives), write `out_dir/_similarity/`, return the result.
 
     A result already there for the same sources, material and settings is returned as it is."""
     sources, without_code = class_sources(assignment, report_dirs)
@@ -85,7 +85,7 @@ def run_similarity(assignment: Assignment, report_dirs: Sequence[Path], out_dir:
 
 
 def load_result(out_dir: Path) -> SimilarityResult | None:
-    """The result kept in `out_dir/similarity/`, or None when there is none (or an unreadable one)."""
+    """The result kept in `out_dir/_similarity/`, or None when there is none (or an unreadable one)."""
     path = out_dir / SIMILARITY_DIR / RESULT_JSON
     try:
         return SimilarityResult.model_validate_json(path.read_bytes())

@@ -131,7 +131,7 @@ def write_gradebook(
     similarity: SimilarityResult | None = None,
 ) -> list[Path]:
     """Write `grades.csv`, `summary.md`, `summary.html` and their plots into `out_dir`; the summaries list the
-    similar pairs of `similarity` (its views in `out_dir/similarity/`)."""
+    similar pairs of `similarity` (its views in `out_dir/_similarity/`)."""
     if report_dirs is not None and len(report_dirs) != len(reports):
         raise GraderError(f"Got {len(reports)} reports but {len(report_dirs)} report folders.")
     out_dir = Path(out_dir)

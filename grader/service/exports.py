@@ -41,7 +41,7 @@ def write_class_gradebook(db: Session, settings: ServiceSettings, offered: Offer
 
 
 def class_similarity(db: Session, settings: ServiceSettings, offered: OfferedAssignment) -> SimilarityResult:
-    """The similar pairs among the counting submissions, their views in `exports/<assignment>/similarity/`."""
+    """The similar pairs among the counting submissions, their views in `exports/<assignment>/_similarity/`."""
     _, folders = counting_reports(settings, grade_rows(db, offered))
     return run_similarity(load_assignment(offered.id), folders, settings.exports_dir / offered.id)
 

@@ -71,12 +71,12 @@ def test_the_batch_summary_lists_every_copied_pair_and_no_independent_one(
 
 def test_each_listed_pair_has_a_self_contained_side_by_side_view_linked_from_both_summaries(a2_batch: Path) -> None:
     md, html = (a2_batch / "summary.md").read_text(), (a2_batch / "summary.html").read_text()
-    views = sorted((a2_batch / "similarity").glob("*.html"))
+    views = sorted((a2_batch / "_similarity").glob("*.html"))
     assert len(views) == 90
     for view in views:
-        link = f"similarity/{view.name}"
+        link = f"_similarity/{view.name}"
         assert f"]({link})" in md and f'href="{link}"' in html
-    page = (a2_batch / "similarity" / "eli--eli_all.html").read_text()
+    page = (a2_batch / "_similarity" / "eli--eli_all.html").read_text()
     assert page.count("<mark>") >= 3 and "For TAs only" in page and "% of eli's own code" in page
     assert not re.search(r"(src|href)=\"?https?:", page)  # no CDN: the page works offline
 
@@ -114,7 +114,7 @@ def test_byte_identical_files_are_listed_even_when_the_class_discount_removes_al
     shutil.copyfile(A2.folder / "ffn.py", submissions / "stub_again.py")
     batch(A2, submissions, tmp_path / "out")
     result = run_similarity(A2, sorted(p for p in (tmp_path / "out").iterdir() if p.is_dir()
-                                       and p.name != "similarity"), tmp_path / "out")
+                                       and not p.name.startswith("_")), tmp_path / "out")
     assert result.class_boilerplate > 0 and all(pair.duplicate for pair in result.pairs)
     n = A2.similarity.boilerplate_min_submissions + 2
     assert len(result.pairs) == n * (n - 1) // 2

@@ -82,9 +82,9 @@ def similarity(request: Request, assignment_id: str, person: TaPage, db: Databas
                   result=class_similarity(db, context.settings, offered))
 
 
-@router.get("/assignments/{assignment_id}/similarity/{name}")
+@router.get("/assignments/{assignment_id}/_similarity/{name}")
 def similarity_view(assignment_id: str, name: str, person: TaPage, context: Service) -> FileResponse:
-    """A side-by-side view of the latest comparison; also where the class summary's `similarity/...` links land."""
+    """A side-by-side view of the latest comparison; also where the class summary's `_similarity/...` links land."""
     folder = context.settings.exports_dir / offered_or_404(context, assignment_id).id
     result = load_result(folder)
     if result is None or f"{SIMILARITY_DIR}/{name}" not in {pair.view for pair in result.pairs}:
