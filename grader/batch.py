@@ -23,11 +23,12 @@ from grader.context import Device
 from grader.errors import GraderError
 from grader.intake import receive
 from grader.lms import ClassFolder, Submission, read_class_folder
-from grader.models import Report
+from grader.models import Report, SimilarityResult
 from grader.pipeline import GradeOptions, failed_report, grade, grader_failure
 from grader.reports import read_report_json, write_all, write_atomic, write_gradebook
 from grader.reports.canvas import CanvasRow, canvas_csv
 from grader.sandbox import close_idle_sandboxes
+from grader.similarity import run_similarity
 
 GradeFunction = Callable[[Assignment, Path, Path, GradeOptions], Report]
 
@@ -154,14 +155,17 @@ def run_batch(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         close_idle_sandboxes()
-    write_gradebooks(reports, entries, assignment, out)
+    similarity = run_similarity(assignment, [entry.out_dir(out) for entry in entries], out)
+    write_gradebooks(reports, entries, assignment, out, similarity)
     return reports
 
 
-def write_gradebooks(reports: list[Report], entries: list[BatchEntry], assignment: Assignment, out: Path) -> None:
-    """`grades.csv` and the summary with the students' names and late flags, and `canvas.csv` for Canvas."""
+def write_gradebooks(reports: list[Report], entries: list[BatchEntry], assignment: Assignment, out: Path,
+                     similarity: SimilarityResult | None = None) -> None:
+    """`grades.csv` and the summary with the students' names and late flags (and the similar pairs, once the batch
+    is complete), and `canvas.csv` for Canvas."""
     students = {entry.student_id: entry.student for entry in entries if entry.student}
-    write_gradebook(reports, assignment, out, students=students)
+    write_gradebook(reports, assignment, out, students=students, similarity=similarity)
     rows = [canvas_row(report, students.get(report.submission.student_id)) for report in reports]
     write_atomic(out / "canvas.csv", canvas_csv(rows, assignment))
 

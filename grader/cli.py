@@ -26,7 +26,7 @@ from grader.errors import GraderError
 from grader.intake import student_id_for
 from grader.lms import ClassFolder, apply_roster, read_class_folder, read_roster
 from grader.local_cluster import confine_embedded_ray
-from grader.models import Report
+from grader.models import SIMILARITY_DIR, Report, SimilarityResult
 from grader.paths import EXAMPLES_DIR
 from grader.pipeline import GradeOptions, grade
 from grader.reports.gradescope import write_gradescope_results
@@ -173,6 +173,32 @@ def grade_batch(
                   f"summary {out / 'summary.html'}", highlight=False)
 
 
+@app.command("similarity")
+def similarity(
+    assignment_id: Annotated[str, typer.Argument(metavar="ASSIGNMENT")],
+    reports_dir: Annotated[Path, typer.Argument(metavar="REPORTS_DIR", help="A `grader batch` out folder.")],
+    archive: Annotated[list[Path] | None, typer.Option(
+        "--archive", help="A folder of an earlier term's submissions to compare the class with (repeatable).")] = None,
+) -> None:
+    """Compare the class's graded code; list similar pairs in the summary with side-by-side views (TAs only)."""
+    from grader.reports import read_report_json, write_gradebook
+    from grader.similarity import run_similarity
+
+    assignment = load_assignment(assignment_id)
+    folders = sorted(path.parent for path in reports_dir.glob("*/report.json"))
+    if not folders:
+        raise GraderError(f"No report.json in the subfolders of {reports_dir}; give the --out folder of grader batch.")
+    reports = [read_report_json(folder / "report.json") for folder in folders]
+    other = sorted({r.assignment_id for r in reports} - {assignment.id})
+    if other:
+        raise GraderError(f"{reports_dir} holds reports of {', '.join(other)}, not only of {assignment.id}.")
+    _ensure_writable(reports_dir)
+    result = run_similarity(assignment, folders, reports_dir, archive or [])
+    write_gradebook(reports, assignment, reports_dir, folders, similarity=result)
+    console.print(_similarity_table(result))
+    console.print(f"Side-by-side views in {reports_dir / SIMILARITY_DIR}; listed in {reports_dir / 'summary.html'}")
+
+
 @app.command("check-solutions")
 def check_solutions(
     out: Annotated[Path, typer.Option("--out", help="Folder for the reports.")] = Path("reports/check-solutions"),
@@ -208,6 +234,7 @@ def rerender(
 ) -> None:
     """Re-render the Markdown, HTML and Gradescope files from report.json files."""
     from grader.reports import read_report_json, write_all, write_gradebook
+    from grader.similarity import load_result
 
     if (report_json / "report.json").is_file():  # one student's report folder
         report_json = report_json / "report.json"
@@ -218,7 +245,8 @@ def rerender(
     for path, report in zip(paths, reports, strict=True):
         write_all(report, load_assignment(report.assignment_id), path.parent)
     if report_json.is_dir():
-        write_gradebook(reports, load_assignment(reports[0].assignment_id), report_json)
+        write_gradebook(reports, load_assignment(reports[0].assignment_id), report_json,
+                        similarity=load_result(report_json))
     console.print(f"Re-rendered {len(reports)} report(s).")
 
 
@@ -377,6 +405,17 @@ def _summary_table(assignment: Assignment, reports: list[Report]) -> Table:
                 if item.points < item.max_points)
         failure = report.failures[0].message if report.failures else next(lost, "")
         table.add_row(report.submission.student_id, _points(report), accuracy + flag, failure)
+    return table
+
+
+def _similarity_table(result: SimilarityResult) -> Table:
+    table = Table(title=f"{len(result.pairs)} similar pair(s) among {result.submissions} submission(s)"
+                        + (f" and {result.archived} archived" if result.archived else ""), title_justify="left")
+    for column in ("first", "second", "first's code in second", "second's code in first", "same normalized code"):
+        table.add_column(column, justify="right" if "code in" in column else "left")
+    for pair in result.pairs:
+        table.add_row(pair.first, pair.second, f"{pair.first_share:.0%}", f"{pair.second_share:.0%}",
+                      "yes" if pair.duplicate else "")
     return table
 
 

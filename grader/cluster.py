@@ -372,7 +372,8 @@ def write_report_folder(files: dict[str, bytes], out_dir: Path) -> Report:
     (out_dir / REPORT_JSON).unlink(missing_ok=True)  # a half-rewritten folder must not look done
     clear_stale_temps(out_dir)
     for name, data in files.items():
-        if name != REPORT_JSON:
+        if name != REPORT_JSON:  # paths inside the node's report folder, such as graded/ffn.py
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
             write_atomic(out_dir / name, data)
     write_atomic(out_dir / REPORT_JSON, files[REPORT_JSON])
     return report
@@ -461,6 +462,6 @@ def grade_on_node(job: Job, statuses: ActorHandle) -> Outcome:
             return Outcome(node=node, node_id=node_id, problem=NodeProblem(
                 kind=FailureKind.NODE_ERROR, message=f"Node {node} could not grade: {str(exc).rstrip('.')}; "
                                                      "a TA will regrade this submission."))
-        return Outcome(node=node, node_id=node_id, files={p.name: p.read_bytes() for p in out.iterdir()
-                                                          if p.is_file()})
+        return Outcome(node=node, node_id=node_id, files={p.relative_to(out).as_posix(): p.read_bytes()
+                                                          for p in out.rglob("*") if p.is_file()})
 

@@ -148,6 +148,31 @@ class Submission(Strict):
     max_file_mb: float = Field(gt=0)
 
 
+class Similarity(Strict):
+    """Code similarity across a class (`grader similarity`, the end of `grader batch`), for TAs only."""
+
+    threshold: float = Field(gt=0, le=1, description="a pair is listed when this share of either submission's own "
+                                                     "code (course material and class-wide code not counted) is "
+                                                     "found in the other")
+    kgram: int = Field(gt=0, description="matches shorter than this many characters of the normalized token "
+                                         "stream (names as V, F, O; strings as S) are noise")
+    guarantee: int = Field(gt=0, description="matches at least this long are always found (winnowing window: "
+                                             "guarantee - kgram + 1)")
+    boilerplate_share: float = Field(gt=0, le=1, description="a fingerprint found in more than this share of the "
+                                                             "class's submissions is boilerplate, not copying")
+    boilerplate_min_submissions: int = Field(gt=1, description="... and in at least this many submissions, so a "
+                                                               "small class's copies do not hide each other")
+    material: list[str] = Field([], description="files of the course's own material besides the stub and the "
+                                                "handout (a book's example code, lecture notebooks), relative to the "
+                                                "assignment folder; .py or .ipynb")
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> Similarity:
+        if self.guarantee < self.kgram:
+            raise ValueError("similarity.guarantee must be at least similarity.kgram")
+        return self
+
+
 class Assignment(Strict):
     """One assignment: everything the grader needs to know, from one TOML file."""
 
@@ -161,6 +186,14 @@ class Assignment(Strict):
     limits: Limits
     training: Training | None = None
     metric: Metric | None = None
+    similarity: Similarity
+
+    @model_validator(mode="after")
+    def _material_exists(self) -> Assignment:
+        missing = [name for name in self.similarity.material if not (self.folder / name).is_file()]
+        if missing:
+            raise ValueError(f"similarity.material names files missing from {self.folder}: {', '.join(missing)}")
+        return self
 
     @model_validator(mode="after")
     def _training_and_metric_together(self) -> Assignment:

@@ -195,3 +195,36 @@ class Report(Contract):
         """The test accuracy, where the integrity rules let it earn credit (for leaderboards)."""
         uncredited = any(finding.action == "no_credit" for finding in self.integrity)
         return None if self.metrics is None or uncredited else self.metrics.accuracy
+
+# In a batch folder: the similarity views and similarity.json, for TAs only. No student id starts with "_"
+# (intake strips it), so no student's report folder can take this name.
+SIMILARITY_DIR = "_similarity"
+
+
+class Pair(Contract):
+    """Two submissions that share code: how much of each one's own code is found in the other."""
+
+    first: str
+    second: str
+    first_share: float = Field(description="share of the first submission's own code found in the second")
+    second_share: float = Field(description="share of the second submission's own code found in the first")
+    duplicate: bool = Field(description="the same token stream once names, comments and layout are normalized")
+    archived: bool = Field(description="the second submission is from an earlier term's archive")
+    view: str = Field(description="the side-by-side view, relative to the batch folder")
+
+    @property
+    def share(self) -> float:
+        return max(self.first_share, self.second_share)
+
+
+class SimilarityResult(Contract):
+    """What `_similarity/similarity.json` keeps: the listed pairs and what was discounted."""
+
+    key: str = Field(description="digest of the sources, the material and the settings this result is for")
+    threshold: float
+    submissions: int
+    archived: int
+    material: list[str] = Field(description="the course's own files whose code was discounted")
+    class_boilerplate: int = Field(description="fingerprints discounted because much of the class has them")
+    without_code: list[str] = Field(description="students whose report folder kept no graded code")
+    pairs: list[Pair]

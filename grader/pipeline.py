@@ -19,6 +19,7 @@ from grader.context import Device, GradingContext, load_grading_data, sandbox_co
 from grader.evaluation import run_evaluation
 from grader.failures import skipped_by, void_checks
 from grader.files import trim
+from grader.graded_code import keep_graded_code
 from grader.intake import Intake, receive
 from grader.integrity import findings
 from grader.interface import check_interface
@@ -76,6 +77,7 @@ def grade(assignment: Assignment, source: Path, out_dir: Path, options: GradeOpt
         options.status("intake")
         intake = receive(assignment, source, work / "submission", options.student_id)
         report = _grade_intake(assignment, intake, options)
+        keep_graded_code(intake.folder, out_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.seconds = time.monotonic() - started

@@ -21,7 +21,7 @@ from pathlib import Path
 from grader.config import Assignment
 from grader.errors import GraderError
 from grader.lms import Submission
-from grader.models import Report
+from grader.models import Report, SimilarityResult
 from grader.reports import plots
 from grader.reports.files import clear_stale_temps, write_atomic
 from grader.reports.render import VIEW_STEMS
@@ -136,9 +136,11 @@ def summarize(reports: Sequence[Report], assignment: Assignment) -> BatchSummary
 def write_gradebook(
     reports: Sequence[Report], assignment: Assignment, out_dir: Path, report_dirs: Sequence[Path] | None = None,
     students: Mapping[str, Submission] | None = None,
+    similarity: SimilarityResult | None = None,
 ) -> list[Path]:
     """Write `grades.csv`, `summary.md`, `summary.html` and their plots into `out_dir`; `students` (by student
-    id) adds their names and late flags."""
+    id) adds their names and late flags; the summaries list the similar pairs of `similarity` (its views in
+    `out_dir/_similarity/`)."""
     if report_dirs is not None and len(report_dirs) != len(reports):
         raise GraderError(f"Got {len(reports)} reports but {len(report_dirs)} report folders.")
     out_dir = Path(out_dir)
@@ -155,7 +157,7 @@ def write_gradebook(
         pngs[ACCURACY_PNG] = plots.accuracy_distribution(summary.accuracies, assignment.metric)
     written = [write_atomic(out_dir / name, png) for name, png in pngs.items()]
     written.append(write_atomic(out_dir / "grades.csv", grades_csv(rows, names, students is not None)))
-    common = {"assignment": assignment, "summary": summary, "rows": rows}
+    common = {"assignment": assignment, "summary": summary, "rows": rows, "similarity": similarity}
     md = render("summary.md.j2", images={name: name for name in pngs}, **common)
     html = render("summary.html.j2", images={n: plots.data_uri(png) for n, png in pngs.items()}, **common)
     written.append(write_atomic(out_dir / "summary.md", md))

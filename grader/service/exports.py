@@ -9,13 +9,14 @@ from sqlalchemy.orm import Session
 
 from grader.config import Assignment, load_assignment
 from grader.course import OfferedAssignment
-from grader.models import Report
+from grader.models import Report, SimilarityResult
 from grader.reports import read_report_json, write_gradebook
 from grader.reports.canvas import CanvasRow, canvas_csv
 from grader.reports.files import REPORT_JSON
 from grader.service.settings import ServiceSettings
 from grader.service.storage import report_dir
 from grader.service.views import GradeRow, grade_rows
+from grader.similarity import run_similarity
 
 
 def counting_reports(settings: ServiceSettings, rows: list[GradeRow]) -> tuple[list[Report], list[Path]]:
@@ -26,10 +27,13 @@ def counting_reports(settings: ServiceSettings, rows: list[GradeRow]) -> tuple[l
 
 
 def write_class_gradebook(db: Session, settings: ServiceSettings, offered: OfferedAssignment) -> Path:
-    """`grades.csv` and `summary.html` (as `grader batch` writes them) in `exports/<assignment>/`."""
+    """`grades.csv` and `summary.html` (as `grader batch` writes them, similar pairs included) in
+    `exports/<assignment>/`."""
     reports, folders = counting_reports(settings, grade_rows(db, offered))
     out_dir = settings.exports_dir / offered.id
-    write_gradebook(reports, load_assignment(offered.id), out_dir, folders)
+    assignment = load_assignment(offered.id)
+    similarity = run_similarity(assignment, folders, out_dir)
+    write_gradebook(reports, assignment, out_dir, folders, similarity=similarity)
     return out_dir
 
 
@@ -38,3 +42,9 @@ def class_canvas_csv(rows: list[GradeRow], assignment: Assignment) -> str:
     penalty."""
     return canvas_csv([CanvasRow(student=row.name, sis_user_id=row.login, sis_login_id=row.email,
                                  grade=row.counting.final if row.counting else None) for row in rows], assignment)
+
+
+def class_similarity(db: Session, settings: ServiceSettings, offered: OfferedAssignment) -> SimilarityResult:
+    """The similar pairs among the counting submissions, their views in `exports/<assignment>/_similarity/`."""
+    _, folders = counting_reports(settings, grade_rows(db, offered))
+    return run_similarity(load_assignment(offered.id), folders, settings.exports_dir / offered.id)

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from grader.config import assignment_ids, load_assignment
+from grader.models import SIMILARITY_DIR
 
 pytestmark = pytest.mark.slow
 GRADER = str(Path(sys.executable).with_name("grader"))
@@ -89,7 +90,8 @@ def test_sigkill_mid_batch_then_rerun(tmp_path: Path, synthetic_cifar: Path) -> 
     assert all(after[path] == mtime for path, mtime in before.items()), "a finished report was graded again"
     assert rerun.stdout.count("(already graded)") == len(before)
     for assignment_id, folder in folders.items():
-        students = sorted(p.name for p in (out / assignment_id).iterdir() if p.is_dir())
+        students = sorted(p.name for p in (out / assignment_id).iterdir()
+                          if p.is_dir() and p.name != SIMILARITY_DIR)
         assert students == sorted(p.name.split(".")[0] for p in folder.iterdir())
         rows = (out / assignment_id / "grades.csv").read_text().splitlines()[1:]
         assert sorted(row.split(",")[0] for row in rows) == students

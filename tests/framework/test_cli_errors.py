@@ -26,6 +26,7 @@ CASES = {  # case: (arguments, with {tmp} for the test's folder; a fragment the 
         "Nothing answers at 127.0.0.1:1"),
     "batch on a cluster address that is none": (
         ["batch", "a2_ffn", "{tmp}/class", "--out", "{tmp}/out", "--cluster", "head-node"], "not 'head-node'"),
+    "similarity of a folder without reports": (["similarity", "a2_ffn", "{tmp}/class"], "No report.json"),
     "batch on a cluster with the docker runner": (
         ["batch", "a2_ffn", "{tmp}/class", "--out", "{tmp}/out", "--cluster", "local", "--runner", "docker"],
         "drop --runner docker"),

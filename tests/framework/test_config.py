@@ -42,6 +42,10 @@ BAD_CONFIGS = {
     "metric without training": (A2[:TRAINING_START] + A2[LIMITS_START:], "[training] and [metric]"),
     "missing section": (A2[:LIMITS_START], "limits"),
     "negative points": (A2.replace("points = 50", "points = -50"), "metric.points"),
+    "similarity window shorter than its k-grams": (A2.replace("guarantee = 25", "guarantee = 20"),
+                                                   "similarity.guarantee"),
+    "similarity material missing": (A2.replace('"material/book_training_loop.py"', '"book.py"'),
+                                    "similarity.material names files missing"),
     "metric explained by an unknown group": (A2.replace('explained_by = ["training"]', 'explained_by = ["trainin"]'),
                                              "unknown check groups: trainin"),
 }

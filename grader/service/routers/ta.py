@@ -7,10 +7,11 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy import func, select
 
 from grader.config import load_assignment
+from grader.models import SIMILARITY_DIR
 from grader.reports.gradebook import summarize
 from grader.service.auth import CsrfChecked, TaPage
 from grader.service.context import Database, Service
-from grader.service.exports import class_canvas_csv, counting_reports, write_class_gradebook
+from grader.service.exports import class_canvas_csv, class_similarity, counting_reports, write_class_gradebook
 from grader.service.pages import flash, render, report_file
 from grader.service.routers.shared import (
     CSV_TYPE,
@@ -24,6 +25,7 @@ from grader.service.storage import report_dir
 from grader.service.submissions import request_regrade
 from grader.service.tables import Grading, GradingState, Person, Role, Submission
 from grader.service.views import counting_submission, grade_rows, queue_positions, submission_view
+from grader.similarity import load_result
 
 router = APIRouter(prefix="/ta", include_in_schema=False)
 
@@ -71,6 +73,23 @@ def student_submissions(request: Request, assignment_id: str, login: str, person
 def class_summary(assignment_id: str, person: TaPage, db: Database, context: Service) -> FileResponse:
     folder = write_class_gradebook(db, context.settings, offered_or_404(context, assignment_id))
     return report_file(folder / "summary.html")
+
+
+@router.get("/assignments/{assignment_id}/similarity", response_class=HTMLResponse)
+def similarity(request: Request, assignment_id: str, person: TaPage, db: Database, context: Service) -> Response:
+    offered = offered_or_404(context, assignment_id)
+    return render(request, "ta_similarity.html.j2", person, offered=offered, title=load_assignment(offered.id).title,
+                  result=class_similarity(db, context.settings, offered))
+
+
+@router.get("/assignments/{assignment_id}/_similarity/{name}")
+def similarity_view(assignment_id: str, name: str, person: TaPage, context: Service) -> FileResponse:
+    """A side-by-side view of the latest comparison; also where the class summary's `_similarity/...` links land."""
+    folder = context.settings.exports_dir / offered_or_404(context, assignment_id).id
+    result = load_result(folder)
+    if result is None or f"{SIMILARITY_DIR}/{name}" not in {pair.view for pair in result.pairs}:
+        raise HTTPException(404, "There is no such comparison; open the assignment's similarity page first.")
+    return report_file(folder / SIMILARITY_DIR / name)
 
 
 @router.get("/reports/{grading_id}/report-ta.html")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from grader.config import load_assignment
+from grader.graded_code import GRADED_DIR
 from grader.paths import EXAMPLES_DIR
 from grader.reports import read_report_json, write_all
 from grader.reports.files import REPORT_JSON
@@ -142,7 +144,10 @@ def finish(served: Served, submission_id: int, graded: Path) -> None:
         grading_id, login = submission.gradings[-1].id, submission.person.login
     report = read_report_json(graded / REPORT_JSON)
     report = report.model_copy(update={"submission": report.submission.model_copy(update={"student_id": login})})
-    write_all(report, load_assignment(report.assignment_id), report_dir(context.settings.reports_dir, grading_id))
+    folder = report_dir(context.settings.reports_dir, grading_id)
+    if (graded / GRADED_DIR).is_dir():
+        shutil.copytree(graded / GRADED_DIR, folder / GRADED_DIR, dirs_exist_ok=True)
+    write_all(report, load_assignment(report.assignment_id), folder)
     recover(context.settings, context.course, context.sessions)
 
 
