@@ -45,7 +45,7 @@ def findings(metric: Metric, training: TrainingResult, metrics: Metrics) -> list
 
 
 def _finding(rule: str, limit: IntegrityRule, value: float, message: str) -> Finding | None:
-    if value <= limit.above:
+    if value <= limit.above + 1e-9:  # a measure exactly at the limit, whatever the float rounding of a difference
         return None
     return Finding(rule=rule, value=value, limit=limit.above, action=limit.action, message=message)
 
