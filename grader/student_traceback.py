@@ -14,7 +14,8 @@ from grader.models import Failure, FailureKind
 from grader.notebook import NotebookModule
 
 FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+)(?P<rest>.*)$')
-PACKAGES = re.compile(r'"[^"]*/(?:site|dist)-packages/')  # library frames keep their path from the package on
+# Library and standard library frames keep their path from the package or module on, without the install's folders.
+LIBRARY = re.compile(r'"[^"]*/(?:(?:site|dist)-packages|lib/python3[.\d]*)/')
 HEADER = "Traceback (most recent call last):"
 WHY = "top-level code runs at grading time, on the grader's machine, without your data or files"
 
@@ -42,18 +43,22 @@ def _student_frames(details: str, module_file: str, notebook: NotebookModule | N
               if (m := FRAME.match(line)) and PurePosixPath(m["file"]).name == module_file]
     if not starts:
         return None
-    first_line = int(FRAME.match(lines[starts[0]])["line"])
-    kept = [HEADER] + [_student_frame(line, module_file, notebook) for line in lines[starts[0]:]]
-    return "\n".join(kept), first_line
+    first = FRAME.match(lines[starts[0]])
+    folder = PurePosixPath(first["file"]).parent  # where the grader put the submission
+    kept = [HEADER] + [_student_frame(line, folder, module_file, notebook) for line in lines[starts[0]:]]
+    return "\n".join(kept), int(first["line"])
 
 
-def _student_frame(line: str, module_file: str, notebook: NotebookModule | None) -> str:
-    """One traceback line as the student would recognize it: their cell and line, or a short library path."""
+def _student_frame(line: str, folder: PurePosixPath, module_file: str, notebook: NotebookModule | None) -> str:
+    """One traceback line as the student would recognize it: their cell and line, their file, or a library path."""
     match = FRAME.match(line)
     if match is None:
         return line
-    if PurePosixPath(match["file"]).name != module_file:
-        return PACKAGES.sub('"', line)
+    path = PurePosixPath(match["file"])
+    if path.is_relative_to(folder) and path != folder / module_file:
+        return f'  File "{path.relative_to(folder)}", line {match["line"]}{match["rest"]}'
+    if path.name != module_file:
+        return LIBRARY.sub('"', line)
     where = notebook.where(int(match["line"])) if notebook is not None else None
     return f"  {where}{match['rest']}" if where else f'  File "{module_file}", line {match["line"]}{match["rest"]}'
 
