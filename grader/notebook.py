@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import ast
 import difflib
+import io
+import keyword
 import re
 import symtable
+import tokenize
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -229,7 +232,7 @@ class _Statement:
 
     @cached_property
     def free_names(self) -> set[str]:
-        return set() if self.node is None else _free_names(self.node)
+        return _names_in(self.cell.source) if self.node is None else _free_names(self.node)
 
 
 def _build(module: NotebookModule, cells: list[Cell], required: set[str]) -> None:
@@ -386,6 +389,20 @@ def _free_names(node: ast.stmt) -> set[str]:
         scope = scopes.pop()
         names |= {s.get_name() for s in scope.get_symbols() if s.is_global() and s.is_referenced()}
         scopes += scope.get_children()
+    return names
+
+
+def _names_in(source: str) -> set[str]:
+    """Every name code that does not parse may read: its names but attributes, as far as Python can tokenize it."""
+    names: set[str] = set()
+    previous = ""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.NAME and previous != "." and not keyword.iskeyword(token.string):
+                names.add(token.string)
+            previous = token.string
+    except (tokenize.TokenError, SyntaxError):  # an unclosed bracket or string, or a bad indent: what came before
+        pass
     return names
 
 

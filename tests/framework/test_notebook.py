@@ -298,3 +298,19 @@ def test_a_notebooks_outputs_do_not_count_against_the_file_size_cap(ffn: Assignm
     nbformat.write(notebook, tmp_path / "dana.ipynb")
     intake = take(ffn, tmp_path / "dana.ipynb", tmp_path)
     assert all(name in defined_names((intake.folder / "ffn.py").read_text()) for name in API)
+
+
+def test_imports_a_kept_cell_uses_are_kept_even_when_the_cell_does_not_parse(ffn: Assignment, tmp_path: Path) -> None:
+    """The note never says only left-out code uses an import that a kept cell uses, though that cell fails."""
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import torch.nn as nn\nimport matplotlib.pyplot as plt"),
+        nbformat.v4.new_code_cell("def build_model():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3072, 2)"),
+    ])
+    nbformat.write(notebook, tmp_path / "dana.ipynb")
+    intake = take(ffn, tmp_path / "dana.ipynb", tmp_path)
+    assert intake.info.notes[-1] == ("Graded dana.ipynb as ffn.py, without the top-level code grading does not need: "
+                                     "cell 1 (an import of matplotlib.pyplot (only left-out code uses it)).")
+    assert (intake.folder / "ffn.py").read_text().startswith("import torch.nn as nn\n")
+    failure = explain_import_failure(import_failure(intake.folder, ffn, FailureKind.SYNTAX_ERROR), ffn,
+                                     intake.notebook)
+    assert failure.message.startswith("Cell 2, line 2 of dana.ipynb has a syntax error: ")
