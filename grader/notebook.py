@@ -10,6 +10,7 @@ turned into `get_ipython()` calls by IPython's own transformer, so `!`/`%` lines
 from __future__ import annotations
 
 import ast
+import copy
 import difflib
 import io
 import keyword
@@ -29,6 +30,7 @@ NBCONVERT_MARKER = "# In["  # nbconvert's python exporter: `# In[7]:` before eac
 PERCENT_MARKER = "# %%"  # the percent format of Jupytext, VS Code and Spyder
 PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")  # cell magics whose body is Python the student wrote
 PLOT_MODULES = ("matplotlib", "seaborn", "plotly")
+IMPORTS = (ast.Import, ast.ImportFrom)
 BINDING_STATEMENTS = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.If, ast.Try)
 # A left-out statement that names something is listed as (kind, name); kinds of the same cell merge.
 NAMED_KINDS = {
@@ -89,6 +91,24 @@ class LeftOut:
 
 
 @dataclass
+class KeptFor:
+    """Top-level code kept only because kept code reads a name it binds: one cell, or one line of an export."""
+
+    place: str  # "cell 4", "cell In[7] at line 12", "line 12"
+    code: list[str] = field(default_factory=list)  # each kept statement, shortened
+    readers: dict[str, list[str]] = field(default_factory=dict)  # "`build_model`" or "cell 5" -> the names it reads
+
+    def sentence(self) -> str:
+        why = " and ".join(f"{reader} reads {', '.join(f'`{name}`' for name in names)}"
+                           for reader, names in self.readers.items())
+        one = len(self.code) == 1
+        it, runs, needs, them = ("it", "runs", "needs", "it") if one else ("they", "run", "need", "them")
+        return (f"Kept {self.place} ({', '.join(self.code)}), because {why}: {it} {runs} at grading time, without "
+                f"your data or network, so if {it} {needs} either, compute {them} inside the function or use a "
+                "constant.")
+
+
+@dataclass
 class NotebookModule:
     """The module made from a notebook, where each of its lines came from, and what was left out."""
 
@@ -98,6 +118,7 @@ class NotebookModule:
     text: str = ""
     placements: list[Placement] = field(default_factory=list)
     left_out: list[LeftOut] = field(default_factory=list)
+    kept_for: list[KeptFor] = field(default_factory=list)
 
     def where(self, module_line: int) -> str | None:
         """The student's own name for a line of the module, "Cell 4, line 2 of my.ipynb", or None if not theirs."""
@@ -110,12 +131,13 @@ class NotebookModule:
         return f"Line {placement.line} of {self.source_name}{label}"
 
     def note(self) -> str:
-        """The report note: what became the module, and what was left out of it."""
+        """The report note: what became the module, what was left out of it, and what was kept only for kept code."""
+        kept = "".join(f" {group.sentence()}" for group in self.kept_for)
         if not self.left_out:
-            return f"Graded {self.source_name} as {self.module_file}; every top-level statement was kept."
+            return f"Graded {self.source_name} as {self.module_file}; every top-level statement was kept.{kept}"
         parts = [f"{group.where()} ({group.what()})" for group in self.left_out]
         return (f"Graded {self.source_name} as {self.module_file}, without the top-level code grading does not need: "
-                f"{', '.join(parts)}.")
+                f"{', '.join(parts)}.{kept}")
 
 
 def _phrase(kind: str, names: list[str]) -> str:
@@ -227,6 +249,7 @@ class _Statement:
     cell: Cell
     node: ast.stmt | None  # None: a cell that does not parse, kept whole only when kept code needs what it binds
     kept: bool = False
+    needed: bool = False  # kept only because kept code or the required names need what it binds
     syntax_error: str = ""  # why the cell does not parse
     binds: frozenset[str] = frozenset()  # what a cell that does not parse binds at its top level, as far as seen
 
@@ -250,6 +273,7 @@ def _build(module: NotebookModule, cells: list[Cell], required: set[str]) -> Non
     for cell in cells:
         _append(module, cell, _cell_lines(cell, by_cell[id(cell)]), 1)
     _list_left_out(module, statements)
+    _list_kept_for(module, statements)
 
 
 def _list_left_out(module: NotebookModule, statements: list[_Statement]) -> None:
@@ -275,6 +299,58 @@ def _list_left_out(module: NotebookModule, statements: list[_Statement]) -> None
         kind, names = what
         listed = groups[-1].kinds.setdefault(kind, [])
         listed += [name for name in names if name not in listed]
+
+
+def _list_kept_for(module: NotebookModule, statements: list[_Statement]) -> None:
+    """Name, by cell, each assignment, if or try kept only because kept code reads a name it binds, and that code."""
+    groups: dict[str, KeptFor] = {}
+    for statement in statements:
+        node = statement.node
+        if not statement.needed or node is None or isinstance(node, IMPORTS):
+            continue
+        bound = _bound_names(node)
+        readers = [(reader, bound & reader.free_names) for reader in statements
+                   if reader.kept and reader is not statement and bound & reader.free_names]
+        if not readers:  # kept for a required name only
+            continue
+        group = groups.setdefault(_where(module, statement), KeptFor(_where(module, statement)))
+        group.code.append(_short(node))
+        for reader, names in readers:
+            listed = group.readers.setdefault(_reader(module, reader), [])
+            listed += [name for name in sorted(names) if name not in listed]
+    module.kept_for = list(groups.values())
+
+
+def _where(module: NotebookModule, statement: _Statement) -> str:
+    """A statement's place as the note names it: its cell, or in an exported .py without cells its line."""
+    cell = statement.cell
+    if module.in_cells:
+        return cell.label
+    if cell.label:
+        return f"{cell.label} at line {cell.origin[0]}"
+    return f"line {cell.origin[statement.node.lineno - 1] if statement.node else cell.origin[0]}"
+
+
+def _reader(module: NotebookModule, statement: _Statement) -> str:
+    """Kept code that reads a name: a definition by its name, an assignment by what it assigns, other code by place."""
+    node = statement.node
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return f"`{node.name}`"
+    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and (names := _bound_names(node)):
+        return f"the assignment to {', '.join(f'`{name}`' for name in sorted(names))}"
+    return _where(module, statement)
+
+
+def _short(node: ast.stmt) -> str:
+    """A kept statement as the note quotes it: an assignment on one line, its calls' arguments elided."""
+    if not isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        return COMPOUND_WORDS.get(type(node), "a statement")
+    short = copy.deepcopy(node)
+    for call in ast.walk(short):
+        if isinstance(call, ast.Call) and (call.args or call.keywords):
+            call.args, call.keywords = [ast.Constant(...)], []
+    text = ast.unparse(short)
+    return f"`{text if len(text) <= 60 else text[:57] + '...'}`"
 
 
 def _statements(cell: Cell) -> list[_Statement]:
@@ -335,7 +411,7 @@ def _keep_what_is_used(statements: list[_Statement], required: set[str]) -> None
     while needed:
         for statement in binders.pop(needed.popleft(), []):
             if not statement.kept:
-                statement.kept = True
+                statement.kept = statement.needed = True
                 fresh = statement.free_names - seen
                 seen |= fresh
                 needed.extend(fresh)
@@ -347,7 +423,7 @@ def _is_future_import(node: ast.stmt | None) -> bool:
 
 def _bound_names(node: ast.stmt) -> set[str]:
     """The module-level names a statement binds (for if and try: the names bound in any branch)."""
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
+    if isinstance(node, IMPORTS):
         return {(alias.asname or alias.name).split(".")[0] for alias in node.names}
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {node.name}
@@ -475,7 +551,7 @@ def _describe(statement: _Statement, plotting: set[str]) -> tuple[str, list[str]
         return ("a training loop" if calls & {"train_one_epoch", "backward"} else "a loop"), []
     if statement.free_names & plotting:
         return "a plot", []
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
+    if isinstance(node, IMPORTS):
         return "import", _imported_modules(node)
     if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
         return "assignment", sorted(_bound_names(node)) or [ast.unparse(_target(node))]
@@ -504,7 +580,7 @@ def _imported_modules(node: ast.Import | ast.ImportFrom) -> list[str]:
 def _track_plotting(statement: _Statement, plotting: set[str]) -> None:
     """Names bound by plotting imports, and by assignments from plotting names (`fig, ax = plt.subplots()`)."""
     node = statement.node
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
+    if isinstance(node, IMPORTS):
         if any(module.split(".")[0] in PLOT_MODULES for module in _imported_modules(node)):
             plotting |= _bound_names(node)
     elif isinstance(node, (ast.Assign, ast.AnnAssign)) and statement.free_names & plotting:

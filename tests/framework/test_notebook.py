@@ -314,3 +314,31 @@ def test_imports_a_kept_cell_uses_are_kept_even_when_the_cell_does_not_parse(ffn
     failure = explain_import_failure(import_failure(intake.folder, ffn, FailureKind.SYNTAX_ERROR), ffn,
                                      intake.notebook)
     assert failure.message.startswith("Cell 2, line 2 of dana.ipynb has a syntax error: ")
+
+
+def test_the_note_says_which_definition_reads_a_kept_cells_names(ffn: Assignment, tmp_path: Path) -> None:
+    """Data loading a definition reads is kept and runs at grading; the note says why, once, for that cell only."""
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# CIFAR-2"),
+        nbformat.v4.new_code_cell("import torch\nfrom torchvision import datasets, transforms\nLR = 1e-3"),
+        nbformat.v4.new_code_cell("train_transform = transforms.ToTensor()"),
+        nbformat.v4.new_code_cell("cifar = datasets.CIFAR10('data', download=True, transform=train_transform)\n"
+                                  "cifar2 = [(x, y) for x, y in cifar if y in (0, 2)]"),
+        nbformat.v4.new_code_cell("def build_model():\n    return torch.nn.Linear(3072, len(cifar2))"),
+    ])
+    nbformat.write(notebook, tmp_path / "dana.ipynb")
+    note = take(ffn, tmp_path / "dana.ipynb", tmp_path).info.notes[-1]
+    assert note == ("Graded dana.ipynb as ffn.py; every top-level statement was kept. Kept cell 4 "
+                    "(`cifar = datasets.CIFAR10(...)`, `cifar2 = [(x, y) for x, y in cifar if y in (0, 2)]`), because "
+                    "the assignment to `cifar2` reads `cifar` and `build_model` reads `cifar2`: they run at grading "
+                    "time, without your data or network, so if they need either, compute them inside the function or "
+                    "use a constant.")
+
+
+def test_a_kept_line_of_an_export_is_named_by_its_line() -> None:
+    text = "%matplotlib inline\nimport torch\nn_out = torch.load('n.pt')\ndef build_model():\n" \
+           "    return torch.nn.Linear(3072, n_out)\n"
+    module = from_exported_text(text, "dana.py", "ffn.py", API)
+    assert module is not None and module.note().endswith(
+        "Kept line 3 (`n_out = torch.load(...)`), because `build_model` reads `n_out`: it runs at grading time, "
+        "without your data or network, so if it needs either, compute it inside the function or use a constant.")
