@@ -96,7 +96,7 @@ class KeptFor:
 
     place: str  # "cell 4", "cell In[7] at line 12", "line 12"
     code: list[str] = field(default_factory=list)  # each kept statement, shortened
-    readers: dict[str, list[str]] = field(default_factory=dict)  # "`build_model`" or "cell 5" -> the names it reads
+    readers: dict[str, list[str]] = field(default_factory=dict)  # "`build_model`", "cell 5" -> the names it reads
 
     def sentence(self) -> str:
         why = " and ".join(f"{reader} reads {', '.join(f'`{name}`' for name in names)}"
@@ -303,21 +303,24 @@ def _list_left_out(module: NotebookModule, statements: list[_Statement]) -> None
 
 def _list_kept_for(module: NotebookModule, statements: list[_Statement]) -> None:
     """Name, by cell, each assignment, if or try kept only because kept code reads a name it binds, and that code."""
+    readers_of: dict[str, list[int]] = defaultdict(list)  # a name -> the kept statements that read it, by index
+    for index, statement in enumerate(statements):
+        for name in statement.free_names if statement.kept else ():
+            readers_of[name].append(index)
     groups: dict[str, KeptFor] = {}
     for statement in statements:
         node = statement.node
         if not statement.needed or node is None or isinstance(node, IMPORTS):
             continue
-        bound = _bound_names(node)
-        readers = [(reader, bound & reader.free_names) for reader in statements
-                   if reader.kept and reader is not statement and bound & reader.free_names]
+        readers = sorted((index, name) for name in _bound_names(node) for index in readers_of[name]
+                         if statements[index] is not statement)
         if not readers:  # kept for a required name only
             continue
         group = groups.setdefault(_where(module, statement), KeptFor(_where(module, statement)))
         group.code.append(_short(node))
-        for reader, names in readers:
-            listed = group.readers.setdefault(_reader(module, reader), [])
-            listed += [name for name in sorted(names) if name not in listed]
+        for index, name in readers:
+            listed = group.readers.setdefault(_reader(module, statements[index]), [])
+            listed += [name] if name not in listed else []
     module.kept_for = list(groups.values())
 
 
