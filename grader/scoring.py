@@ -6,6 +6,8 @@ from grader.config import Assignment, CheckGroup, Metric
 from grader.failures import costs_checks, costs_metric, void_checks
 from grader.models import CheckResult, Failure, Finding, Metrics, Score, ScoreItem
 
+POINTER = "Not earned: see “What went wrong”."  # for rows that a failure said once in that section explains
+
 
 def score(assignment: Assignment, checks: list[CheckResult], metrics: Metrics | None,
           failures: list[Failure], integrity: list[Finding] | None = None) -> Score:
@@ -18,6 +20,7 @@ def score(assignment: Assignment, checks: list[CheckResult], metrics: Metrics | 
         metric = _metric_item(assignment.metric, metrics, costs_metric(failures))
         metric = _uncredited(metric, integrity or []) or _explained(metric, assignment, checks)
         items.append(metric)
+    items = _pointing(items, failures)
     total = round(sum(item.points for item in items), 2)
     max_total = assignment.total_points
     return Score(total=total, max_total=max_total, items=items, summary=_summary(total, max_total, failures))
@@ -84,6 +87,13 @@ def _explained(item: ScoreItem, assignment: Assignment, checks: list[CheckResult
     names = " and ".join(f"“{group.title}”" for group in failed)
     return item.model_copy(update={"reason": f"{item.reason} The checks {names} failed (see above), "
                                              "which usually explains a low accuracy: fix them first."})
+
+
+def _pointing(items: list[ScoreItem], failures: list[Failure]) -> list[ScoreItem]:
+    """Rows that one failure explains point to it, said once under “What went wrong”, instead of each repeating it."""
+    reasons = [f"Not earned: {failure.message}" for failure in failures]
+    repeated = {reason for reason in reasons if sum(item.reason == reason for item in items) > 1}
+    return [item.model_copy(update={"reason": POINTER}) if item.reason in repeated else item for item in items]
 
 
 def _summary(total: float, max_total: float, failures: list[Failure]) -> str:

@@ -10,7 +10,7 @@ import pytest
 from grader.config import load_assignment
 from grader.failures import STAGES, costs_checks, costs_metric, skipped_by, void_checks
 from grader.models import CheckResult, Failure, FailureKind
-from grader.scoring import score
+from grader.scoring import POINTER, score
 
 NOTHING_RUNS, NO_MODULE, NO_TRAINING, NO_EVALUATION = "nothing runs", "no module", "no training", "no evaluation"
 # kind: (the stage it happens in, what it stops, whether the checks that ran still count)
@@ -60,7 +60,8 @@ def test_a_failure_stops_exactly_the_stages_its_kind_stops(kind: FailureKind) ->
     assert counted == (15.0 if checks_count else 0.0)
     result = score(A2, [passed] if "checks" not in STOPPED[stops] else [], None, [failure])
     metric = result.items[-1]
-    assert metric.points == 0 and metric.reason == f"Not earned: It went wrong ({kind})."
-    explains_checks = costs_checks([failure]) is failure
+    explains_checks = costs_checks([failure]) is failure  # then it explains the groups that earned nothing too
+    said_once = POINTER if explains_checks else f"Not earned: It went wrong ({kind})."
+    assert metric.points == 0 and metric.reason == said_once
     assert explains_checks == ("checks" in STOPPED[stops] or not checks_count or stage == "import")
     assert costs_metric([failure]) is failure

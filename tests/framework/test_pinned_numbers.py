@@ -72,7 +72,7 @@ def test_tampering_voids_every_check_and_the_metric() -> None:
     tampered = Failure(stage="checks", kind=FailureKind.TAMPERING, message="The run was tampered with.")
     result = score(A2, [check], None, [tampered])
     assert result.total == 0
-    assert all(item.reason == "Not earned: The run was tampered with." for item in result.items)
+    assert all(item.reason == "Not earned: see “What went wrong”." for item in result.items)
 
 
 def test_every_failure_kind_has_its_consequence() -> None:

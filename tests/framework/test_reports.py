@@ -345,3 +345,10 @@ def test_budget_sentence_says_when_other_work_slowed_the_machine(wall: float, bu
     sentence = budget_used(training)
     assert sentence.startswith("9.0 of its 180 s CPU budget")
     assert ("wall time was 6.0 times its CPU time per thread" in sentence) is busy
+
+
+@pytest.mark.parametrize("suffix", ["md", "html"])
+def test_a_failure_that_explains_every_row_is_said_once(a3: Assignment, written: dict[str, Path], suffix: str) -> None:
+    student = read(written["notebook"], f"report.{suffix}")
+    assert student.count("raised ValueError: need at least one array to stack") == 1
+    assert student.count("Not earned: see “What went wrong”.") == len(a3.checks) + 1
