@@ -1,7 +1,7 @@
 """A real browser (Playwright driving Debian's chromium) against a real `grader serve` that grades with Ray:
 a student logs in with a token, hands in, watches the status change without reloading and opens the report;
 a TA looks at the class and exports the gradebooks. Every page is saved as a screenshot (the test's artifacts;
-set GRADER_SCREENSHOTS=DIR to also copy them there, as for the README)."""
+set GRADER_SCREENSHOTS=DIR to also copy them there, as for the screenshots in docs/service/)."""
 
 from __future__ import annotations
 
