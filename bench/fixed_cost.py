@@ -43,7 +43,7 @@ class StatusClock:
     def durations(self, start: float, end: float) -> dict[str, float]:
         """Seconds from each stage's message to the next; the first stage starts at `start`."""
         starts = [start] + [t for _, t in self.marks[1:]]
-        ends = starts[1:] + [end]
+        ends = [*starts[1:], end]
         return {stage: stop - begin for (stage, _), begin, stop in zip(self.marks, starts, ends, strict=True)}
 
 

@@ -190,7 +190,7 @@ def _grade_safely(grade_one: GradeFunction, assignment: Assignment, entry: Batch
         return grade_one(assignment, entry.source, entry.out_dir(out), options)
     except GraderError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the batch must go on
+    except Exception as exc:  # the batch must go on
         if stopping.is_set():
             raise
         print(f"grader: internal error on {entry.student_id}: {exc!r}", file=sys.stderr)

@@ -135,7 +135,7 @@ class _Tracked(torch.Tensor):
     moved: bool
 
     @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN206 - torch's protocol
+    def __torch_function__(cls, func, types, args=(), kwargs=None):  # torch's protocol
         kwargs = kwargs or {}
         with torch._C.DisableTorchFunctionSubclass():
             result = func(*args, **kwargs)
@@ -169,7 +169,7 @@ class _FactoryTracking(TorchFunctionMode):
     """Keeps the tracking through `torch.tensor(batch)` and the like, which make a plain tensor of a tracked one;
     `device=` there counts as a move."""
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN206 - torch's protocol
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # torch's protocol
         kwargs = kwargs or {}
         result = func(*args, **kwargs)
         sources = [leaf for leaf in tree_leaves(args[:1]) if isinstance(leaf, _Tracked)]

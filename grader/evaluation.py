@@ -46,7 +46,8 @@ def shuffled_pair(images: np.ndarray, perturbed: np.ndarray, key: tuple[int, int
 def run_evaluation(ctx: GradingContext, checkpoint: Path) -> StageOutcome[Metrics]:
     """Score the trained model on the hidden test images and their perturbed copy."""
     training, metric = ctx.assignment.training, ctx.assignment.metric
-    assert training is not None and metric is not None
+    if training is None or metric is None:
+        raise ValueError(f"{ctx.assignment.id} has no [training] or [metric]: nothing to evaluate")
     workdir = ctx.stage_dir("evaluation")
     shutil.copy(checkpoint, workdir / "checkpoint.pt")
     images = np.asarray(ctx.data.test.images)

@@ -310,7 +310,7 @@ def cpu_environment(threads: int, cpu_kernels: str) -> dict[str, str]:
         # Waiting threads spin briefly, then sleep. libgomp's default spin (300,000 rounds) burnt the CPU budget on a
         # busy machine (a2, 3 epochs: 3.4 CPU s per thread alone, 10.1 beside two CPU hogs); sleeping at once
         # (OMP_WAIT_POLICY=PASSIVE) kept it level but made quiet epochs 1.6x slower; 1,000 rounds: 2.9 alone,
-        # 3.0 beside the hogs, epochs 1.26 s (spinning: 1.15 s). bench/README.md has the table.
+        # 3.0 beside the hogs, epochs 1.26 s (spinning: 1.15 s). docs/benchmarks/index.md has the table.
         "GOMP_SPINCOUNT": "1000",
         # Keep freed memory for the next batch instead of returning it to the OS and faulting it in again
         # (measured: a2 epoch 4.3-5.0 s -> 2.8-3.3 s at one thread; bench/harness.py).

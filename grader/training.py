@@ -53,7 +53,8 @@ class TrainedModel:
 
 def budget_of(ctx: GradingContext) -> Budget:
     training = ctx.assignment.training
-    assert training is not None
+    if training is None:
+        raise ValueError(f"{ctx.assignment.id} has no [training]: nothing to train")
     clock = "cpu" if ctx.device.kind == "cpu" else "wall"
     return Budget(clock=clock, seconds=training.budget_seconds[ctx.device.kind])
 
@@ -61,7 +62,8 @@ def budget_of(ctx: GradingContext) -> Budget:
 def run_training(ctx: GradingContext, on_epoch: Callable[[int, int], None] | None = None) -> StageOutcome[TrainedModel]:
     """Train in the sandbox; `on_epoch(done, planned)` is called as epochs finish."""
     training = ctx.assignment.training
-    assert training is not None
+    if training is None:
+        raise ValueError(f"{ctx.assignment.id} has no [training]: nothing to train")
     budget = budget_of(ctx)
     workdir = ctx.stage_dir("training")
     spec = TrainSpec(
@@ -118,7 +120,8 @@ def _stopped(ctx: GradingContext, spec: TrainSpec, end: TrainStopped | TrainFail
 def _rule_failures(ctx: GradingContext, start: TrainStart | None, epochs: list[EpochRecord]) -> list[Failure]:
     """The layer rule and the parameter limit, judged here on the model the harness described."""
     training = ctx.assignment.training
-    assert training is not None
+    if training is None:
+        raise ValueError(f"{ctx.assignment.id} has no [training]: nothing to train")
     if start is None:
         return [Failure(stage="training", kind=FailureKind.TAMPERING, message=FORGED)] if epochs else []
     failures = []

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test tier: ruff, then pytest over fast, real-data, slow, service, postgres, browser and docker tests.
+# Every test tier: ruff, the docs site (mkdocs --strict), then pytest over fast, real-data, slow, service, postgres, browser and docker tests.
 # The docker tier needs an engine: this starts one (and stops it after) unless one is reachable.
 # The browser tier needs Debian's chromium and the postgres tier PostgreSQL's binaries: installed when missing.
 set -euo pipefail
@@ -22,6 +22,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 .venv/bin/ruff check .
+# The docs site: --strict fails on a broken link, a missing anchor or a page left out of the nav (not with
+# --quiet, which hides those warnings from --strict too).
+site_dir=$(mktemp -d)
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir "$site_dir" || { rm -rf "$site_dir"; exit 1; }
+rm -rf "$site_dir"
 started_engine=""
 if [ "${GRADER_SKIP_DOCKER:-}" != 1 ]; then
     if scripts/docker-engine.sh start; then

@@ -20,7 +20,7 @@ class _OperatorLog(TorchDispatchMode):
         super().__init__()
         self.names: set[str] = set()
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's protocol
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # torch's protocol
         self.names.add(func.overloadpacket.__name__)
         return func(*args, **(kwargs or {}))
 

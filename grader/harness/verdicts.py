@@ -28,7 +28,8 @@ def import_checks(assignment: Assignment) -> None:
     for path in sorted(assignment.checks_dir.glob("test_*.py")):
         name = f"hidden_checks_{assignment.id}_{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load the hidden checks in {path}")
         module = sys.modules[name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
 

@@ -158,7 +158,7 @@ def serve(
     app = create_app(settings)
     if not _loopback(host) and not https:
         console.print(f"[yellow]warning:[/] listening on {host} without --https; put the service behind an HTTPS "
-                      "reverse proxy (see the README) so tokens and cookies are never sent in clear text.")
+                      "reverse proxy (see docs/operators/https.md) so tokens and cookies are never sent in clear text.")
     uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
 
 

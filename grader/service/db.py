@@ -16,7 +16,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_MS = 30_000  # concurrent uploads wait for SQLite's write lock instead of failing
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # DB-API objects
     """WAL for concurrent readers, durable commits, enforced foreign keys, waiting on a busy lock."""
     cursor = dbapi_connection.cursor()
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", f"busy_timeout={SQLITE_BUSY_MS}"):

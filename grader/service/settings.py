@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 DATABASE_FILE = "service.db"
-SECRET_FILE = "secret.key"
+SECRET_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
 
 
 class ServiceSettings(BaseModel):

@@ -214,7 +214,7 @@ def real_tree(synthetic_cifar: Path, isolated_cache: Path, monkeypatch: pytest.M
     return synthetic_cifar
 
 
-def _observer(name: str):  # noqa: ANN202 - the `observe` fixture's callable
+def _observer(name: str):  # the `observe` fixture's callable
     def observe(seen: Observation) -> None:
         if (failure := judge(name, seen.model_dump_json(), ASSIGNMENT)) is not None:
             raise AssertionError(failure)

@@ -28,7 +28,7 @@ def metrics(accuracy: float = 0.85, perturbed: float = 0.84) -> Metrics:
                    perturbation_gap=accuracy - perturbed, samples=2000)
 
 
-def rules_of(metric=A2.metric, **measures) -> dict[str, str]:  # noqa: ANN001 - a Metric
+def rules_of(metric=A2.metric, **measures) -> dict[str, str]:  # a Metric
     train_keys = {"untrained", "kept_validation", "changed"}
     found = findings(metric, training(**{k: v for k, v in measures.items() if k in train_keys}),
                      metrics(**{k: v for k, v in measures.items() if k not in train_keys}))

@@ -140,7 +140,7 @@ def validation_accuracy(report: Report, epoch: int | None) -> float:
 
 
 def pixel_key(image: np.ndarray) -> str:
-    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes(), usedforsecurity=False).hexdigest()
 
 
 def expected_split(held: HeldOut, mean: list[float], std: list[float]) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shlex
 import shutil
@@ -207,7 +208,7 @@ def test_a_gpu_node_grades_one_cuda_submission_at_a_time(cluster: LocalCluster, 
     assert {node_of(r) for r in reports} == {"gpu_node"}
     assert {r.environment.device for r in reports} == {"cuda (GPU 0)"}
     spans = sorted((r.graded_at.timestamp() - r.seconds, r.graded_at.timestamp()) for r in reports)
-    overlaps = [(a, b) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1] - 0.05]
+    overlaps = [(a, b) for a, b in itertools.pairwise(spans) if b[0] < a[1] - 0.05]
     assert not overlaps, "two CUDA submissions ran at once on the single GPU"
 
 

@@ -28,7 +28,7 @@ def graded(case: str, folder: Path, data_root: Path, files: dict[str, bytes] | N
     return grade(A2, folder, folder.parent / f"{case}-report", GradeOptions(data_root=data_root, student_id=case))
 
 
-def metric_item(report: Report):  # noqa: ANN201 - a ScoreItem
+def metric_item(report: Report):  # a ScoreItem
     return next(item for item in report.score.items if item.name == "accuracy")
 
 

@@ -159,7 +159,7 @@ def _offline_weights(world: World) -> str:
 
 
 def _pixel_key(image: np.ndarray) -> str:
-    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes(), usedforsecurity=False).hexdigest()
 
 
 def _writer_targets(world: World) -> dict[str, list[str]]:

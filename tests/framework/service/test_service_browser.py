@@ -1,7 +1,7 @@
 """A real browser (Playwright driving Debian's chromium) against a real `grader serve` that grades with Ray:
 a student logs in with a token, hands in, watches the status change without reloading and opens the report;
 a TA looks at the class and exports the gradebooks. Every page is saved as a screenshot (the test's artifacts;
-set GRADER_SCREENSHOTS=DIR to also copy them there, as for the README)."""
+set GRADER_SCREENSHOTS=DIR to also copy them there, as for the screenshots in docs/service/)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class Screenshots:
         folder.mkdir(parents=True, exist_ok=True)
         self.extra = Path(os.environ["GRADER_SCREENSHOTS"]) if os.environ.get("GRADER_SCREENSHOTS") else None
 
-    def take(self, page, name: str) -> None:  # noqa: ANN001 - a Playwright page
+    def take(self, page, name: str) -> None:  # a Playwright page
         path = self.folder / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
         if self.extra is not None:
@@ -50,7 +50,7 @@ class Screenshots:
             shutil.copy(path, self.extra / path.name)
 
 
-def log_in(browser, url: str, token: str):  # noqa: ANN001, ANN201 - Playwright objects
+def log_in(browser, url: str, token: str):  # Playwright objects
     context = browser.new_context(accept_downloads=True, viewport={"width": 1200, "height": 800})
     page = context.new_page()
     page.goto(f"{url}/login")

@@ -29,7 +29,7 @@ class Ran:
 
 
 @pytest.fixture
-def grader(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # noqa: ANN201 - a runner
+def grader(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # a runner
     """`grader ARGS` in this process, in a folder, as the installed entry point runs it (GraderError: exit 2)."""
 
     def run(*args: str, cwd: Path) -> Ran:

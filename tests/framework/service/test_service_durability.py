@@ -29,7 +29,7 @@ def states(url: str, tokens: dict[str, str], ids: dict[str, int]) -> list[str]:
                        timeout=30).json()["state"] for login in ids]
 
 
-def wait_for(condition, seconds: float, what: str, log: Path) -> None:  # noqa: ANN001 - a predicate
+def wait_for(condition, seconds: float, what: str, log: Path) -> None:  # a predicate
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
