@@ -38,7 +38,7 @@ CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x08000000, 
 # A stage's own namespaces: processes, mounts, System V IPC and a network with nothing in it (not even up).
 STAGE_NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 8192, 16384, 1 << 18
-MNT_DETACH = 2
+MS_RDONLY, MS_REMOUNT = 1, 32
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -74,8 +74,21 @@ def _enter_private_view(request: StageRequest) -> None:
     _mount("tmpfs", STAGES_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
     _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={request.tmp_bytes},mode=1777")
     for target in request.hidden:  # what another stage needs and this one must not see (training data, checks)
-        _check(_LIBC.umount2(target.encode(), MNT_DETACH), f"umount {target}")
+        _cover(target)
     _fresh_tmp(request.tmp_bytes)
+
+
+def _cover(target: str) -> None:
+    """Hide a mount under an empty, read-only one: a folder under a tmpfs, a file under an empty file of the stage's
+    own /stages. (In a user namespace a mount made by a more privileged one cannot be unmounted, but it can be
+    covered.)"""
+    if os.path.isdir(target):
+        _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0555")
+        return
+    empty = f"{STAGES_ROOT}/.empty"
+    open(empty, "a").close()
+    _mount(empty, target, None, MS_BIND)
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
 
 
 def _fresh_tmp(size: int) -> None:

@@ -249,14 +249,16 @@ def test_a_stage_sees_only_the_mounts_it_needs(mode: str, tmp_path: Path) -> Non
     (data / "labels.npy").write_text("the training labels")
     for path in (tmp_path, data, data / "labels.npy"):
         path.chmod(0o755 if path.is_dir() else 0o644)
-    target = Path("/data/train")
-    config = sandbox.SandboxConfig(mounts=(sandbox.Mount(data, target),))
-    code = f"import os; print(sorted(os.listdir({str(target)!r})))"
+    folder, file = Path("/data/train"), Path("/data/labels.npy")
+    config = sandbox.SandboxConfig(mounts=(sandbox.Mount(data, folder), sandbox.Mount(data / "labels.npy", file)))
+    code = (f"import os; print(sorted(os.listdir({str(folder)!r})), repr(open({str(file)!r}).read()))\n"
+            f"try:\n    open({str(file)!r}, 'w').write('x')\nexcept OSError as e:\n    print(e.errno)")
+    both = frozenset({folder, file})
     with Sandbox(config) as box:
-        seeing, blind = run_python(box, code, sees=frozenset({target})), run_python(box, code)
-        again = run_python(box, code, sees=frozenset({target}))
-    assert seeing.output.strip() == "['labels.npy']" and again.output == seeing.output, seeing.output
-    assert blind.output.strip() == "[]", blind.output
+        seeing, blind, again = run_python(box, code, sees=both), run_python(box, code), run_python(box, code, sees=both)
+    assert seeing.output.split("\n")[0] == "['labels.npy'] 'the training labels'", seeing.output
+    assert again.output == seeing.output, "hiding a mount from one stage hides it from no other"
+    assert blind.output.split("\n")[:2] == ["[] ''", str(errno.EROFS)], blind.output
 
 
 @bubblewrap_only
