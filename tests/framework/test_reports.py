@@ -87,7 +87,7 @@ def make_report(a3: Assignment, student: str, *, failed: bool = False, flagged: 
         checks.append(CheckResult(nodeid=SECRET_NODEID, group="training", outcome="failed", points=0,
                                   max_points=5, message="gradients were not zeroed", details=SECRET_DETAILS))
         items[3] = items[3].model_copy(update={"points": 10.0, "reason": "1 of 3 checks failed."})
-        items.append(ScoreItem(name="accuracy", title="Validation accuracy", points=0, max_points=a3.metric.points,
+        items.append(ScoreItem(name="accuracy", title="Test accuracy", points=0, max_points=a3.metric.points,
                                reason="The model was not trained.", visibility="hidden"))
         failures.append(Failure(stage="training", kind=FailureKind.NAN_LOSS, message="The loss became NaN in epoch 1.",
                                 details=SECRET_DETAILS.replace("line 3", "line 9")))
@@ -102,7 +102,7 @@ def make_report(a3: Assignment, student: str, *, failed: bool = False, flagged: 
                           confusion=[[920, 80], [120, 880]], perturbed_accuracy=0.6 if flagged else 0.89,
                           perturbation="hflip", perturbation_gap=0.3 if flagged else 0.01,
                           samples=2000)
-        items.append(ScoreItem(name="accuracy", title="Validation accuracy", points=a3.metric.points,
+        items.append(ScoreItem(name="accuracy", title="Test accuracy", points=a3.metric.points,
                                max_points=a3.metric.points, reason="Accuracy 90.0% reaches full credit."))
         if flagged:
             integrity.append(Finding(rule="accuracy", value=0.9, limit=0.88, action="review",
@@ -181,7 +181,7 @@ def test_markdown_links_the_png_files(written: dict[str, Path]) -> None:
     for png in ("training.png", "confusion.png"):
         assert f"]({png})" in md
         assert (written["full"] / png).read_bytes().startswith(PNG_MAGIC)
-    assert "| Validation accuracy | 50 / 50 | Accuracy 90.0% reaches full credit. |" in md
+    assert "| Test accuracy | 50 / 50 | Accuracy 90.0% reaches full credit. |" in md
 
 
 @pytest.mark.parametrize("kind", ["full", "failed", "flagged", "notebook"])

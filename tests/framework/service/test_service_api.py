@@ -305,4 +305,4 @@ def test_leaderboard_under_pseudonyms_and_in_gradescope_results(serve, graded_a2
     with served.context.sessions() as db:
         grading = db.scalar(select(Grading).where(Grading.submission_id == submission))
     results = json.loads((report_dir(served.context.settings.reports_dir, grading.id) / "results.json").read_text())
-    assert results["leaderboard"] == [{"name": "Validation accuracy", "value": round(accuracy, 4)}]
+    assert results["leaderboard"] == [{"name": "Test accuracy", "value": round(accuracy, 4)}]
