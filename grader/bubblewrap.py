@@ -13,11 +13,12 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from grader.errors import GraderError
 from grader.harness.zygote import FRESH_TMP, STAGE_HOME, STAGES_ROOT
-from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR
+from grader.paths import PACKAGE_DIR
 
 SANDBOX_ENV = "GRADER_SANDBOX"  # "bubblewrap" or "rlimits" forces a mode
 
@@ -41,8 +42,10 @@ def namespace_flags() -> list[str]:
     return ["--unshare-all"]
 
 
-def command(mounts: list[tuple[Path, Path]], gpu_index: int | None, root: Path, python_args: list[str]) -> list[str]:
-    """`bwrap ... python ARGS`: `mounts` (host path, target) read-only, the GPU's devices, the stages' `root`."""
+def command(mounts: list[tuple[Path, Path]], gpu_index: int | None, root: Path, python_args: list[str],
+            public: Sequence[Path] = ()) -> list[str]:
+    """`bwrap ... python ARGS`: `mounts` (host path, target) and the `public` folders (at their own paths)
+    read-only, the GPU's devices, the stages' `root`."""
     argv = ["bwrap", *namespace_flags(), "--die-with-parent", "--new-session"]
     for name in ("usr", "etc/alternatives"):
         argv += ["--ro-bind-try", f"/{name}", f"/{name}"]
@@ -54,7 +57,7 @@ def command(mounts: list[tuple[Path, Path]], gpu_index: int | None, root: Path, 
             argv += ["--ro-bind", str(path), str(path)]
     argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", STAGE_HOME, "--dir", FRESH_TMP]
-    binds = [(path, path) for path in interpreter_paths()] + mounts
+    binds = [(path, path) for path in interpreter_paths(public)] + mounts
     for parent in sorted({a for _, target in binds for a in target.parents if a != Path("/")}):
         argv += ["--perms", "0755", "--dir", str(parent)]  # bwrap would make them 0700 otherwise
     for source, target in binds:
@@ -70,9 +73,9 @@ def command(mounts: list[tuple[Path, Path]], gpu_index: int | None, root: Path, 
     return [*argv, "--", sys.executable, *python_args]
 
 
-def interpreter_paths() -> list[Path]:
-    """The Python installation, the virtualenv and the grader's own package and configs, deduplicated."""
-    candidates = [Path(sys.base_prefix), Path(sys.prefix), PACKAGE_DIR, ASSIGNMENTS_DIR]
+def interpreter_paths(public: Sequence[Path] = ()) -> list[Path]:
+    """The Python installation, the virtualenv, the grader's own package and the `public` folders, deduplicated."""
+    candidates = [Path(sys.base_prefix), Path(sys.prefix), PACKAGE_DIR, *public]
     paths: list[Path] = []
     for path in sorted({p.resolve() for p in candidates}):
         if not str(path).startswith("/usr/") and not any(path.is_relative_to(p) for p in paths):

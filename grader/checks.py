@@ -20,7 +20,7 @@ from grader.context import DATA_TREE, GradingContext
 from grader.data import DATA_DIR_ENV
 from grader.files import trim
 from grader.models import CheckResult, Failure, FailureKind
-from grader.paths import PACKAGE_DIR, PROJECT_ROOT
+from grader.paths import PACKAGE_DIR, course_root
 from grader.protocol import (
     CHECK_EVENTS,
     TRAINING_CALLS,
@@ -41,7 +41,6 @@ from grader.stage import StageOutcome
 
 RESULTS_FILE = "results.jsonl"
 CANARY = PACKAGE_DIR / "harness" / "canary_check.py"
-CANARY_NODEID = "grader/harness/canary_check.py::test_canary"
 VERDICT_SECONDS = 60.0
 TAMPERED = ("The hidden checks reported an impossible result, so the test run was tampered with; "
             "the checks earn no points.")
@@ -99,6 +98,13 @@ def run_checks(ctx: GradingContext) -> StageOutcome[list[CheckResult]]:
     return StageOutcome(results, _failures(ctx, collected, checks, nonce, verdicts))
 
 
+def canary_nodeid() -> str:
+    """The canary's pytest node id: its path from the course root, or none where it lies outside (pytest names a file
+    outside its rootdir that it was given by nothing but its function)."""
+    root = course_root()
+    return f"{CANARY.relative_to(root).as_posix() if CANARY.is_relative_to(root) else ''}::test_canary"
+
+
 def _run_pytest(ctx: GradingContext, nonce: str, done: list[str], hung: list[str], seconds: float,
                 attempt: int) -> tuple[_Run, SandboxResult]:
     workdir = ctx.stage_dir(f"checks-{attempt}")
@@ -106,7 +112,7 @@ def _run_pytest(ctx: GradingContext, nonce: str, done: list[str], hung: list[str
     args = [
         str(assignment.checks_dir), str(CANARY),
         "-p", "grader.pytest_plugin", "-p", "pytest_timeout", "-p", "no:cacheprovider",
-        "--noconftest", "-c", str(PACKAGE_DIR / "harness" / "pytest.ini"), "--rootdir", str(PROJECT_ROOT),
+        "--noconftest", "-c", str(PACKAGE_DIR / "harness" / "pytest.ini"), "--rootdir", str(course_root()),
         "--submission", "submission", "--results", RESULTS_FILE,
         "--timeout", f"{assignment.limits.check_seconds:g}", "-q", "--no-header", "-p", "no:warnings",
     ]
@@ -193,7 +199,7 @@ def _judged(check: Check, nodeid: str, verdicts: Verdicts | None) -> Check:
 def check_results(assignment: Assignment, collected: list[CollectedCheck], checks: dict[str, Check],
                   verdicts: Verdicts | None) -> list[CheckResult]:
     """One result per collected check: its outcome after the verdict, and its share of its group's points."""
-    items = [item for item in collected if item.nodeid != CANARY_NODEID]
+    items = [item for item in collected if item.nodeid != canary_nodeid()]
     counts = {g.name: sum(1 for item in items if item.group == g.name) for g in assignment.checks}
     results = []
     for item in items:
@@ -211,7 +217,7 @@ def check_results(assignment: Assignment, collected: list[CollectedCheck], check
 def _failures(ctx: GradingContext, collected: list[CollectedCheck], checks: dict[str, Check], nonce: str,
               verdicts: Verdicts | None) -> list[Failure]:
     failures = []
-    canary = checks.get(CANARY_NODEID, Check("not_run"))
+    canary = checks.get(canary_nodeid(), Check("not_run"))
     if canary.outcome != "failed" or nonce not in canary.message:
         ended = canary.outcome.replace("_", " ")
         details = canary.message if canary.outcome == "failed" else f"The canary check ended as {ended}."

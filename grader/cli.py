@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from grader.intake import student_id_for
 from grader.lms import ClassFolder, apply_roster, read_class_folder, read_roster
 from grader.local_cluster import confine_embedded_ray
 from grader.models import SIMILARITY_DIR, Report, SimilarityResult
-from grader.paths import EXAMPLES_DIR
+from grader.paths import COURSE_ROOT_ENV, examples_dir, require_course_root
 from grader.pipeline import GradeOptions, grade
 from grader.reports.gradescope import write_gradescope_results
 from grader.sandbox import prestart_sandbox
@@ -85,9 +86,17 @@ def _show_version(value: bool) -> None:
 
 
 @app.callback()
-def _options(version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
-                                                   help="Print the grader's version and exit.")] = False) -> None:
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print the grader's version and exit.")] = False,
+    course_root: Annotated[Path | None, typer.Option(
+        "--course-root", envvar=COURSE_ROOT_ENV, show_envvar=True,
+        help="The course root: the folder with assignments/, solutions/ and tests/ (default: the current folder "
+             "when it has assignments/, else the checkout the grader is installed editable from).")] = None,
+) -> None:
     """Autograder for PyTorch course assignments."""
+    if course_root is not None:  # through the environment, so every process the grader starts sees the same root
+        os.environ[COURSE_ROOT_ENV] = str(require_course_root(course_root))
 
 
 @app.command("list")
@@ -95,7 +104,11 @@ def list_assignments() -> None:
     """List the assignments and what they are worth."""
     table = Table("id", "title", "version", "points", "training budget (cpu/cuda s)")
     for assignment_id in assignment_ids():
-        a = load_assignment(assignment_id)
+        try:
+            a = load_assignment(assignment_id)
+        except GraderError as exc:  # one broken config must not hide the others
+            table.add_row(assignment_id, f"[red]{escape(str(exc))}[/]", "-", "-", "-")
+            continue
         budget = "/".join(f"{v:g}" for v in a.training.budget_seconds.values()) if a.training else "-"
         table.add_row(a.id, a.title, a.version, f"{a.total_points:g}", budget)
     console.print(table)
@@ -201,6 +214,8 @@ def similarity(
 
 @app.command("check-solutions")
 def check_solutions(
+    assignments: Annotated[list[str] | None, typer.Argument(
+        metavar="[ASSIGNMENT]...", help="The assignments to check (default: every one).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for the reports.")] = Path("reports/check-solutions"),
     data_dir: DataDir = None,
     device: DeviceOpt = DeviceChoice.auto,
@@ -208,10 +223,9 @@ def check_solutions(
     quiet: Quiet = False,
     plain: Plain = False,
 ) -> None:
-    """Grade every reference solution (must be 100%) and every stub (must be 0) through the full engine."""
+    """Grade the reference solutions (must be 100%) and stubs (must be 0) of the named assignments, or of every one."""
     failed = []
-    for assignment_id in assignment_ids():
-        assignment = load_assignment(assignment_id)
+    for assignment in [load_assignment(assignment_id) for assignment_id in assignments or assignment_ids()]:
         data_root = _data_root(assignment, data_dir)
         for kind, folder, expected in (("solution", assignment.solution_dir, assignment.total_points),
                                        ("stub", assignment.folder, 0.0)):
@@ -262,7 +276,7 @@ def grade_examples(
 ) -> None:
     """Batch-grade the bundled example submissions of every assignment."""
     for assignment_id in assignment_ids():
-        grade_batch(assignment_id, EXAMPLES_DIR / assignment_id, out / assignment_id, workers, data_dir, device,
+        grade_batch(assignment_id, examples_dir() / assignment_id, out / assignment_id, workers, data_dir, device,
                     runner, quiet, plain, None, None)
 
 

@@ -1,8 +1,10 @@
 """Grading on a Ray cluster: each submission is one Ray task that runs `grader.pipeline.grade` on a node.
 
 The driver (this process) sends the submission's bytes, Ray decides where and when the task runs, and the
-finished report folder comes back and is written into the driver's out dir, `report.json` last. A node that
-grades with other data or another grader build grades nothing: its task says so and goes to another node.
+finished report folder comes back and is written into the driver's out dir, `report.json` last. The course root's
+public files and hidden checks (never its solutions) travel packed once through Ray's object store; a node unpacks
+them into a cache folder named by their digest. A node that grades with other data, another grader build or other
+course content grades nothing: its task says so and goes to another node.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import functools
 import hashlib
 import io
 import logging
+import os
 import platform
 import socket
 import tarfile
@@ -31,12 +34,12 @@ from ray.exceptions import RayError, RayTaskError
 from grader import __version__
 from grader.config import Assignment
 from grader.context import Device, load_grading_data
-from grader.data import DATA_DIR_ENV, resolve_data_root
+from grader.data import DATA_DIR_ENV, cache_dir, resolve_data_root
 from grader.docker_runner import GRADER_MEMORY_MB
 from grader.errors import GraderError
 from grader.intake import student_id_for
 from grader.models import Contract, Failure, FailureKind, Report
-from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR, TESTS_DIR
+from grader.paths import COURSE_ROOT_ENV, PACKAGE_DIR, course_root
 from grader.pipeline import GradeOptions, failed_report, grade
 from grader.reports import write_all
 from grader.reports.files import REPORT_JSON, clear_stale_temps, write_atomic
@@ -54,9 +57,10 @@ DeviceKind = Literal["cpu", "cuda"]
 
 
 class Expectation(Contract):
-    """What every node must grade with: the driver's grader build and data fingerprint."""
+    """What every node must grade with: the driver's grader build, course content and data fingerprint."""
 
     grader: str
+    course: str
     data: str | None
 
 
@@ -128,8 +132,10 @@ class Dispatcher:
         """Connect to Ray: "local" (embedded, this machine), "auto", "ray://HOST:PORT" or "HOST:PORT"."""
         self._owns_ray = _connect(address, data_root)
         self.device_kind: DeviceKind = _resolve_device(device_kind)
-        self.expected = Expectation(grader=grader_build(),
+        root = course_root()
+        self.expected = Expectation(grader=grader_build(), course=course_digest(root),
                                     data=load_grading_data(data_root).fingerprint if data_root else None)
+        self._course = ray.put(pack_course(root))  # once: every task's node fetches it from the object store
         self._statuses = StatusBoard.options(resources={HEAD_NODE: 0.001}).remote()
         self._pending: dict[ray.ObjectRef, _Pending] = {}
         self._bad_nodes: dict[str, NodeProblem] = {}  # node id -> why it must not grade for this driver
@@ -196,7 +202,7 @@ class Dispatcher:
         options = task_resources(job.assignment, job.device_kind)
         if bad_nodes:
             options["label_selector"] = {NODE_ID_LABEL: f"!in({','.join(sorted(bad_nodes))})"}
-        ref = grade_on_node.options(max_retries=MAX_RETRIES, **options).remote(job, self._statuses)
+        ref = grade_on_node.options(max_retries=MAX_RETRIES, **options).remote(job, self._course, self._statuses)
         with self._lock:
             self._pending[ref] = pending
 
@@ -390,16 +396,60 @@ def cluster_failure_report(pending: _Pending, failure: Failure) -> Report:
 
 @functools.cache
 def grader_build() -> str:
-    """The grader's version and a digest of its code, configs and hidden checks (equal builds grade alike)."""
+    """The grader's version and a digest of its code (equal builds grade alike)."""
+    return f"{__version__}+{_digest(PACKAGE_DIR.parent, [PACKAGE_DIR])}"
+
+
+def course_files(root: Path) -> list[Path]:
+    """The folders of the course root a node grades with: `assignments/` and each assignment's hidden checks."""
+    assignments = root / "assignments"
+    return [assignments, *(root / "tests" / p.parent.name for p in sorted(assignments.glob("*/assignment.toml")))]
+
+
+def course_digest(root: Path) -> str:
+    """A digest of the course root's public files and hidden checks (equal digests grade alike)."""
+    return _digest(root, course_files(root))
+
+
+def _digest(base: Path, folders: list[Path]) -> str:
+    """sha256 over every file below `folders` (caches left out): its path from `base`, then its bytes."""
     digest = hashlib.sha256()
-    roots = [PACKAGE_DIR, ASSIGNMENTS_DIR, *(TESTS_DIR / p.name for p in sorted(ASSIGNMENTS_DIR.iterdir()))]
-    for root in roots:
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            relative = path.relative_to(root.parent).as_posix()
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             if any(part in CACHE_NAMES for part in path.parts) or path.suffix == ".pyc":
                 continue
-            digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
-    return f"{__version__}+{digest.hexdigest()[:12]}"
+            digest.update(path.relative_to(base).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def pack_course(root: Path) -> bytes:
+    """The course root's public files and hidden checks as a gzip tar, paths relative to the root."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", dereference=True) as archive:  # a linked folder as its files
+        for folder in course_files(root):
+            if folder.is_dir():
+                archive.add(folder, arcname=folder.relative_to(root).as_posix(), filter=_not_cache)
+    return buffer.getvalue()
+
+
+def _not_cache(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    name = Path(info.name)
+    return None if name.name in CACHE_NAMES or name.suffix == ".pyc" else info
+
+
+def node_course(expected: str, packed: bytes) -> Path:
+    """The driver's course content on this node: unpacked once into the cache folder its digest names."""
+    folder = cache_dir() / "courses" / expected
+    if not folder.is_dir():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder.parent) as tmp, \
+                tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as archive:
+            unpacked = Path(tmp) / "course"
+            archive.extractall(unpacked, filter="data")
+            unpacked.chmod(0o755)  # the sandbox's stage users read it
+            with contextlib.suppress(OSError):  # another worker of this node unpacked it first
+                unpacked.rename(folder)
+    return folder
 
 
 @functools.cache
@@ -417,12 +467,17 @@ def node_name(node_id: str) -> str:
     return f"{name} ({node_id[:8]})"
 
 
-def node_problem(expected: Expectation, node: str) -> NodeProblem | None:
-    """Why this node must not grade for the driver, or None when it has the same grader build and data."""
+def node_problem(expected: Expectation, node: str, course: Path) -> NodeProblem | None:
+    """Why this node must not grade for the driver, or None when it has the same grader build, course content (in
+    `course`) and data."""
     if grader_build() != expected.grader:
         return NodeProblem(kind=FailureKind.VERSION_MISMATCH,
                            message=f"Node {node} runs grader {grader_build()}, expected {expected.grader}, "
                                    "so it graded nothing; a TA will regrade this submission.")
+    if (content := course_digest(course)) != expected.course:
+        return NodeProblem(kind=FailureKind.VERSION_MISMATCH,
+                           message=f"Node {node} has course content {content} in {course}, expected "
+                                   f"{expected.course}, so it graded nothing; a TA will regrade this submission.")
     if expected.data is None:
         return None
     try:
@@ -438,13 +493,16 @@ def node_problem(expected: Expectation, node: str) -> NodeProblem | None:
 
 
 @ray.remote
-def grade_on_node(job: Job, statuses: ActorHandle) -> Outcome:
-    """The Ray task: check the node, rebuild the submission, grade it here and return the report folder."""
+def grade_on_node(job: Job, course: bytes, statuses: ActorHandle) -> Outcome:
+    """The Ray task: check the node, rebuild the submission, grade it here against the driver's course content
+    (`course`, packed) and return the report folder."""
     node_id = ray.get_runtime_context().get_node_id()
     node = node_name(node_id)
-    problem = node_problem(job.expected, node)
+    root = node_course(job.expected.course, course)
+    problem = node_problem(job.expected, node, root)
     if problem is not None:
         return Outcome(node=node, node_id=node_id, problem=problem)
+    os.environ[COURSE_ROOT_ENV] = str(root)  # this worker grades with the driver's course, whatever it had
 
     def say(status: str) -> None:
         statuses.post.remote(job.job_id, status)  # not waited for; a lost board loses only statuses

@@ -10,7 +10,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from grader.errors import GraderError
-from grader.paths import ASSIGNMENTS_DIR, SOLUTIONS_DIR, TESTS_DIR
+from grader.paths import assignments_dir, checks_root, course_root, solutions_dir
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -206,15 +206,15 @@ class Assignment(Strict):
 
     @property
     def folder(self) -> Path:
-        return ASSIGNMENTS_DIR / self.id
+        return assignments_dir() / self.id
 
     @property
     def solution_dir(self) -> Path:
-        return SOLUTIONS_DIR / self.id
+        return solutions_dir() / self.id
 
     @property
     def checks_dir(self) -> Path:
-        return TESTS_DIR / self.id
+        return checks_root() / self.id
 
     @property
     def total_points(self) -> float:
@@ -252,16 +252,22 @@ def load_assignment_file(path: Path) -> Assignment:
     return assignment
 
 
-def assignment_ids() -> list[str]:
-    """Ids of all assignments shipped in `assignments/`."""
-    return sorted(p.parent.name for p in ASSIGNMENTS_DIR.glob("*/assignment.toml"))
+def assignment_ids(root: Path | None = None) -> list[str]:
+    """Ids of the course root's assignments: the folders of `assignments/` that hold an assignment.toml."""
+    folder = root / "assignments" if root else assignments_dir()
+    return sorted(p.parent.name for p in folder.glob("*/assignment.toml"))
+
+
+def load_assignment(assignment_id: str) -> Assignment:
+    """Load one of the course root's assignments by id."""
+    return _load_assignment(course_root(), assignment_id)
 
 
 @cache
-def load_assignment(assignment_id: str) -> Assignment:
-    """Load a shipped assignment by id."""
-    path = ASSIGNMENTS_DIR / assignment_id / "assignment.toml"
+def _load_assignment(root: Path, assignment_id: str) -> Assignment:
+    path = root / "assignments" / assignment_id / "assignment.toml"
     if not path.is_file():
-        known = ", ".join(assignment_ids()) or "none"
-        raise GraderError(f"Unknown assignment {assignment_id!r}; known assignments: {known}.")
+        known = ", ".join(assignment_ids(root)) or "none"
+        raise GraderError(f"Unknown assignment {assignment_id!r} in the course root {root}; "
+                          f"known assignments: {known}.")
     return load_assignment_file(path)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from grader.config import Assignment, Validation
 from grader.data import HeldOut, SplitTensors, hold_out, load_split
+from grader.paths import course_root
 from grader.sandbox import HARNESS_PRELOAD, Mount, Sandbox, SandboxConfig, StageLimits
 
 
@@ -111,9 +112,10 @@ TRAINING_MOUNTS = (TRAIN_IMAGES, TRAIN_LABELS, VALIDATION_IMAGES)
 
 
 def sandbox_config(assignment: Assignment, data_root: Path | None, device: Device) -> SandboxConfig:
-    """What the stages of one submission may see: the hidden checks, the images a submission trains on with their
-    labels and the held-out validation images without theirs, and for assignments whose checks read images, the
-    image tree. Each stage sees only the mounts it needs (`Stage.sees`)."""
+    """What the stages of one submission may see: the course root's public files (never its solutions), the hidden
+    checks, the images a submission trains on with their labels and the held-out validation images without theirs,
+    and for assignments whose checks read images, the image tree. Each stage sees only the mounts it needs
+    (`Stage.sees`)."""
     mounts = [Mount(assignment.checks_dir, assignment.checks_dir)]
     if data_root is not None and assignment.checks_read_data:
         mounts.append(Mount(data_root, DATA_TREE))
@@ -122,7 +124,8 @@ def sandbox_config(assignment: Assignment, data_root: Path | None, device: Devic
         mounts += [Mount(held_out.fit.images_path, TRAIN_IMAGES), Mount(held_out.fit.labels_path, TRAIN_LABELS),
                    Mount(held_out.validation.images_path, VALIDATION_IMAGES)]
     limits = assignment.limits
-    return SandboxConfig(tuple(mounts), device.gpu_index, limits.threads, limits.cpu_kernels, HARNESS_PRELOAD)
+    return SandboxConfig(tuple(mounts), device.gpu_index, limits.threads, limits.cpu_kernels, HARNESS_PRELOAD,
+                         course_root())
 
 
 @cache

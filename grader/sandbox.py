@@ -31,6 +31,7 @@ import psutil
 
 from grader import bubblewrap
 from grader.harness.zygote import STAGE_HOME
+from grader.paths import COURSE_ROOT_ENV
 from grader.protocol import CONTROL, SandboxReady, StageExited, StageRequest, StageStarted
 from grader.spares import Spares
 from grader.watchdog import BoundedOutput, StageTree
@@ -116,6 +117,7 @@ class SandboxConfig:
     threads: int = 1
     cpu_kernels: str = "native"
     preload: tuple[str, ...] = ()
+    course_root: Path | None = None  # its assignments/ every stage reads, never its solutions/; in $GRADER_COURSE_ROOT
 
 
 def sandbox_name() -> str:
@@ -166,7 +168,8 @@ class Sandbox:
         if not self.isolated:
             return [sys.executable, *python_args]
         mounts = [(mount.source, mount.target) for mount in self.config.mounts]
-        return bubblewrap.command(mounts, self.config.gpu_index, self.root, python_args)
+        public = [self.config.course_root / "assignments"] if self.config.course_root else []
+        return bubblewrap.command(mounts, self.config.gpu_index, self.root, python_args, public)
 
     def stage_dir(self, name: str) -> Path:
         """A fresh, empty folder for one stage; only that stage sees it (at /sandbox under bubblewrap)."""
@@ -326,7 +329,7 @@ def _base_env(config: SandboxConfig) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "MPLBACKEND": "Agg",
         "CUDA_VISIBLE_DEVICES": "" if config.gpu_index is None else str(config.gpu_index),
-    }
+    } | ({COURSE_ROOT_ENV: str(config.course_root)} if config.course_root else {})
 
 
 def _stage_env(box: Sandbox, stage: Stage) -> dict[str, str]:

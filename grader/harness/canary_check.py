@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from grader.paths import PACKAGE_DIR, TESTS_DIR
+from grader.paths import PACKAGE_DIR, checks_root
 
 WATCHED_MODULES = (
     "builtins", "torch", "torch.nn.functional", "torch.testing", "numpy", "pytest", "_pytest.runner",
@@ -23,6 +23,7 @@ WATCHED_CLASSES = (
     ("torch", "Tensor"), ("torch.nn", "Module"), ("torch.optim", "Optimizer"), ("_pytest.reports", "TestReport"),
     ("_pytest.reports", "BaseReport"), ("_pytest.runner", "CallInfo"), ("_pytest.python", "Function"),
 )
+_WATCHED_ROOTS = (PACKAGE_DIR, checks_root())  # the grader's modules and the course root's hidden checks
 
 
 def _namespaces() -> list[tuple[str, object]]:
@@ -39,8 +40,8 @@ def _namespaces() -> list[tuple[str, object]]:
 
 
 def _is_graders(file: str | None) -> bool:
-    """Whether a module is the grader's own code or a hidden check."""
-    return file is not None and any(Path(file).resolve().is_relative_to(root) for root in (PACKAGE_DIR, TESTS_DIR))
+    """Whether a module is the grader's own code or a hidden check of the course root."""
+    return file is not None and any(Path(file).resolve().is_relative_to(root) for root in _WATCHED_ROOTS)
 
 
 def _snapshot() -> list[tuple[str, object, str, object]]:

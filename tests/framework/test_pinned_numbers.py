@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.checks import CANARY_NODEID, Check, check_results
+from grader.checks import Check, canary_nodeid, check_results
 from grader.config import load_assignment
 from grader.evaluation import compute_metrics, perturb, shuffled_pair
 from grader.failures import CONSEQUENCES
@@ -28,7 +28,7 @@ def collected(*items: tuple[str, str]) -> list[CollectedCheck]:
 def test_check_points_share_their_group_and_follow_the_verdicts() -> None:
     checks = collected(("a", "architecture"), ("t1", "training"), ("t2", "training"), ("t3", "training"),
                        ("t4", "training"), ("e1", "evaluate"), ("e2", "evaluate"), ("e3", "evaluate"))
-    checks.append(CollectedCheck(nodeid=CANARY_NODEID, group=None))
+    checks.append(CollectedCheck(nodeid=canary_nodeid(), group=None))
     outcomes = {f"t.py::{n}": Check("passed") for n in ("a", "t1", "t2", "t3", "e1", "e2")}
     outcomes["t.py::t4"] = Check("timeout", "train_one_epoch did not return within 10 s.")
     verdicts = Verdicts(judged_checks=["a", "t1", "t2", "e1"], judgements=[
@@ -37,7 +37,7 @@ def test_check_points_share_their_group_and_follow_the_verdicts() -> None:
         Judgement(nodeid="t.py::t2", failure=None), Judgement(nodeid="t.py::t2", failure="forged second record"),
     ])  # e1 is judged but recorded nothing; t3 and e2 have no verdict: their pass in the sandbox stands
     results = {r.nodeid.split("::")[1]: r for r in check_results(A2, checks, outcomes, verdicts)}
-    assert CANARY_NODEID not in {r.nodeid for r in results.values()}
+    assert canary_nodeid() not in {r.nodeid for r in results.values()}
     assert [(n, r.outcome, round(r.points, 4), round(r.max_points, 4)) for n, r in results.items()] == [
         ("a", "passed", 15.0, 15.0), ("t1", "failed", 0.0, 3.75), ("t2", "failed", 0.0, 3.75),
         ("t3", "passed", 3.75, 3.75), ("t4", "timeout", 0.0, 3.75), ("e1", "failed", 0.0, 3.3333),
