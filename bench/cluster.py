@@ -23,14 +23,14 @@ from grader.config import Assignment, load_assignment
 from grader.data import DATA_DIR_ENV
 from grader.local_cluster import ClusterUnavailable, LocalCluster, NodeSpec
 from grader.models import Report
-from grader.paths import EXAMPLES_DIR
+from grader.paths import examples_dir
 from grader.pipeline import GradeOptions, grade
 
 NAME = "cluster"
 TARGET_OVERHEAD_SECONDS = 1.0
 LOCAL_RUNNER, TWO_NODES = "local runner, --workers 2", "Ray, 2 nodes"
 PER_GRADING = "wall / grading s"
-CHEAP = EXAMPLES_DIR / "a2_ffn" / "fay_broken.py"  # stops at the import stage: almost all of its wall is overhead
+CHEAP = examples_dir() / "a2_ffn" / "fay_broken.py"  # stops at the import stage: almost all of its wall is overhead
 
 
 def run(cfg: Config) -> Result:

@@ -20,7 +20,7 @@ import httpx2
 
 from bench.common import Config, Result, Table
 from grader.course import course_template
-from grader.paths import EXAMPLES_DIR
+from grader.paths import examples_dir
 from grader.service.db import open_database
 from grader.service.people import RosterEntry, import_roster
 from grader.service.settings import ServiceSettings
@@ -28,7 +28,7 @@ from grader.service.tables import Role, utcnow
 
 NAME = "service"
 ASSIGNMENT = "a1_dataset"  # no training: the numbers are about the service and the dispatch
-SOURCE = (EXAMPLES_DIR / ASSIGNMENT / "ada_full_marks" / "cifar_dataset.py").read_bytes()
+SOURCE = (examples_dir() / ASSIGNMENT / "ada_full_marks" / "cifar_dataset.py").read_bytes()
 GRADER = str(Path(sys.executable).with_name("grader"))
 POLL_SECONDS = 0.02
 

@@ -22,9 +22,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader import notebook
 from grader.config import Assignment, load_assignment
-from grader.paths import EXAMPLES_DIR, TESTS_DIR
+from grader.paths import checks_root, examples_dir
 
-INDEPENDENT_DIR = TESTS_DIR / "framework" / "similarity_data" / "a2_independent"
+INDEPENDENT_DIR = checks_root() / "framework" / "similarity_data" / "a2_independent"
 SOLUTION_MARKER = re.compile(
     r"^[ ]*# (BEGIN|END) SOLUTION[^\n]*\n|  # SOLUTION$|^[ ]*\"\"\" # BEGIN PROMPT.*?\"\"\" # END PROMPT\n",
     re.MULTILINE | re.DOTALL)
@@ -59,7 +59,7 @@ def originals(assignment: Assignment) -> dict[str, str]:
     """Each original's name and its code as the grader grades it (a notebook through the notebook rule)."""
     module_file = f"{assignment.submission.module}.py"
     found = {"reference": SOLUTION_MARKER.sub("", (assignment.solution_dir / module_file).read_text())}
-    sources = sorted((EXAMPLES_DIR / assignment.id).iterdir())
+    sources = sorted((examples_dir() / assignment.id).iterdir())
     if assignment.id == "a2_ffn":
         sources += sorted(INDEPENDENT_DIR.iterdir())
     for path in sources:

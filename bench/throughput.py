@@ -15,11 +15,11 @@ from pathlib import Path
 
 from bench.common import Config, Result, Table, reference_copy
 from grader.config import load_assignment
-from grader.paths import PROJECT_ROOT
 
 NAME = "batch"
 TARGET_SPEEDUP = 2.0  # against the baseline, 2 workers
-BASELINES = PROJECT_ROOT / ".bench-baseline"
+REPOSITORY = Path(__file__).resolve().parent.parent
+BASELINES = REPOSITORY / ".bench-baseline"
 
 
 def baseline_grader(revision: str) -> Path:
@@ -28,7 +28,7 @@ def baseline_grader(revision: str) -> Path:
     if not (folder / ".venv" / "bin" / "grader").is_file():
         BASELINES.mkdir(exist_ok=True)
         if not folder.is_dir():
-            subprocess.run(["git", "-C", str(PROJECT_ROOT), "worktree", "add", "--detach", str(folder), revision],
+            subprocess.run(["git", "-C", str(REPOSITORY), "worktree", "add", "--detach", str(folder), revision],
                            check=True, capture_output=True)
         subprocess.run(["make", "-C", str(folder), "bootstrap"], check=True)
     return folder / ".venv" / "bin" / "grader"
@@ -55,7 +55,7 @@ def run(cfg: Config) -> Result:
         folder = Path(tmp) / "submissions"
         for i in range(count):
             reference_copy(assignment, folder / f"student{i:02d}", 1)
-        graders = {"this checkout": PROJECT_ROOT / ".venv" / "bin" / "grader"}
+        graders = {"this checkout": REPOSITORY / ".venv" / "bin" / "grader"}
         if cfg.baseline:
             graders[f"baseline {cfg.baseline}"] = baseline_grader(cfg.baseline)
         for name, grader in graders.items():

@@ -1,9 +1,10 @@
 """Docker runner: grade one submission in its own container, with the same stages inside.
 
 The container gets no network, a read-only root with tmpfs scratch space, memory, process and
-CPU limits, one GPU when the worker has one, its inbox (the submission) and the data read-only,
-and its own report folder as its only writable mount. The host stops a container at its time
-limit and still writes a report.
+CPU limits, one GPU when the worker has one, its inbox (the submission), the data and the course root's
+public files and the assignment's hidden checks (never its solutions) read-only, and its own report
+folder as its only writable mount. The image holds the engine only: editing a course needs no rebuild.
+The host stops a container at its time limit and still writes a report.
 
 A container starts before its submission is known: it starts the grader, loads the data and
 starts its warm sandbox, then waits for the host to deliver a submission into its inbox. A batch
@@ -30,6 +31,7 @@ from grader.data import cache_dir
 from grader.errors import GraderError
 from grader.files import trim, write_atomic
 from grader.models import Failure, FailureKind, Report
+from grader.paths import COURSE_ROOT_ENV, assignments_dir
 from grader.pipeline import GradeOptions, failed_report
 from grader.reports import read_report_json, write_all
 from grader.spares import Spares
@@ -39,6 +41,7 @@ DEFAULT_IMAGE = "grader:latest"
 CONTAINER_DATA = "/data/cifar10"
 CONTAINER_CACHE = "/cache"
 CONTAINER_INBOX = "/submission"
+CONTAINER_COURSE = "/mnt/course"  # the host's course root, mounted over nothing the image holds
 DELIVERY_FILE = "delivery.json"
 CONTAINER_LABEL = "grader.runner=docker"  # to find what a grader killed mid-batch left: docker ps -a --filter label=
 GRADER_MEMORY_MB = 2048  # the grader's own process inside the container, on top of the stage limit
@@ -83,6 +86,7 @@ def docker_argv(assignment: Assignment, inbox: Path, out_dir: Path, options: Gra
         *SANDBOX_OPTIONS,
         "-v", f"{inbox.resolve()}:{CONTAINER_INBOX}:ro",
         "-v", f"{out_dir.resolve()}:/out",
+        *course_mounts(assignment),
     ]
     if options.data_root is not None:
         # The decoded tensors too, so no container decodes the images again (grade_in_container fills them).
@@ -94,6 +98,14 @@ def docker_argv(assignment: Assignment, inbox: Path, out_dir: Path, options: Gra
     argv += [image(), "grade", assignment.id, CONTAINER_INBOX, "--out", "/out", "--device", options.device.kind,
              "--quiet", "--wait-for-delivery", f"{2 * time_limit(assignment, options.device.kind):g}"]
     return argv
+
+
+def course_mounts(assignment: Assignment) -> list[str]:
+    """`docker run` options that show the container the course root's public files and this assignment's hidden
+    checks, read-only, and make that its course root; the solutions stay on the host."""
+    checks = f"{CONTAINER_COURSE}/tests/{assignment.id}"
+    return ["-v", f"{assignments_dir()}:{CONTAINER_COURSE}/assignments:ro",
+            "-v", f"{assignment.checks_dir}:{checks}:ro", "-e", f"{COURSE_ROOT_ENV}={CONTAINER_COURSE}"]
 
 
 def wait_for_delivery(inbox: Path, seconds: float) -> Delivery:
@@ -148,8 +160,8 @@ def _start(assignment: Assignment, options: GradeOptions) -> _Container:
 
 
 def _key(assignment: Assignment, options: GradeOptions) -> tuple:
-    """Which gradings a waiting container can serve: the same assignment version, device and data."""
-    return assignment.id, assignment.version, options.device, options.data_root
+    """Which gradings a waiting container can serve: the same course root, assignment version, device and data."""
+    return assignments_dir(), assignment.id, assignment.version, options.device, options.data_root
 
 
 _waiting: Spares[_Container] = Spares(_Container.remove)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from grader.docker_runner import image
-from grader.paths import PROJECT_ROOT
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -31,7 +33,7 @@ def docker_engine() -> None:
 @pytest.fixture(scope="session")
 def grader_image(docker_engine: None) -> str:
     """The grader image, built from this checkout (layers cached between runs on one machine)."""
-    build = subprocess.run([str(PROJECT_ROOT / "scripts" / "docker-engine.sh"), "build"],
+    build = subprocess.run([str(REPOSITORY / "scripts" / "docker-engine.sh"), "build"],
                            capture_output=True, text=True, timeout=3600)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     return image()

@@ -14,9 +14,11 @@ from grader.config import load_assignment
 from grader.data import cache_dir
 from grader.docker_runner import CONTAINER_LABEL, close_waiting_containers, grade_in_container
 from grader.models import Report
-from grader.paths import EXAMPLES_DIR, PROJECT_ROOT
+from grader.paths import course_root, examples_dir
 from grader.pipeline import GradeOptions, grade
 from grader.reports import read_report_json
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.docker, pytest.mark.real_data, pytest.mark.slow]
 BROKEN = {"a1_dataset": "cy_broken", "a2_ffn": "fay_broken.py", "a3_cnn": "ivy_broken"}
@@ -56,7 +58,7 @@ def test_reference_grades_the_same_in_a_container(assignment_id: str, grader_ima
 @pytest.mark.parametrize("assignment_id", ["a1_dataset", "a2_ffn", "a3_cnn"])
 def test_broken_submission_grades_the_same_in_a_container(assignment_id: str, grader_image: str,
                                                           data_root: Path, tmp_path: Path) -> None:
-    source = EXAMPLES_DIR / assignment_id / BROKEN[assignment_id]
+    source = examples_dir() / assignment_id / BROKEN[assignment_id]
     local, container = both_runners(assignment_id, source, data_root, tmp_path)
     assert local.failures
     same_grading(local, container)
@@ -115,7 +117,7 @@ def test_the_image_holds_no_solutions_or_examples(grader_image: str) -> None:
                               "/opt/grader"], capture_output=True, text=True, check=True).stdout.split()
     assert {"grader", "assignments", "tests"} <= set(listing), listing  # the control: the listing works
     assert not {"solutions", "examples"} & set(listing)
-    assert (PROJECT_ROOT / "solutions").is_dir() and (PROJECT_ROOT / "examples").is_dir()
+    assert (course_root() / "solutions").is_dir() and (course_root() / "examples").is_dir()
 
 
 def test_an_endless_import_is_stopped_and_reported(grader_image: str, data_root: Path, tmp_path: Path) -> None:
@@ -141,7 +143,7 @@ def test_gradescope_entry_point_writes_valid_results(grader_image: str, data_roo
     results.chmod(0o777)
     run = subprocess.run([
         "docker", "run", "--rm", "--network", "none", "-e", "GRADER_ASSIGNMENT=a1_dataset", "-e", "GRADER_BIN=grader",
-        "-v", f"{PROJECT_ROOT / 'docker' / 'gradescope' / 'run_autograder'}:/autograder/run_autograder:ro",
+        "-v", f"{REPOSITORY / 'docker' / 'gradescope' / 'run_autograder'}:/autograder/run_autograder:ro",
         "--tmpfs", "/autograder/cache:rw,mode=1777",
         "-v", f"{submission}:/autograder/submission:ro", "-v", f"{results}:/autograder/results",
         "-v", f"{data_root}:/autograder/data/cifar10:ro", "--security-opt", "seccomp=unconfined",

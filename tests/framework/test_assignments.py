@@ -18,12 +18,12 @@ import pytest
 
 from grader.config import Assignment, assignment_ids, load_assignment
 from grader.data import load_split
-from grader.paths import PACKAGE_DIR, PROJECT_ROOT
+from grader.paths import PACKAGE_DIR, course_root
 from grader.stubs import stale_stubs
 
 
 def test_stubs_are_generated_from_solutions():
-    stale = [str(path.relative_to(PROJECT_ROOT)) for path in stale_stubs()]
+    stale = [str(path.relative_to(course_root())) for path in stale_stubs()]
     assert not stale, f"stale stubs, regenerate them with grader.stubs.stale_stubs(write=True): {stale}"
 
 
@@ -129,8 +129,8 @@ def _run_checks(assignment: Assignment, submission: Path, results: Path) -> list
     subprocess.run(
         [sys.executable, "-m", "pytest", str(assignment.checks_dir), "-q", "-p", "grader.pytest_plugin",
          "-p", "no:cacheprovider", "--noconftest", "-c", str(PACKAGE_DIR / "harness" / "pytest.ini"),
-         "--rootdir", str(PROJECT_ROOT), "--submission", str(submission), "--results", str(results)],
-        cwd=PROJECT_ROOT, env=os.environ | {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, capture_output=True,
+         "--rootdir", str(course_root()), "--submission", str(submission), "--results", str(results)],
+        cwd=course_root(), env=os.environ | {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, capture_output=True,
         check=False,
     )
     assert results.is_file(), f"the hidden checks of {assignment.id} wrote no results"

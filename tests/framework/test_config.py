@@ -9,7 +9,7 @@ import pytest
 
 from grader.config import assignment_ids, load_assignment, load_assignment_file
 from grader.errors import GraderError
-from grader.paths import ASSIGNMENTS_DIR
+from grader.paths import assignments_dir
 
 SHIPPED = assignment_ids()
 
@@ -26,7 +26,7 @@ def test_shipped_assignment_loads_and_is_worth_100(assignment_id: str) -> None:
     assert len({group.name for group in assignment.checks}) == len(assignment.checks)
 
 
-A2 = (ASSIGNMENTS_DIR / "a2_ffn" / "assignment.toml").read_text()
+A2 = (assignments_dir() / "a2_ffn" / "assignment.toml").read_text()
 METRIC_START = A2.index("[metric]")
 TRAINING_START = A2.index("[training]")
 LIMITS_START = A2.index("[limits]")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from grader.config import assignment_ids, load_assignment
-from grader.paths import EXAMPLES_DIR
+from grader.paths import examples_dir
 from grader.reports import read_report_json
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
@@ -54,7 +54,7 @@ def examples(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("submission", sorted(p.relative_to(EXAMPLES_DIR) for p in EXAMPLES_DIR.glob("*/*")),
+@pytest.mark.parametrize("submission", sorted(p.relative_to(examples_dir()) for p in examples_dir().glob("*/*")),
                          ids=str)
 def test_examples_earn_what_their_names_promise(submission: Path, examples: Path) -> None:
     student = submission.name.split(".")[0]

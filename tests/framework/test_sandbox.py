@@ -24,7 +24,7 @@ import pytest
 
 from grader import bubblewrap, sandbox
 from grader.errors import GraderError
-from grader.paths import PACKAGE_DIR, SOLUTIONS_DIR, TESTS_DIR
+from grader.paths import PACKAGE_DIR, checks_root, solutions_dir
 from grader.sandbox import Sandbox, SandboxResult, Stage, StageLimits
 
 MODES = ["bubblewrap", "rlimits"]
@@ -123,7 +123,7 @@ def test_only_bound_paths_are_visible_under_bubblewrap(mode: str, tmp_path: Path
     secret = tmp_path / "outside" / "secret.txt"
     secret.parent.mkdir()
     secret.write_text("answer key\n")
-    hidden = [secret, TESTS_DIR, SOLUTIONS_DIR, *[p for p in (Path("/work/shared"),) if p.exists()]]
+    hidden = [secret, checks_root(), solutions_dir(), *[p for p in (Path("/work/shared"),) if p.exists()]]
     paths = list(map(str, hidden))
     result = run_python(box, f"import json, os; print(json.dumps([os.path.exists(p) for p in {paths!r}]))")
     assert last_json(result) == [mode == "rlimits"] * len(hidden), result.output

@@ -14,7 +14,7 @@ from grader.batch import BatchOptions, discover, run_batch
 from grader.config import load_assignment
 from grader.data import CACHE_DIR_ENV, DATA_DIR_ENV
 from grader.local_cluster import ClusterUnavailable, LocalCluster, NodeSpec
-from grader.paths import EXAMPLES_DIR
+from grader.paths import examples_dir
 
 NODE_CPUS = 2  # one submission at a time per node: each asks for its assignment's 2 threads
 # Every node runs with these: a dead node is noticed after about 2 s instead of 15.
@@ -55,12 +55,12 @@ def classes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Eight submissions over two assignments: a1's examples and stub, a2's reference (2 epochs), examples, stub."""
     root = tmp_path_factory.mktemp("class")
     a1, a2 = load_assignment("a1_dataset"), load_assignment("a2_ffn")
-    shutil.copytree(EXAMPLES_DIR / a1.id, root / a1.id)
+    shutil.copytree(examples_dir() / a1.id, root / a1.id)
     shutil.copy(a1.folder / "cifar_dataset.py", root / a1.id / "stub.py")
     (root / a2.id).mkdir()
     reference_copy(a2, root / a2.id / "reference", REFERENCE_EPOCHS)
-    shutil.copytree(EXAMPLES_DIR / a2.id / "eli_weak", root / a2.id / "eli_weak")
-    shutil.copy(EXAMPLES_DIR / a2.id / "fay_broken.py", root / a2.id / "fay_broken.py")
+    shutil.copytree(examples_dir() / a2.id / "eli_weak", root / a2.id / "eli_weak")
+    shutil.copy(examples_dir() / a2.id / "fay_broken.py", root / a2.id / "fay_broken.py")
     shutil.copy(a2.folder / "ffn.py", root / a2.id / "stub.py")
     return {a1.id: root / a1.id, a2.id: root / a2.id}
 

@@ -45,7 +45,7 @@ from grader.context import TRAIN_IMAGES, TRAIN_LABELS, GradingData, load_grading
 from grader.data import cache_dir
 from grader.harness.loaders import normalize
 from grader.models import SIMILARITY_DIR, Failure, Report
-from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR, SOLUTIONS_DIR, TESTS_DIR
+from grader.paths import PACKAGE_DIR, assignments_dir, checks_root, solutions_dir
 from grader.pipeline import GradeOptions, grade
 from grader.reports import read_report_json
 from grader.scoring import metric_credit
@@ -106,8 +106,8 @@ class World:
     def guarded(self) -> list[Path]:
         """Everything a submission must not change. Of tests/ only the hidden checks and these cases: nothing
         else there is ever visible in the sandbox, and people edit it while the suite runs."""
-        checks = [TESTS_DIR / assignment_id for assignment_id in assignment_ids()]
-        return [PACKAGE_DIR, ASSIGNMENTS_DIR, SOLUTIONS_DIR, *checks, Path(__file__).parent, self.data_root,
+        checks = [checks_root() / assignment_id for assignment_id in assignment_ids()]
+        return [PACKAGE_DIR, assignments_dir(), solutions_dir(), *checks, Path(__file__).parent, self.data_root,
                 self.data.test.labels_path.parent, self.victim.parent]
 
 
@@ -168,11 +168,11 @@ def _writer_targets(world: World) -> dict[str, list[str]]:
     rebuilt; the import stage sees them empty), the Python installation and system folders. The hidden checks
     are not among them: only the checks stage sees them."""
     site = Path(torch.__file__).parent
-    folders = [PACKAGE_DIR, PACKAGE_DIR / "harness", ASSIGNMENTS_DIR / "a2_ffn",
+    folders = [PACKAGE_DIR, PACKAGE_DIR / "harness", assignments_dir() / "a2_ffn",
                TRAIN_IMAGES.parent, site, Path("/usr/lib"), Path("/"), Path("/stages")]
     rewrite = [PACKAGE_DIR / "pipeline.py", PACKAGE_DIR / "harness" / "evaluate.py",
                PACKAGE_DIR / "classifier_checks.py", PACKAGE_DIR / "harness" / "canary_check.py",
-               ASSIGNMENTS_DIR / "a2_ffn" / "assignment.toml", TRAIN_IMAGES,
+               assignments_dir() / "a2_ffn" / "assignment.toml", TRAIN_IMAGES,
                site / "__init__.py", Path("/usr/bin/env")]
     return {"create_in": [str(p) for p in folders], "rewrite": [str(p) for p in rewrite],
             "destroy": [str(TRAIN_LABELS), str(TRAIN_IMAGES)]}

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from service_harness import A1, A2, A2_FULL, EXAMPLES, Served, free_port, make_course_dir, missing
 
 from grader.config import load_assignment
-from grader.paths import EXAMPLES_DIR
+from grader.paths import examples_dir
 from grader.pipeline import GradeOptions, grade
 from grader.service.app import create_app
 
@@ -106,7 +106,8 @@ def graded_a1(synthetic_cifar: Path, tmp_path_factory: pytest.TempPathFactory) -
     out = tmp_path_factory.mktemp("graded-a1")
     assignment = load_assignment(A1)
     for key, name in EXAMPLES.items():
-        grade(assignment, EXAMPLES_DIR / A1 / name, out / key, GradeOptions(data_root=synthetic_cifar, student_id=key))
+        grade(assignment, examples_dir() / A1 / name, out / key,
+              GradeOptions(data_root=synthetic_cifar, student_id=key))
     return {key: out / key for key in EXAMPLES}
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from grader.config import load_assignment
 from grader.graded_code import GRADED_DIR
-from grader.paths import EXAMPLES_DIR
+from grader.paths import examples_dir
 from grader.reports import read_report_json, write_all
 from grader.reports.files import REPORT_JSON
 from grader.service.context import ServiceContext
@@ -39,6 +39,7 @@ A2 = "a2_ffn"
 STUDENTS = [RosterEntry("s1", "Ann One", "ann@example.edu"), RosterEntry("s2", "Bob Two", "bob@example.edu")]
 TAS = [RosterEntry("ta1", "Tim Assistant", "tim@example.edu")]
 EXAMPLES = {"full": "ada_full_marks", "weak": "ben_weak", "broken": "cy_broken"}
+EXAMPLES_DIR = examples_dir()
 A2_FULL = EXAMPLES_DIR / A2 / "dana_full_marks.ipynb"
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
