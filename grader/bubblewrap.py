@@ -74,8 +74,10 @@ def command(mounts: list[tuple[Path, Path]], gpu_index: int | None, root: Path, 
 
 
 def interpreter_paths(public: Sequence[Path] = ()) -> list[Path]:
-    """The Python installation, the virtualenv, the grader's own package and the `public` folders, deduplicated."""
-    candidates = [Path(sys.base_prefix), Path(sys.prefix), PACKAGE_DIR, *public]
+    """The Python installation, the virtualenv, the package folders on sys.path (a .pth file may add another
+    environment's), the grader's own package and the `public` folders, deduplicated."""
+    packages = [Path(p) for p in sys.path if Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()]
+    candidates = [Path(sys.base_prefix), Path(sys.prefix), *packages, PACKAGE_DIR, *public]
     paths: list[Path] = []
     for path in sorted({p.resolve() for p in candidates}):
         if not str(path).startswith("/usr/") and not any(path.is_relative_to(p) for p in paths):
