@@ -35,7 +35,8 @@ def retitle(root: Path, assignment_id: str, title: str) -> None:
     config.write_text("\n".join(f'title = "{title}"' if line.startswith("title = ") else line for line in lines) + "\n")
 
 
-def grader(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def grader(*args: str, cwd: Path, env: dict[str, str] | None = None,
+           timeout: float = 60) -> subprocess.CompletedProcess:
     """The grader command, run from `cwd`, with no course root in the environment unless `env` gives one."""
     base = {key: value for key, value in os.environ.items() if key != COURSE_ROOT_ENV} | {"COLUMNS": "400"}
     return subprocess.run([GRADER, *args], cwd=cwd, env=base | (env or {}), capture_output=True, text=True,
