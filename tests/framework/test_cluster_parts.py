@@ -10,8 +10,11 @@ import pytest
 from grader.cluster import (
     Expectation,
     Job,
+    course_digest,
     grader_build,
+    node_course,
     node_problem,
+    pack_course,
     pack_submission,
     task_resources,
     unpack_submission,
@@ -23,15 +26,22 @@ from grader.data import DATA_DIR_ENV
 from grader.docker_runner import GRADER_MEMORY_MB
 from grader.intake import receive
 from grader.models import FailureKind
+from grader.paths import course_root
 from grader.pipeline import failed_report, grader_failure
 from grader.reports import write_all
+from tests.framework.test_course_root import make_course
+
+
+def expect(grader: str | None = None, data: str | None = None) -> Expectation:
+    """What a driver grading this checkout's course expects, with another grader build or data where given."""
+    return Expectation(grader=grader or grader_build(), course=course_digest(course_root()), data=data)
 
 
 def job_for(source: Path) -> Job:
     assignment = load_assignment("a2_ffn")
     return Job(job_id="j", assignment=assignment, source_name=source.name, source_is_folder=source.is_dir(),
                payload=pack_submission(source), student_id="s", device_kind="cpu",
-               expected=Expectation(grader=grader_build(), data=None))
+               expected=expect())
 
 
 @pytest.mark.parametrize("shape", ["folder", "file", "folder with a link"])
@@ -57,11 +67,11 @@ def test_a_submission_arrives_on_the_node_as_intake_saw_it_here(shape: str, tmp_
 
 
 def test_a_node_with_another_grader_build_refuses(tmp_path: Path) -> None:
-    problem = node_problem(Expectation(grader="0.0.1+000000000000", data=None), "node_x (1234abcd)")
+    problem = node_problem(expect(grader="0.0.1+000000000000"), "node_x (1234abcd)", course_root())
     assert problem is not None and problem.kind == FailureKind.VERSION_MISMATCH
     assert problem.message == (f"Node node_x (1234abcd) runs grader {grader_build()}, expected 0.0.1+000000000000, "
                                "so it graded nothing; a TA will regrade this submission.")
-    assert node_problem(Expectation(grader=grader_build(), data=None), "node_x (1234abcd)") is None
+    assert node_problem(expect(), "node_x (1234abcd)", course_root()) is None
 
 
 def test_a_node_with_other_data_refuses(synthetic_cifar: Path, other_synthetic_cifar: Path, isolated_cache: Path,
@@ -69,9 +79,33 @@ def test_a_node_with_other_data_refuses(synthetic_cifar: Path, other_synthetic_c
     monkeypatch.setenv(DATA_DIR_ENV, str(other_synthetic_cifar))
     theirs, ours = load_grading_data(other_synthetic_cifar).fingerprint, load_grading_data(synthetic_cifar).fingerprint
     assert theirs != ours
-    problem = node_problem(Expectation(grader=grader_build(), data=ours), "node_d (1234abcd)")
+    problem = node_problem(expect(data=ours), "node_d (1234abcd)", course_root())
     assert problem is not None and problem.kind == FailureKind.DATA_MISMATCH
     assert problem.message.startswith(f"Node node_d (1234abcd) has CIFAR-10 fingerprint {theirs}, expected {ours},")
+
+
+def test_the_course_travels_without_solutions_and_unpacks_once_by_its_digest(tmp_path: Path,
+                                                                           isolated_cache: Path) -> None:
+    course = make_course(tmp_path / "course", ("a1_dataset", "a2_ffn"))
+    digest = course_digest(course)
+    on_node = node_course(digest, pack_course(course))
+    assert on_node == isolated_cache / "courses" / digest
+    assert course_digest(on_node) == digest
+    assert sorted(p.name for p in on_node.iterdir()) == ["assignments", "tests"], "no solutions travel"
+    assert sorted(p.name for p in (on_node / "tests").iterdir()) == ["a1_dataset", "a2_ffn"]
+    assert node_course(digest, b"not unpacked again") == on_node
+
+
+def test_a_node_with_other_course_content_refuses(tmp_path: Path, isolated_cache: Path) -> None:
+    course = make_course(tmp_path / "course")
+    expected = Expectation(grader=grader_build(), course=course_digest(course), data=None)
+    assert node_problem(expected, "node_c (1234abcd)", course) is None
+    check = next((course / "tests" / "a1_dataset").glob("test_*.py"))
+    check.write_text(check.read_text() + "\n# edited on this node\n")
+    problem = node_problem(expected, "node_c (1234abcd)", course)
+    assert problem is not None and problem.kind == FailureKind.VERSION_MISMATCH
+    assert problem.message == (f"Node node_c (1234abcd) has course content {course_digest(course)} in {course}, "
+                               f"expected {expected.course}, so it graded nothing; a TA will regrade this submission.")
 
 
 def test_a_returned_folder_is_written_whole_with_report_json_last(tmp_path: Path) -> None:
