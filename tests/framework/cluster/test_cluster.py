@@ -19,12 +19,13 @@ import psutil
 import pytest
 
 from grader.batch import discover
-from grader.cluster import MAX_RETRIES, Dispatcher
+from grader.cluster import MAX_RETRIES, Dispatcher, course_digest, course_files
 from grader.config import load_assignment
 from grader.context import load_grading_data
-from grader.data import DATA_DIR_ENV
+from grader.data import CACHE_DIR_ENV, DATA_DIR_ENV
 from grader.local_cluster import LocalCluster, NodeSpec, RayNode
 from grader.models import FailureKind, Report
+from grader.paths import course_root
 from grader.reports import read_report_json
 
 pytestmark = pytest.mark.cluster
@@ -194,6 +195,28 @@ def test_with_only_a_wrong_node_left_the_report_says_why(cluster: LocalCluster, 
     assert f"has CIFAR-10 fingerprint {theirs}, expected {ours}, so it graded nothing" in report.failures[0].message
     assert report.score.total == 0 and report.checks == []
     assert read_report_json(tmp_path / "out" / "report.json") == report
+
+
+def test_a_node_with_other_course_content_refuses(cluster: LocalCluster, extra_node: list[RayNode],
+                                                  synthetic_cifar: Path, tmp_path: Path) -> None:
+    """The only GPU node already holds, under the driver's course digest, course content edited on the node."""
+    ours = course_digest(course_root())
+    theirs = tmp_path / "node-cache" / "courses" / ours
+    for folder in course_files(course_root()):
+        shutil.copytree(folder, theirs / folder.relative_to(course_root()))
+    (theirs / "tests" / "a1_dataset" / "test_dataset.py").write_text("def test_edited_on_the_node(): pass\n")
+    extra_node.append(cluster.add_node(NodeSpec("gpu_node", cpus=node_cpus(cluster), gpus=1, env={
+        CACHE_DIR_ENV: str(tmp_path / "node-cache"), DATA_DIR_ENV: str(synthetic_cifar)})))
+    assignment = load_assignment("a1_dataset")
+    with Dispatcher(cluster.address, synthetic_cifar, "cuda") as dispatcher:
+        report = dispatcher.submit(assignment, assignment.solution_dir, tmp_path / "out", "ref").result(
+            timeout=WAIT_SECONDS)
+    assert [(f.stage, f.kind) for f in report.failures] == [("cluster", FailureKind.VERSION_MISMATCH)]
+    message = report.failures[0].message
+    assert message.startswith("Node gpu_node (") and message.endswith(
+        f") has course content {course_digest(theirs)} in {theirs}, expected {ours}, so it graded nothing; a TA "
+        "will regrade this submission.")
+    assert report.score.total == 0 and report.checks == []
 
 
 def test_a_gpu_node_grades_one_cuda_submission_at_a_time(cluster: LocalCluster, classes: dict[str, Path],
