@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from grader.config import Strict, assignment_ids, load_toml_model
 from grader.errors import GraderError
+from grader.paths import course_root
 
 COURSE_FILE = "course.toml"
 DAY = timedelta(days=1)
@@ -33,7 +34,8 @@ class OfferedAssignment(Strict):
     @classmethod
     def _shipped(cls, value: str) -> str:
         if value not in assignment_ids():
-            raise ValueError(f"unknown assignment {value!r}; known assignments: {', '.join(assignment_ids())}")
+            raise ValueError(f"unknown assignment {value!r} in the course root {course_root()}; known assignments: "
+                             f"{', '.join(assignment_ids())}")
         return value
 
     @model_validator(mode="after")
@@ -103,7 +105,7 @@ def load_course(folder: Path) -> Course:
 
 
 def course_template(name: str, now: datetime, zone: str) -> str:
-    """The `course.toml` that `grader course init` writes: every shipped assignment, due a week apart."""
+    """The `course.toml` that `grader course init` writes: every assignment of the course root, due a week apart."""
     local = now.astimezone(ZoneInfo(zone)).replace(hour=23, minute=59, second=0, microsecond=0)
     blocks = []
     for week, assignment_id in enumerate(assignment_ids(), start=1):

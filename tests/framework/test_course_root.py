@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from grader.course import load_course
+from grader.errors import GraderError
 from grader.paths import COURSE_ROOT_ENV
 from grader.reports import read_report_json
 
@@ -147,3 +150,18 @@ def test_a_symlinked_course_root_grades_and_checks_named_solutions(course: Path,
     assert report.score.total == report.score.max_total == 100
     assert report.failures == [], "the canary found the course root's checks intact"
     assert read_report_json(out / "a1_dataset" / "stub" / "report.json").score.total == 0
+
+
+def test_the_service_offers_the_course_roots_assignments(course: Path, elsewhere: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`grader course init` offers the course root's assignments; a course.toml naming another is refused."""
+    service = tmp_path / "service"
+    listed(grader("--course-root", str(course), "course", "init", "--course-dir", str(service), cwd=elsewhere))
+    config = (service / "course.toml").read_text()
+    assert 'id = "a1_dataset"' in config and "a2_ffn" not in config
+    monkeypatch.setenv(COURSE_ROOT_ENV, str(course))
+    assert [offered.id for offered in load_course(service).assignments] == ["a1_dataset"]
+    (service / "course.toml").write_text(config.replace('id = "a1_dataset"', 'id = "a2_ffn"'))
+    with pytest.raises(GraderError, match=re.escape(
+            f"unknown assignment 'a2_ffn' in the course root {course}; known assignments: a1_dataset.")):
+        load_course(service)
