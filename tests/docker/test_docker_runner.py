@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from grader.batch import BatchOptions, discover, run_batch
-from grader.config import load_assignment
+from grader.config import assignment_ids, load_assignment
 from grader.data import cache_dir
 from grader.docker_runner import CONTAINER_LABEL, close_waiting_containers, grade_in_container
 from grader.models import Report
-from grader.paths import course_root, examples_dir
+from grader.paths import COURSE_ROOT_ENV, course_root, examples_dir
 from grader.pipeline import GradeOptions, grade
 from grader.reports import read_report_json
+from tests.framework.test_course_root import make_course
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -107,17 +108,39 @@ def test_labels_are_unreachable_in_the_container(grader_image: str, data_root: P
     for top, expected in ((cache_dir(), "labels.npy"), (data_root / "test", ".jpg")):
         control = subprocess.run([sys.executable, "-c", HUNT.format(tops=(str(top),))], capture_output=True, text=True)
         assert expected in control.stderr, control.stderr[-500:]
-    tops = ("/data", "/cache", "/out", "/submission", "/home", "/tmp", "/opt/grader/tests", "/sandbox")
+    tops = ("/data", "/cache", "/out", "/submission", "/home", "/tmp", "/opt/course", "/mnt/course", "/sandbox")
     report = container_grade(hostile(tmp_path, HUNT.format(tops=tops)), data_root, tmp_path / "out")
     assert "FOUND:[]" in report.failures[0].message, report.failures[0].message
 
 
+def in_image(grader_image: str, *command: str) -> list[str]:
+    return subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", command[0], grader_image,
+                           *command[1:]], capture_output=True, text=True, check=True).stdout.split()
+
+
 def test_the_image_holds_no_solutions_or_examples(grader_image: str) -> None:
-    listing = subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "ls", grader_image,
-                              "/opt/grader"], capture_output=True, text=True, check=True).stdout.split()
-    assert {"grader", "assignments", "tests"} <= set(listing), listing  # the control: the listing works
-    assert not {"solutions", "examples"} & set(listing)
+    """The engine is a wheel (no source checkout), and the image's own course holds no solutions or examples."""
+    assert in_image(grader_image, "ls", "/opt/course") == ["assignments", "tests"]
+    assert in_image(grader_image, "ls", "/opt/course/tests") == assignment_ids(), "the hidden checks only"
+    where = in_image(grader_image, "python", "-c", "import grader; print(grader.__file__)")
+    assert where[0].startswith("/opt/venv/lib/"), where
+    assert in_image(grader_image, "ls", "/opt/grader") == ["constraints.txt", "requirements.txt"]
     assert (course_root() / "solutions").is_dir() and (course_root() / "examples").is_dir()
+
+
+def test_the_runner_grades_with_the_hosts_course_root(grader_image: str, data_root: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A course root edited after the image was built: the container grades with the edit, not with its own copy."""
+    course = make_course(tmp_path / "course")
+    config = course / "assignments" / "a1_dataset" / "assignment.toml"
+    config.write_text(config.read_text().replace("points = 15", "points = 30", 1))
+    monkeypatch.setenv(COURSE_ROOT_ENV, str(course))
+    assignment = load_assignment("a1_dataset")
+    assert assignment.total_points == 115
+    report = grade_in_container(assignment, assignment.solution_dir, tmp_path / "out",
+                                GradeOptions(data_root=data_root, student_id="solution"))
+    assert report.environment.runner == "docker" and report.failures == []
+    assert report.score.total == report.score.max_total == 115
 
 
 def test_an_endless_import_is_stopped_and_reported(grader_image: str, data_root: Path, tmp_path: Path) -> None:
