@@ -24,8 +24,9 @@ import pytest
 
 from grader import bubblewrap, sandbox
 from grader.errors import GraderError
-from grader.paths import PACKAGE_DIR, checks_root, solutions_dir
+from grader.paths import COURSE_ROOT_ENV, PACKAGE_DIR, checks_root, solutions_dir
 from grader.sandbox import Sandbox, SandboxResult, Stage, StageLimits
+from tests.framework.test_course_root import make_course
 
 MODES = ["bubblewrap", "rlimits"]
 # A checkout or virtualenv below /tmp is bound into every stage's fresh /tmp; these are its top folders there.
@@ -381,3 +382,20 @@ def test_a_mount_the_stage_users_cannot_read_is_a_grader_error(tmp_path: Path, m
     private.mkdir(mode=0o700)
     with pytest.raises(GraderError, match=f"{private} is not readable by other users"):
         Sandbox(sandbox.SandboxConfig(mounts=(sandbox.Mount(private, Path("/data/x")),)))
+
+
+@bubblewrap_only
+def test_a_linked_course_root_shows_its_public_files_and_checks_never_its_solutions(mode: str,
+                                                                                  tmp_path: Path) -> None:
+    course = make_course(tmp_path / "course")
+    link = tmp_path / "link"
+    link.symlink_to(course, target_is_directory=True)
+    checks = course / "tests" / "a1_dataset"
+    config = sandbox.SandboxConfig(mounts=(sandbox.Mount(checks, checks),), course_root=course)
+    paths = [course / "assignments" / "a1_dataset" / "assignment.toml", checks / "test_dataset.py",
+             course / "solutions" / "a1_dataset", link]
+    code = (f"import json, os; print(json.dumps([os.environ['{COURSE_ROOT_ENV}'], "
+            f"*map(os.path.exists, {list(map(str, paths))!r})]))")
+    with Sandbox(config) as box:
+        result = run_python(box, code, sees=frozenset({checks}))
+    assert last_json(result) == [str(course), True, True, False, False], result.output
