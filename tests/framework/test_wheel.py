@@ -22,6 +22,64 @@ from tests.framework.test_course_root import REPOSITORY, make_course
 
 pytestmark = pytest.mark.slow
 ENGINE_FILES = ("pyproject.toml", "README.md", "grader")
+# A second assignment, written here by hand: no data, no training, one hidden check.
+HELLO = {
+    "assignments/h1_hello/assignment.toml": """
+id = "h1_hello"
+title = "Hello, course root"
+version = "1.0.0"
+seed = 0
+
+[submission]
+files = ["hello.py"]
+module = "hello"
+max_files = 5
+max_total_mb = 1
+max_file_mb = 1
+
+[submission.api]
+greet = { kind = "function", params = ["name"] }
+
+[[checks]]
+name = "greet"
+title = "greet greets by name"
+points = 10
+
+[limits]
+threads = 1
+import_seconds = 30
+check_seconds = 30
+checks_total_seconds = 120
+eval_seconds = 30
+eval_cpu_seconds = 30
+memory_mb = 2048
+processes = 64
+file_size_mb = 16
+output_kb = 64
+
+[similarity]
+threshold = 0.4
+kgram = 25
+guarantee = 25
+boilerplate_share = 0.25
+boilerplate_min_submissions = 8
+""",
+    "assignments/h1_hello/hello.py": "def greet(name):\n    raise NotImplementedError\n",
+    "solutions/h1_hello/hello.py": "def greet(name):\n    return f'Hello, {name}!'\n",
+    "tests/h1_hello/test_hello.py": """import pytest
+
+
+@pytest.mark.group("greet")
+def test_greets_by_name(submission):
+    assert submission.greet("Ada") == "Hello, Ada!"
+""",
+}
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text.lstrip())
 
 
 def run(*argv: str | Path, cwd: Path, env: dict[str, str] | None = None,
@@ -59,6 +117,7 @@ def fresh_environment(folder: Path, wheel: Path) -> Path:
 
 def test_the_wheel_grades_a_course_outside_the_checkout(tmp_path: Path, synthetic_cifar: Path) -> None:
     course = make_course(tmp_path / "course")
+    write_files(course, HELLO)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     bin_dir = fresh_environment(tmp_path / "venv", build_wheel(tmp_path))
@@ -69,6 +128,7 @@ def test_the_wheel_grades_a_course_outside_the_checkout(tmp_path: Path, syntheti
     checked = run(bin_dir / "grader", "--course-root", course, "check-solutions", "--out", elsewhere / "checked",
                   *data, "--plain", cwd=elsewhere)
     assert "Every reference solution earns full marks and every stub earns none." in checked.stdout
+    assert sorted(p.name for p in (elsewhere / "checked").iterdir()) == ["a1_dataset", "h1_hello"]
 
     run(bin_dir / "grader", "grade", "a1_dataset", course / "solutions" / "a1_dataset", "--out", elsewhere / "graded",
         *data, "--quiet", cwd=elsewhere, env={COURSE_ROOT_ENV: str(course)})
