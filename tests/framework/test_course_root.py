@@ -21,6 +21,70 @@ GRADER = str(Path(sys.executable).with_name("grader"))
 TERM_TITLE = "Datasets, the spring term's copy"
 
 
+# An assignment written by hand: no data, no training, one hidden check.
+HELLO = {
+    "assignments/h1_hello/assignment.toml": """
+id = "h1_hello"
+title = "Hello, course root"
+version = "1.0.0"
+seed = 0
+
+[submission]
+files = ["hello.py"]
+module = "hello"
+max_files = 5
+max_total_mb = 1
+max_file_mb = 1
+
+[submission.api]
+greet = { kind = "function", params = ["name"] }
+
+[[checks]]
+name = "greet"
+title = "greet greets by name"
+points = 10
+
+[limits]
+threads = 1
+import_seconds = 30
+check_seconds = 30
+checks_total_seconds = 120
+eval_seconds = 30
+eval_cpu_seconds = 30
+memory_mb = 2048
+processes = 64
+file_size_mb = 16
+output_kb = 64
+
+[similarity]
+threshold = 0.4
+kgram = 25
+guarantee = 25
+boilerplate_share = 0.25
+boilerplate_min_submissions = 8
+""",
+    "assignments/h1_hello/hello.py": "def greet(name):\n    raise NotImplementedError\n",
+    "solutions/h1_hello/hello.py": "def greet(name):\n    return f'Hello, {name}!'\n",
+    "tests/h1_hello/test_hello.py": """import pytest
+
+
+def expected(name):
+    return f"Hello, {name}!"
+
+
+@pytest.mark.group("greet")
+def test_greets_by_name(submission):
+    assert submission.greet("Ada") == expected("Ada")
+""",
+}
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text.lstrip())
+
+
 def make_course(root: Path, assignment_ids: tuple[str, ...] = ("a1_dataset",)) -> Path:
     """A course root holding copies of this repository's `assignment_ids` (public files, solution, hidden checks)."""
     for assignment_id in assignment_ids:
@@ -165,3 +229,32 @@ def test_the_service_offers_the_course_roots_assignments(course: Path, elsewhere
     with pytest.raises(GraderError, match=re.escape(
             f"unknown assignment 'a2_ffn' in the course root {course}; known assignments: a1_dataset.")):
         load_course(service)
+
+
+# Replaces the hidden check's helper, so the check would pass: the canary must see it, as the course root's check.
+FORGER = """import sys
+
+for module in list(sys.modules.values()):
+    if (getattr(module, "__file__", None) or "").endswith("test_hello.py"):
+        module.expected = lambda name: "forged"
+
+
+def greet(name):
+    return "forged"
+"""
+
+
+@pytest.mark.slow
+def test_the_canary_watches_the_course_roots_checks(tmp_path: Path, elsewhere: Path) -> None:
+    course = tmp_path / "course"
+    write_files(course, HELLO)
+    course.chmod(0o755)
+    (elsewhere / "hello.py").write_text(FORGER)
+    for name, submission in (("solution", course / "solutions" / "h1_hello"), ("forger", elsewhere / "hello.py")):
+        completed = grader("--course-root", str(course), "grade", "h1_hello", str(submission), "--out",
+                           str(elsewhere / name), "--quiet", cwd=elsewhere, timeout=300)
+        assert completed.returncode == 0, completed.stderr
+    assert read_report_json(elsewhere / "solution" / "report.json").score.total == 10, "the control"
+    forged = read_report_json(elsewhere / "forger" / "report.json")
+    assert [f.kind for f in forged.failures] == ["tampering"] and forged.score.total == 0
+    assert "test_hello.expected" in forged.failures[0].details, forged.failures[0].details

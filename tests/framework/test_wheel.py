@@ -18,70 +18,10 @@ import pytest
 
 from grader.paths import COURSE_ROOT_ENV
 from grader.reports import read_report_json
-from tests.framework.test_course_root import REPOSITORY, make_course
+from tests.framework.test_course_root import HELLO, REPOSITORY, make_course, write_files
 
 pytestmark = pytest.mark.slow
 ENGINE_FILES = ("pyproject.toml", "README.md", "grader")
-# A second assignment, written here by hand: no data, no training, one hidden check.
-HELLO = {
-    "assignments/h1_hello/assignment.toml": """
-id = "h1_hello"
-title = "Hello, course root"
-version = "1.0.0"
-seed = 0
-
-[submission]
-files = ["hello.py"]
-module = "hello"
-max_files = 5
-max_total_mb = 1
-max_file_mb = 1
-
-[submission.api]
-greet = { kind = "function", params = ["name"] }
-
-[[checks]]
-name = "greet"
-title = "greet greets by name"
-points = 10
-
-[limits]
-threads = 1
-import_seconds = 30
-check_seconds = 30
-checks_total_seconds = 120
-eval_seconds = 30
-eval_cpu_seconds = 30
-memory_mb = 2048
-processes = 64
-file_size_mb = 16
-output_kb = 64
-
-[similarity]
-threshold = 0.4
-kgram = 25
-guarantee = 25
-boilerplate_share = 0.25
-boilerplate_min_submissions = 8
-""",
-    "assignments/h1_hello/hello.py": "def greet(name):\n    raise NotImplementedError\n",
-    "solutions/h1_hello/hello.py": "def greet(name):\n    return f'Hello, {name}!'\n",
-    "tests/h1_hello/test_hello.py": """import pytest
-
-
-@pytest.mark.group("greet")
-def test_greets_by_name(submission):
-    assert submission.greet("Ada") == "Hello, Ada!"
-""",
-}
-
-
-def write_files(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text.lstrip())
-
-
 def run(*argv: str | Path, cwd: Path, env: dict[str, str] | None = None,
         timeout: float = 600) -> subprocess.CompletedProcess:
     base = {key: value for key, value in os.environ.items() if key not in (COURSE_ROOT_ENV, "PYTHONPATH")}
