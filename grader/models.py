@@ -124,10 +124,13 @@ class Metrics(Contract):
     samples: int
 
 
+FindingRule = Literal["untrained_over_chance", "test_over_validation", "perturbation_gap", "accuracy", "unchanged"]
+
+
 class Finding(Contract):
     """A measure of the graded model beyond its limit: the accuracy may not come from the grader's training."""
 
-    rule: Literal["untrained_over_chance", "test_over_validation", "perturbation_gap", "accuracy", "unchanged"]
+    rule: FindingRule
     value: float
     limit: float
     action: Literal["no_credit", "review"]
