@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 import typer
 from rich.console import Console, Group
@@ -20,7 +20,7 @@ from rich.table import Table
 from grader import __version__
 from grader import data as grading_data
 from grader.batch import BatchEntry, BatchOptions, GradeFunction, entries_for, run_batch
-from grader.config import Assignment, assignment_ids, load_assignment
+from grader.config import Assignment, DeviceKind, assignment_ids, load_assignment
 from grader.context import Device, gpu_count, sandbox_config
 from grader.errors import GraderError
 from grader.intake import student_id_for
@@ -217,7 +217,7 @@ def check_solutions(
                                        ("stub", assignment.folder, 0.0)):
             if not quiet:
                 console.print(f"[bold]{assignment.id}[/] {kind} ...", highlight=False)
-            options = GradeOptions(data_root=data_root, student_id=kind, **_single_device(device))
+            options = GradeOptions(data_root=data_root, student_id=kind, device=_single_device(device))
             report = _grade_function(runner)(assignment, folder, out / assignment.id / kind, options)
             if not quiet:
                 _print_score(report, plain)
@@ -308,16 +308,23 @@ def _data_root(assignment: Assignment, flag: Path | None) -> Path | None:
     return grading_data.resolve_data_root(flag)
 
 
-def _device_options(choice: DeviceChoice) -> dict:
+class DeviceOptions(TypedDict):
+    """The device fields of BatchOptions."""
+
+    device_kind: DeviceKind
+    gpu_count: int
+
+
+def _device_options(choice: DeviceChoice) -> DeviceOptions:
     count = 0 if choice is DeviceChoice.cpu else gpu_count()
     if choice is DeviceChoice.cuda and count == 0:
         raise GraderError("--device cuda was given, but no CUDA GPU is visible to the grader.")
     return {"device_kind": "cuda" if count else "cpu", "gpu_count": count}
 
 
-def _single_device(choice: DeviceChoice) -> dict:
+def _single_device(choice: DeviceChoice) -> Device:
     options = _device_options(choice)
-    return {"device": Device("cuda", 0) if options["gpu_count"] else Device("cpu")}
+    return Device("cuda", 0) if options["gpu_count"] else Device("cpu")
 
 
 def _ensure_writable(out: Path) -> None:

@@ -29,7 +29,7 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayError, RayTaskError
 
 from grader import __version__
-from grader.config import Assignment
+from grader.config import Assignment, DeviceKind
 from grader.context import Device, load_grading_data
 from grader.data import DATA_DIR_ENV, resolve_data_root
 from grader.docker_runner import GRADER_MEMORY_MB
@@ -49,8 +49,6 @@ NODE_ID_LABEL = "ray.io/node-id"  # Ray's own label on every node
 CACHE_NAMES = ("__pycache__", ".pytest_cache")
 TASK_IMPORT_ERROR = "failed to import on the worker"  # Ray's words when a node cannot load `grade_on_node`
 logger = logging.getLogger(__name__)
-
-DeviceKind = Literal["cpu", "cuda"]
 
 
 class Expectation(Contract):

@@ -88,13 +88,16 @@ class EpochRecord(Contract):
     seconds: float
 
 
+StopReason = Literal["completed", "budget", "overran", "killed", "failed"]
+
+
 class TrainingResult(Contract):
     """The grader-run training: one record per finished epoch, why it stopped, and which epoch is scored."""
 
     device: str
     epochs_planned: int
     epochs: list[EpochRecord] = []
-    stopped: Literal["completed", "budget", "overran", "killed", "failed"]
+    stopped: StopReason
     budget_seconds: float
     budget_clock: Literal["cpu", "wall"] = Field(
         "wall", description="cpu: CPU seconds per thread given (other jobs do not count); wall: elapsed seconds")
