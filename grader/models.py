@@ -162,6 +162,9 @@ class Score(Contract):
         return 100.0 * self.total / self.max_total if self.max_total else 0.0
 
 
+RunnerName = Literal["local", "docker"]
+
+
 class Environment(Contract):
     grader_version: str
     python: str
@@ -170,7 +173,7 @@ class Environment(Contract):
     seed: int
     data_fingerprint: str | None = None
     sandbox: str
-    runner: Literal["local", "docker"] = "local"
+    runner: RunnerName = "local"
     node: str = Field("", description="the machine that graded: its host name, or the cluster node")
 
 
