@@ -217,7 +217,7 @@ def check_solutions(
                                        ("stub", assignment.folder, 0.0)):
             if not quiet:
                 console.print(f"[bold]{assignment.id}[/] {kind} ...", highlight=False)
-            options = GradeOptions(data_root=data_root, student_id=kind, device=_single_device(device))
+            options = GradeOptions(data_root=data_root, student_id=kind, **_single_device(device))
             report = _grade_function(runner)(assignment, folder, out / assignment.id / kind, options)
             if not quiet:
                 _print_score(report, plain)
@@ -322,9 +322,15 @@ def _device_options(choice: DeviceChoice) -> DeviceOptions:
     return {"device_kind": "cuda" if count else "cpu", "gpu_count": count}
 
 
-def _single_device(choice: DeviceChoice) -> Device:
+class SingleDevice(TypedDict):
+    """The device field of GradeOptions."""
+
+    device: Device
+
+
+def _single_device(choice: DeviceChoice) -> SingleDevice:
     options = _device_options(choice)
-    return Device("cuda", 0) if options["gpu_count"] else Device("cpu")
+    return {"device": Device("cuda", 0) if options["gpu_count"] else Device("cpu")}
 
 
 def _ensure_writable(out: Path) -> None:
