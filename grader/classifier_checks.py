@@ -223,8 +223,8 @@ class _ArrivalModel(nn.Sequential):
         self.arrivals = arrivals
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # torch leaves Sequential.forward unannotated.
-        logits: torch.Tensor = super().forward(_arrived(images, "images", self.arrivals))  # type: ignore[no-untyped-call]
+        arrived = _arrived(images, "images", self.arrivals)
+        logits: torch.Tensor = super().forward(arrived)  # type: ignore[no-untyped-call]  # torch: unannotated
         return logits
 
 

@@ -128,8 +128,8 @@ class Dispatcher:
         self.device_kind: DeviceKind = _resolve_device(device_kind)
         self.expected = Expectation(grader=grader_build(),
                                     data=load_grading_data(data_root).fingerprint if data_root else None)
-        # Ray types a class under @ray.remote(...) as the class itself, not as its ActorClass.
-        self._statuses = StatusBoard.options(resources={HEAD_NODE: 0.001}).remote()  # type: ignore[attr-defined]
+        board = StatusBoard.options(resources={HEAD_NODE: 0.001})  # type: ignore[attr-defined]  # Ray: no ActorClass
+        self._statuses = board.remote()
         self._pending: dict[ray.ObjectRef[Outcome], _Pending] = {}
         self._bad_nodes: dict[str, NodeProblem] = {}  # node id -> why it must not grade for this driver
         self._lock = threading.Lock()

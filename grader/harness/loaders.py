@@ -97,8 +97,7 @@ def train_loader(
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(TensorBatches(images, labels, transform), batch_size=batch_size, shuffle=True,
                       generator=generator,
-                      # torch types collate_fn as taking a list, but it gets what __getitems__ returns.
-                      collate_fn=_batch_as_is)  # type: ignore[arg-type]
+                      collate_fn=_batch_as_is)  # type: ignore[arg-type]  # gets __getitems__'s batch, not a list
 
 
 @torch.no_grad()
