@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.config import Assignment
+from grader.config import Assignment, DeviceKind
 from grader.context import Device
 from grader.errors import GraderError
 from grader.intake import receive
@@ -47,7 +47,7 @@ class BatchEntry:
 class BatchOptions:
     workers: int = 1
     data_root: Path | None = None
-    device_kind: str = "cpu"
+    device_kind: DeviceKind = "cpu"
     gpu_count: int = 0
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 import typer
 from rich.console import Console, Group
@@ -21,7 +21,7 @@ from rich.table import Table
 from grader import __version__
 from grader import data as grading_data
 from grader.batch import BatchEntry, BatchOptions, GradeFunction, entries_for, run_batch
-from grader.config import Assignment, assignment_ids, load_assignment
+from grader.config import Assignment, DeviceKind, assignment_ids, load_assignment
 from grader.context import Device, gpu_count, sandbox_config
 from grader.errors import GraderError
 from grader.intake import student_id_for
@@ -322,14 +322,27 @@ def _data_root(assignment: Assignment, flag: Path | None) -> Path | None:
     return grading_data.resolve_data_root(flag)
 
 
-def _device_options(choice: DeviceChoice) -> dict:
+class DeviceOptions(TypedDict):
+    """The device fields of BatchOptions."""
+
+    device_kind: DeviceKind
+    gpu_count: int
+
+
+def _device_options(choice: DeviceChoice) -> DeviceOptions:
     count = 0 if choice is DeviceChoice.cpu else gpu_count()
     if choice is DeviceChoice.cuda and count == 0:
         raise GraderError("--device cuda was given, but no CUDA GPU is visible to the grader.")
     return {"device_kind": "cuda" if count else "cpu", "gpu_count": count}
 
 
-def _single_device(choice: DeviceChoice) -> dict:
+class SingleDevice(TypedDict):
+    """The device field of GradeOptions."""
+
+    device: Device
+
+
+def _single_device(choice: DeviceChoice) -> SingleDevice:
     options = _device_options(choice)
     return {"device": Device("cuda", 0) if options["gpu_count"] else Device("cpu")}
 

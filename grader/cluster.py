@@ -25,14 +25,14 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NotRequired, TypedDict
 
 import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayError, RayTaskError
 
 from grader import __version__
-from grader.config import Assignment
+from grader.config import Assignment, DeviceKind
 from grader.context import Device, load_grading_data
 from grader.data import DATA_DIR_ENV, cache_dir, resolve_data_root
 from grader.docker_runner import GRADER_MEMORY_MB
@@ -52,8 +52,6 @@ NODE_ID_LABEL = "ray.io/node-id"  # Ray's own label on every node
 CACHE_NAMES = ("__pycache__", ".pytest_cache")
 TASK_IMPORT_ERROR = "failed to import on the worker"  # Ray's words when a node cannot load `grade_on_node`
 logger = logging.getLogger(__name__)
-
-DeviceKind = Literal["cpu", "cuda"]
 
 
 class Expectation(Contract):
@@ -136,8 +134,9 @@ class Dispatcher:
         self.expected = Expectation(grader=grader_build(), course=course_digest(root),
                                     data=load_grading_data(data_root).fingerprint if data_root else None)
         self._course = ray.put(pack_course(root))  # once: every task's node fetches it from the object store
-        self._statuses = StatusBoard.options(resources={HEAD_NODE: 0.001}).remote()
-        self._pending: dict[ray.ObjectRef, _Pending] = {}
+        board = StatusBoard.options(resources={HEAD_NODE: 0.001})  # type: ignore[attr-defined]  # Ray: no ActorClass
+        self._statuses = board.remote()
+        self._pending: dict[ray.ObjectRef[Outcome], _Pending] = {}
         self._bad_nodes: dict[str, NodeProblem] = {}  # node id -> why it must not grade for this driver
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -243,7 +242,7 @@ class Dispatcher:
                 if job_id in listeners:
                     listeners[job_id](status)
 
-    def _finish(self, ref: ray.ObjectRef, pending: _Pending) -> None:
+    def _finish(self, ref: ray.ObjectRef[Outcome], pending: _Pending) -> None:
         try:
             outcome: Outcome = ray.get(ref)
         except RayTaskError as exc:
@@ -280,12 +279,19 @@ def _task_error(exc: RayTaskError) -> Failure:
                    message="The grader failed on this submission; a TA will look at it.")
 
 
+class _Quiet(TypedDict):
+    """ray.init's arguments that keep Ray's notices off the driver's terminal."""
+
+    log_to_driver: bool
+    logging_level: int
+
+
 def _connect(address: str, data_root: Path | None) -> bool:
     """Join or start Ray; True when this call started the connection (and so `close` ends it)."""
     if ray.is_initialized():
         return False
     # Ray's own notices (token authentication, connecting) would break the live table; errors still show.
-    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+    quiet: _Quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address not in ("local", "auto") and not address.startswith("ray://"):
         _require_an_answer(address)
     try:
@@ -324,7 +330,16 @@ def _resolve_device(choice: Literal["cpu", "cuda", "auto"]) -> DeviceKind:
     return "cuda" if choice == "cuda" or (choice == "auto" and gpus) else "cpu"
 
 
-def task_resources(assignment: Assignment, device_kind: DeviceKind) -> dict:
+class TaskOptions(TypedDict):
+    """A grading task's Ray options: its resources, and the nodes it may not run on."""
+
+    num_cpus: int
+    memory: int
+    num_gpus: int
+    label_selector: NotRequired[dict[str, str]]
+
+
+def task_resources(assignment: Assignment, device_kind: DeviceKind) -> TaskOptions:
     """What one grading task asks Ray for: the assignment's threads and memory, and one GPU on CUDA."""
     memory_mb = assignment.limits.memory_mb + GRADER_MEMORY_MB
     return {"num_cpus": assignment.limits.threads, "memory": memory_mb * 2**20,
@@ -460,7 +475,7 @@ def _node_data_fingerprint() -> str:
 @functools.cache
 def node_name(node_id: str) -> str:
     """The node as reports name it: its Ray node name when one was given, else the host name; plus its id."""
-    info = next((n for n in ray.nodes() if n["NodeID"] == node_id), {})
+    info: dict[str, object] = next((n for n in ray.nodes() if n["NodeID"] == node_id), {})
     name = info.get("NodeName", "")
     if not name or name == info.get("NodeManagerAddress"):
         name = platform.node()
@@ -493,7 +508,7 @@ def node_problem(expected: Expectation, node: str, course: Path) -> NodeProblem 
 
 
 @ray.remote
-def grade_on_node(job: Job, course: bytes, statuses: ActorHandle) -> Outcome:
+def grade_on_node(job: Job, course: bytes, statuses: ActorHandle[StatusBoard]) -> Outcome:
     """The Ray task: check the node, rebuild the submission, grade it here against the driver's course content
     (`course`, packed) and return the report folder."""
     node_id = ray.get_runtime_context().get_node_id()

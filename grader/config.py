@@ -90,10 +90,13 @@ class Validation(Strict):
                                 "the grader's work, not counted against the student)")
 
 
+DeviceKind = Literal["cpu", "cuda"]
+
+
 class Training(Strict):
     """How the grader trains a submitted model."""
 
-    budget_seconds: dict[Literal["cpu", "cuda"], float] = Field(
+    budget_seconds: dict[DeviceKind, float] = Field(
         description="cpu: CPU seconds of the training process per thread it is given; cuda: wall seconds")
     grace_seconds: float = Field(ge=0)
     wall_safety_factor: float = Field(ge=1, description="on CPU, wall-clock limit = factor x (budget + grace)")
@@ -104,16 +107,16 @@ class Training(Strict):
     eval_batch_size: int = Field(gt=0)
     validation: Validation
 
-    def limit_seconds(self, device_kind: Literal["cpu", "cuda"]) -> float:
+    def limit_seconds(self, device_kind: DeviceKind) -> float:
         """Budget plus grace: CPU seconds per thread on the CPU, wall seconds on a GPU."""
         return self.budget_seconds[device_kind] + self.grace_seconds
 
-    def stage_seconds(self, device_kind: Literal["cpu", "cuda"]) -> float:
+    def stage_seconds(self, device_kind: DeviceKind) -> float:
         """What the training stage may use on the budget's clock: budget plus grace for the student's epochs,
         and the validation passes' share on top."""
         return self.limit_seconds(device_kind) + self.validation.budget_share * self.budget_seconds[device_kind]
 
-    def wall_limit(self, device_kind: Literal["cpu", "cuda"]) -> float:
+    def wall_limit(self, device_kind: DeviceKind) -> float:
         """The training stage's wall-clock limit: on the CPU a safety net `wall_safety_factor` times wider."""
         factor = self.wall_safety_factor if device_kind == "cpu" else 1.0
         return self.stage_seconds(device_kind) * factor

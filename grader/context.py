@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 
-from grader.config import Assignment, Validation
+from grader.config import Assignment, DeviceKind, Validation
 from grader.data import HeldOut, SplitTensors, hold_out, load_split
 from grader.paths import course_root
 from grader.sandbox import HARNESS_PRELOAD, Mount, Sandbox, SandboxConfig, StageLimits
@@ -42,7 +42,7 @@ class GradingData:
 class Device:
     """Where training and evaluation run: `cpu`, or `cuda` on one GPU (index as the host numbers it)."""
 
-    kind: str = "cpu"
+    kind: DeviceKind = "cpu"
     gpu_index: int | None = None
 
     @property

@@ -25,8 +25,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from grader.checks import VERDICT_SECONDS
-from grader.config import Assignment
-from grader.context import load_grading_data
+from grader.config import Assignment, DeviceKind
+from grader.context import Device, load_grading_data
 from grader.data import cache_dir
 from grader.errors import GraderError
 from grader.files import trim, write_atomic
@@ -62,7 +62,7 @@ def image() -> str:
     return os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)
 
 
-def time_limit(assignment: Assignment, device_kind: str) -> float:
+def time_limit(assignment: Assignment, device_kind: DeviceKind) -> float:
     """Every stage's own wall-clock limit added up, plus start-up: past this the container is stopped."""
     limits = assignment.limits
     seconds = STARTUP_SECONDS + limits.import_seconds + limits.checks_total_seconds + VERDICT_SECONDS
@@ -125,7 +125,7 @@ class _Container:
 
     name: str
     folder: Path
-    process: subprocess.Popen = field(repr=False)
+    process: subprocess.Popen[bytes] = field(repr=False)
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -159,7 +159,7 @@ def _start(assignment: Assignment, options: GradeOptions) -> _Container:
     return _Container(name, folder, process)
 
 
-def _key(assignment: Assignment, options: GradeOptions) -> tuple:
+def _key(assignment: Assignment, options: GradeOptions) -> tuple[Path, str, str, Device, Path | None]:
     """Which gradings a waiting container can serve: the same course root, assignment version, device and data."""
     return assignments_dir(), assignment.id, assignment.version, options.device, options.data_root
 

@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from grader import notebook
 from grader.config import Assignment
@@ -231,12 +232,12 @@ def _tar_members(source: Path, caps: _Caps) -> Iterator[tuple[PurePosixPath, byt
             relative = _safe_relative(member.name)
             if member.isdir() or not relative.parts:
                 continue
-            if not member.isfile():
+            if not member.isfile() or (stream := archive.extractfile(member)) is None:
                 raise IntakeError(f"The archive entry {member.name!r} is a link or device; submit plain files.")
-            yield relative, _read_capped(archive.extractfile(member), relative, caps)
+            yield relative, _read_capped(stream, relative, caps)
 
 
-def _read_capped(stream, relative: PurePosixPath, caps: _Caps) -> bytes:
+def _read_capped(stream: IO[bytes], relative: PurePosixPath, caps: _Caps) -> bytes:
     """Read at most the per-file cap, so a member that lies about its size cannot expand without bound."""
     with stream:
         data = stream.read(caps.max_file + 1)
@@ -293,6 +294,7 @@ def _notebook_module(assignment: Assignment, dest: Path, originals: dict[str, st
     if original is None:
         return None
     required = assignment.submission.api.keys()
+    module: NotebookModule | None
     try:
         if original.endswith(".ipynb"):
             module = notebook.from_notebook_file(dest / original, module_file, required)

@@ -8,7 +8,7 @@ saw. Each rule of `[metric.integrity]` turns one of them into a finding beyond i
 from __future__ import annotations
 
 from grader.config import IntegrityRule, Metric
-from grader.models import Finding, Metrics, TrainingResult
+from grader.models import Finding, FindingRule, Metrics, TrainingResult
 
 
 def findings(metric: Metric, training: TrainingResult, metrics: Metrics) -> list[Finding]:
@@ -44,7 +44,7 @@ def findings(metric: Metric, training: TrainingResult, metrics: Metrics) -> list
     return [f for f in found if f is not None]
 
 
-def _finding(rule: str, limit: IntegrityRule, value: float, message: str) -> Finding | None:
+def _finding(rule: FindingRule, limit: IntegrityRule, value: float, message: str) -> Finding | None:
     if value <= limit.above + 1e-9:  # a measure exactly at the limit, whatever the float rounding of a difference
         return None
     return Finding(rule=rule, value=value, limit=limit.above, action=limit.action, message=message)

@@ -14,7 +14,7 @@ def read_logits(path: Path, samples: int, classes: int) -> np.ndarray | str:
     if path.stat().st_size > samples * classes * 8 + 4096:
         return f"The model's output is far larger than logits of shape ({samples}, {classes})."
     try:
-        logits = np.load(path, allow_pickle=False)
+        logits: np.ndarray = np.load(path, allow_pickle=False)
     except (ValueError, OSError):
         return "The model's output could not be read back as an array of logits."
     if logits.shape != (samples, classes):

@@ -88,13 +88,16 @@ class EpochRecord(Contract):
     seconds: float
 
 
+StopReason = Literal["completed", "budget", "overran", "killed", "failed"]
+
+
 class TrainingResult(Contract):
     """The grader-run training: one record per finished epoch, why it stopped, and which epoch is scored."""
 
     device: str
     epochs_planned: int
     epochs: list[EpochRecord] = []
-    stopped: Literal["completed", "budget", "overran", "killed", "failed"]
+    stopped: StopReason
     budget_seconds: float
     budget_clock: Literal["cpu", "wall"] = Field(
         "wall", description="cpu: CPU seconds per thread given (other jobs do not count); wall: elapsed seconds")
@@ -124,10 +127,13 @@ class Metrics(Contract):
     samples: int
 
 
+FindingRule = Literal["untrained_over_chance", "test_over_validation", "perturbation_gap", "accuracy", "unchanged"]
+
+
 class Finding(Contract):
     """A measure of the graded model beyond its limit: the accuracy may not come from the grader's training."""
 
-    rule: Literal["untrained_over_chance", "test_over_validation", "perturbation_gap", "accuracy", "unchanged"]
+    rule: FindingRule
     value: float
     limit: float
     action: Literal["no_credit", "review"]
@@ -156,6 +162,9 @@ class Score(Contract):
         return 100.0 * self.total / self.max_total if self.max_total else 0.0
 
 
+RunnerName = Literal["local", "docker"]
+
+
 class Environment(Contract):
     grader_version: str
     python: str
@@ -164,7 +173,7 @@ class Environment(Contract):
     seed: int
     data_fingerprint: str | None = None
     sandbox: str
-    runner: Literal["local", "docker"] = "local"
+    runner: RunnerName = "local"
     node: str = Field("", description="the machine that graded: its host name, or the cluster node")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -26,13 +26,15 @@ class Observation(Contract):
 
 ObservationT = TypeVar("ObservationT", bound=Observation)
 Verdict = Callable[[ObservationT, Assignment], None]
-_VERDICTS: dict[str, Callable[[Observation, Assignment], None]] = {}
+Observe = Callable[[Observation], None]
+# Each verdict takes its own Observation subclass, which judge() reads from the verdict's type hints.
+_VERDICTS: dict[str, Verdict[Any]] = {}
 
 
-def verdict(check: Callable[..., None]) -> Callable[[Verdict], Verdict]:
+def verdict(check: Callable[..., None]) -> Callable[[Verdict[ObservationT]], Verdict[ObservationT]]:
     """Register the decorated function as the verdict of `check`; it raises AssertionError("sentence") to fail."""
 
-    def register(judge_function: Verdict) -> Verdict:
+    def register(judge_function: Verdict[ObservationT]) -> Verdict[ObservationT]:
         _VERDICTS[check.__name__] = judge_function
         return judge_function
 

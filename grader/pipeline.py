@@ -16,6 +16,7 @@ from grader import __version__
 from grader.checks import run_checks
 from grader.config import Assignment
 from grader.context import Device, GradingContext, load_grading_data, sandbox_config
+from grader.errors import GraderError
 from grader.evaluation import run_evaluation
 from grader.failures import skipped_by, void_checks
 from grader.files import trim
@@ -31,6 +32,7 @@ from grader.models import (
     Finding,
     Metrics,
     Report,
+    RunnerName,
     SubmissionInfo,
     TrainingResult,
 )
@@ -152,7 +154,7 @@ def _run_stages(ctx: GradingContext, graded: Graded, status: Callable[[str], Non
     evaluated = run_evaluation(ctx, checkpoint)
     failures += evaluated.failures
     graded.metrics = evaluated.product
-    if graded.metrics is not None and graded.training is not None:
+    if graded.metrics is not None and graded.training is not None and ctx.assignment.metric is not None:
         graded.integrity = findings(ctx.assignment.metric, graded.training, graded.metrics)
 
 
@@ -172,6 +174,16 @@ def _notes(assignment: Assignment, graded: Graded) -> list[str]:
     return notes
 
 
+def _runner() -> RunnerName:
+    """Where this grading runs: the grader image sets RUNNER_ENV, a local grading leaves it unset."""
+    runner = os.environ.get(RUNNER_ENV, "local")
+    if runner == "docker":
+        return "docker"
+    if runner != "local":
+        raise GraderError(f"{RUNNER_ENV}={runner!r} names no runner; it is local or docker.")
+    return "local"
+
+
 def _environment(assignment: Assignment, options: GradeOptions) -> Environment:
     fingerprint = load_grading_data(options.data_root).fingerprint if options.data_root is not None else None
     return Environment(
@@ -182,6 +194,6 @@ def _environment(assignment: Assignment, options: GradeOptions) -> Environment:
         seed=assignment.seed,
         data_fingerprint=fingerprint,
         sandbox=sandbox_name(),
-        runner=os.environ.get(RUNNER_ENV, "local"),
+        runner=_runner(),
         node=options.node,
     )

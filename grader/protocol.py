@@ -20,6 +20,7 @@ SPEC_FILE = "spec.json"
 # The submission's functions the training stage calls: one that hangs in a hidden check keeps training from starting.
 TRAINING_CALLS = ("build_model", "make_optimizer", "train_one_epoch", "train_transform")
 RecordT = TypeVar("RecordT")
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 # ---- the control channel between the host and the warm sandbox process (grader.harness.zygote) ----------------
@@ -113,7 +114,7 @@ def write_spec(folder: Path, spec: BaseModel) -> None:
     write_atomic(folder / SPEC_FILE, spec.model_dump_json())
 
 
-def read_spec(spec_type: type[RecordT], path: str | Path = SPEC_FILE) -> RecordT:
+def read_spec(spec_type: type[ModelT], path: str | Path = SPEC_FILE) -> ModelT:
     return spec_type.model_validate_json(Path(path).read_text())
 
 
@@ -278,7 +279,7 @@ def read_records(path: Path, adapter: TypeAdapter[RecordT]) -> list[RecordT]:
     return records
 
 
-def read_record(path: Path, record_type: type[RecordT]) -> RecordT | None:
+def read_record(path: Path, record_type: type[ModelT]) -> ModelT | None:
     """A single JSON record a stage wrote, or None when it is missing or malformed."""
     try:
         return record_type.model_validate_json(path.read_bytes())

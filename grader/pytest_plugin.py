@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from pydantic import BaseModel
 
 from grader.config import Assignment, load_assignment
 from grader.data import resolve_data_root
@@ -143,7 +144,7 @@ class ResultsWriter:
         self._timeout = timeout_seconds
         self._calls: dict[str, list[str]] = {}
 
-    def _write(self, record: object) -> None:
+    def _write(self, record: BaseModel) -> None:
         append_record(self._file, record)
         os.fsync(self._file.fileno())
 

@@ -24,7 +24,7 @@ from grader.config import Validation
 from grader.context import TRAIN_IMAGES, TRAIN_LABELS, TRAINING_MOUNTS, VALIDATION_IMAGES, GradingContext
 from grader.data import CIFAR2_CLASSES
 from grader.logits import accuracy, read_logits
-from grader.models import EpochRecord, Failure, FailureKind, TrainingResult
+from grader.models import EpochRecord, Failure, FailureKind, StopReason, TrainingResult
 from grader.protocol import (
     TRAIN_EVENTS,
     Budget,
@@ -55,8 +55,7 @@ def budget_of(ctx: GradingContext) -> Budget:
     training = ctx.assignment.training
     if training is None:
         raise ValueError(f"{ctx.assignment.id} has no [training]: nothing to train")
-    clock = "cpu" if ctx.device.kind == "cpu" else "wall"
-    return Budget(clock=clock, seconds=training.budget_seconds[ctx.device.kind])
+    return Budget(clock="cpu" if ctx.device.kind == "cpu" else "wall", seconds=training.budget_seconds[ctx.device.kind])
 
 
 def run_training(ctx: GradingContext, on_epoch: Callable[[int, int], None] | None = None) -> StageOutcome[TrainedModel]:
@@ -108,7 +107,7 @@ def _outcome(ctx: GradingContext, spec: TrainSpec, keeper: Keeper,
 
 
 def _stopped(ctx: GradingContext, spec: TrainSpec, end: TrainStopped | TrainFailed | None, sandbox: SandboxResult,
-             kept: int | None) -> tuple[str, list[Failure]]:
+             kept: int | None) -> tuple[StopReason, list[Failure]]:
     """Why training stopped, and the failure that says so to the student, if it was one."""
     if isinstance(end, TrainFailed):
         return "failed", [_failed(from_record("training", end.failure), ctx.assignment.limits.file_size_mb)]
@@ -209,9 +208,11 @@ class Keeper:
 
     def _score(self, epoch: int) -> np.ndarray | None:
         logits = read_logits(self.workdir / self.spec.logits(epoch), len(self.labels), len(CIFAR2_CLASSES))
-        usable = isinstance(logits, np.ndarray)
-        self.accuracy[epoch] = accuracy(logits, self.labels) if usable else None
-        return logits if usable else None
+        if not isinstance(logits, np.ndarray):
+            self.accuracy[epoch] = None
+            return None
+        self.accuracy[epoch] = accuracy(logits, self.labels)
+        return logits
 
     def _consider(self, epoch: int, logits: np.ndarray | None) -> None:
         """Keep `epoch` if it beats the kept one; while no epoch's logits were usable, keep the latest, so that the

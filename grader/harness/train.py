@@ -25,12 +25,13 @@ from types import ModuleType
 
 import numpy as np
 import torch
+from pydantic import BaseModel
 from torch import nn
 from torch.utils.data import DataLoader
 
 from grader.architecture import layer_problems, size_problem
 from grader.files import atomic_file
-from grader.harness.loaders import logits_of, normalize, train_loader
+from grader.harness.loaders import Batch, logits_of, normalize, train_loader
 from grader.harness.probe import describe_model, probe_images
 from grader.harness.submission import exit_now, import_submission, trimmed_traceback
 from grader.models import FailureKind
@@ -54,7 +55,7 @@ class Progress:
     def __init__(self, path: Path) -> None:
         self._file = path.open("a", encoding="utf-8")
 
-    def write(self, record: object) -> None:
+    def write(self, record: BaseModel) -> None:
         append_record(self._file, record)
 
     def fail(self, kind: FailureKind, message: str, details: str = "") -> None:
@@ -105,7 +106,8 @@ class RecordingLoss(nn.Module):
             if logits.ndim == 2 and logits.shape[0] == targets.shape[0]:
                 self.correct += int((logits.argmax(dim=1) == targets).sum())
                 self.seen += int(targets.shape[0])
-        return self.loss(logits, targets)
+        loss: torch.Tensor = self.loss(logits, targets)
+        return loss
 
     def accuracy_and_reset(self) -> float:
         accuracy = self.correct / self.seen if self.seen else 0.0
@@ -217,7 +219,7 @@ class Run:
 
     module: ModuleType
     model: nn.Module
-    loader: DataLoader
+    loader: DataLoader[Batch]
     optimizer: torch.optim.Optimizer
     validate: Validator
     epochs: int

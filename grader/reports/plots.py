@@ -6,8 +6,10 @@ import base64
 import io
 from collections.abc import Sequence
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from grader.config import Metric
 from grader.models import Metrics, TrainingResult
@@ -18,6 +20,13 @@ DPI = 100
 def data_uri(png: bytes) -> str:
     """A PNG as a `data:` URI, for embedding in self-contained HTML."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _integer_ticks(axes: Axes) -> None:
+    """Counts on the y axis: whole-number ticks from its default locator (an AutoLocator, a MaxNLocator)."""
+    locator = axes.yaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):
+        locator.set_params(integer=True)
 
 
 def _png(figure: Figure) -> bytes:
@@ -72,7 +81,7 @@ def score_histogram(percents: Sequence[float]) -> bytes:
     axes = figure.subplots()
     axes.hist(percents, bins=range(0, 101, 10), edgecolor="white")
     axes.set(title="Scores", xlabel="score (% of points)", ylabel="submissions", xlim=(0, 100))
-    axes.yaxis.get_major_locator().set_params(integer=True)
+    _integer_ticks(axes)
     return _png(figure)
 
 
@@ -86,5 +95,5 @@ def accuracy_distribution(accuracies: Sequence[float], metric: Metric | None) ->
         axes.axvline(metric.full_credit_at, color="tab:green", linestyle="--", label="full credit")
         axes.legend()
     axes.set(title="Accuracy on the hidden test images", xlabel="accuracy", ylabel="submissions", xlim=(0, 1))
-    axes.yaxis.get_major_locator().set_params(integer=True)
+    _integer_ticks(axes)
     return _png(figure)

@@ -64,7 +64,8 @@ def log_out(request: Request) -> None:
 
 def csrf_token(request: Request) -> str:
     """The session's CSRF token, which every form sends back; made on the first page a visitor opens."""
-    return request.session.setdefault("csrf", secrets.token_urlsafe(32))
+    token: str = request.session.setdefault("csrf", secrets.token_urlsafe(32))
+    return token
 
 
 def csrf_checked(request: Request, csrf: Annotated[str, Form()] = "") -> None:

@@ -62,7 +62,7 @@ def course_init(
 
 
 def _settings(course_dir: Path, database: str | None, **extra: object) -> ServiceSettings:
-    return ServiceSettings(course_dir=course_dir.resolve(), database_url=database, **extra)
+    return ServiceSettings.model_validate({"course_dir": course_dir.resolve(), "database_url": database, **extra})
 
 
 def _write_tokens(course_dir: Path, tokens: list[NewToken], out: Path | None, role: Role) -> Path:

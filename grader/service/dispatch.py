@@ -13,9 +13,9 @@ import traceback
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from grader.config import load_assignment
@@ -126,9 +126,10 @@ class JobLoop:
 
 def record(db: Session, course: Course, grading_id: int, report: Report, out_dir: Path) -> bool:
     """Mark a grading done with its report's numbers, unless it already is; True when this call recorded it."""
-    result = db.execute(update(Grading).where(Grading.id == grading_id, Grading.state != GradingState.DONE).values(
+    done = update(Grading).where(Grading.id == grading_id, Grading.state != GradingState.DONE).values(
         state=GradingState.DONE, stage="graded", finished_at=utcnow(), total=report.score.total,
-        max_total=report.score.max_total, accuracy=report.credited_accuracy))
+        max_total=report.score.max_total, accuracy=report.credited_accuracy)
+    result = cast("CursorResult[Any]", db.execute(done))  # an UPDATE's result, typed by SQLAlchemy as any Result
     db.commit()
     offered = course.offered(report.assignment_id)
     if result.rowcount and offered is not None and offered.leaderboard:

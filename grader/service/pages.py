@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from grader.reports.templating import environment
+from grader.reports.templating import environment, template_loader
 from grader.service.auth import csrf_token
 from grader.service.context import service
 from grader.service.tables import Person
@@ -24,7 +24,7 @@ REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; fram
 def templates() -> Jinja2Templates:
     """The service's templates first, then the reports' (for the shared stylesheet)."""
     env = environment().overlay(loader=jinja2.ChoiceLoader([
-        jinja2.PackageLoader("grader.service", "templates"), environment().loader]))
+        jinja2.PackageLoader("grader.service", "templates"), template_loader()]))
     env.globals = dict(env.globals)  # Starlette adds url_for here; the reports' environment stays as it is
     return Jinja2Templates(env=env)
 

@@ -39,8 +39,8 @@ def class_overview(request: Request, person: TaPage, db: Database, context: Serv
         rows.append({"id": offered.id, "title": load_assignment(offered.id).title, "due": offered.due,
                      "students": students, "submissions": submissions})
     states = {state: count for state, count in db.execute(select(Grading.state, func.count()).group_by(Grading.state))}
-    students = db.scalar(select(func.count()).select_from(Person).where(Person.role == Role.STUDENT))
-    return render(request, "ta_home.html.j2", person, rows=rows, students=students,
+    on_roster = db.scalar(select(func.count()).select_from(Person).where(Person.role == Role.STUDENT))
+    return render(request, "ta_home.html.j2", person, rows=rows, students=on_roster,
                   queued=states.get(GradingState.QUEUED, 0), running=states.get(GradingState.RUNNING, 0))
 
 
