@@ -1,4 +1,5 @@
-"""The service's database rows (SQLAlchemy 2 typed mappings): people, submissions and their gradings."""
+"""The service's database rows (SQLAlchemy 2 typed mappings): people, submissions, their gradings, and
+extensions."""
 
 from __future__ import annotations
 
@@ -81,7 +82,6 @@ class Submission(Base):
     stored_name: Mapped[str] = mapped_column(String(100))
     size: Mapped[int]
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    days_late: Mapped[int]
 
     person: Mapped[Person] = relationship(back_populates="submissions")
     gradings: Mapped[list[Grading]] = relationship(back_populates="submission", order_by="Grading.id")
@@ -103,3 +103,22 @@ class Grading(Base):
     accuracy: Mapped[float | None]
 
     submission: Mapped[Submission] = relationship(back_populates="gradings")
+
+
+class Extension(Base):
+    """A student's own deadlines for one assignment, granted by a TA; revoked ones are kept, with who and when."""
+
+    __tablename__ = "extensions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    assignment_id: Mapped[str] = mapped_column(String(64))
+    due: Mapped[datetime] = mapped_column(UTCDateTime)
+    hard_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: the course's gap after `due`
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    granted_by: Mapped[str] = mapped_column(String(200))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    person: Mapped[Person] = relationship()

@@ -10,9 +10,9 @@ from grader.course import OfferedAssignment
 from grader.reports.render import VIEW_STEMS, View
 from grader.service.context import ServiceContext
 from grader.service.pages import report_file
+from grader.service.policy import result_grading
 from grader.service.storage import report_dir, upload_path
 from grader.service.tables import Person, Submission
-from grader.service.views import result_grading
 
 CSV_TYPE = "text/csv; charset=utf-8"
 
