@@ -21,7 +21,7 @@ from grader.service.db import open_database
 from grader.service.dispatch import JobLoop
 from grader.service.limits import FORM_OVERHEAD_BYTES, BodyLimit, SecurityHeaders
 from grader.service.pages import render
-from grader.service.routers import api, login, student, ta
+from grader.service.routers import api, extensions, login, student, ta
 from grader.service.settings import ServiceSettings
 from grader.service.storage import clear_staging
 
@@ -61,7 +61,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=course.max_upload_bytes + FORM_OVERHEAD_BYTES)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (login.router, student.router, ta.router, api.router):
+    for router in (login.router, student.router, ta.router, extensions.router, api.router):
         app.include_router(router)
     _add_error_pages(app)
     return app

@@ -1,7 +1,9 @@
-"""`grader course init`, `grader roster import|reissue` and `grader serve`: set a course up and run its service."""
+"""`grader course init`, `grader roster import|reissue`, `grader extension(s)` and `grader serve`: set a course up,
+run its service, and give students their own deadlines."""
 
 from __future__ import annotations
 
+import getpass
 import ipaddress
 import os
 from datetime import UTC, datetime
@@ -128,6 +130,63 @@ def roster_reissue(
     with sessions() as db:
         new = reissue_token(db, login)
     _show_tokens([new])
+
+
+def extension(
+    login: Annotated[str, typer.Argument(metavar="STUDENT", help="The student's id.")],
+    assignment_id: Annotated[str, typer.Argument(metavar="ASSIGNMENT", help="The assignment's id, e.g. a1_dataset.")],
+    due: Annotated[str | None, typer.Option(
+        help="The student's due date, e.g. 2026-12-24T23:59 (in the course's time zone unless an offset is given).")]
+    = None,
+    hard_deadline: Annotated[str | None, typer.Option(
+        help="When their uploads close (default: the course's gap between due date and hard deadline).")] = None,
+    reason: Annotated[str, typer.Option(help="Why, for the record.")] = "",
+    revoke: Annotated[bool, typer.Option("--revoke", help="Revoke the student's extension instead.")] = False,
+    course_dir: CourseDir = Path("."),
+    database: DatabaseUrl = None,
+) -> None:
+    """Give one student their own deadlines for one assignment (replacing an earlier extension), or revoke it."""
+    from grader.service.db import open_database
+    from grader.service.extensions import grant, parse_moment
+    from grader.service.extensions import revoke as revoke_extension
+
+    course = load_course(course_dir)
+    by = f"{getpass.getuser()} (command line)"
+    with open_database(_settings(course_dir, database).database)() as db:
+        if revoke:
+            revoked = revoke_extension(db, login, assignment_id, by)
+            console.print(f"Revoked {login}'s extension of {assignment_id}." if revoked
+                          else f"{login} has no extension of {assignment_id}.", highlight=False)
+            return
+        if due is None:
+            raise GraderError("Give the student's new due date with --due (or pass --revoke).")
+        hard = parse_moment(hard_deadline, course) if hard_deadline else None
+        granted = grant(db, course, login, assignment_id, parse_moment(due, course), hard, reason, by)
+    console.print(f"{login} is now due {course.show_time(granted.due)} for {assignment_id}; grades follow at once "
+                  "(restart not needed).", highlight=False)
+
+
+def extensions(
+    assignment_id: Annotated[str | None, typer.Option("--assignment", help="Only this assignment's.")] = None,
+    course_dir: CourseDir = Path("."),
+    database: DatabaseUrl = None,
+) -> None:
+    """List every extension, revoked ones too, with who granted or revoked it and when."""
+    from grader.service.db import open_database
+    from grader.service.extensions import list_extensions
+
+    course = load_course(course_dir)
+    with open_database(_settings(course_dir, database).database)() as db:
+        views = list_extensions(db, course, assignment_id)
+    if not views:
+        console.print("No extensions.")
+        return
+    for view in views:  # one unwrapped line each, for grep
+        revoked = f"; revoked by {view.revoked_by} {course.show_time(view.revoked_at)}" if view.revoked_at else ""
+        console.print(f"{view.login} {view.assignment_id}: due {course.show_time(view.due)}, uploads close "
+                      f"{course.show_time(view.hard_deadline)}; granted by {view.granted_by} "
+                      f"{course.show_time(view.granted_at)}{revoked}; reason: {view.reason or '-'}",
+                      soft_wrap=True, highlight=False, markup=False)
 
 
 def serve(

@@ -67,8 +67,11 @@ def toml_value(value: object) -> str:
     return str(value).lower()
 
 
-def course_toml(offered: dict[str, dict[str, object]], max_upload_mb: float = 1.0) -> str:
+def course_toml(offered: dict[str, dict[str, object]], max_upload_mb: float = 1.0,
+                course: dict[str, object] | None = None) -> str:
+    """A course.toml offering the given assignments; `course` adds course-wide keys (e.g. late_days)."""
     head = f'name = "Test course"\ntimezone = "UTC"\nmax_upload_mb = {max_upload_mb}\n'
+    head += "".join(f"{key} = {toml_value(value)}\n" for key, value in (course or {}).items())
     return head + "".join(offered_toml(assignment_id, rules) for assignment_id, rules in offered.items())
 
 
@@ -122,10 +125,10 @@ def free_port() -> int:
 
 def make_course_dir(folder: Path, database_url: str | None, offered: dict[str, dict[str, object]],
                     max_upload_mb: float = 1.0, students: list[RosterEntry] = STUDENTS,
-                    ) -> tuple[ServiceSettings, dict[str, str]]:
+                    course: dict[str, object] | None = None) -> tuple[ServiceSettings, dict[str, str]]:
     """A course folder with course.toml and the roster imported; returns the settings and every login token."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "course.toml").write_text(course_toml(offered, max_upload_mb))
+    (folder / "course.toml").write_text(course_toml(offered, max_upload_mb, course))
     settings = ServiceSettings(course_dir=folder, database_url=database_url, cluster=None)
     tokens = {}
     with open_database(settings.database)() as db:
