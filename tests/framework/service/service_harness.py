@@ -141,7 +141,11 @@ def make_course_dir(folder: Path, database_url: str | None, offered: dict[str, d
 def finish(served: Served, submission_id: int, graded: Path) -> None:
     """Finish a submission's newest grading with a real report, the way a worker does (report folder first),
     and let the job loop's recovery record it."""
-    context = served.context
+    finish_grading(served.context, submission_id, graded)
+
+
+def finish_grading(context: ServiceContext, submission_id: int, graded: Path) -> None:
+    """`finish` for any service's context (one running as its own process too: its database and folders)."""
     with context.sessions() as db:
         submission = db.scalar(select(Submission).where(Submission.id == submission_id))
         grading_id, login = submission.gradings[-1].id, submission.person.login
