@@ -127,7 +127,7 @@ def check_format(stored: StoredUpload) -> None:
 def _is_notebook(path: Path) -> bool:
     try:
         content = json.loads(path.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # any parse failure: bad UTF-8, bad JSON, nesting deeper than Python's stack
         return False
     return isinstance(content, dict) and isinstance(content.get("cells"), list)
 

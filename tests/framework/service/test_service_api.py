@@ -82,6 +82,9 @@ def test_notebooks_and_archives_are_accepted(serve, name: str) -> None:
     ("hw.tar.gz", b"PK\x03\x04 a zip named .tar.gz", 400, "not a .tar.gz archive"),
     ("hw.ipynb", b"print('a script, not a notebook')", 400, "not a Jupyter notebook"),
     ("hw.ipynb", b'{"cells": "not a list"}', 400, "not a Jupyter notebook"),
+    ("hw.ipynb", b"[" * 200_000, 400, "not a Jupyter notebook"),  # deeper than Python's recursion limit
+    ("hw.ipynb", b'{"cells": [}', 400, "not a Jupyter notebook"),
+    ("hw.ipynb", b'\xff\xfe{"cells": []}', 400, "not a Jupyter notebook"),
     ("hw.py", b"\x7fELF\x02\x01\x01\x00\x00\x00", 400, "not Python source"),
     ("hw.py", b"", 400, "empty"),
 ])
