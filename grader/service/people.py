@@ -65,19 +65,45 @@ def read_roster(path: Path) -> list[RosterEntry]:
     return entries
 
 
-def import_roster(db: Session, entries: list[RosterEntry], role: Role) -> tuple[list[NewToken], list[str]]:
-    """Add everyone not yet known with a new token; returns the new tokens and the logins already known."""
-    known = set(db.scalars(select(Person.login).where(Person.login.in_([e.login for e in entries]))))
-    tokens = []
+@dataclass(frozen=True)
+class RosterImport:
+    """What an import did: new people's tokens, the known people it left as they were, and each change it made to
+    a known person's name or email (one sentence each)."""
+
+    tokens: list[NewToken]
+    unchanged: list[str]
+    changes: list[str]
+
+
+def import_roster(db: Session, entries: list[RosterEntry], role: Role) -> RosterImport:
+    """Add everyone not yet known with a new token, and update the name and email of those known."""
+    known = {p.login: p for p in db.scalars(select(Person).where(Person.login.in_([e.login for e in entries])))}
+    tokens, unchanged, changes = [], [], []
     for entry in entries:
-        if entry.login in known:
+        person = known.get(entry.login)
+        if person is None:
+            issued = issue_token()
+            db.add(Person(login=entry.login, name=entry.name, email=entry.email, role=role,
+                          token_id=issued.token_id, token_hash=issued.token_hash))
+            tokens.append(NewToken(entry, issued.token))
             continue
-        issued = issue_token()
-        db.add(Person(login=entry.login, name=entry.name, email=entry.email, role=role,
-                      token_id=issued.token_id, token_hash=issued.token_hash))
-        tokens.append(NewToken(entry, issued.token))
+        changed = _update(person, entry)
+        changes.extend(changed)
+        if not changed:
+            unchanged.append(entry.login)
     db.commit()
-    return tokens, sorted(known)
+    return RosterImport(tokens, sorted(unchanged), changes)
+
+
+def _update(person: Person, entry: RosterEntry) -> list[str]:
+    """Bring a known person's name and email up to the roster's; one sentence per change."""
+    changes = []
+    for field in ("name", "email"):
+        old, new = getattr(person, field), getattr(entry, field)
+        if old != new:
+            setattr(person, field, new)
+            changes.append(f"{person.login}: {field} {old!r} is now {new!r}.")
+    return changes
 
 
 def reissue_token(db: Session, login: str) -> NewToken:

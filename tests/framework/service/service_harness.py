@@ -133,7 +133,7 @@ def make_course_dir(folder: Path, database_url: str | None, offered: dict[str, d
     tokens = {}
     with open_database(settings.database)() as db:
         for entries, role in ((students, Role.STUDENT), (TAS, Role.TA)):
-            issued, _ = import_roster(db, entries, role)
+            issued = import_roster(db, entries, role).tokens
             tokens.update({new.person.login: new.token for new in issued})
     return settings, tokens
 
