@@ -11,12 +11,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grader.errors import GraderError
-from grader.service.auth import issue_token
+from grader.service.auth import end_sessions, issue_token
 from grader.service.tables import Person, Role
 
 ROSTER_COLUMNS = ("student_id", "name", "email")
@@ -113,6 +113,7 @@ def reissue_token(db: Session, login: str) -> NewToken:
         raise GraderError(f"Nobody with the id {login!r} is on the roster.")
     issued = issue_token()
     person.token_id, person.token_hash = issued.token_id, issued.token_hash
+    end_sessions(db, person.id)
     db.commit()
     return NewToken(RosterEntry(person.login, person.name, person.email), issued.token)
 
@@ -132,9 +133,13 @@ def change_pseudonym(db: Session, person: Person, pseudonym: str) -> None:
     pseudonym = " ".join(pseudonym.split())
     if pseudonym and not PSEUDONYM.fullmatch(pseudonym):
         raise ValueError("A pseudonym has 3 to 40 letters, digits, spaces, dots, dashes or underscores.")
+    taken = ValueError(f"The pseudonym {pseudonym} is taken (in some mix of capitals); choose another.")
+    if pseudonym and db.scalar(select(Person.id).where(func.lower(Person.pseudonym) == pseudonym.lower(),
+                                                       Person.id != person.id)):
+        raise taken
     person.pseudonym = pseudonym or None
     try:
         db.commit()
-    except IntegrityError:
+    except IntegrityError:  # taken between the check and the commit
         db.rollback()
-        raise ValueError(f"The pseudonym {pseudonym} is taken; choose another.") from None
+        raise taken from None

@@ -1,12 +1,12 @@
-"""The service's database rows (SQLAlchemy 2 typed mappings): people, submissions, their gradings, and
-extensions."""
+"""The service's database rows (SQLAlchemy 2 typed mappings): people, their login sessions, submissions, their
+gradings, and extensions."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Dialect, Enum, ForeignKey, String, TypeDecorator
+from sqlalchemy import DateTime, Dialect, Enum, ForeignKey, Index, String, TypeDecorator, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -63,10 +63,23 @@ class Person(Base):
     role: Mapped[Role] = mapped_column(_enum(Role))
     token_id: Mapped[str] = mapped_column(String(32), unique=True)
     token_hash: Mapped[str] = mapped_column(String(64))
-    pseudonym: Mapped[str | None] = mapped_column(String(40), unique=True)
+    pseudonym: Mapped[str | None] = mapped_column(String(40), unique=True)  # and unique in lower case
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     submissions: Mapped[list[Submission]] = relationship(back_populates="person")
+
+    __table_args__ = (Index("uq_people_pseudonym_lower", func.lower(pseudonym), unique=True),)
+
+
+class LoginSession(Base):
+    """A browser's login: its cookie names it; logging out or a reissued token ends it on the server."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie's session secret
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Submission(Base):

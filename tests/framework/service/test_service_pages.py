@@ -119,6 +119,33 @@ def test_a_reissued_token_ends_the_old_sessions(serve) -> None:
     assert served.client.get("/api/me", headers={"Authorization": f"Bearer {new.token}"}).status_code == 200
 
 
+def test_logging_out_ends_the_session_on_the_server(serve) -> None:
+    served = serve()
+    student = served.browser("s1")
+    page = student.get("/assignments")
+    saved = dict(student.cookies)
+    copy = served.browser()
+    copy.cookies.update(saved)
+    assert copy.get("/assignments").url.path == "/assignments"  # a copy of the cookie works while logged in
+    assert student.post("/logout", data={"csrf": csrf_of(page.text)}).url.path == "/login"
+    replayed = served.browser()
+    replayed.cookies.update(saved)
+    assert replayed.get("/assignments").url.path == "/login"
+    assert copy.get("/assignments").url.path == "/login"
+    assert served.browser("s1").get("/assignments").url.path == "/assignments"  # logging in again works
+
+
+def test_pseudonyms_are_unique_in_any_case(serve) -> None:
+    served = serve()
+    mine = served.client.put("/api/me/pseudonym", headers=served.bearer("s1"), json={"pseudonym": "Night Owl"})
+    assert mine.status_code == 200
+    for taken in ("night owl", "NIGHT  OWL"):
+        response = served.client.put("/api/me/pseudonym", headers=served.bearer("s2"), json={"pseudonym": taken})
+        assert response.status_code == 422 and "is taken" in response.json()["detail"]
+    own = served.client.put("/api/me/pseudonym", headers=served.bearer("s1"), json={"pseudonym": "night owl"})
+    assert own.status_code == 200 and own.json()["pseudonym"] == "night owl"  # one's own, in other capitals
+
+
 def test_ta_pages_show_the_class_and_regrade(serve, graded_a1: dict[str, Path]) -> None:
     served = serve()
     finish(served, served.hand_in("s1")["id"], graded_a1["full"])
