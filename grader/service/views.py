@@ -55,6 +55,7 @@ class GradeRow(BaseModel):
 
 
 class LeaderboardEntry(BaseModel):
+    rank: int  # ties share a rank (1, 1, 3)
     pseudonym: str
     accuracy: float
 
@@ -125,7 +126,17 @@ def leaderboard(db: Session, offered: OfferedAssignment) -> list[LeaderboardEntr
         if result is not None and result.accuracy is not None and submission.person.pseudonym:
             pseudonym = submission.person.pseudonym
             best[pseudonym] = max(result.accuracy, best.get(pseudonym, 0.0))
-    return [LeaderboardEntry(pseudonym=p, accuracy=a) for p, a in sorted(best.items(), key=lambda kv: -kv[1])]
+    return ranked(best)
+
+
+def ranked(best: dict[str, float]) -> list[LeaderboardEntry]:
+    """Best first (ties by pseudonym); equal accuracies share the rank of the first of them."""
+    entries: list[LeaderboardEntry] = []
+    for place, (pseudonym, accuracy) in enumerate(sorted(best.items(), key=lambda kv: (-kv[1], kv[0])), start=1):
+        tied = entries and entries[-1].accuracy == accuracy
+        entries.append(LeaderboardEntry(rank=entries[-1].rank if tied else place, pseudonym=pseudonym,
+                                        accuracy=accuracy))
+    return entries
 
 
 class StudentReport(BaseModel):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
 
 import pytest
 from service_harness import A1, EXAMPLES, EXAMPLES_DIR, csrf_of, finish
+from sqlalchemy import update
 
 from grader.service.db import open_database
 from grader.service.people import reissue_token
+from grader.service.tables import Grading
+from grader.service.views import ranked
 
 pytestmark = pytest.mark.service
 FULL = EXAMPLES_DIR / A1 / EXAMPLES["full"] / "cifar_dataset.py"
@@ -144,6 +148,21 @@ def test_pseudonyms_are_unique_in_any_case(serve) -> None:
         assert response.status_code == 422 and "is taken" in response.json()["detail"]
     own = served.client.put("/api/me/pseudonym", headers=served.bearer("s1"), json={"pseudonym": "night owl"})
     assert own.status_code == 200 and own.json()["pseudonym"] == "night owl"  # one's own, in other capitals
+
+
+def test_the_leaderboard_marks_you_and_ties_share_a_rank(serve, graded_a1: dict[str, Path]) -> None:
+    served = serve(leaderboard=True)
+    for login, pseudonym in (("s1", "Night Owl"), ("s2", "Early Bird")):
+        finish(served, served.hand_in(login)["id"], graded_a1["full"])
+        served.client.put("/api/me/pseudonym", headers=served.bearer(login), json={"pseudonym": pseudonym})
+    with served.context.sessions() as db:  # a1 credits no accuracy: give both gradings the same one
+        db.execute(update(Grading).values(accuracy=0.5))
+        db.commit()
+    page = unescape(served.browser("s1").get(f"/assignments/{A1}/leaderboard").text)
+    rows = re.findall(r'<tr( class="you")?><td class="num">(\d+)</td><td>(.*?)</td>', page)
+    assert rows == [("", "1", "Early Bird"), (' class="you"', "1", "<strong>Night Owl (you)</strong>")]
+    assert "(you)" not in served.browser("ta1").get(f"/assignments/{A1}/leaderboard").text
+    assert [e.rank for e in ranked({"a": 0.9, "b": 0.8, "c": 0.9, "d": 0.7})] == [1, 1, 3, 4]
 
 
 def test_ta_pages_show_the_class_and_regrade(serve, graded_a1: dict[str, Path]) -> None:
