@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from grader.reports.templating import points
+
 SUFFIXES = {".py": ".py", ".ipynb": ".ipynb", ".zip": ".zip", ".tar.gz": ".tar.gz", ".tgz": ".tar.gz"}
 STORED_STEM = "submission"
 CHUNK_BYTES = 2**20
@@ -40,6 +42,11 @@ class StoredUpload:
     @property
     def name(self) -> str:
         return self.path.name
+
+
+def too_large(max_bytes: int) -> str:
+    """The refusal of an upload over the course's limit, with the number the upload form shows."""
+    return f"The upload is larger than the course's limit of {points(max_bytes / 2**20)} MB."
 
 
 def upload_suffix(filename: str) -> str:
@@ -87,8 +94,7 @@ def store(chunks: Iterable[bytes], uploads_dir: Path, suffix: str, name: str, ma
             for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
-                    raise UploadRefused(f"The upload is larger than the course's limit of {max_bytes / 2**20:.3g} MB.",
-                                        413)
+                    raise UploadRefused(too_large(max_bytes), 413)
                 digest.update(chunk)
                 file.write(chunk)
             file.flush()

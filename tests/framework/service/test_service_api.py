@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 
 import pytest
 from fastapi.testclient import TestClient
-from service_harness import A1, A2, A2_FULL, EXAMPLES, EXAMPLES_DIR, Served, finish
+from service_harness import A1, A2, A2_FULL, EXAMPLES, EXAMPLES_DIR, Served, csrf_of, finish
 from sqlalchemy import func, select
 
 from grader.reports.files import REPORT_JSON
@@ -108,7 +108,14 @@ def test_oversized_uploads_are_refused_before_intake(serve) -> None:
     far_too_big = b"#" * (2 * 2**20)  # past the request limit itself: refused by its Content-Length
     response = post_file(served, "s1", "huge.py", far_too_big)
     assert response.status_code == 413
-    assert "larger than the service accepts" in response.text
+    assert response.json()["detail"] == "The upload is larger than the course's limit of 0.01 MB."
+    student = served.browser("s1")
+    form = student.get(f"/assignments/{A1}").text
+    page = student.post(f"/assignments/{A1}/submissions", data={"csrf": csrf_of(form)},
+                        files={"file": ("huge.py", far_too_big)})
+    assert page.status_code == 413 and "up to 0.01 MB" in form  # the form's own number, on the site's layout
+    assert "<header>" in page.text and 'role="alert">The upload is larger than the course&#39;s limit of 0.01 MB.' \
+        in page.text
     assert count_rows(served, Submission) == 0
     assert [p for p in served.context.settings.uploads_dir.rglob("*") if p.is_file()] == []
 
