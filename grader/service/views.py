@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from grader.course import Course, OfferedAssignment
 from grader.models import Report, ScoreItem
+from grader.reports.templating import percent
 from grader.service.policy import Policy, class_policies, course_policies, policies_for, result_grading
 from grader.service.tables import Grading, GradingState, Person, Role, Submission
 
@@ -42,6 +43,14 @@ class SubmissionView(BaseModel):
     accuracy: float | None
     counts: bool
     graded_by: int | None  # the grading whose report is shown
+
+
+def lateness(view: SubmissionView) -> str:
+    """How late a submission was and what it cost, as every page says it."""
+    if not view.days_late:
+        return "on time"
+    used = f" ({view.late_days} late day(s) used)" if view.late_days else ""
+    return f"{view.days_late} day(s) late{used}, -{percent(view.penalty)}"
 
 
 class GradeRow(BaseModel):

@@ -74,8 +74,8 @@ def hand_in(request: Request, assignment_id: str, person: StudentPage, db: Datab
 
 
 @router.get("/submissions/{submission_id}/report")
-def student_report(submission_id: int, person: StudentPage, db: Database, context: Service) -> FileResponse:
-    return graded_report(context, own_submission(db, person, submission_id), "student")
+def student_report(submission_id: int, person: StudentPage, db: Database, context: Service) -> HTMLResponse:
+    return graded_report(context, db, own_submission(db, person, submission_id), "student")
 
 
 @router.get("/submissions/{submission_id}/download")

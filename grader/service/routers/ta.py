@@ -129,8 +129,8 @@ def regrade_all(request: Request, assignment_id: str, person: TaPage, db: Databa
 
 
 @router.get("/submissions/{submission_id}/report")
-def ta_report(submission_id: int, person: TaPage, db: Database, context: Service) -> FileResponse:
-    return graded_report(context, any_submission(db, submission_id), "ta")
+def ta_report(submission_id: int, person: TaPage, db: Database, context: Service) -> HTMLResponse:
+    return graded_report(context, db, any_submission(db, submission_id), "ta")
 
 
 @router.get("/submissions/{submission_id}/download")

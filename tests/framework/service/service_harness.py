@@ -69,9 +69,9 @@ def toml_value(value: object) -> str:
 
 def course_toml(offered: dict[str, dict[str, object]], max_upload_mb: float = 1.0,
                 course: dict[str, object] | None = None) -> str:
-    """A course.toml offering the given assignments; `course` adds course-wide keys (e.g. late_days)."""
-    head = f'name = "Test course"\ntimezone = "UTC"\nmax_upload_mb = {max_upload_mb}\n'
-    head += "".join(f"{key} = {toml_value(value)}\n" for key, value in (course or {}).items())
+    """A course.toml offering the given assignments; `course` adds or replaces course-wide keys (e.g. late_days)."""
+    keys = {"name": "Test course", "timezone": "UTC", "max_upload_mb": max_upload_mb, **(course or {})}
+    head = "".join(f"{key} = {toml_value(value)}\n" for key, value in keys.items())
     return head + "".join(offered_toml(assignment_id, rules) for assignment_id, rules in offered.items())
 
 

@@ -181,7 +181,7 @@ def test_late_penalty_per_started_day_is_applied_and_shown(serve, graded_a1: dic
     graded = served.client.get(f"/api/submissions/{submission['id']}", headers=served.bearer("s1")).json()
     assert (graded["state"], graded["total"], graded["final"]) == ("done", 100.0, pytest.approx(70.0))
     page = served.browser("s1").get(f"/assignments/{A1}").text
-    assert "2 day(s), -30.0%" in page and ">70<" in page
+    assert "2 day(s) late, -30.0%" in page and ">70<" in page
 
 
 @pytest.mark.parametrize(("counts", "expected"), [("best", "full"), ("latest", "weak")])

@@ -142,7 +142,7 @@ def test_a_ta_gives_one_student_a_two_day_extension_and_sees_the_grade_change(
         context = ServiceContext(settings, load_course(course_dir), open_database(settings.database), jobs=None)
         finish_grading(context, 1, graded_a1["full"])
         student.reload()
-        assert "2 day(s), -20.0%" in student.inner_text("#submissions")
+        assert "2 day(s) late, -20.0%" in student.inner_text("#submissions")
 
         ta = log_in(chromium, server.url, tokens["ta1"])
         ta.goto(f"{server.url}/ta/assignments/{A1}/students/s1")

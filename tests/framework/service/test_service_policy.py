@@ -43,7 +43,7 @@ def test_a_two_day_extension_changes_the_grade_on_the_pages_and_in_the_canvas_cs
     served = serve(due=now - timedelta(days=1, hours=2), hard_deadline=now + timedelta(days=2))
     finish(served, served.hand_in("s1")["id"], graded_a1["full"])
     finish(served, served.hand_in("s2")["id"], graded_a1["full"])
-    assert "2 day(s), -20.0%" in student_page(served) and canvas_grades(served) == {"s1": "80", "s2": "80"}
+    assert "2 day(s) late, -20.0%" in student_page(served) and canvas_grades(served) == {"s1": "80", "s2": "80"}
 
     ta = served.browser("ta1")
     new_due = (served.context.course.assignments[0].due + timedelta(days=2)).strftime(LOCAL_MINUTE)
@@ -61,7 +61,7 @@ def test_a_two_day_extension_changes_the_grade_on_the_pages_and_in_the_canvas_cs
 
     revoked = ta_form(ta, "s1", "extension/revoke")
     assert "Revoked s1" in revoked
-    assert canvas_grades(served)["s1"] == "80" and "2 day(s), -20.0%" in student_page(served)
+    assert canvas_grades(served)["s1"] == "80" and "2 day(s) late, -20.0%" in student_page(served)
     assert ta.get("/ta/extensions").text.split("hospital note")[1].count("ta1, ") == 2  # revoked: by, when
 
 
@@ -86,7 +86,7 @@ def test_moving_due_in_course_toml_changes_the_shown_lateness(serve, graded_a1: 
     rules = {"due": now - timedelta(days=1, hours=2), "hard_deadline": now + timedelta(days=2)}
     served = serve(**rules)
     finish(served, served.hand_in("s1")["id"], graded_a1["full"])
-    assert "2 day(s), -20.0%" in student_page(served) and canvas_grades(served)["s1"] == "80"
+    assert "2 day(s) late, -20.0%" in student_page(served) and canvas_grades(served)["s1"] == "80"
     settings = served.context.settings
     (settings.course_dir / "course.toml").write_text(course_toml(
         {A1: {**rules, "due": now + timedelta(days=1)}}))
@@ -103,7 +103,7 @@ def test_late_days_are_used_before_the_penalty_and_shown(serve, graded_a1: dict[
     assert "2 of 2 left" in served.browser("s1").get("/assignments").text
     finish(served, served.hand_in("s1")["id"], graded_a1["full"])
     page = student_page(served)
-    assert "3 day(s) (2 late day(s) used), -10.0%" in page and ">90<" in page
+    assert "3 day(s) late (2 late day(s) used), -10.0%" in page and ">90<" in page
     assert "0 of 2 left" in page and "this assignment uses 2" in page
     assert canvas_grades(served)["s1"] == "90"
     assert served.client.get("/api/assignments", headers=served.bearer("s1")).json()[0]["late_days_used"] == 2
@@ -148,3 +148,22 @@ def test_extensions_from_the_command_line(serve, grader, graded_a1: dict[str, Pa
                         (["s1", A1], "--due")):
         code, _, err = grader("extension", *args, *where)
         assert code == 2 and words in err and "Traceback" not in err
+
+
+def test_the_report_shows_the_grade_after_the_penalty_the_course_zone_and_the_uploaded_name(
+        serve, graded_a1: dict[str, Path]) -> None:
+    now = datetime.now(UTC)
+    served = serve(due=now - timedelta(days=1, hours=2), hard_deadline=now + timedelta(days=2),
+                   course={"timezone": "Europe/Berlin"})
+    submission = served.hand_in("s1", name="birds_e3.py")["id"]
+    finish(served, submission, graded_a1["full"])
+    response = served.browser("s1").get(f"/submissions/{submission}/report")
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    report = response.text
+    assert "Grade: 80 / 100</strong> (score 100 / 100; handed in 2 day(s) late, -20.0%)" in report
+    assert "Handed in as birds_e3.py at" in report and "cifar_dataset.py" in report  # and graded as
+    assert " CET" in report and "UTC" not in report
+    ta = served.browser("ta1")
+    assert "Grade: 80 / 100" in ta.get(f"/ta/submissions/{submission}/report").text
+    ta_form(ta, "s1", "extension", due=(now + timedelta(days=1)).strftime(LOCAL_MINUTE))
+    assert "Grade: 100 / 100" in served.browser("s1").get(f"/submissions/{submission}/report").text
