@@ -23,8 +23,8 @@ from grader.service.dispatch import JobLoop
 from grader.service.limits import FORM_OVERHEAD_BYTES, BodyLimit, SecurityHeaders
 from grader.service.pages import render, templates
 from grader.service.routers import api, extensions, login, student, ta
-from grader.service.settings import ServiceSettings
-from grader.service.storage import clear_staging, too_large
+from grader.service.settings import DATABASE_FILE, ServiceSettings
+from grader.service.storage import PRIVATE_DIR, PRIVATE_FILE, clear_staging, make_private, too_large
 
 SESSION_COOKIE = "grader_session"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -33,10 +33,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 def create_app(settings: ServiceSettings) -> FastAPI:
     """The service for one course folder; grading starts with the app when `settings.cluster` is set."""
     course = load_course(settings.course_dir)
-    for folder in (settings.uploads_dir, settings.reports_dir, settings.exports_dir):
-        folder.mkdir(parents=True, exist_ok=True)
     clear_staging(settings.uploads_dir)
     context = ServiceContext(settings, course, open_database(settings.database), jobs=None)
+    _make_course_folder_private(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -67,6 +66,19 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         app.include_router(router)
     _add_error_pages(app)
     return app
+
+
+def _make_course_folder_private(settings: ServiceSettings) -> None:
+    """The database, uploads, reports and exports are the service user's alone (a course folder on a shared host;
+    folders made by an older version, or by `grader roster import`, included)."""
+    for folder in (settings.uploads_dir, settings.reports_dir, settings.exports_dir):
+        folder.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        make_private(folder)
+    if settings.database_url is None:  # SQLite makes new -wal and -shm files with the database file's mode
+        for suffix in ("", "-wal", "-shm"):
+            path = settings.course_dir / f"{DATABASE_FILE}{suffix}"
+            if path.exists():
+                path.chmod(PRIVATE_FILE)
 
 
 def _too_large(course: Course) -> Callable[[Scope], Response]:

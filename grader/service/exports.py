@@ -14,7 +14,7 @@ from grader.reports import read_report_json, write_gradebook
 from grader.reports.canvas import CanvasRow, canvas_csv
 from grader.reports.files import REPORT_JSON
 from grader.service.settings import ServiceSettings
-from grader.service.storage import report_dir
+from grader.service.storage import make_private, report_dir
 from grader.service.views import GradeRow, grade_rows
 from grader.similarity import run_similarity
 
@@ -34,6 +34,7 @@ def write_class_gradebook(db: Session, settings: ServiceSettings, course: Course
     assignment = load_assignment(offered.id)
     similarity = run_similarity(assignment, folders, out_dir)
     write_gradebook(reports, assignment, out_dir, folders, similarity=similarity)
+    make_private(settings.exports_dir)
     return out_dir
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+import stat
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
 
 import pytest
-from service_harness import A1, EXAMPLES, EXAMPLES_DIR, csrf_of, finish
+from fastapi.testclient import TestClient
+from service_harness import A1, EXAMPLES, EXAMPLES_DIR, Served, csrf_of, finish, make_course_dir
 from sqlalchemy import update
 
+from grader.service.app import create_app
 from grader.service.db import open_database
 from grader.service.people import reissue_token
 from grader.service.tables import Grading
@@ -192,3 +195,26 @@ def test_the_api_is_documented_on_fastapis_openapi_page(serve) -> None:
     docs = served.client.get("/docs")
     assert docs.status_code == 200 and "swagger-ui" in docs.text
     assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+
+
+def test_the_course_folder_is_private(tmp_path: Path, database_url: str | None, graded_a1: dict[str, Path]) -> None:
+    folder = tmp_path / "course"
+    settings, tokens = make_course_dir(folder, database_url, {A1: {}})
+    old = folder / "reports" / "7"  # as an older version left it
+    old.mkdir(parents=True)
+    (old / "report.html").write_text("old")
+    old.chmod(0o755)
+    (old / "report.html").chmod(0o644)
+    with TestClient(create_app(settings)) as client:
+        served = Served(client, tokens)
+        submission = served.hand_in("s1")["id"]
+        finish(served, submission, graded_a1["full"])
+        assert client.get(f"/api/ta/assignments/{A1}/grades.csv", headers=served.bearer("ta1")).status_code == 200
+    private = {folder / name for name in ("uploads", "reports", "exports")}
+    if database_url is None:
+        private |= {p for p in folder.glob("service.db*")}
+    paths = [p for root in private for p in (root, *root.rglob("*"))]
+    modes = {p.relative_to(folder).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in paths}
+    assert {path for path, mode in modes.items() if mode != (0o700 if (folder / path).is_dir() else 0o600)} == set()
+    assert any(path.startswith("uploads/") and path.endswith(".py") for path in modes)  # the upload was checked
+    assert any(path.startswith("reports/1/") for path in modes) and "exports/a1_dataset/grades.csv" in modes
