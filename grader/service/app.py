@@ -62,7 +62,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                        refusal=_too_large(course))
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (login.router, student.router, ta.router, extensions.router, api.router):
+    for router in (login.router, student.router, ta.router, extensions.router, api.router, extensions.api_router):
         app.include_router(router)
     _add_error_pages(app)
     return app

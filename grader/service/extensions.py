@@ -40,6 +40,11 @@ def parse_moment(text: str, course: Course) -> datetime:
     except ValueError:
         raise GraderError(f"{text!r} is not a date and time; write it as 2026-12-24T23:59 (in "
                           f"{course.timezone}) or with an offset, 2026-12-24T23:59+01:00.") from None
+    return in_course_zone(moment, course)
+
+
+def in_course_zone(moment: datetime, course: Course) -> datetime:
+    """A moment without a UTC offset is in the course's time zone."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=course.zone)
 
 

@@ -167,3 +167,24 @@ def test_the_report_shows_the_grade_after_the_penalty_the_course_zone_and_the_up
     assert "Grade: 80 / 100" in ta.get(f"/ta/submissions/{submission}/report").text
     ta_form(ta, "s1", "extension", due=(now + timedelta(days=1)).strftime(LOCAL_MINUTE))
     assert "Grade: 100 / 100" in served.browser("s1").get(f"/submissions/{submission}/report").text
+
+
+def test_extensions_through_the_api(serve, graded_a1: dict[str, Path]) -> None:
+    now = datetime.now(UTC)
+    served = serve(due=now - timedelta(days=1, hours=2), hard_deadline=now + timedelta(days=2))
+    finish(served, served.hand_in("s1")["id"], graded_a1["full"])
+    ta, path = served.bearer("ta1"), f"/api/ta/extensions/{A1}/s1"
+    due = (now + timedelta(days=1)).replace(microsecond=0)
+    granted = served.client.put(path, headers=ta, json={"due": due.isoformat(), "reason": "flu"})
+    assert granted.status_code == 200, granted.text
+    body = granted.json()
+    assert (body["login"], body["granted_by"], body["reason"], body["revoked_at"]) == ("s1", "ta1", "flu", None)
+    assert datetime.fromisoformat(body["hard_deadline"]) == due + timedelta(days=3, hours=2)  # the course's gap
+    assert canvas_grades(served)["s1"] == "100"
+    assert [e["login"] for e in served.client.get("/api/ta/extensions", headers=ta).json()] == ["s1"]
+    assert served.client.put(path, headers=served.bearer("s1"), json={"due": due.isoformat()}).status_code == 403
+    refused = served.client.put(f"/api/ta/extensions/{A1}/nobody", headers=ta, json={"due": due.isoformat()})
+    assert refused.status_code == 422 and "No student with the id 'nobody'" in refused.json()["detail"]
+    assert served.client.delete(path, headers=ta).json() == {"revoked": 1}
+    assert canvas_grades(served)["s1"] == "80"
+    assert served.client.delete(path, headers=ta).json() == {"revoked": 0}
