@@ -57,6 +57,7 @@ class Policy:
         return self.offered.penalty(self.days_late(at) - self.late_days_used(at))
 
     def closed(self, at: datetime) -> bool:
+        """Whether uploads at `at` are refused: after the student's hard deadline."""
         return at > self.hard_deadline
 
     def final(self, submission: Submission) -> float | None:
@@ -77,6 +78,7 @@ class Policy:
         return max(reversed(graded), key=lambda s: self.final(s) or 0.0)
 
     def grade(self, submissions: Sequence[Submission]) -> float:
+        """The assignment's grade from these submissions (0 before any is graded)."""
         counting = self.counting(submissions)
         return (self.final(counting) or 0.0) if counting else 0.0
 
