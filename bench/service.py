@@ -41,7 +41,7 @@ def course(folder: Path, students: int, per_day: int) -> dict[str, str]:
     (folder / "course.toml").write_text(text)
     with open_database(ServiceSettings(course_dir=folder).database)() as db:
         entries = [RosterEntry(f"b{n:03d}", f"Bench {n}", "") for n in range(students)]
-        return {new.person.login: new.token for new in import_roster(db, entries, Role.STUDENT)[0]}
+        return {new.person.login: new.token for new in import_roster(db, entries, Role.STUDENT).tokens}
 
 
 @contextmanager

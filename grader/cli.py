@@ -43,6 +43,8 @@ app.add_typer(data_app, name="data")
 app.add_typer(service_cli.course_app, name="course")
 app.add_typer(service_cli.roster_app, name="roster")
 app.command("serve")(service_cli.serve)
+app.command("extension")(service_cli.extension)
+app.command("extensions")(service_cli.extensions)
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 

@@ -112,10 +112,24 @@ def kept_sentence(training: TrainingResult) -> str:
             f"passes took {training.validation_seconds:.1f} s, not counted in the budget.")
 
 
-def context(report: Report, assignment: Assignment, view: View, images: dict[str, str]) -> dict[str, object]:
+@dataclass(frozen=True)
+class HandIn:
+    """What a submission service adds when it shows a report: the name the student uploaded, the times in the
+    course's zone, and the grade after the late penalty under the policy as it is now."""
+
+    filename: str
+    submitted: str
+    graded: str
+    lateness: str  # "on time", or e.g. "2 day(s) late (1 late day used), -10.0%"
+    grade: float
+
+
+def context(report: Report, assignment: Assignment, view: View, images: dict[str, str],
+            hand_in: HandIn | None = None) -> dict[str, object]:
     """Everything a submission template needs."""
     ta = view == "ta"
     return {
+        "hand_in": hand_in,
         "report": report,
         "assignment": assignment,
         "ta": ta,
@@ -129,6 +143,14 @@ def context(report: Report, assignment: Assignment, view: View, images: dict[str
         "perturbed": PERTURBED,
         "max_gap": assignment.metric.integrity.perturbation_gap.above if assignment.metric else None,
     }
+
+
+def render_handed_in(report: Report, assignment: Assignment, out_dir: Path, view: View, hand_in: HandIn) -> str:
+    """`view`'s HTML of a report folder that `render_submission` wrote, with what the service adds; the plots are
+    the folder's PNGs, not drawn again."""
+    pngs = {name: out_dir / name for name in (TRAINING_PNG, CONFUSION_PNG) if (out_dir / name).is_file()}
+    images = {name: plots.data_uri(path.read_bytes()) for name, path in pngs.items()}
+    return render("submission.html.j2", **context(report, assignment, view, images, hand_in))
 
 
 def render_submission(

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import Scope
 
-from grader.course import load_course
+from grader.course import Course, load_course
 from grader.service.auth import LoginRequired
 from grader.service.context import ServiceContext
 from grader.service.db import open_database
 from grader.service.dispatch import JobLoop
 from grader.service.limits import FORM_OVERHEAD_BYTES, BodyLimit, SecurityHeaders
-from grader.service.pages import render
-from grader.service.routers import api, login, student, ta
-from grader.service.settings import ServiceSettings
-from grader.service.storage import clear_staging
+from grader.service.pages import render, templates
+from grader.service.routers import api, extensions, login, student, ta
+from grader.service.settings import DATABASE_FILE, ServiceSettings
+from grader.service.storage import PRIVATE_DIR, PRIVATE_FILE, clear_staging, make_private, too_large
 
 SESSION_COOKIE = "grader_session"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -32,10 +33,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 def create_app(settings: ServiceSettings) -> FastAPI:
     """The service for one course folder; grading starts with the app when `settings.cluster` is set."""
     course = load_course(settings.course_dir)
-    for folder in (settings.uploads_dir, settings.reports_dir, settings.exports_dir):
-        folder.mkdir(parents=True, exist_ok=True)
     clear_staging(settings.uploads_dir)
     context = ServiceContext(settings, course, open_database(settings.database), jobs=None)
+    _make_course_folder_private(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -58,13 +58,41 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.state.service = context
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key(), session_cookie=SESSION_COOKIE,
                        same_site="lax", https_only=settings.https)
-    app.add_middleware(BodyLimit, max_bytes=course.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    app.add_middleware(BodyLimit, max_bytes=course.max_upload_bytes + FORM_OVERHEAD_BYTES,
+                       refusal=_too_large(course))
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (login.router, student.router, ta.router, api.router):
+    for router in (login.router, student.router, ta.router, extensions.router, api.router, extensions.api_router):
         app.include_router(router)
     _add_error_pages(app)
     return app
+
+
+def _make_course_folder_private(settings: ServiceSettings) -> None:
+    """The database, uploads, reports and exports are the service user's alone (a course folder on a shared host;
+    folders made by an older version, or by `grader roster import`, included)."""
+    for folder in (settings.uploads_dir, settings.reports_dir, settings.exports_dir):
+        folder.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        make_private(folder)
+    if settings.database_url is None:  # SQLite makes new -wal and -shm files with the database file's mode
+        for suffix in ("", "-wal", "-shm"):
+            path = settings.course_dir / f"{DATABASE_FILE}{suffix}"
+            if path.exists():
+                path.chmod(PRIVATE_FILE)
+
+
+def _too_large(course: Course) -> Callable[[Scope], Response]:
+    """A request over the size limit: the API's JSON error, or the site's error page, saying the form's number."""
+    sentence = too_large(course.max_upload_bytes)
+
+    def refusal(scope: Scope) -> Response:
+        if scope["path"].startswith("/api/"):
+            return JSONResponse({"detail": sentence}, 413)
+        return templates().TemplateResponse(Request(scope), "error.html.j2", {
+            "person": None, "course": course, "csrf": "", "message": sentence, "info": None,
+            "title": sentence}, status_code=413)
+
+    return refusal
 
 
 def _add_error_pages(app: FastAPI) -> None:

@@ -27,7 +27,7 @@ from grader.reports import read_report_json, write_all
 from grader.reports.files import REPORT_JSON
 from grader.reports.gradescope import write_gradescope_results
 from grader.service.settings import ServiceSettings
-from grader.service.storage import report_dir, upload_path
+from grader.service.storage import make_private, report_dir, upload_path
 from grader.service.tables import Grading, GradingState, utcnow
 
 if TYPE_CHECKING:
@@ -134,6 +134,7 @@ def record(db: Session, course: Course, grading_id: int, report: Report, out_dir
     offered = course.offered(report.assignment_id)
     if result.rowcount and offered is not None and offered.leaderboard:
         write_gradescope_results(report, out_dir, leaderboard=True)
+    make_private(out_dir)
     return bool(result.rowcount)
 
 

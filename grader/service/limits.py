@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import PlainTextResponse
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 FORM_OVERHEAD_BYTES = 64 * 2**10  # multipart framing and the form's small fields, on top of the upload cap
@@ -22,10 +24,11 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    """Refuse a request whose body is larger than `max_bytes`: by its Content-Length, or while it streams in."""
+    """Refuse a request whose body is larger than `max_bytes`: by its Content-Length, or while it streams in; the
+    answer is `refusal`'s (a page, or JSON for the API)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, refusal: Callable[[Scope], Response]) -> None:
+        self.app, self.max_bytes, self.refusal = app, max_bytes, refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,9 +60,8 @@ class BodyLimit:
                 await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self.max_bytes / 2**20
-        response = PlainTextResponse(f"The request is larger than the service accepts ({limit:.1f} MB).", 413,
-                                     headers={"Connection": "close"})
+        response = self.refusal(scope)
+        response.headers["Connection"] = "close"
         await response(scope, receive, send)
 
 

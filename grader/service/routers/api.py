@@ -22,6 +22,7 @@ from grader.service.auth import ApiPerson, ApiStudent, ApiTa
 from grader.service.context import Database, Service, ServiceContext
 from grader.service.exports import class_canvas_csv, write_class_gradebook
 from grader.service.people import change_pseudonym
+from grader.service.policy import policies_for, result_grading
 from grader.service.routers.shared import any_submission, csv_download, offered_or_404, own_submission
 from grader.service.storage import UploadRefused, read_chunks, report_dir
 from grader.service.submissions import accept_upload, request_regrade
@@ -31,11 +32,9 @@ from grader.service.views import (
     LeaderboardEntry,
     StudentReport,
     SubmissionView,
-    counting_submission,
     grade_rows,
     leaderboard,
     queue_positions,
-    result_grading,
     student_report,
     submission_view,
     submissions_of,
@@ -55,9 +54,11 @@ class AssignmentInfo(BaseModel):
     id: str
     title: str
     max_points: float
-    due: datetime
+    due: datetime  # yours: an extension's when you have one
     hard_deadline: datetime
+    extended: bool
     late_penalty_per_day: float
+    late_days_used: int  # of your late days for the term, those this assignment uses
     submissions_per_day: int
     counts: Literal["latest", "best"]
     leaderboard: bool
@@ -74,8 +75,9 @@ class Regraded(BaseModel):
 
 def _view(db: Database, context: ServiceContext, submission: Submission) -> SubmissionView:
     offered = offered_or_404(context, submission.assignment_id)
+    policy = policies_for(db, context.course, submission.person_id)[offered.id]
     mine = [s for s in submission.person.submissions if s.assignment_id == submission.assignment_id]
-    return submission_view(submission, offered, queue_positions(db), counting_submission(mine, offered))
+    return submission_view(submission, policy, queue_positions(db), policy.counting(mine))
 
 
 def _report(context: ServiceContext, submission: Submission) -> Report:
@@ -101,16 +103,18 @@ def put_pseudonym(body: Pseudonym, person: ApiStudent, db: Database) -> Me:
 
 
 @router.get("/assignments")
-def assignments(person: ApiPerson, context: Service) -> list[AssignmentInfo]:
-    now = utcnow()
+def assignments(person: ApiPerson, db: Database, context: Service) -> list[AssignmentInfo]:
+    """The offered assignments with your own deadlines (an extension's, when you have one) and late days."""
+    now, policies = utcnow(), policies_for(db, context.course, person.id)
     infos = []
     for offered in context.course.assignments:
-        assignment = load_assignment(offered.id)
+        assignment, policy = load_assignment(offered.id), policies[offered.id]
         infos.append(AssignmentInfo(
-            id=offered.id, title=assignment.title, max_points=assignment.total_points, due=offered.due,
-            hard_deadline=offered.hard_deadline, late_penalty_per_day=offered.late_penalty_per_day,
+            id=offered.id, title=assignment.title, max_points=assignment.total_points, due=policy.due,
+            hard_deadline=policy.hard_deadline, extended=policy.extension is not None,
+            late_penalty_per_day=offered.late_penalty_per_day, late_days_used=policy.late_days,
             submissions_per_day=offered.submissions_per_day, counts=offered.counts, leaderboard=offered.leaderboard,
-            open=not offered.closed(now)))
+            open=not policy.closed(now)))
     return infos
 
 
@@ -131,7 +135,7 @@ def hand_in(assignment_id: str, file: Annotated[UploadFile, File()], person: Api
 @router.get("/assignments/{assignment_id}/submissions")
 def my_submissions(assignment_id: str, person: ApiStudent, db: Database, context: Service) -> list[SubmissionView]:
     """Your submissions to one assignment, newest first, with their grading status."""
-    return submissions_of(db, person, offered_or_404(context, assignment_id))
+    return submissions_of(db, context.course, person, offered_or_404(context, assignment_id))
 
 
 @router.get("/assignments/{assignment_id}/leaderboard")
@@ -158,13 +162,13 @@ def my_report(submission_id: int, person: ApiStudent, db: Database, context: Ser
 @router.get("/ta/assignments/{assignment_id}/grades")
 def class_grades(assignment_id: str, person: ApiTa, db: Database, context: Service) -> list[GradeRow]:
     """Every student on the roster with their counting submission and grade after the late penalty."""
-    return grade_rows(db, offered_or_404(context, assignment_id))
+    return grade_rows(db, context.course, offered_or_404(context, assignment_id))
 
 
 @router.get("/ta/assignments/{assignment_id}/grades.csv", response_class=Response)
 def grades_csv(assignment_id: str, person: ApiTa, db: Database, context: Service) -> Response:
     """The grader's grades.csv over every student's counting submission."""
-    folder = write_class_gradebook(db, context.settings, offered_or_404(context, assignment_id))
+    folder = write_class_gradebook(db, context.settings, context.course, offered_or_404(context, assignment_id))
     return csv_download((folder / "grades.csv").read_text(encoding="utf-8"), f"{assignment_id}-grades.csv")
 
 
@@ -172,7 +176,7 @@ def grades_csv(assignment_id: str, person: ApiTa, db: Database, context: Service
 def canvas(assignment_id: str, person: ApiTa, db: Database, context: Service) -> Response:
     """A Canvas gradebook import: grades after the late penalty, matched by SIS user id."""
     offered = offered_or_404(context, assignment_id)
-    text = class_canvas_csv(grade_rows(db, offered), load_assignment(offered.id))
+    text = class_canvas_csv(grade_rows(db, context.course, offered), load_assignment(offered.id))
     return csv_download(text, f"{offered.id}-canvas.csv")
 
 

@@ -81,13 +81,15 @@ def database_url(new_database: Callable[[], str | None]) -> str | None:
 
 @pytest.fixture
 def serve(tmp_path: Path, new_database: Callable[[], str | None]) -> Iterator[Callable[..., Served]]:
-    """Start the service (grading held back) for a course offering a1 with the given rules, and a2 when given."""
+    """Start the service (grading held back) for a course offering a1 with the given rules, and a2 when given;
+    `course` adds course-wide keys."""
     started: list[Served] = []
 
-    def start(max_upload_mb: float = 1.0, a2: dict[str, object] | None = None, **rules: object) -> Served:
+    def start(max_upload_mb: float = 1.0, a2: dict[str, object] | None = None,
+              course: dict[str, object] | None = None, **rules: object) -> Served:
         offered = {A1: rules} | ({A2: a2} if a2 is not None else {})
         settings, tokens = make_course_dir(tmp_path / f"course{len(started)}", new_database(), offered,
-                                           max_upload_mb)
+                                           max_upload_mb, course=course)
         client = TestClient(create_app(settings))
         client.__enter__()
         served = Served(client, tokens)
