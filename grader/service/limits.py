@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from grader.service.api_errors import error_response, is_api_path
 
 FORM_OVERHEAD_BYTES = 64 * 2**10  # multipart framing and the form's small fields, on top of the upload cap
 PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
             "form-action 'self'; frame-ancestors 'none'")
-# FastAPI's /docs and /redoc pages load Swagger UI and ReDoc from their CDN and start them with an inline script.
+# The /docs and /redoc pages load Swagger UI and ReDoc from this server and start them with an inline script;
+# ReDoc runs a worker from a blob.
 DOCS_PATHS = ("/docs", "/redoc")
-DOCS_CSP = ("default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; worker-src blob:; frame-ancestors 'none'")
+DOCS_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'")
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
 
 
@@ -57,9 +59,10 @@ class BodyLimit:
                 await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self.max_bytes / 2**20
-        response = PlainTextResponse(f"The request is larger than the service accepts ({limit:.1f} MB).", 413,
-                                     headers={"Connection": "close"})
+        message = f"The request is larger than the service accepts ({self.max_bytes / 2**20:.1f} MB)."
+        headers = {"Connection": "close"}
+        response: Response = (error_response(413, message, headers) if is_api_path(scope.get("path", ""))
+                              else PlainTextResponse(message, 413, headers=headers))
         await response(scope, receive, send)
 
 

@@ -138,7 +138,11 @@ def make_course_dir(folder: Path, database_url: str | None, offered: dict[str, d
 def finish(served: Served, submission_id: int, graded: Path) -> None:
     """Finish a submission's newest grading with a real report, the way a worker does (report folder first),
     and let the job loop's recovery record it."""
-    context = served.context
+    finish_in(served.context, submission_id, graded)
+
+
+def finish_in(context: ServiceContext, submission_id: int, graded: Path) -> None:
+    """`finish` for a service's folder and database, e.g. those of a `ServiceProcess`."""
     with context.sessions() as db:
         submission = db.scalar(select(Submission).where(Submission.id == submission_id))
         grading_id, login = submission.gradings[-1].id, submission.person.login
