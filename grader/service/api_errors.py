@@ -24,7 +24,7 @@ ERROR_MEANINGS = {
     422: "The request does not fit this document: a missing or malformed parameter, field or body.",
     429: "The student has used up the assignment's submissions for the last 24 hours.",
 }
-ErrorResponses = dict[int | str, dict[str, Any]]
+Responses = dict[int | str, dict[str, Any]]
 
 
 class ApiError(BaseModel):
@@ -33,7 +33,7 @@ class ApiError(BaseModel):
     detail: str = Field(description="One sentence saying what was wrong and, where it helps, what to do.")
 
 
-def error_responses(*status_codes: int) -> ErrorResponses:
+def error_responses(*status_codes: int) -> Responses:
     """The OpenAPI `responses=` entries of these status codes, each answered with `ApiError`."""
     return {code: {"model": ApiError, "description": ERROR_MEANINGS[code]} for code in status_codes}
 

@@ -105,10 +105,7 @@ def _add_error_pages(app: FastAPI) -> None:
         if exc.status_code < 400:
             return await http_exception_handler(request, exc)
         if is_api_path(request.url.path):
-            headers = dict(exc.headers or {})
-            if exc.status_code == 405:
-                headers["Allow"] = _allowed_methods(request)
-            return error_response(exc.status_code, str(exc.detail), headers)
+            return _api_error(request, exc)
         return render(request, "error.html.j2", None, exc.status_code, title=exc.detail, message=exc.detail)
 
     @app.exception_handler(RequestValidationError)
@@ -119,8 +116,19 @@ def _add_error_pages(app: FastAPI) -> None:
         return render(request, "error.html.j2", None, 422, title=message, message=message)
 
 
+def _api_error(request: Request, exc: HTTPException) -> Response:
+    """An `ApiError`; Starlette's own 404 and 405 (a path or method with no route) get a sentence too."""
+    headers, detail = dict(exc.headers or {}), str(exc.detail)
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+        detail = f"{request.url.path} answers {headers['Allow']}, not {request.method}."
+    elif exc.status_code == 404 and "endpoint" not in request.scope:
+        detail = f"The API has no {request.url.path}; /docs lists its routes."
+    return error_response(exc.status_code, detail, headers)
+
+
 def _allowed_methods(request: Request) -> str:
-    """The methods of every API route at a path, for a 405's `Allow` (Starlette names those of one route only)."""
+    """The methods of every API route at a path (Starlette's `Allow` names those of the first route only)."""
     routes = [route for route in api.router.routes
               if isinstance(route, APIRoute) and route.matches(request.scope)[0] is not Match.NONE]
     return ", ".join(sorted({method for route in routes for method in route.methods}))

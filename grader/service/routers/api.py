@@ -19,7 +19,7 @@ from grader.config import load_assignment
 from grader.models import Report
 from grader.reports import read_report_json
 from grader.reports.files import REPORT_JSON
-from grader.service.api_errors import API_PREFIX, ErrorResponses, error_responses
+from grader.service.api_errors import API_PREFIX, Responses, error_responses
 from grader.service.auth import ApiPerson, ApiStudent, ApiTa
 from grader.service.context import Database, Service, ServiceContext
 from grader.service.exports import class_canvas_csv, write_class_gradebook
@@ -45,7 +45,7 @@ from grader.service.views import (
 
 router = APIRouter(prefix=API_PREFIX, tags=["api"], responses=error_responses(401, 403, 404, 413, 422))
 UPLOAD_ERRORS = error_responses(400, 415, 429)
-CSV_RESPONSE: ErrorResponses = {200: {"description": "A CSV file.", "content": {CSV_TYPE.split(";")[0]: {
+CSV_RESPONSE: Responses = {200: {"description": "A CSV file.", "content": {CSV_TYPE.split(";")[0]: {
     "schema": {"type": "string"}}}}}
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL; a larger one is refused before the database sees it
 SubmissionId = Annotated[int, Path(ge=1, le=MAX_ID, description="A submission's number.")]

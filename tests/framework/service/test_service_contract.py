@@ -101,6 +101,7 @@ def test_refusals_are_one_sentence_in_the_error_model(serve) -> None:
         (served.client.put("/api/me/pseudonym", headers=ta, json={"pseudonym": "Night Owl"}), 403, "students only"),
         (served.client.get("/api/assignments/nope/submissions", headers=student), 404, "no assignment called"),
         (served.client.get("/api/me"), 401, "Bearer TOKEN"),
+        (served.client.get("/api/nothing/here", headers=student), 404, "The API has no /api/nothing/here"),
     ]
     for response, status, words in refusals:
         assert response.status_code == status, response.text
@@ -111,6 +112,7 @@ def test_refusals_are_one_sentence_in_the_error_model(serve) -> None:
     wrong_method = served.client.delete(f"/api/assignments/{A1}/submissions", headers=student)
     assert wrong_method.status_code == 405
     assert wrong_method.headers["allow"] == "GET, POST"  # both routes at the path, not only the first one's
+    assert wrong_method.json() == {"detail": f"/api/assignments/{A1}/submissions answers GET, POST, not DELETE."}
 
 
 def test_a_schema_valid_pseudonym_is_accepted_and_a_taken_one_conflicts(serve) -> None:
