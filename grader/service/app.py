@@ -1,5 +1,5 @@
 """The FastAPI application: middleware, error pages and API errors, routers, the OpenAPI document and its
-self-hosted /docs and /redoc pages, and the job loop's life."""
+self-hosted /docs page, and the job loop's life."""
 
 from __future__ import annotations
 
@@ -58,8 +58,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             finally:
                 context.jobs.stop()
 
-    # FastAPIOffline serves Swagger UI and ReDoc from its own package instead of a CDN the server may not reach.
-    app = FastAPIOffline(title=f"{course.name}: submissions", lifespan=lifespan,
+    # FastAPIOffline serves Swagger UI from its own package instead of a CDN the server may not reach. No ReDoc:
+    # its bundle fetches its logo from a CDN.
+    app = FastAPIOffline(title=f"{course.name}: submissions", lifespan=lifespan, redoc_url=None,
                          description="Hand in submissions, follow their grading, read reports; TAs regrade and "
                                      "export. Authenticate with the login token from the roster import as a bearer "
                                      "token. Every refusal is `{\"detail\": \"<one sentence>\"}`.")

@@ -11,11 +11,10 @@ from grader.service.api_errors import error_response, is_api_path
 FORM_OVERHEAD_BYTES = 64 * 2**10  # multipart framing and the form's small fields, on top of the upload cap
 PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
             "form-action 'self'; frame-ancestors 'none'")
-# The /docs and /redoc pages load Swagger UI and ReDoc from this server and start them with an inline script;
-# ReDoc runs a worker from a blob.
-DOCS_PATHS = ("/docs", "/redoc")
+# The /docs page loads Swagger UI from this server and starts it with an inline script.
+DOCS_PATHS = ("/docs",)
 DOCS_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'")
+            "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
 
 
