@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from grader.errors import GraderError
+from grader.service.api_errors import API_PREFIX, error_responses
 from grader.service.auth import ApiTa, CsrfChecked, TaPage
 from grader.service.context import Database, Service
 from grader.service.extensions import (
@@ -26,7 +27,8 @@ from grader.service.pages import flash, render
 from grader.service.routers.shared import offered_or_404
 
 router = APIRouter(prefix="/ta", include_in_schema=False)
-api_router = APIRouter(prefix="/api/ta/extensions", tags=["api"])
+api_router = APIRouter(prefix=f"{API_PREFIX}/ta/extensions", tags=["api"],
+                       responses=error_responses(401, 403, 404, 413, 422))
 
 
 class ExtensionRequest(BaseModel):
