@@ -54,4 +54,5 @@ def validation_sentence(exc: RequestValidationError) -> str:
     where = ".".join(str(part) for part in first.get("loc", ())) or "request"
     message = str(first.get("msg", "it is malformed")).rstrip(".")
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    return f"The request's {where} is not valid: {message[:1].lower()}{message[1:]}{more}."
+    lowered = message if message[1:2].isupper() else f"{message[:1].lower()}{message[1:]}"  # not "jSON"
+    return f"The request's {where} is not valid: {lowered}{more}."

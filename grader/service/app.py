@@ -157,7 +157,7 @@ def _api_error(request: Request, exc: HTTPException) -> Response:
 
 
 def _allowed_methods(request: Request) -> str:
-    """The methods of every API route at a path (Starlette's `Allow` names those of the first route only)."""
-    routes = [route for route in api.router.routes
+    """The methods of every route at a path (Starlette's `Allow` names those of the first route only)."""
+    routes = [route for route in request.app.router.routes
               if isinstance(route, APIRoute) and route.matches(request.scope)[0] is not Match.NONE]
     return ", ".join(sorted({method for route in routes for method in route.methods or ()}))

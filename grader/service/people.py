@@ -20,7 +20,7 @@ from grader.service.auth import end_sessions, issue_token
 from grader.service.tables import Person, Role
 
 ROSTER_COLUMNS = ("student_id", "name", "email")
-LOGIN = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+LOGIN = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,63}")  # not "." or "..", which a URL path resolves
 # A pseudonym as stored: words of letters, digits and _ . - one space apart, 3 to PSEUDONYM_MAX characters.
 PSEUDONYM = re.compile(r"[A-Za-z0-9_.-]{3,}|[A-Za-z0-9_.-]+(?: [A-Za-z0-9_.-]+)+")
 PSEUDONYM_MAX = 40

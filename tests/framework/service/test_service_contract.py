@@ -120,7 +120,7 @@ def test_refusals_are_one_sentence_in_the_error_model(serve) -> None:
         assert set(response.json()) == {"detail"} and isinstance(response.json()["detail"], str)
         assert words in response.json()["detail"] and response.json()["detail"].endswith("."), response.text
     too_big = served.client.put("/api/me/pseudonym", headers=student, content=b" " * (2 * 2**20))
-    assert too_big.status_code == 413 and "larger than the service accepts" in too_big.json()["detail"]
+    assert too_big.status_code == 413 and "larger than the course's limit of" in too_big.json()["detail"]
     wrong_method = served.client.delete(f"/api/assignments/{A1}/submissions", headers=student)
     assert wrong_method.status_code == 405
     assert wrong_method.headers["allow"] == "GET, POST"  # both routes at the path, not only the first one's
