@@ -21,10 +21,10 @@ from grader.batch import BatchOptions, GradeFunction, discover, run_batch
 from grader.cluster import Dispatcher
 from grader.config import Assignment, load_assignment
 from grader.data import DATA_DIR_ENV
-from grader.local_cluster import ClusterUnavailable, LocalCluster, NodeSpec
 from grader.models import Report
 from grader.paths import EXAMPLES_DIR
 from grader.pipeline import GradeOptions, grade
+from tests.framework.cluster.local_cluster import ClusterUnavailable, LocalCluster, NodeSpec
 
 NAME = "cluster"
 TARGET_OVERHEAD_SECONDS = 1.0

@@ -22,10 +22,10 @@ from grader import data as grading_data
 from grader.batch import BatchEntry, BatchOptions, GradeFunction, entries_for, run_batch
 from grader.config import Assignment, assignment_ids, load_assignment
 from grader.context import Device, gpu_count, sandbox_config
+from grader.embedded_ray import confine_embedded_ray
 from grader.errors import GraderError
 from grader.intake import student_id_for
 from grader.lms import ClassFolder, apply_roster, read_class_folder, read_roster
-from grader.local_cluster import confine_embedded_ray
 from grader.models import SIMILARITY_DIR, Report, SimilarityResult
 from grader.paths import EXAMPLES_DIR
 from grader.pipeline import GradeOptions, grade

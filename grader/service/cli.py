@@ -16,8 +16,8 @@ from rich.table import Table
 from grader import data as grading_data
 from grader.config import load_assignment
 from grader.course import COURSE_FILE, course_template, load_course
+from grader.embedded_ray import confine_embedded_ray
 from grader.errors import GraderError
-from grader.local_cluster import confine_embedded_ray
 from grader.reports.files import write_atomic
 from grader.service.settings import ServiceSettings
 

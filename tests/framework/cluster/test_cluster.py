@@ -23,9 +23,9 @@ from grader.cluster import MAX_RETRIES, Dispatcher
 from grader.config import load_assignment
 from grader.context import load_grading_data
 from grader.data import DATA_DIR_ENV
-from grader.local_cluster import LocalCluster, NodeSpec, RayNode
 from grader.models import FailureKind, Report
 from grader.reports import read_report_json
+from tests.framework.cluster.local_cluster import LocalCluster, NodeSpec, RayNode
 
 pytestmark = pytest.mark.cluster
 GRADER = str(Path(sys.executable).with_name("grader"))
