@@ -32,7 +32,6 @@ from grader import __version__
 from grader.config import Assignment
 from grader.context import Device, load_grading_data
 from grader.data import DATA_DIR_ENV, resolve_data_root
-from grader.docker_runner import GRADER_MEMORY_MB
 from grader.errors import GraderError
 from grader.intake import student_id_for
 from grader.models import Contract, Failure, FailureKind, Report
@@ -320,8 +319,7 @@ def _resolve_device(choice: Literal["cpu", "cuda", "auto"]) -> DeviceKind:
 
 def task_resources(assignment: Assignment, device_kind: DeviceKind) -> dict:
     """What one grading task asks Ray for: the assignment's threads and memory, and one GPU on CUDA."""
-    memory_mb = assignment.limits.memory_mb + GRADER_MEMORY_MB
-    return {"num_cpus": assignment.limits.threads, "memory": memory_mb * 2**20,
+    return {"num_cpus": assignment.limits.threads, "memory": assignment.limits.runner_memory_mb * 2**20,
             "num_gpus": 1 if device_kind == "cuda" else 0}
 
 

@@ -132,9 +132,16 @@ class Limits(Strict):
     eval_seconds: float = Field(gt=0)
     eval_cpu_seconds: float = Field(gt=0, description="CPU seconds per thread for the evaluation stage")
     memory_mb: int = Field(gt=0, description="resident memory of the whole stage")
+    grader_memory_mb: int = Field(gt=0, description="the grader's own process (data, reports) on top of memory_mb: "
+                                                    "what a container or a Ray task is given beyond the stage")
     processes: int = Field(gt=0)
     file_size_mb: int = Field(gt=0)
     output_kb: int = Field(gt=0)
+
+    @property
+    def runner_memory_mb(self) -> int:
+        """What one grading asks of its container or Ray node: the stage's memory and the grader's own."""
+        return self.memory_mb + self.grader_memory_mb
 
 
 class Submission(Strict):

@@ -41,7 +41,6 @@ CONTAINER_CACHE = "/cache"
 CONTAINER_INBOX = "/submission"
 DELIVERY_FILE = "delivery.json"
 CONTAINER_LABEL = "grader.runner=docker"  # to find what a grader killed mid-batch left: docker ps -a --filter label=
-GRADER_MEMORY_MB = 2048  # the grader's own process inside the container, on top of the stage limit
 STARTUP_SECONDS = 60  # container start, intake, data loading and report rendering
 # bubblewrap inside the container needs to create namespaces, which Docker's default profiles forbid.
 SANDBOX_OPTIONS = ["--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
@@ -76,7 +75,7 @@ def docker_argv(assignment: Assignment, inbox: Path, out_dir: Path, options: Gra
         "--tmpfs", f"/tmp:rw,exec,size={limits.file_size_mb * 2 + 512}m",
         "--tmpfs", "/home/grader:rw,size=64m",
         "--tmpfs", f"{CONTAINER_CACHE}:rw,size=64m",
-        "--memory", f"{limits.memory_mb + GRADER_MEMORY_MB}m",
+        "--memory", f"{limits.runner_memory_mb}m",
         "--pids-limit", str(limits.processes + 64),
         "--cpus", str(limits.threads),
         *(["--user", f"{os.getuid()}:{os.getgid()}"] if os.getuid() != 0 else []),

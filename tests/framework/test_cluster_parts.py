@@ -20,7 +20,6 @@ from grader.cluster import (
 from grader.config import load_assignment
 from grader.context import load_grading_data
 from grader.data import DATA_DIR_ENV
-from grader.docker_runner import GRADER_MEMORY_MB
 from grader.intake import receive
 from grader.models import FailureKind
 from grader.pipeline import failed_report, grader_failure
@@ -93,5 +92,5 @@ def test_a_task_asks_for_the_assignments_threads_and_memory_and_one_gpu_on_cuda(
     assignment = load_assignment("a2_ffn")
     cpu, cuda = task_resources(assignment, "cpu"), task_resources(assignment, "cuda")
     assert cpu == {"num_cpus": assignment.limits.threads, "num_gpus": 0,
-                   "memory": (assignment.limits.memory_mb + GRADER_MEMORY_MB) * 2**20}
+                   "memory": (assignment.limits.memory_mb + assignment.limits.grader_memory_mb) * 2**20}
     assert cuda == cpu | {"num_gpus": 1}
