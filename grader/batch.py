@@ -24,8 +24,8 @@ from grader.errors import GraderError
 from grader.intake import receive
 from grader.lms import ClassFolder, Submission, read_class_folder
 from grader.models import Report, SimilarityResult
-from grader.pipeline import GradeOptions, failed_report, grade, grader_failure
-from grader.reports import read_report_json, write_all, write_atomic, write_gradebook
+from grader.pipeline import GradeOptions, grade, grader_failure, write_failed_report
+from grader.reports import REPORT_JSON, read_report_json, write_atomic, write_gradebook
 from grader.reports.canvas import CanvasRow, canvas_csv
 from grader.sandbox import close_idle_sandboxes
 from grader.similarity import run_similarity
@@ -75,7 +75,7 @@ def _source(submission: Submission, staging: Path | None) -> Path:
 
 def previous_report(assignment: Assignment, entry: BatchEntry, out: Path) -> Report | None:
     """The report an earlier run wrote for this student and assignment version, if there is a readable one."""
-    path = entry.out_dir(out) / "report.json"
+    path = entry.out_dir(out) / REPORT_JSON
     if not path.is_file():
         return None
     try:
@@ -194,6 +194,5 @@ def _grade_safely(grade_one: GradeFunction, assignment: Assignment, entry: Batch
         if stopping.is_set():
             raise
         print(f"grader: internal error on {entry.student_id}: {exc!r}", file=sys.stderr)
-        report = failed_report(assignment, entry.source, entry.student_id, grader_failure(traceback.format_exc()))
-        write_all(report, assignment, entry.out_dir(out))
-        return report
+        return write_failed_report(assignment, entry.source, entry.student_id, grader_failure(traceback.format_exc()),
+                                   entry.out_dir(out))

@@ -29,6 +29,7 @@ from grader.lms import ClassFolder, apply_roster, read_class_folder, read_roster
 from grader.models import SIMILARITY_DIR, Report, SimilarityResult
 from grader.paths import EXAMPLES_DIR
 from grader.pipeline import GradeOptions, grade
+from grader.reports.files import REPORT_JSON
 from grader.reports.gradescope import write_gradescope_results
 from grader.sandbox import prestart_sandbox
 from grader.service import cli as service_cli
@@ -185,10 +186,10 @@ def similarity(
     from grader.similarity import run_similarity
 
     assignment = load_assignment(assignment_id)
-    folders = sorted(path.parent for path in reports_dir.glob("*/report.json"))
+    folders = sorted(path.parent for path in reports_dir.glob(f"*/{REPORT_JSON}"))
     if not folders:
         raise GraderError(f"No report.json in the subfolders of {reports_dir}; give the --out folder of grader batch.")
-    reports = [read_report_json(folder / "report.json") for folder in folders]
+    reports = [read_report_json(folder / REPORT_JSON) for folder in folders]
     other = sorted({r.assignment_id for r in reports} - {assignment.id})
     if other:
         raise GraderError(f"{reports_dir} holds reports of {', '.join(other)}, not only of {assignment.id}.")
@@ -236,9 +237,9 @@ def rerender(
     from grader.reports import read_report_json, write_all, write_gradebook
     from grader.similarity import load_result
 
-    if (report_json / "report.json").is_file():  # one student's report folder
-        report_json = report_json / "report.json"
-    paths = [report_json] if report_json.is_file() else sorted(report_json.glob("*/report.json"))
+    if (report_json / REPORT_JSON).is_file():  # one student's report folder
+        report_json = report_json / REPORT_JSON
+    paths = [report_json] if report_json.is_file() else sorted(report_json.glob(f"*/{REPORT_JSON}"))
     if not paths:
         raise GraderError(f"No report.json at {report_json}, nor in its subfolders.")
     reports = [read_report_json(path) for path in paths]

@@ -36,9 +36,8 @@ from grader.errors import GraderError
 from grader.intake import student_id_for
 from grader.models import Contract, Failure, FailureKind, Report
 from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR, TESTS_DIR
-from grader.pipeline import GradeOptions, failed_report, grade
-from grader.reports import write_all
-from grader.reports.files import REPORT_JSON, clear_stale_temps, write_atomic
+from grader.pipeline import GradeOptions, grade, write_failed_report
+from grader.reports import install_report_folder
 
 MAX_RETRIES = 2  # further tries after a lost worker or node, and after a node that cannot grade
 POLL_SECONDS = 0.2  # how often the driver looks for finished tasks and new statuses
@@ -249,7 +248,7 @@ class Dispatcher:
                         "so this submission was not graded; a TA will look at it.")))
             return
         if outcome.problem is None:
-            pending.future.set_result(write_report_folder(outcome.files, pending.out_dir))
+            pending.future.set_result(install_report_folder(outcome.files, pending.out_dir))
             return
         with self._lock:
             first_time = self._bad_nodes.setdefault(outcome.node_id, outcome.problem) is outcome.problem
@@ -363,27 +362,10 @@ def unpack_submission(job: Job, folder: Path) -> Path:
     return folder / job.source_name
 
 
-def write_report_folder(files: dict[str, bytes], out_dir: Path) -> Report:
-    """Write a report folder that came back from a node, `report.json` last, every file atomically."""
-    report = Report.model_validate_json(files[REPORT_JSON])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / REPORT_JSON).unlink(missing_ok=True)  # a half-rewritten folder must not look done
-    clear_stale_temps(out_dir)
-    for name, data in files.items():
-        if name != REPORT_JSON:  # paths inside the node's report folder, such as graded/ffn.py
-            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(out_dir / name, data)
-    write_atomic(out_dir / REPORT_JSON, files[REPORT_JSON])
-    return report
-
-
 def cluster_failure_report(pending: _Pending, failure: Failure) -> Report:
     """The report (written to the out dir) of a submission the cluster could not grade, saying why."""
     job = pending.job
-    report = failed_report(job.assignment, pending.source, job.student_id, failure)
-    report.environment.node = ""  # no node graded it
-    write_all(report, job.assignment, pending.out_dir)
-    return report
+    return write_failed_report(job.assignment, pending.source, job.student_id, failure, pending.out_dir, node="")
 
 
 @functools.cache

@@ -30,8 +30,8 @@ from grader.data import cache_dir
 from grader.errors import GraderError
 from grader.files import trim, write_atomic
 from grader.models import Failure, FailureKind, Report
-from grader.pipeline import GradeOptions, failed_report
-from grader.reports import read_report_json, write_all
+from grader.pipeline import GradeOptions, write_failed_report
+from grader.reports import REPORT_JSON, install_report_folder
 from grader.spares import Spares
 
 IMAGE_ENV = "GRADER_IMAGE"
@@ -188,16 +188,12 @@ def grade_in_container(assignment: Assignment, source: Path, out_dir: Path, opti
         except subprocess.TimeoutExpired:
             timed_out = Failure(stage="container", kind=FailureKind.TIMEOUT,
                                 message=f"Grading took longer than {limit:g} s in total, so its container was stopped.")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if (container.out / "report.json").is_file():
+        if (container.out / REPORT_JSON).is_file():
             return _collect(container.out, out_dir)
         problem = timed_out or _container_problem(container)
     finally:
         container.remove()
-    report = failed_report(assignment, source, options.student_id or source.stem, problem)
-    report.environment.runner = "docker"
-    write_all(report, assignment, out_dir)
-    return report
+    return write_failed_report(assignment, source, options.student_id or source.stem, problem, out_dir, runner="docker")
 
 
 def deliver(inbox: Path, source: Path, student_id: str) -> None:
@@ -210,13 +206,9 @@ def deliver(inbox: Path, source: Path, student_id: str) -> None:
 
 
 def _collect(container_out: Path, out_dir: Path) -> Report:
-    """Move the container's reports into `out_dir`, report.json last (a report counts as done once it is there)."""
-    files = sorted((p for p in container_out.rglob("*") if p.is_file()), key=lambda p: (p.name == "report.json", p))
-    for path in files:
-        target = out_dir / path.relative_to(container_out)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, path.read_bytes())
-    return read_report_json(out_dir / "report.json")
+    """Install the container's report folder into `out_dir`."""
+    return install_report_folder({p.relative_to(container_out).as_posix(): p.read_bytes()
+                                  for p in container_out.rglob("*") if p.is_file()}, out_dir)
 
 
 def _container_problem(container: _Container) -> Failure:
