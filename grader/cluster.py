@@ -31,7 +31,7 @@ from ray.exceptions import RayError, RayTaskError
 from grader import __version__
 from grader.config import Assignment
 from grader.context import Device, load_grading_data
-from grader.data import DATA_DIR_ENV, resolve_data_root
+from grader.data import DATA_DIR_ENV, resolve_data_root, stored_fingerprint
 from grader.errors import GraderError
 from grader.intake import student_id_for
 from grader.models import Contract, Failure, FailureKind, Report
@@ -126,8 +126,8 @@ class Dispatcher:
         """Connect to Ray: "local" (embedded, this machine), "auto", "ray://HOST:PORT" or "HOST:PORT"."""
         self._owns_ray = _connect(address, data_root)
         self.device_kind: DeviceKind = _resolve_device(device_kind)
-        self.expected = Expectation(grader=grader_build(),
-                                    data=load_grading_data(data_root).fingerprint if data_root else None)
+        # The fingerprint, not the data: the driver (a `grader serve` web process too) grades nothing itself.
+        self.expected = Expectation(grader=grader_build(), data=stored_fingerprint(data_root) if data_root else None)
         self._statuses = StatusBoard.options(resources={HEAD_NODE: 0.001}).remote()
         self._pending: dict[ray.ObjectRef, _Pending] = {}
         self._bad_nodes: dict[str, NodeProblem] = {}  # node id -> why it must not grade for this driver
