@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +20,17 @@ from rich.table import Table
 
 from grader import __version__
 from grader import data as grading_data
-from grader.batch import BatchEntry, BatchOptions, GradeFunction, entries_for, run_batch
+from grader.batch import (
+    BatchEntry,
+    BatchOptions,
+    DoneListener,
+    GradeFunction,
+    StatusListener,
+    entries_for,
+    finish_batch,
+    grade_entries,
+    run_batch,
+)
 from grader.config import Assignment, assignment_ids, load_assignment
 from grader.context import Device, gpu_count, sandbox_config
 from grader.embedded_ray import confine_embedded_ray
@@ -64,6 +75,7 @@ RunnerOpt = Annotated[Runner, typer.Option(help="local: sandboxed child processe
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final summary.")]
 Plain = Annotated[bool, typer.Option(help="Plain lines: one per submission instead of a live table, no boxes.")]
 Out = Annotated[Path | None, typer.Option("--out", help="Folder for the reports (default: reports/ASSIGNMENT).")]
+BatchRun = Callable[[StatusListener, DoneListener], list[Report]]  # a batch, given whom to tell what happens
 ClusterOpt = Annotated[str | None, typer.Option(
     "--cluster", metavar="local|auto|ray://HOST:PORT|HOST:PORT",
     help="Grade on Ray: local (embedded, this machine), auto (the cluster `ray start` or $RAY_ADDRESS names), "
@@ -165,8 +177,8 @@ def grade_batch(
     with _sigterm_as_ctrl_c():
         if cluster is None:
             options = BatchOptions(workers=workers, data_root=data_root, **_device_options(device))
-            reports = _run_batch_with_display(assignment, entries, out, options, _grade_function(runner), quiet,
-                                              plain)
+            reports = _run_batch_with_display(assignment, len(entries), partial(
+                run_batch, assignment, entries, out, options, grade_one=_grade_function(runner)), quiet, plain)
         else:
             reports = _grade_on_cluster(cluster, assignment, entries, out, data_root, device, runner, quiet, plain)
     console.print(_summary_table(assignment, reports))
@@ -448,17 +460,19 @@ def _grade_on_cluster(cluster: str, assignment: Assignment, entries: list[BatchE
     confine_embedded_ray(cluster)
     from grader.cluster import Dispatcher  # imports Ray, which reads what confine_embedded_ray set
 
-    options = BatchOptions(workers=max(len(entries), 1), data_root=data_root)
     with Dispatcher(cluster, data_root, device.value) as dispatcher:
-        return _run_batch_with_display(assignment, entries, out, options, dispatcher.grade, quiet, plain)
+        reports = _run_batch_with_display(assignment, len(entries), partial(
+            grade_entries, assignment, entries, out, data_root, dispatcher.submit_grading), quiet, plain)
+    return finish_batch(assignment, entries, out, reports)
 
 
-def _run_batch_with_display(assignment: Assignment, entries: list[BatchEntry], out: Path, options: BatchOptions,
-                            grade_one: GradeFunction, quiet: bool, plain: bool) -> list[Report]:
+def _run_batch_with_display(assignment: Assignment, count: int, run: BatchRun, quiet: bool,
+                            plain: bool) -> list[Report]:
+    """`run` (a batch given its status and done listeners) with a live table, a line per submission, or quiet."""
     live_view = not quiet and not plain and console.is_terminal
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
-    task = progress.add_task(f"grading {assignment.id}", total=len(entries))
+    task = progress.add_task(f"grading {assignment.id}", total=count)
     statuses: dict[str, str] = {}
     lock = threading.Lock()
 
@@ -484,6 +498,6 @@ def _run_batch_with_display(assignment: Assignment, entries: list[BatchEntry], o
         return Group(table, progress)
 
     if not live_view:
-        return run_batch(assignment, entries, out, options, on_status, on_done, grade_one)
+        return run(on_status, on_done)
     with Live(get_renderable=view, console=console, refresh_per_second=4):
-        return run_batch(assignment, entries, out, options, on_status, on_done, grade_one)
+        return run(on_status, on_done)

@@ -151,10 +151,10 @@ class Dispatcher:
         self._launch(_Pending(job, source, out_dir, on_status, future))
         return future
 
-    def grade(self, assignment: Assignment, source: Path, out_dir: Path, options: GradeOptions) -> Report:
-        """`submit(...).result()`: a `grader.batch.GradeFunction` (the cluster picks data root and device)."""
-        student_id = options.student_id or student_id_for(source)
-        return self.submit(assignment, source, out_dir, student_id, options.status).result()
+    def submit_grading(self, assignment: Assignment, source: Path, out_dir: Path,
+                       options: GradeOptions) -> Future[Report]:
+        """`submit` as a `grader.batch.SubmitFunction` (the cluster picks data root and device)."""
+        return self.submit(assignment, source, out_dir, options.student_id or student_id_for(source), options.status)
 
     def close(self) -> None:
         """Stop the driver loop, cancel what is still running and disconnect from Ray if this made the link."""
