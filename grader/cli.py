@@ -53,6 +53,7 @@ data_app = typer.Typer(help="The CIFAR-10 data the grader trains and scores on."
 app.add_typer(data_app, name="data")
 app.add_typer(service_cli.course_app, name="course")
 app.add_typer(service_cli.roster_app, name="roster")
+app.add_typer(service_cli.db_app, name="db")
 app.command("serve")(service_cli.serve)
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)

@@ -17,7 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from grader.course import load_course
 from grader.service.auth import LoginRequired
 from grader.service.context import ServiceContext
-from grader.service.db import open_database
+from grader.service.db import upgrade_database
 from grader.service.dispatch import JobLoop
 from grader.service.limits import FORM_OVERHEAD_BYTES, BodyLimit, SecurityHeaders
 from grader.service.pages import render
@@ -35,7 +35,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     for folder in (settings.uploads_dir, settings.reports_dir, settings.exports_dir):
         folder.mkdir(parents=True, exist_ok=True)
     clear_staging(settings.uploads_dir)
-    context = ServiceContext(settings, course, open_database(settings.database), jobs=None)
+    context = ServiceContext(settings, course, upgrade_database(settings.database), jobs=None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the database and web modules load only for the commands tha
 
 course_app = typer.Typer(help="The course the service runs (course.toml).", no_args_is_help=True)
 roster_app = typer.Typer(help="Students and TAs, and their login tokens.", no_args_is_help=True)
+db_app = typer.Typer(help="The service's database.", no_args_is_help=True)
 console = Console()
 
 CourseDir = Annotated[Path, typer.Option("--course-dir", envvar="GRADER_COURSE_DIR",
@@ -128,6 +129,18 @@ def roster_reissue(
     with sessions() as db:
         new = reissue_token(db, login)
     _show_tokens([new])
+
+
+@db_app.command("upgrade")
+def db_upgrade(course_dir: CourseDir = Path("."), database: DatabaseUrl = None) -> None:
+    """Migrate the database to this grader's schema (before `roster import`, and after installing a new grader)."""
+    from grader.service.db import make_engine, migrate, schema_revision
+
+    engine = make_engine(_settings(course_dir, database).database)
+    migrate(engine)
+    console.print(f"The database {engine.url.render_as_string()} is at schema {schema_revision(engine)[0]}.",
+                  highlight=False)
+    engine.dispose()
 
 
 def serve(
