@@ -34,7 +34,7 @@ from grader.context import Device, load_grading_data
 from grader.data import DATA_DIR_ENV, resolve_data_root, stored_fingerprint
 from grader.errors import GraderError
 from grader.intake import student_id_for
-from grader.models import Contract, Failure, FailureKind, Report
+from grader.models import Failure, FailureKind, Report, StrictModel
 from grader.paths import ASSIGNMENTS_DIR, PACKAGE_DIR, TESTS_DIR
 from grader.pipeline import GradeOptions, grade, write_failed_report
 from grader.reports import install_report_folder
@@ -51,14 +51,14 @@ logger = logging.getLogger(__name__)
 DeviceKind = Literal["cpu", "cuda"]
 
 
-class Expectation(Contract):
+class Expectation(StrictModel):
     """What every node must grade with: the driver's grader build and data fingerprint."""
 
     grader: str
     data: str | None
 
 
-class Job(Contract):
+class Job(StrictModel):
     """One submission as it travels to a node: its bytes, the assignment and what the node must match."""
 
     job_id: str
@@ -71,14 +71,14 @@ class Job(Contract):
     expected: Expectation
 
 
-class NodeProblem(Contract):
+class NodeProblem(StrictModel):
     """Why a node graded nothing: one sentence, and the failure kind it ends as when no node is left."""
 
     kind: FailureKind
     message: str
 
 
-class Outcome(Contract):
+class Outcome(StrictModel):
     """What a task brings back: the node that ran it and either the report folder or the node's problem."""
 
     node: str

@@ -15,13 +15,13 @@ from grader.paths import ASSIGNMENTS_DIR, SOLUTIONS_DIR, TESTS_DIR
 M = TypeVar("M", bound=BaseModel)
 
 
-class Strict(BaseModel):
+class FrozenStrictModel(BaseModel):
     """Base for config sections: unknown keys are errors, values are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ApiName(Strict):
+class ApiName(FrozenStrictModel):
     """One name the submission module must define."""
 
     kind: Literal["function", "class", "int", "dict"]
@@ -29,7 +29,7 @@ class ApiName(Strict):
     optional: bool = False
 
 
-class CheckGroup(Strict):
+class CheckGroup(FrozenStrictModel):
     """Hidden checks marked `@pytest.mark.group(name)` share these points equally."""
 
     name: str
@@ -37,7 +37,7 @@ class CheckGroup(Strict):
     points: float = Field(gt=0)
 
 
-class IntegrityRule(Strict):
+class IntegrityRule(FrozenStrictModel):
     """A measure of the graded model that, above `above`, costs the accuracy credit or asks a TA to look."""
 
     above: float = Field(description="the largest value that raises no finding")
@@ -45,7 +45,7 @@ class IntegrityRule(Strict):
         description="no_credit: the accuracy earns nothing and the report says why; review: a TA's review list")
 
 
-class Integrity(Strict):
+class Integrity(FrozenStrictModel):
     """Accuracy credit only for what the grader trained: each rule compares measures the grader took itself."""
 
     untrained_over_chance: IntegrityRule | None = Field(
@@ -60,7 +60,7 @@ class Integrity(Strict):
         None, description="test accuracy above what the allowed layers reach under the budget")
 
 
-class Metric(Strict):
+class Metric(FrozenStrictModel):
     """Credit for the accuracy on the hidden test images: linear from `zero_credit_at` up to `full_credit_at`."""
 
     points: float = Field(gt=0)
@@ -77,7 +77,7 @@ class Metric(Strict):
         return self
 
 
-class Validation(Strict):
+class Validation(FrozenStrictModel):
     """The training images the grader holds out to choose the scored epoch; the same for every submission."""
 
     fraction: float = Field(gt=0, lt=1, description="the share of the N training images held out: int(N * fraction); "
@@ -90,7 +90,7 @@ class Validation(Strict):
                                 "the grader's work, not counted against the student)")
 
 
-class Training(Strict):
+class Training(FrozenStrictModel):
     """How the grader trains a submitted model."""
 
     budget_seconds: dict[Literal["cpu", "cuda"], float] = Field(
@@ -119,7 +119,7 @@ class Training(Strict):
         return self.stage_seconds(device_kind) * factor
 
 
-class Limits(Strict):
+class Limits(FrozenStrictModel):
     """Sandbox limits for every stage that runs student code."""
 
     threads: int = Field(gt=0, description="CPU threads per submission, whatever the machine or worker count")
@@ -144,7 +144,7 @@ class Limits(Strict):
         return self.memory_mb + self.grader_memory_mb
 
 
-class Submission(Strict):
+class Submission(FrozenStrictModel):
     """What a student hands in."""
 
     files: list[str] = Field(min_length=1)
@@ -155,7 +155,7 @@ class Submission(Strict):
     max_file_mb: float = Field(gt=0)
 
 
-class Similarity(Strict):
+class Similarity(FrozenStrictModel):
     """Code similarity across a class (`grader similarity`, the end of `grader batch`), for TAs only."""
 
     threshold: float = Field(gt=0, le=1, description="a pair is listed when this share of either submission's own "
@@ -180,7 +180,7 @@ class Similarity(Strict):
         return self
 
 
-class Assignment(Strict):
+class Assignment(FrozenStrictModel):
     """One assignment: everything the grader needs to know, from one TOML file."""
 
     id: str

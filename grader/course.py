@@ -11,14 +11,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
-from grader.config import Strict, assignment_ids, load_toml_model
+from grader.config import FrozenStrictModel, assignment_ids, load_toml_model
 from grader.errors import GraderError
 
 COURSE_FILE = "course.toml"
 DAY = timedelta(days=1)
 
 
-class OfferedAssignment(Strict):
+class OfferedAssignment(FrozenStrictModel):
     """One assignment as the course offers it: deadlines, late policy and submission limits."""
 
     id: str
@@ -54,7 +54,7 @@ class OfferedAssignment(Strict):
         return at > self.hard_deadline
 
 
-class Course(Strict):
+class Course(FrozenStrictModel):
     """A course: its name, how dates are shown, the upload size cap and the assignments it offers."""
 
     name: str
