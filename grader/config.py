@@ -16,7 +16,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class FrozenStrictModel(BaseModel):
-    """Base for config sections: unknown keys are errors, values are frozen."""
+    """Base for config sections (assignment.toml, course.toml): unknown keys are errors, as in
+    `grader.models.StrictModel`, and values are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

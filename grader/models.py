@@ -15,6 +15,9 @@ SCHEMA_VERSION = 2
 
 
 class StrictModel(BaseModel):
+    """Base for the grader's data (reports, messages between processes): unknown fields are errors; values can be
+    set (a report is filled in as grading goes); `grader.config.FrozenStrictModel` is the frozen kind."""
+
     model_config = ConfigDict(extra="forbid")
 
 
