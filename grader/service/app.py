@@ -24,7 +24,7 @@ from grader.course import Course, load_course
 from grader.service.api_errors import error_response, is_api_path, validation_sentence
 from grader.service.auth import LoginRequired
 from grader.service.context import ServiceContext
-from grader.service.db import open_database
+from grader.service.db import upgrade_database
 from grader.service.dispatch import JobLoop
 from grader.service.limits import FORM_OVERHEAD_BYTES, BodyLimit, SecurityHeaders
 from grader.service.pages import render, templates
@@ -40,7 +40,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     """The service for one course folder; grading starts with the app when `settings.cluster` is set."""
     course = load_course(settings.course_dir)
     clear_staging(settings.uploads_dir)
-    context = ServiceContext(settings, course, open_database(settings.database), jobs=None)
+    context = ServiceContext(settings, course, upgrade_database(settings.database), jobs=None)
     _make_course_folder_private(settings)
 
     @asynccontextmanager
