@@ -29,8 +29,8 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayError, RayTaskError
 
 from grader import __version__
-from grader.config import Assignment
-from grader.context import Device, load_grading_data
+from grader.config import Assignment, Data
+from grader.context import Device, data_fingerprint, load_grading_data
 from grader.data import DATA_DIR_ENV, resolve_data_root
 from grader.docker_runner import GRADER_MEMORY_MB
 from grader.errors import GraderError
@@ -128,8 +128,7 @@ class Dispatcher:
         """Connect to Ray: "local" (embedded, this machine), "auto", "ray://HOST:PORT" or "HOST:PORT"."""
         self._owns_ray = _connect(address, data_root)
         self.device_kind: DeviceKind = _resolve_device(device_kind)
-        self.expected = Expectation(grader=grader_build(),
-                                    data=load_grading_data(data_root).fingerprint if data_root else None)
+        self._data_root = data_root
         self._statuses = StatusBoard.options(resources={HEAD_NODE: 0.001}).remote()
         self._pending: dict[ray.ObjectRef, _Pending] = {}
         self._bad_nodes: dict[str, NodeProblem] = {}  # node id -> why it must not grade for this driver
@@ -147,7 +146,8 @@ class Dispatcher:
             raise GraderError(_no_node_sentence(assignment, self.device_kind))
         job = Job(job_id=uuid.uuid4().hex, assignment=assignment, source_name=source.name,
                   source_is_folder=source.is_dir(), payload=pack_submission(source), student_id=student_id,
-                  device_kind=self.device_kind, expected=self.expected)
+                  device_kind=self.device_kind,
+                  expected=Expectation(grader=grader_build(), data=data_fingerprint(assignment, self._data_root)))
         future: Future[Report] = Future()
         future.set_running_or_notify_cancel()
         self._launch(_Pending(job, source, out_dir, on_status, future))
@@ -403,8 +403,8 @@ def grader_build() -> str:
 
 
 @functools.cache
-def _node_data_fingerprint() -> str:
-    return load_grading_data(resolve_data_root()).fingerprint
+def _node_data_fingerprint(declared: Data) -> str:
+    return load_grading_data(resolve_data_root(), declared).fingerprint
 
 
 @functools.cache
@@ -417,23 +417,24 @@ def node_name(node_id: str) -> str:
     return f"{name} ({node_id[:8]})"
 
 
-def node_problem(expected: Expectation, node: str) -> NodeProblem | None:
-    """Why this node must not grade for the driver, or None when it has the same grader build and data."""
+def node_problem(expected: Expectation, node: str, declared: Data | None) -> NodeProblem | None:
+    """Why this node must not grade for the driver, or None when it has the same grader build and the same images
+    of what the assignment's `[data]` (`declared`) names."""
     if grader_build() != expected.grader:
         return NodeProblem(kind=FailureKind.VERSION_MISMATCH,
                            message=f"Node {node} runs grader {grader_build()}, expected {expected.grader}, "
                                    "so it graded nothing; a TA will regrade this submission.")
-    if expected.data is None:
+    if expected.data is None or declared is None:
         return None
     try:
-        fingerprint = _node_data_fingerprint()
+        fingerprint = _node_data_fingerprint(declared)
     except GraderError as exc:
-        return NodeProblem(kind=FailureKind.DATA_MISMATCH, message=f"Node {node} has no usable CIFAR-10 data "
+        return NodeProblem(kind=FailureKind.DATA_MISMATCH, message=f"Node {node} has no usable {declared.dataset} data "
                            f"({str(exc).rstrip('.')}), so it graded nothing; a TA will regrade this submission.")
     if fingerprint != expected.data:
         return NodeProblem(kind=FailureKind.DATA_MISMATCH,
-                           message=f"Node {node} has CIFAR-10 fingerprint {fingerprint}, expected {expected.data}, "
-                                   "so it graded nothing; a TA will regrade this submission.")
+                           message=f"Node {node} has {declared.dataset} fingerprint {fingerprint}, expected "
+                                   f"{expected.data}, so it graded nothing; a TA will regrade this submission.")
     return None
 
 
@@ -442,7 +443,7 @@ def grade_on_node(job: Job, statuses: ActorHandle) -> Outcome:
     """The Ray task: check the node, rebuild the submission, grade it here and return the report folder."""
     node_id = ray.get_runtime_context().get_node_id()
     node = node_name(node_id)
-    problem = node_problem(job.expected, node)
+    problem = node_problem(job.expected, node, job.assignment.data)
     if problem is not None:
         return Outcome(node=node, node_id=node_id, problem=problem)
 

@@ -29,7 +29,7 @@ from grader.reports.templating import render
 
 LEADING = ["student_id", "sha256", "total", "max_total", "percent"]
 STUDENT = ["name", "late"]
-TRAILING = ["accuracy", "perturbed_accuracy", "flagged_for_review", "integrity", "failure_kinds", "seconds", "report"]
+TRAILING = ["accuracy", "perturbed_value", "flagged_for_review", "integrity", "failure_kinds", "seconds", "report"]
 SCORES_PNG = "scores.png"
 ACCURACY_PNG = "accuracy.png"
 
@@ -96,8 +96,8 @@ def gradebook_row(report: Report, names: Sequence[str], link: str,
         "max_total": round(report.score.max_total, 4),
         "percent": round(report.score.percent, 2),
         **{_column(name): points.get(name, "") for name in names},
-        "accuracy": round(metrics.accuracy, 4) if metrics else "",
-        "perturbed_accuracy": round(metrics.perturbed_accuracy, 4) if metrics else "",
+        "accuracy": round(metrics.value, 4) if metrics else "",
+        "perturbed_value": round(metrics.perturbed_value, 4) if metrics else "",
         "flagged_for_review": str(report.flagged_for_review).lower() if metrics else "",
         "integrity": ";".join(f"{finding.rule}:{finding.action}" for finding in report.integrity),
         "failure_kinds": ";".join(str(failure.kind) for failure in report.failures),
@@ -127,7 +127,7 @@ def summarize(reports: Sequence[Report], assignment: Assignment) -> BatchSummary
         max_total=assignment.total_points,
         totals=[report.score.total for report in reports],
         percents=[report.score.percent for report in reports],
-        accuracies=[report.metrics.accuracy for report in reports if report.metrics],
+        accuracies=[report.metrics.value for report in reports if report.metrics],
         failures=[FailureCount(str(kind), n, examples[kind]) for kind, n in kinds.most_common()],
         flagged=[r.submission.student_id for r in reports if r.flagged_for_review],
     )

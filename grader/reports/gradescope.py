@@ -53,8 +53,8 @@ def gradescope_results(report: Report, leaderboard: bool = False) -> dict[str, o
         "stdout_visibility": "hidden",
         "tests": [_test(item) for item in report.score.items],
     }
-    if leaderboard and report.credited_accuracy is not None:
-        results["leaderboard"] = [{"name": LEADERBOARD_ACCURACY, "value": round(report.credited_accuracy, 4)}]
+    if leaderboard and report.credited_value is not None:
+        results["leaderboard"] = [{"name": LEADERBOARD_ACCURACY, "value": round(report.credited_value, 4)}]
     return results
 
 

@@ -34,9 +34,9 @@ def training_curve(training: TrainingResult) -> bytes:
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     loss_axes.plot(epochs, [record.loss for record in training.epochs], marker="o")
     loss_axes.set(title="Training loss", xlabel="epoch", ylabel="loss")
-    accuracy_axes.plot(epochs, [record.train_accuracy for record in training.epochs], marker="o", color="tab:green",
+    accuracy_axes.plot(epochs, [record.train_metric for record in training.epochs], marker="o", color="tab:green",
                        label="training")
-    validated = [(r.epoch, r.validation_accuracy) for r in training.epochs if r.validation_accuracy is not None]
+    validated = [(r.epoch, r.validation_metric) for r in training.epochs if r.validation_metric is not None]
     if validated:
         accuracy_axes.plot(*zip(*validated, strict=True), marker="s", color="tab:orange", label="validation")
     if training.kept_epoch is not None:

@@ -105,7 +105,7 @@ def kept_sentence(training: TrainingResult) -> str:
         return ""
     held = f"The grader held out {training.validation_images:,} training images as its validation split"
     kept = next(e for e in training.epochs if e.epoch == training.kept_epoch)
-    accuracy = f"{kept.validation_accuracy:.4f}" if kept.validation_accuracy is not None else "unknown"
+    accuracy = f"{kept.validation_metric:.4f}" if kept.validation_metric is not None else "unknown"
     why = ("the epoch with the highest validation accuracy" if training.keep == "best"
            else "the last epoch, as this assignment scores")
     return (f"{held} and evaluated the model of epoch {training.kept_epoch}, {why} ({accuracy}); the validation "

@@ -128,7 +128,7 @@ def record(db: Session, course: Course, grading_id: int, report: Report, out_dir
     """Mark a grading done with its report's numbers, unless it already is; True when this call recorded it."""
     result = db.execute(update(Grading).where(Grading.id == grading_id, Grading.state != GradingState.DONE).values(
         state=GradingState.DONE, stage="graded", finished_at=utcnow(), total=report.score.total,
-        max_total=report.score.max_total, accuracy=report.credited_accuracy))
+        max_total=report.score.max_total, accuracy=report.credited_value))
     db.commit()
     offered = course.offered(report.assignment_id)
     if result.rowcount and offered is not None and offered.leaderboard:

@@ -20,6 +20,7 @@ from grader.config import Assignment, assignment_ids, load_assignment
 from grader.data import load_split
 from grader.paths import PACKAGE_DIR, PROJECT_ROOT
 from grader.stubs import stale_stubs
+from tests.framework.declared import CIFAR2
 
 
 def test_stubs_are_generated_from_solutions():
@@ -111,7 +112,7 @@ def test_handout_numbers_are_those_of_assignment_toml(assignment_id):
 @pytest.mark.real_data
 @pytest.mark.parametrize("assignment_id", TRAINED)
 def test_handout_normalization_is_that_of_the_data(assignment_id, data_root):
-    mean, std = load_split(data_root, "train").channel_stats()
+    mean, std = load_split(data_root, "train", CIFAR2).channel_stats()
     handout = " ".join((load_assignment(assignment_id).folder / "README.md").read_text().split())
     for name, values in (("mean", mean), ("std", std)):
         quoted = f"**{name} ({', '.join(f'{value:.4f}' for value in values)})**"

@@ -25,6 +25,7 @@ from grader.intake import receive
 from grader.models import FailureKind
 from grader.pipeline import failed_report, grader_failure
 from grader.reports import write_all
+from tests.framework.declared import CIFAR2
 
 
 def job_for(source: Path) -> Job:
@@ -57,19 +58,19 @@ def test_a_submission_arrives_on_the_node_as_intake_saw_it_here(shape: str, tmp_
 
 
 def test_a_node_with_another_grader_build_refuses(tmp_path: Path) -> None:
-    problem = node_problem(Expectation(grader="0.0.1+000000000000", data=None), "node_x (1234abcd)")
+    problem = node_problem(Expectation(grader="0.0.1+000000000000", data=None), "node_x (1234abcd)", CIFAR2)
     assert problem is not None and problem.kind == FailureKind.VERSION_MISMATCH
     assert problem.message == (f"Node node_x (1234abcd) runs grader {grader_build()}, expected 0.0.1+000000000000, "
                                "so it graded nothing; a TA will regrade this submission.")
-    assert node_problem(Expectation(grader=grader_build(), data=None), "node_x (1234abcd)") is None
+    assert node_problem(Expectation(grader=grader_build(), data=None), "node_x (1234abcd)", CIFAR2) is None
 
 
 def test_a_node_with_other_data_refuses(synthetic_cifar: Path, other_synthetic_cifar: Path, isolated_cache: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(DATA_DIR_ENV, str(other_synthetic_cifar))
-    theirs, ours = load_grading_data(other_synthetic_cifar).fingerprint, load_grading_data(synthetic_cifar).fingerprint
+    theirs, ours = (load_grading_data(tree, CIFAR2).fingerprint for tree in (other_synthetic_cifar, synthetic_cifar))
     assert theirs != ours
-    problem = node_problem(Expectation(grader=grader_build(), data=ours), "node_d (1234abcd)")
+    problem = node_problem(Expectation(grader=grader_build(), data=ours), "node_d (1234abcd)", CIFAR2)
     assert problem is not None and problem.kind == FailureKind.DATA_MISMATCH
     assert problem.message.startswith(f"Node node_d (1234abcd) has CIFAR-10 fingerprint {theirs}, expected {ours},")
 

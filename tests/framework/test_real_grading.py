@@ -31,7 +31,7 @@ def test_reference_full_marks_within_budget(assignment_id: str,
     report = read_report_json(check_solutions[0] / assignment_id / "solution" / "report.json")
     assert report.score.total == assignment.total_points, report.score.summary
     if assignment.metric is not None:
-        assert report.metrics.accuracy >= assignment.metric.full_credit_at + ACCURACY_MARGIN
+        assert report.metrics.value >= assignment.metric.full_credit_at + ACCURACY_MARGIN
         assert report.training.stopped == "completed", "the reference must finish its epochs within the CPU budget"
         assert report.training.seconds <= assignment.training.budget_seconds["cpu"]
         assert report.integrity == [], report.integrity

@@ -93,13 +93,13 @@ def make_report(a3: Assignment, student: str, *, failed: bool = False, flagged: 
                                 details=SECRET_DETAILS.replace("line 3", "line 9")))
     else:
         training = TrainingResult(device="cpu", epochs_planned=3, stopped="completed", budget_seconds=360,
-                                  parameters=123_456, seconds=90.0, validation_images=1000, untrained_accuracy=0.5,
+                                  parameters=123_456, seconds=90.0, validation_images=1000, untrained_metric=0.5,
                                   keep="best", kept_epoch=2, epochs=[
-                                      EpochRecord(epoch=e, loss=0.7 - 0.1 * e, train_accuracy=0.6 + 0.1 * e,
-                                                  validation_accuracy=(0.8, 0.9, 0.85)[e - 1], seconds=30)
+                                      EpochRecord(epoch=e, loss=0.7 - 0.1 * e, train_metric=0.6 + 0.1 * e,
+                                                  validation_metric=(0.8, 0.9, 0.85)[e - 1], seconds=30)
                                       for e in (1, 2, 3)])
-        metrics = Metrics(accuracy=0.9, per_class_accuracy={"airplane": 0.92, "bird": 0.88},
-                          confusion=[[920, 80], [120, 880]], perturbed_accuracy=0.6 if flagged else 0.89,
+        metrics = Metrics(value=0.9, per_class_accuracy={"airplane": 0.92, "bird": 0.88},
+                          confusion=[[920, 80], [120, 880]], perturbed_value=0.6 if flagged else 0.89,
                           perturbation="hflip", perturbation_gap=0.3 if flagged else 0.01,
                           samples=2000)
         items.append(ScoreItem(name="accuracy", title="Test accuracy", points=a3.metric.points,
@@ -220,7 +220,7 @@ def test_gradebook_has_one_row_per_report(a3: Assignment, written: dict[str, Pat
         rows = list(csv.DictReader(file))
     groups = [g.name for g in a3.checks]
     assert list(rows[0]) == ["student_id", "sha256", "total", "max_total", "percent", *groups, "accuracy_points",
-                             "accuracy", "perturbed_accuracy", "flagged_for_review", "integrity", "failure_kinds",
+                             "accuracy", "perturbed_value", "flagged_for_review", "integrity", "failure_kinds",
                              "seconds", "report"]
     assert [row["student_id"] for row in rows] == ["alice", "bob", "carol", "dana"]
     assert rows[1]["failure_kinds"] == "nan_loss" and rows[1]["accuracy"] == ""
@@ -259,7 +259,7 @@ def test_write_all_removes_a_stale_report_json_first(a3: Assignment, tmp_path: P
 @pytest.mark.parametrize(("content", "phrase"), [
     ("{not json", "is not valid JSON"),
     ('{"schema_version": 999}', "schema version 999"),
-    ('{"schema_version": 2, "assignment_id": "a3_cnn"}', "does not match the report schema"),
+    ('{"schema_version": 3, "assignment_id": "a3_cnn"}', "does not match the report schema"),
     (None, "There is no report"),
 ])
 def test_read_report_json_errors_are_one_sentence(tmp_path: Path, content: str | None, phrase: str) -> None:

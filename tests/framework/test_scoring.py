@@ -12,8 +12,8 @@ WITH_METRIC = [i for i in assignment_ids() if load_assignment(i).metric is not N
 
 
 def metrics(accuracy: float) -> Metrics:
-    return Metrics(accuracy=accuracy, per_class_accuracy={"airplane": accuracy, "bird": accuracy},
-                   confusion=[[1, 0], [0, 1]], perturbed_accuracy=accuracy, perturbation="hflip",
+    return Metrics(value=accuracy, per_class_accuracy={"airplane": accuracy, "bird": accuracy},
+                   confusion=[[1, 0], [0, 1]], perturbed_value=accuracy, perturbation="hflip",
                    perturbation_gap=0.0, samples=2000)
 
 

@@ -148,7 +148,7 @@ def build_model():
         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 2))
 """
 L2 = "loss = loss_fn(model(images), labels) + 0.001 * sum(p.pow(2.0).sum() for p in model.parameters())"
-OUTPUT = "test_output_is_logits_of_shape_n_by_2"
+OUTPUT = "test_output_is_logits_one_row_per_image_and_class"
 ARCHITECTURE = "test_only_allowed_layers"
 CONVOLUTION = "test_uses_convolution"
 PARAMETERS = "test_parameter_count_within_limit"
