@@ -50,7 +50,7 @@ class Integrity(Strict):
     """Accuracy credit only for what the grader trained: each rule compares measures the grader took itself."""
 
     untrained_over_chance: IntegrityRule | None = Field(
-        description="validation accuracy of the model as build_model() returns it, before any training, minus the "
+        None, description="classification only: validation accuracy of the model as build_model() returns it, before any training, minus the "
                     "share of the commonest class; leave out where an assignment allows pretrained starts")
     test_over_validation: IntegrityRule = Field(
         description="test accuracy minus the kept epoch's validation accuracy: the grader's held-out training "
@@ -58,7 +58,7 @@ class Integrity(Strict):
     perturbation_gap: IntegrityRule = Field(
         description="test accuracy minus the accuracy on the perturbed copies the grader made")
     accuracy: IntegrityRule | None = Field(
-        None, description="test accuracy above what the allowed layers reach under the budget")
+        None, description="classification only: test accuracy above what the allowed layers reach under the budget")
 
 
 class Metric(Strict):
