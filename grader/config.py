@@ -47,16 +47,18 @@ class IntegrityRule(Strict):
 
 
 class Integrity(Strict):
-    """Accuracy credit only for what the grader trained: each rule compares measures the grader took itself."""
+    """Metric credit only for what the grader trained: each rule compares measures the grader took itself; for an
+    error (reconstruction), a measure is how much lower it is, so a rule's limit is always an upper bound."""
 
     untrained_over_chance: IntegrityRule | None = Field(
-        None, description="classification only: validation accuracy of the model as build_model() returns it, before any training, minus the "
-                    "share of the commonest class; leave out where an assignment allows pretrained starts")
+        None, description="classification only: validation accuracy of the model as build_model() returns it, "
+                          "before any training, minus the share of the commonest class; leave out where an "
+                          "assignment allows pretrained starts")
     test_over_validation: IntegrityRule = Field(
-        description="test accuracy minus the kept epoch's validation accuracy: the grader's held-out training "
-                    "images predict the test accuracy of a model it trained")
+        description="how much better the test metric is than the kept epoch's validation metric: the grader's "
+                    "held-out training images predict the test metric of a model it trained")
     perturbation_gap: IntegrityRule = Field(
-        description="test accuracy minus the accuracy on the perturbed copies the grader made")
+        description="how much worse the metric is on the perturbed copies the grader made than on the test images")
     accuracy: IntegrityRule | None = Field(
         None, description="classification only: test accuracy above what the allowed layers reach under the budget")
 
