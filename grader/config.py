@@ -71,6 +71,8 @@ class Metric(Strict):
                                                          "reconstruction: images, scored by mean squared error")
     points: float = Field(gt=0)
     explained_by: list[str] = Field([], description="check groups whose failure usually explains a low score")
+    requires: list[str] = Field([], description="check groups every check of which must pass for the metric to earn "
+                                                "anything (an autoencoder without a bottleneck copies its input)")
     full_credit_at: float = Field(ge=0)
     zero_credit_at: float = Field(ge=0)
     perturbation: Literal["hflip", "shift"] = "hflip"
@@ -244,9 +246,11 @@ class Assignment(Strict):
     def _training_and_metric_together(self) -> Assignment:
         if (self.training is None) != (self.metric is None):
             raise ValueError("[training] and [metric] must be given together")
-        unknown = set(self.metric.explained_by if self.metric else []) - {group.name for group in self.checks}
+        named = [*self.metric.explained_by, *self.metric.requires] if self.metric else []
+        unknown = set(named) - {group.name for group in self.checks}
         if unknown:
-            raise ValueError(f"metric.explained_by names unknown check groups: {', '.join(sorted(unknown))}")
+            raise ValueError(f"metric.explained_by or metric.requires names unknown check groups: "
+                             f"{', '.join(sorted(unknown))}")
         if self.training is not None and self.data is None:
             raise ValueError("[training] needs a [data] section naming the images it trains on")
         if self.metric is not None and self.metric.task == "classification" and self.data is not None \

@@ -19,7 +19,8 @@ def score(assignment: Assignment, checks: list[CheckResult], metrics: Metrics | 
     items = [_group_item(group, [c for c in checks if c.group == group.name], blocking) for group in assignment.checks]
     if assignment.metric is not None:
         metric = _metric_item(assignment.metric, metrics, costs_metric(failures))
-        metric = _uncredited(metric, integrity or []) or _explained(metric, assignment, checks)
+        metric = _uncredited(metric, integrity or []) or _unmet(metric, assignment, checks) or \
+            _explained(metric, assignment, checks)
         items.append(metric)
     items = _pointing(items, failures)
     total = round(sum(item.points for item in items), 2)
@@ -80,6 +81,18 @@ def _uncredited(item: ScoreItem, integrity: list[Finding]) -> ScoreItem | None:
     return item.model_copy(update={"points": 0.0, "reason": f"Not earned: {' '.join(why)}"})
 
 
+def _unmet(item: ScoreItem, assignment: Assignment, checks: list[CheckResult]) -> ScoreItem | None:
+    """The metric with no points, when a check group it `requires` did not pass in full."""
+    required = assignment.metric.requires if assignment.metric else []
+    failed = [group for group in assignment.checks if group.name in required
+              and any(c.group == group.name and c.points < c.max_points for c in checks)]
+    if not failed or item.points == 0:
+        return None
+    names = " and ".join(f"“{group.title}”" for group in failed)
+    return item.model_copy(update={"points": 0.0, "reason": f"Not earned: the checks {names} failed (see above), "
+                                                            "and the metric counts only for a model that passes them."})
+
+
 def _explained(item: ScoreItem, assignment: Assignment, checks: list[CheckResult]) -> ScoreItem:
     """A metric short of full credit names the failed check group that usually explains it (`explained_by`)."""
     if assignment.metric is None or item.points >= item.max_points or item.reason.startswith("Not earned"):
@@ -89,8 +102,10 @@ def _explained(item: ScoreItem, assignment: Assignment, checks: list[CheckResult
     if not failed:
         return item
     names = " and ".join(f"“{group.title}”" for group in failed)
+    task = TASK_TYPES[assignment.metric.task]
+    poor = f"{'low' if task.higher_is_better else 'high'} {task.metric}"
     return item.model_copy(update={"reason": f"{item.reason} The checks {names} failed (see above), "
-                                             "which usually explains a low accuracy: fix them first."})
+                                             f"which usually explains a {poor}: fix them first."})
 
 
 def _pointing(items: list[ScoreItem], failures: list[Failure]) -> list[ScoreItem]:

@@ -1,15 +1,16 @@
 """Check your accuracy locally, trained the way the grader trains: `python check_accuracy.py CIFAR10_FOLDER`.
 
 CIFAR10_FOLDER holds `train/<class>/*.jpg` (or .png). The script reads this folder's assignment.toml and your
-module, normalizes the training images of the classes its [data] declares (label i: classes[i]) as the grader
-does (with their per-channel mean and std, unless [data] gives them), holds out the same validation images as
-the grader, and trains on the rest with the grader's settings: the assignment's seed and CPU threads, your
-BATCH_SIZE, EPOCHS and train_transform, batches shuffled in an order fixed by the seed, `model.train()` before
-each epoch. Before the first epoch and after each it prints the validation accuracy (and per epoch the loss, training accuracy and budget used, the
-validation passes not counted), then the epoch the grader would keep and score. Before the first epoch one
-training batch goes forward and backward, so a shape error shows in seconds (the model is left as it was).
-The budget is counted as the grader counts it: CPU seconds per thread of this process and its children, with
-the grader's thread count and CPU settings (run as a script, it restarts itself with them before importing torch).
+module, normalizes the training images of the classes its [data] declares (label i: classes[i]) as the grader does
+(with their per-channel mean and std, unless [data] gives them), holds out the same validation images as the
+grader, and trains on the rest with the grader's settings: the assignment's seed and CPU threads, your BATCH_SIZE,
+EPOCHS and train_transform, batches shuffled in an order fixed by the seed, `model.train()` before each epoch.
+Before the first epoch and after each it prints the validation accuracy (and per epoch the loss, training accuracy
+and budget used, the validation passes not counted), then the epoch the grader would keep and score. Before the
+first epoch one training batch goes forward and backward, so a shape error shows in seconds (the model is left as
+it was). The budget is counted as the grader counts it: CPU seconds per thread of this process and its children,
+with the grader's thread count and CPU settings (run as a script, it restarts itself with them before importing
+torch).
 In a notebook next to this file: `import check_accuracy, __main__; check_accuracy.check("cifar10", __main__)`
 (the budget then uses the notebook's CPU settings, which can count several times more on a busy machine).
 Needs Python 3.11 or later, torch, torchvision, numpy and pillow; not the grader.
