@@ -108,7 +108,8 @@ class Reconstruction:
         return {}
 
 
-TASK_TYPES: dict[TaskName, type[Classification] | type[Reconstruction]] = {
+TaskType = type[Classification] | type[Reconstruction]
+TASK_TYPES: dict[TaskName, TaskType] = {
     "classification": Classification, "reconstruction": Reconstruction}
 
 

@@ -32,7 +32,7 @@ def write_all(report: Report, assignment: Assignment, out_dir: Path) -> list[Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / REPORT_JSON).unlink(missing_ok=True)  # a half-rewritten folder must not look done
     clear_stale_temps(out_dir)
-    pngs = submission_plots(report)
+    pngs = submission_plots(report, assignment)
     written = [*render_submission(report, assignment, out_dir, "student", pngs)]
     written += render_submission(report, assignment, out_dir, "ta", pngs)
     written.append(write_gradescope_results(report, out_dir))

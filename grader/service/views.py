@@ -6,6 +6,7 @@ The late penalty is applied when shown, from course.toml as it is now.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -13,9 +14,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grader.config import load_assignment
 from grader.course import OfferedAssignment
 from grader.models import Report, ScoreItem
 from grader.service.tables import Grading, GradingState, Person, Role, Submission
+from grader.tasks import TASK_TYPES
 
 HIDDEN_REASON = "Hidden."  # as the student HTML view shows a hidden item
 
@@ -126,7 +129,10 @@ def grade_rows(db: Session, offered: OfferedAssignment) -> list[GradeRow]:
 
 
 def leaderboard(db: Session, offered: OfferedAssignment) -> list[LeaderboardEntry]:
-    """The best accuracy on the hidden test images of every student who chose a pseudonym, best first."""
+    """The best credited metric on the hidden test images (the `accuracy` column: an accuracy, or for a
+    reconstruction an error, lowest best) of every student who chose a pseudonym, best first."""
+    metric = load_assignment(offered.id).metric
+    sign = -1.0 if metric is not None and not TASK_TYPES[metric.task].higher_is_better else 1.0
     best: dict[str, float] = {}
     submissions = db.scalars(select(Submission).join(Person).where(
         Submission.assignment_id == offered.id, Person.pseudonym.is_not(None)))
@@ -134,8 +140,8 @@ def leaderboard(db: Session, offered: OfferedAssignment) -> list[LeaderboardEntr
         result = result_grading(submission)
         if result is not None and result.accuracy is not None and submission.person.pseudonym:
             pseudonym = submission.person.pseudonym
-            best[pseudonym] = max(result.accuracy, best.get(pseudonym, 0.0))
-    return [LeaderboardEntry(pseudonym=p, accuracy=a) for p, a in sorted(best.items(), key=lambda kv: -kv[1])]
+            best[pseudonym] = max(sign * result.accuracy, best.get(pseudonym, -math.inf))
+    return [LeaderboardEntry(pseudonym=p, accuracy=sign * a) for p, a in sorted(best.items(), key=lambda kv: -kv[1])]
 
 
 class StudentReport(BaseModel):
