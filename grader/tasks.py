@@ -89,7 +89,7 @@ class Reconstruction:
     key: str = "mse"
     metric: str = "mean squared error"
     threshold_format: str = ".4f"
-    unit: str = "per pixel value, normalized as [data] says"
+    unit: str = "per pixel and channel, on the scale the model sees"
     higher_is_better: bool = False
 
     def output_shape(self, samples: int) -> tuple[int, ...]:

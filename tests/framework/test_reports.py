@@ -220,7 +220,7 @@ def test_gradebook_has_one_row_per_report(a3: Assignment, written: dict[str, Pat
         rows = list(csv.DictReader(file))
     groups = [g.name for g in a3.checks]
     assert list(rows[0]) == ["student_id", "sha256", "total", "max_total", "percent", *groups, "accuracy_points",
-                             "accuracy", "perturbed_value", "flagged_for_review", "integrity", "failure_kinds",
+                             "accuracy", "perturbed_accuracy", "flagged_for_review", "integrity", "failure_kinds",
                              "seconds", "report"]
     assert [row["student_id"] for row in rows] == ["alice", "bob", "carol", "dana"]
     assert rows[1]["failure_kinds"] == "nan_loss" and rows[1]["accuracy"] == ""
@@ -352,3 +352,41 @@ def test_a_failure_that_explains_every_row_is_said_once(a3: Assignment, written:
     student = read(written["notebook"], f"report.{suffix}")
     assert student.count("raised ValueError: need at least one array to stack") == 1
     assert student.count("Not earned: see “What went wrong”.") == len(a3.checks) + 1
+
+
+def reconstruction_report(a4: Assignment, mse: float) -> Report:
+    """A graded a4 report whose test error is `mse`, as the pipeline writes one."""
+    training = TrainingResult(device="cpu", epochs_planned=2, stopped="completed", budget_seconds=60,
+                              validation_images=500, untrained_metric=0.06, keep="best", kept_epoch=2, epochs=[
+                                  EpochRecord(epoch=e, loss=0.02 / e, train_metric=0.02 / e,
+                                              validation_metric=0.021 / e, seconds=3) for e in (1, 2)])
+    metrics = Metrics(task="reconstruction", name="mean squared error", unit="per pixel and channel",
+                      higher_is_better=False, value=mse, perturbed_value=mse, perturbation="hflip",
+                      perturbation_gap=0.0, samples=1000)
+    checks = [CheckResult(nodeid=f"test_{g.name}", group=g.name, outcome="passed", points=g.points,
+                          max_points=g.points) for g in a4.checks]
+    return Report(assignment_id=a4.id, assignment_version=a4.version,
+                  submission=SubmissionInfo(student_id="erin", source="erin.py", sha256="cd" * 32,
+                                            files=["autoencoder.py"]),
+                  environment=Environment(grader_version="0.1.0", python="3.11.9", torch_version="2.4.0",
+                                          device="cpu", seed=0, sandbox="bubblewrap"),
+                  checks=checks, training=training, metrics=metrics, score=score(a4, checks, metrics, []))
+
+
+def test_a_reconstruction_report_names_its_error_and_its_direction(tmp_path: Path) -> None:
+    a4 = load_assignment("a4_autoencoder")
+    report = reconstruction_report(a4, 0.003)
+    assert report.score.total == a4.total_points
+    write_all(report, a4, tmp_path / "erin")
+    md = (tmp_path / "erin" / "report.md").read_text()
+    assert ("Mean squared error **0.0030** (per pixel and channel) on the 1,000 hidden test images; lower is "
+            "better.") in md
+    assert "| Epoch | Loss | Training mean squared error | Validation mean squared error | Seconds |" in md
+    assert "| 2 (kept) | 0.0100 | 0.0100 | 0.0105 |" in md and "| Class |" not in md
+    assert "the epoch with the lowest validation mean squared error (0.0105)" in md
+    assert gradescope_results(report, leaderboard=True)["leaderboard"] == [
+        {"name": "Test mean squared error", "value": 0.003, "order": "asc"}]
+    write_gradebook([report], a4, tmp_path)
+    with (tmp_path / "grades.csv").open(newline="") as file:
+        row = next(csv.DictReader(file))
+    assert row["mse_points"] == "50.0" and row["mse"] == "0.003" and row["perturbed_mse"] == "0.003"

@@ -1,16 +1,18 @@
-# kai - a4 autoencoder: a tight bottleneck of 256 numbers, two epochs
+# kai - a4 autoencoder: a narrow bottleneck (512 numbers), three epochs
 import torch
 from torch import nn
 
-EPOCHS = 2
+EPOCHS = 3
 BATCH_SIZE = 64
 
 
 class Autoencoder(nn.Module):
     def __init__(self):
         super().__init__()
-        self.encoder = nn.Sequential(nn.Conv2d(3, 4, 4, stride=4), nn.ReLU())  # 4 x 8 x 8 = 256 numbers
-        self.decoder = nn.Sequential(nn.ConvTranspose2d(4, 3, 4, stride=4), nn.Sigmoid())
+        self.encoder = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(),
+                                     nn.Conv2d(16, 8, 3, stride=2, padding=1), nn.ReLU())  # 8 x 8 x 8
+        self.decoder = nn.Sequential(nn.ConvTranspose2d(8, 16, 4, stride=2, padding=1), nn.ReLU(),
+                                     nn.ConvTranspose2d(16, 3, 4, stride=2, padding=1), nn.Sigmoid())
 
     def forward(self, x):
         return self.decoder(self.encoder(x))
@@ -21,7 +23,7 @@ def build_model():
 
 
 def make_optimizer(model):
-    return torch.optim.Adam(model.parameters(), lr=3e-3)
+    return torch.optim.Adam(model.parameters(), lr=1e-3)
 
 
 def train_one_epoch(model, loader, loss_fn, optimizer, device):
