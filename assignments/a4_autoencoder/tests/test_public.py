@@ -124,3 +124,27 @@ def test_training_returns_the_mean_loss():
     assert abs(returned - mean) <= 0.01 * mean, (
         f"train_one_epoch returned {returned:.4f}, but the mean of its {len(values)} batch losses is {mean:.4f}: "
         "return the sum of loss.item() over the batches divided by their number.")
+
+
+def test_training_zeroes_the_gradients():
+    first, second = list(reconstruction_loader(samples=32))
+    images = torch.cat([first[0], second[0], first[0], second[0]])
+    repeated = DataLoader(TensorDataset(images, images.clone()), batch_size=16, shuffle=False)
+    model = pixel_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # frozen weights: a batch seen again gives its gradient
+    seen = []
+    optimizer.register_step_pre_hook(lambda *_: seen.append(None if model.weight.grad is None
+                                                             else model.weight.grad.clone()))
+    autoencoder.train_one_epoch(model, repeated, nn.MSELoss(), optimizer, CPU)
+    assert len(seen) == 4, (
+        f"train_one_epoch called optimizer.step() {len(seen)} times for 4 batches; step once per batch.")
+    for step, grad in enumerate(seen, start=1):
+        assert grad is not None and grad.any(), (
+            f"At optimizer step {step} the model had no gradients: call loss.backward() before optimizer.step(), "
+            "and optimizer.zero_grad() before loss.backward(), not after it.")
+    for step in (3, 4):  # batches A, B, A, B: step 3 sees the batch and weights of step 1, step 4 those of step 2
+        assert (seen[step - 1] - seen[step - 3]).norm() <= 1e-4 * seen[step - 3].norm(), (
+            f"At optimizer step {step} the gradients still included earlier batches (step {step} saw the batch "
+            f"and weights of step {step - 2}, but other gradients): call optimizer.zero_grad() before each "
+            "loss.backward()."
+        )
