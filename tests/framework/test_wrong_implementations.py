@@ -315,8 +315,8 @@ def failures_of(assignment: Assignment, submission: ModuleType) -> dict[str, str
     failures = {}
     for name, check in hidden_checks(assignment).items():
 
-        def observe(seen: Observation, check_name: str = name) -> None:
-            if (failure := judge(check_name, seen.model_dump_json(), assignment)) is not None:
+        def observe(seen: Observation, judged: Callable[..., None] = check) -> None:
+            if (failure := judge(judged, seen.model_dump_json(), assignment)) is not None:
                 raise AssertionError(failure)
 
         fixtures = {"submission": submission, "assignment": assignment, "observe": observe}
