@@ -84,6 +84,12 @@ class PixelWeightsSeen(Observation):
     bias: list[float]
 
 
+class StepGradientsSeen(Observation):
+    """The 1x1 convolution's weight gradient at each optimizer step (None: it had none)."""
+
+    gradients: list[list[float] | None]
+
+
 class MeanLossSeen(Observation):
     type_name: str
     returned: float | None
@@ -200,3 +206,44 @@ def _returns_mean_loss(seen: MeanLossSeen, assignment: Assignment) -> None:
     assert abs(seen.returned - mean) <= LOSS_TOLERANCE * mean, (
         f"train_one_epoch returned {seen.returned:.4f}, but the mean of its {BATCHES} batch losses is {mean:.4f}: "
         "return the sum of loss.item() over the batches divided by their number.")
+
+
+def _repeated_loader(seed: int) -> DataLoader:
+    """Batches A, B, A, B of the reconstruction set: step 3 sees the batch of step 1, step 4 that of step 2."""
+    images = _images(seed)[: 2 * BATCH]
+    images = torch.cat([images, images])
+    return DataLoader(TensorDataset(images, images.clone()), batch_size=BATCH, shuffle=False)
+
+
+@pytest.mark.group("training")
+@pytest.mark.calls("train_one_epoch")
+def test_train_one_epoch_zeroes_reconstruction_gradients(submission, assignment: Assignment, observe) -> None:
+    model = _pixel_model(assignment.seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # frozen weights: a batch seen again gives its gradient
+    seen: list[list[float] | None] = []
+    optimizer.register_step_pre_hook(lambda *_: seen.append(
+        None if model.weight.grad is None else model.weight.grad.flatten().tolist()))
+    submission.train_one_epoch(model, _repeated_loader(assignment.seed), nn.MSELoss(), optimizer, CPU)
+    observe(StepGradientsSeen(gradients=seen))
+
+
+@verdict(test_train_one_epoch_zeroes_reconstruction_gradients)
+def _zeroes_gradients(seen: StepGradientsSeen, assignment: Assignment) -> None:
+    steps = len(seen.gradients)
+    assert steps == 4, f"train_one_epoch called optimizer.step() {steps} times for 4 batches; step once per batch."
+    model, (images, targets) = _pixel_model(assignment.seed), next(iter(_repeated_loader(assignment.seed)))
+    nn.functional.mse_loss(model(images), targets).backward()
+    first = model.weight.grad.flatten()
+    for step, gradient in enumerate(seen.gradients, start=1):
+        assert gradient is not None and any(gradient), (
+            f"At optimizer step {step} the model had no gradients: call loss.backward() before optimizer.step(), "
+            "and optimizer.zero_grad() before loss.backward(), not after it.")
+    grads = [torch.tensor(g) for g in seen.gradients if g is not None]
+    assert (grads[0] - first).norm() <= 1e-4 * first.norm(), (
+        "At optimizer step 1 the gradients were not those of the first batch's loss: compute "
+        "loss_fn(model(images), targets) for the batch and call loss.backward() once.")
+    for step in (3, 4):  # batches A, B, A, B: step 3 sees the batch and weights of step 1, step 4 those of step 2
+        assert (grads[step - 1] - grads[step - 3]).norm() <= 1e-4 * grads[step - 3].norm(), (
+            f"At optimizer step {step} the gradients still included earlier batches (step {step} saw the batch "
+            f"and weights of step {step - 2}, but other gradients): call optimizer.zero_grad() before each "
+            "loss.backward().")

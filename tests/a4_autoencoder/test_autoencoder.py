@@ -12,6 +12,7 @@ from grader.reconstruction_checks import (
     test_output_restores_the_input_shape,
     test_train_one_epoch_lowers_the_reconstruction_loss,
     test_train_one_epoch_returns_mean_reconstruction_loss,
+    test_train_one_epoch_zeroes_reconstruction_gradients,
 )
 
 __all__ = [
@@ -22,5 +23,6 @@ __all__ = [
     "test_parameter_count_within_limit",
     "test_train_one_epoch_lowers_the_reconstruction_loss",
     "test_train_one_epoch_returns_mean_reconstruction_loss",
+    "test_train_one_epoch_zeroes_reconstruction_gradients",
     "test_uses_convolution",
 ]
