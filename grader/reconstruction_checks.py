@@ -10,6 +10,8 @@ of the grader's own (a 1x1 convolution, 12 parameters) on synthetic images whose
 from __future__ import annotations
 
 import math
+from types import ModuleType
+from typing import cast
 
 import pytest
 import torch
@@ -18,11 +20,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from grader.config import Assignment
 from grader.harness.probe import IMAGE_SHAPE, probe_images
-from grader.observation import Observation, verdict
+from grader.observation import Observation, Observe, verdict
 
 CPU = torch.device("cpu")
 BATCH = 16
 BATCHES = 4
+Batches = DataLoader[tuple[torch.Tensor, ...]]
 LOSS_TOLERANCE = 0.01  # the mean loss returned may differ from the batches' mean by 1% (an L2 term, say)
 
 
@@ -32,7 +35,7 @@ def _images(seed: int) -> torch.Tensor:
     return torch.rand(BATCH * BATCHES, *IMAGE_SHAPE, generator=torch.Generator().manual_seed(seed))
 
 
-def _reconstruction_loader(seed: int, spread: bool = False) -> DataLoader:
+def _reconstruction_loader(seed: int, spread: bool = False) -> Batches:
     """Batches of (images, the same images); with `spread`, batch k scaled by 2**k / 2, so batch losses differ."""
     images = _images(seed)
     if spread:
@@ -40,15 +43,19 @@ def _reconstruction_loader(seed: int, spread: bool = False) -> DataLoader:
     return DataLoader(TensorDataset(images, images.clone()), batch_size=BATCH, shuffle=False)
 
 
+def _bias(model: nn.Conv2d) -> torch.Tensor:
+    return cast(torch.Tensor, model.bias)  # the grader's own Conv2d, made with a bias
+
+
 def _pixel_model(seed: int) -> nn.Conv2d:
     torch.manual_seed(seed)
     return nn.Conv2d(3, 3, kernel_size=1)
 
 
-def _mean_loss(model: nn.Module, loader: DataLoader) -> float:
+def _mean_loss(model: nn.Module, loader: Batches) -> float:
     with torch.no_grad():
-        return sum(nn.functional.mse_loss(model(x), y, reduction="sum").item() for x, y in loader) / \
-            sum(y.numel() for _, y in loader)
+        total = sum(float(nn.functional.mse_loss(model(x), y, reduction="sum").item()) for x, y in loader)
+        return total / sum(int(y.numel()) for _, y in loader)
 
 
 class RecordingMSELoss(nn.MSELoss):
@@ -108,19 +115,21 @@ def _shape_seen(output: object) -> ShapeSeen:
 
 @pytest.mark.group("architecture")
 @pytest.mark.calls("build_model")
-def test_bottleneck_is_smaller_than_the_input(submission, assignment: Assignment, observe) -> None:
+def test_bottleneck_is_smaller_than_the_input(submission: ModuleType, assignment: Assignment,
+                                              observe: Observe) -> None:
     torch.manual_seed(assignment.seed)
     model = submission.build_model().eval()
     encoder, decoder = getattr(model, "encoder", None), getattr(model, "decoder", None)
     if not isinstance(encoder, nn.Module) or not isinstance(decoder, nn.Module):
-        return observe(BottleneckSeen(type_name="no encoder"))
+        observe(BottleneckSeen(type_name="no encoder"))
+        return
     images = probe_images(assignment.seed)
     with torch.no_grad():
         code, output = encoder(images), model(images)
         decoded = decoder(code) if isinstance(code, torch.Tensor) else None
-    comparable = isinstance(decoded, torch.Tensor) and isinstance(output, torch.Tensor) and \
-        decoded.shape == output.shape
-    bypass = (output.double() - decoded.double()).abs().max().item() if comparable else None
+    bypass = None
+    if isinstance(decoded, torch.Tensor) and isinstance(output, torch.Tensor) and decoded.shape == output.shape:
+        bypass = (output.double() - decoded.double()).abs().max().item()
     observe(BottleneckSeen(**_shape_seen(code).model_dump(), bypass=bypass))
 
 
@@ -142,7 +151,8 @@ def _bottleneck_is_smaller(seen: BottleneckSeen, assignment: Assignment) -> None
 
 @pytest.mark.group("output")
 @pytest.mark.calls("build_model")
-def test_output_restores_the_input_shape(submission, assignment: Assignment, observe) -> None:
+def test_output_restores_the_input_shape(submission: ModuleType, assignment: Assignment,
+                                              observe: Observe) -> None:
     torch.manual_seed(assignment.seed)
     model = submission.build_model().eval()
     with torch.no_grad():
@@ -163,22 +173,23 @@ def _restores_the_shape(seen: ShapeSeen, assignment: Assignment) -> None:
 
 @pytest.mark.group("training")
 @pytest.mark.calls("train_one_epoch")
-def test_train_one_epoch_lowers_the_reconstruction_loss(submission, assignment: Assignment, observe) -> None:
+def test_train_one_epoch_lowers_the_reconstruction_loss(submission: ModuleType, assignment: Assignment,
+                                              observe: Observe) -> None:
     model = _pixel_model(assignment.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     submission.train_one_epoch(model, _reconstruction_loader(assignment.seed), nn.MSELoss(), optimizer, CPU)
-    observe(PixelWeightsSeen(weight=model.weight.flatten().tolist(), bias=model.bias.tolist()))
+    observe(PixelWeightsSeen(weight=model.weight.flatten().tolist(), bias=_bias(model).tolist()))
 
 
 @verdict(test_train_one_epoch_lowers_the_reconstruction_loss)
 def _lowers_the_loss(seen: PixelWeightsSeen, assignment: Assignment) -> None:
     loader, model = _reconstruction_loader(assignment.seed), _pixel_model(assignment.seed)
     before = _mean_loss(model, loader)
-    assert len(seen.weight) == model.weight.numel() and len(seen.bias) == model.bias.numel(), (
+    assert len(seen.weight) == model.weight.numel() and len(seen.bias) == _bias(model).numel(), (
         "The check's record of the trained weights is malformed.")
     with torch.no_grad():
         model.weight.copy_(torch.tensor(seen.weight).view_as(model.weight))
-        model.bias.copy_(torch.tensor(seen.bias))
+        _bias(model).copy_(torch.tensor(seen.bias))
     after = _mean_loss(model, loader)
     assert after < before, (
         f"One epoch of train_one_epoch left the reconstruction loss at {after:.4f} (it was {before:.4f}): compare "
@@ -187,7 +198,8 @@ def _lowers_the_loss(seen: PixelWeightsSeen, assignment: Assignment) -> None:
 
 @pytest.mark.group("training")
 @pytest.mark.calls("train_one_epoch")
-def test_train_one_epoch_returns_mean_reconstruction_loss(submission, assignment: Assignment, observe) -> None:
+def test_train_one_epoch_returns_mean_reconstruction_loss(submission: ModuleType, assignment: Assignment,
+                                              observe: Observe) -> None:
     model, loss_fn = _pixel_model(assignment.seed), RecordingMSELoss()
     frozen = torch.optim.SGD(model.parameters(), lr=0.0)  # the batch losses then differ by the batches alone
     result = submission.train_one_epoch(model, _reconstruction_loader(assignment.seed, spread=True), loss_fn, frozen,
@@ -208,7 +220,7 @@ def _returns_mean_loss(seen: MeanLossSeen, assignment: Assignment) -> None:
         "return the sum of loss.item() over the batches divided by their number.")
 
 
-def _repeated_loader(seed: int) -> DataLoader:
+def _repeated_loader(seed: int) -> Batches:
     """Batches A, B, A, B of the reconstruction set: step 3 sees the batch of step 1, step 4 that of step 2."""
     images = _images(seed)[: 2 * BATCH]
     images = torch.cat([images, images])
@@ -217,7 +229,8 @@ def _repeated_loader(seed: int) -> DataLoader:
 
 @pytest.mark.group("training")
 @pytest.mark.calls("train_one_epoch")
-def test_train_one_epoch_zeroes_reconstruction_gradients(submission, assignment: Assignment, observe) -> None:
+def test_train_one_epoch_zeroes_reconstruction_gradients(submission: ModuleType, assignment: Assignment,
+                                              observe: Observe) -> None:
     model = _pixel_model(assignment.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # frozen weights: a batch seen again gives its gradient
     seen: list[list[float] | None] = []
@@ -232,8 +245,7 @@ def _zeroes_gradients(seen: StepGradientsSeen, assignment: Assignment) -> None:
     steps = len(seen.gradients)
     assert steps == 4, f"train_one_epoch called optimizer.step() {steps} times for 4 batches; step once per batch."
     model, (images, targets) = _pixel_model(assignment.seed), next(iter(_repeated_loader(assignment.seed)))
-    nn.functional.mse_loss(model(images), targets).backward()
-    first = model.weight.grad.flatten()
+    first = torch.autograd.grad(nn.functional.mse_loss(model(images), targets), model.weight)[0].flatten()
     for step, gradient in enumerate(seen.gradients, start=1):
         assert gradient is not None and any(gradient), (
             f"At optimizer step {step} the model had no gradients: call loss.backward() before optimizer.step(), "

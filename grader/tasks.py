@@ -20,12 +20,19 @@ from grader.models import Metrics, TaskName
 class Task(Protocol):
     """One kind of model output and its metric; `higher_is_better` sets the direction of every comparison."""
 
-    name: TaskName
-    key: str
-    metric: str
-    threshold_format: str
-    unit: str
-    higher_is_better: bool
+    # Read-only: the tasks are frozen dataclasses.
+    @property
+    def name(self) -> TaskName: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def threshold_format(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def higher_is_better(self) -> bool: ...
 
     def output_shape(self, samples: int) -> tuple[int, ...]:
         """The shape of the outputs the model must return for `samples` images."""
@@ -142,7 +149,7 @@ def read_outputs(path: Path, shape: tuple[int, ...]) -> np.ndarray | str:
     if path.stat().st_size > int(np.prod(shape)) * 8 + 4096:
         return f"The model's output is far larger than the expected shape {shape}."
     try:
-        outputs = np.load(path, allow_pickle=False)
+        outputs: np.ndarray = np.load(path, allow_pickle=False)
     except (ValueError, OSError):
         return "The model's output could not be read back as an array."
     if outputs.shape != shape:

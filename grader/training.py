@@ -204,9 +204,11 @@ class Keeper:
 
     def _score(self, epoch: int) -> np.ndarray | None:
         outputs = read_outputs(self.workdir / self.spec.logits(epoch), self.task.output_shape(len(self.targets)))
-        usable = isinstance(outputs, np.ndarray)
-        self.scores[epoch] = self.task.score(outputs, self.targets) if isinstance(outputs, np.ndarray) else None
-        return outputs if usable else None
+        if not isinstance(outputs, np.ndarray):
+            self.scores[epoch] = None
+            return None
+        self.scores[epoch] = self.task.score(outputs, self.targets)
+        return outputs
 
     def _consider(self, epoch: int, logits: np.ndarray | None) -> None:
         """Keep `epoch` if it is at least as good as the kept one; while no epoch's outputs were usable, keep the
