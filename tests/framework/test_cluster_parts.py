@@ -99,10 +99,10 @@ def test_the_course_travels_without_solutions_and_unpacks_once_by_its_digest(tmp
 def test_a_node_with_other_course_content_refuses(tmp_path: Path, isolated_cache: Path) -> None:
     course = make_course(tmp_path / "course")
     expected = Expectation(grader=grader_build(), course=course_digest(course), data=None)
-    assert node_problem(expected, "node_c (1234abcd)", course) is None
+    assert node_problem(expected, "node_c (1234abcd)", course, None) is None
     check = next((course / "tests" / "a1_dataset").glob("test_*.py"))
     check.write_text(check.read_text() + "\n# edited on this node\n")
-    problem = node_problem(expected, "node_c (1234abcd)", course)
+    problem = node_problem(expected, "node_c (1234abcd)", course, None)
     assert problem is not None and problem.kind == FailureKind.VERSION_MISMATCH
     assert problem.message == (f"Node node_c (1234abcd) has course content {course_digest(course)} in {course}, "
                                f"expected {expected.course}, so it graded nothing; a TA will regrade this submission.")
