@@ -33,6 +33,7 @@ from grader.service.settings import DATABASE_FILE, ServiceSettings
 from grader.service.storage import PRIVATE_DIR, PRIVATE_FILE, clear_staging, make_private, too_large
 
 SESSION_COOKIE = "grader_session"
+API_ROUTERS = (api.router, extensions.api_router)
 STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -71,7 +72,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                        refusal=_too_large(course))
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (login.router, student.router, ta.router, extensions.router, api.router, extensions.api_router):
+    for router in (login.router, student.router, ta.router, extensions.router, *API_ROUTERS):
         app.include_router(router)
     _add_error_pages(app)
     _name_offered_assignments(app, course)
@@ -157,7 +158,7 @@ def _api_error(request: Request, exc: HTTPException) -> Response:
 
 
 def _allowed_methods(request: Request) -> str:
-    """The methods of every route at a path (Starlette's `Allow` names those of the first route only)."""
-    routes = [route for route in request.app.router.routes
+    """The methods of every API route at a path (Starlette's `Allow` names those of the first route only)."""
+    routes = [route for router in API_ROUTERS for route in router.routes
               if isinstance(route, APIRoute) and route.matches(request.scope)[0] is not Match.NONE]
     return ", ".join(sorted({method for route in routes for method in route.methods or ()}))

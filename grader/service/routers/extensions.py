@@ -94,7 +94,7 @@ def api_list(person: ApiTa, db: Database, context: Service, assignment: str | No
     return list_extensions(db, context.course, assignment)
 
 
-@api_router.put("/{assignment_id}/{login}")
+@api_router.put("/{assignment_id}/{login}", responses=error_responses(400))
 def api_grant(assignment_id: str, login: Login, body: ExtensionRequest, person: ApiTa, db: Database,
               context: Service) -> ExtensionView:
     """Give a student their own deadlines for one assignment (their earlier extension of it is revoked)."""
