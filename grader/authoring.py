@@ -97,6 +97,8 @@ def notebook_handout(assignment: Assignment) -> nbformat.NotebookNode:
             cell.outputs, cell.execution_count = [], None
     notebook.cells += [nbformat.v4.new_markdown_cell("## Check your work"),
                        nbformat.v4.new_code_cell(CHECK_CELL.format(module=assignment.submission.module).rstrip())]
+    for number, cell in enumerate(notebook.cells, start=1):
+        cell.id = f"cell-{number}"  # nbformat's are random: the same solution must give the same handout
     return notebook
 
 
