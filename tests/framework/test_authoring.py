@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -66,6 +67,18 @@ def test_new_writes_an_assignment_whose_stub_is_made_from_its_solution(course: P
     assert f"{config.training.max_parameters:,} parameters" in readme and "{{" not in readme
     assert run_grader(course, "stubs", "--check").returncode == 0
     assert ID in run_grader(course, "list").stdout
+
+
+def test_new_states_every_hidden_rule_in_its_handout(course: Path) -> None:
+    """As tests/framework/test_rules_stated.py asks of the course's assignments: each rule quoted from the
+    handout, and tested by a public check that exists."""
+    rules = tomllib.loads((course / "tests" / ID / "rules.toml").read_text())
+    handout = " ".join((course / "assignments" / ID / "README.md").read_text().split())
+    public = (course / "assignments" / ID / "tests" / "test_public.py").read_text()
+    assert len(rules) == 13
+    for check, rule in rules.items():
+        assert rule["handout"] in handout, check
+        assert f"def {rule['public']}(" in public if "public" in rule else rule["hidden_because"], check
 
 
 REFUSED = [
