@@ -73,6 +73,17 @@ def test_check_library_reference_lists_every_check_with_its_group_and_calls() ->
     assert documented == library
 
 
+def test_check_library_example_is_what_grader_new_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (example,) = blocks("check-library.md", "python")
+    names = re.findall(r"^    (test_\w+),$", example, flags=re.MULTILINE)
+    exec(compile(example.replace("    ...\n", ""), "check-library.md", "exec"), {})  # noqa: S102 - the guide's own
+    (tmp_path / "assignments").mkdir()
+    monkeypatch.setenv(COURSE_ROOT_ENV, str(tmp_path))
+    new_assignment("a4_demo", "classification", "cnn")
+    written = (tmp_path / "tests/a4_demo/test_cnn.py").read_text()
+    assert names and all(f"    {name},\n" in written for name in names)
+
+
 def run_guide_commands(tmp_path: Path, data_root: Path | None, skip: str | None = None) -> None:
     """The authoring page's bash block, run by bash in an empty folder with this grader on the PATH."""
     (commands,) = blocks("authoring.md", "bash")
