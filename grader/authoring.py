@@ -4,6 +4,7 @@ notebook handout from a solution, with Otter's solution stripping (the same as t
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 import tomllib
 from pathlib import Path
@@ -42,26 +43,35 @@ def new_assignment(assignment_id: str, task: str, module: str | None = None, tit
     module = module or default_module(assignment_id)
     _require_name("assignment id", assignment_id)
     _require_name("module name", module)
-    root = course_root()
+    if keyword.iskeyword(module):
+        raise GraderError(f"The module name {module!r} is a Python keyword, which no module can be named.")
     if task not in tasks():
         raise GraderError(f"grader new has no template for the task {task!r} yet; it has: {', '.join(tasks())}.")
+    root = course_root()
     taken = [p for p in (root / d / assignment_id for d in ("assignments", "solutions", "tests")) if p.exists()]
     if taken:
         raise GraderError(f"{taken[0]} already exists: choose another id, or remove it first.")
-    env = Environment(loader=FileSystemLoader(TEMPLATES / task), undefined=StrictUndefined, keep_trailing_newline=True,
-                      autoescape=False)  # noqa: S701 - renders Python, TOML and Markdown files, never HTML
-    names = {"id": assignment_id, "module": module, "title": title or assignment_id}
-    config = env.get_template(ASSIGNMENT_TOML).render(names)
-    context = {**names, "a": _validated(config, assignment_id)}
-    files = {root / name.removesuffix(".j2").replace("__id__", assignment_id).replace("__module__", module):
-             config if name == ASSIGNMENT_TOML else env.get_template(name).render(context)
-             for name in sorted(p.relative_to(TEMPLATES / task).as_posix() for p in (TEMPLATES / task).rglob("*.j2"))}
-    for target, text in files.items():  # rendered first, so a template error leaves nothing half written
+    files = {root / name: text for name, text in rendered(task, assignment_id, module, title or assignment_id).items()}
+    for target, text in files.items():  # all rendered first, so a template error leaves nothing half written
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     stub = root / "assignments" / assignment_id / f"{module}.py"
     stub.write_text(render_stub(root / "solutions" / assignment_id / f"{module}.py"), encoding="utf-8")
     return [*files, stub]
+
+
+def rendered(task: str, assignment_id: str, module: str, title: str) -> dict[str, str]:
+    """A task's templates rendered, by their paths in the course root; assignment.toml first, validated, and
+    handed to the others as `a`, so they take its numbers instead of repeating them."""
+    folder = TEMPLATES / task
+    env = Environment(loader=FileSystemLoader(folder), undefined=StrictUndefined, keep_trailing_newline=True,
+                      autoescape=False)  # noqa: S701 - renders Python, TOML and Markdown files, never HTML
+    names = {"id": assignment_id, "module": module, "title": title}
+    config = env.get_template(ASSIGNMENT_TOML).render(names)
+    context = {**names, "a": _validated(config, assignment_id)}
+    templates = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*.j2"))
+    return {name.removesuffix(".j2").replace("__id__", assignment_id).replace("__module__", module):
+            config if name == ASSIGNMENT_TOML else env.get_template(name).render(context) for name in templates}
 
 
 def default_module(assignment_id: str) -> str:
@@ -70,6 +80,7 @@ def default_module(assignment_id: str) -> str:
 
 
 def _require_name(what: str, name: str) -> None:
+    """One sentence unless `name` can be a folder and a module name alike."""
     if not NAME.fullmatch(name):
         raise GraderError(f"The {what} {name!r} must start with a lowercase letter and hold only lowercase letters, "
                           "digits and underscores.")
@@ -108,7 +119,7 @@ def notebook_of_module(path: Path) -> nbformat.NotebookNode:
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines()
     body = ast.parse(text).body
-    cells = []
+    cells: list[nbformat.NotebookNode] = []
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         cells.append(nbformat.v4.new_markdown_cell(str(body[0].value.value).strip()))
         lines[: body[0].end_lineno] = [""] * (body[0].end_lineno or 0)

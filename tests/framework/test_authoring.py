@@ -86,6 +86,7 @@ REFUSED = [
     (["new", "a8_auto", "--task", "reconstruction"], "no template for the task 'reconstruction'"),
     (["new", "A8"], "must start with a lowercase letter"),
     (["new", "a8_auto", "--module", "my-module"], "must start with a lowercase letter"),
+    (["new", "a8_class"], "is a Python keyword"),
 ]
 
 
@@ -94,7 +95,7 @@ def test_new_refuses_in_one_sentence(course: Path) -> None:
         done = run_grader(course, *args)
         assert done.returncode == 2 and sentence in done.stderr and "Traceback" not in done.stderr, args
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert not (course / "assignments" / "a8_auto").exists()
+    assert sorted(p.name for p in (course / "assignments").iterdir()) == [ID]
 
 
 def test_generated_public_checks_fail_on_the_stub_and_pass_on_the_solution(course: Path) -> None:
