@@ -99,7 +99,7 @@ def notebook_handout(assignment: Assignment) -> nbformat.NotebookNode:
     solutions, and a last cell that runs the public checks."""
     source = assignment.solution_dir / f"{assignment.submission.module}.ipynb"
     if source.is_file():
-        notebook = nbformat.read(source, as_version=4)
+        notebook: nbformat.NotebookNode = nbformat.read(source, as_version=4)
     else:
         notebook = notebook_of_module(assignment.solution_dir / f"{assignment.submission.module}.py")
     for cell in notebook.cells:
@@ -129,8 +129,9 @@ def notebook_of_module(path: Path) -> nbformat.NotebookNode:
         code = "\n".join(lines[begin:end]).strip("\n")
         if code:
             cells.append(nbformat.v4.new_code_cell(code))
-    return nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
+    notebook: nbformat.NotebookNode = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}})
+    return notebook
 
 
 def _start(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, lines: list[str]) -> int:

@@ -91,7 +91,8 @@ def run_checks(ctx: GradingContext) -> StageOutcome[list[CheckResult]]:
         if checks[crashed].outcome == "timeout":
             hung += next((c.calls for c in collected if c.nodeid == crashed), [])
     if collected is None:
-        return StageOutcome(failures=[Failure(stage="checks", kind=FailureKind.CRASH, details=trim(result.output),
+        return StageOutcome(failures=[Failure(stage="checks", kind=FailureKind.CRASH,
+                                              details=trim(result.output) if result else "",
                                               message="The hidden checks could not even be collected.")])
     verdicts = _judge(ctx, observed)
     results = check_results(ctx.assignment, collected, checks, verdicts)
@@ -157,6 +158,7 @@ def _reported(record: CheckReported) -> Check:
 
 
 def _crash(result: SandboxResult) -> Check:
+    outcome: Outcome
     if result.timed_out:
         outcome, message = "timeout", "The check ran out of time."
     elif result.out_of_memory:

@@ -1,4 +1,5 @@
-"""Hidden checks shared by the classifier assignments (a2_ffn, a3_cnn); each assignment's test file imports them.
+"""Hidden checks shared by the classifier assignments (a2_ffn, a3_cnn, a5_cifar10); each assignment's test file
+imports them, and the output check expects one logit per class its `[data]` declares.
 
 They need no data: the model is probed with random images and the training and evaluation loops run on tiny
 synthetic sets with models whose behaviour is known in advance. Each check only observes what the
@@ -13,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import ModuleType
+from typing import cast
 
 import pytest
 import torch
@@ -24,14 +27,16 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data.dataloader import default_collate
 
 from grader.architecture import layer_problems, size_problem
-from grader.config import Assignment
+from grader.config import Assignment, Training
+from grader.errors import GraderError
 from grader.harness.probe import IMAGE_SHAPE, describe_model, probe_images
-from grader.observation import Observation, verdict
+from grader.observation import Observation, Observe, verdict
 from grader.protocol import ModelDescription
 
 CPU = torch.device("cpu")
 OUTPUT_IMAGES = 5
 BATCH = 16
+Batches = DataLoader[tuple[torch.Tensor, ...]]
 
 
 # ---- synthetic data and probe models, rebuilt the same from the seed on both sides -----------------------------
@@ -44,19 +49,19 @@ def _separable_set(seed: int, samples: int = 64) -> tuple[torch.Tensor, torch.Te
     return images, ((images * direction).sum(dim=(1, 2, 3)) > 0).long()
 
 
-def _separable_loader(seed: int) -> DataLoader:
+def _separable_loader(seed: int) -> Batches:
     """The separable set in 4 batches, in order."""
     return DataLoader(TensorDataset(*_separable_set(seed)), batch_size=BATCH, shuffle=False)
 
 
-def _repeating_loader(seed: int) -> DataLoader:
+def _repeating_loader(seed: int) -> Batches:
     """Batches A, B, A, B of the separable set: steps 3 and 4 see the batches of steps 1 and 2 again."""
     images, labels = _separable_set(seed, samples=2 * BATCH)
     order = torch.arange(2 * BATCH).repeat(2)
     return DataLoader(TensorDataset(images[order], labels[order]), batch_size=BATCH, shuffle=False)
 
 
-def _loss_loader(seed: int) -> DataLoader:
+def _loss_loader(seed: int) -> Batches:
     """The separable set with batch k's images scaled by 2**k / 2, so the batch losses of a model differ widely."""
     images, labels = _separable_set(seed)
     scale = (2.0 ** torch.arange(len(images)).div(BATCH, rounding_mode="floor")).view(-1, 1, 1, 1)
@@ -76,11 +81,16 @@ def _linear_model(seed: int) -> nn.Sequential:
     return nn.Sequential(nn.Flatten(), nn.Linear(IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2], 2))
 
 
-def _mean_loss(model: nn.Module, loader: DataLoader) -> float:
+def _linear(model: nn.Sequential) -> nn.Linear:
+    """The linear layer of a `_linear_model`."""
+    return cast(nn.Linear, model[1])
+
+
+def _mean_loss(model: nn.Module, loader: Batches) -> float:
     """Cross-entropy over every image of `loader`, without touching the model."""
     with torch.no_grad():
-        total = sum(nn.functional.cross_entropy(model(x), y, reduction="sum").item() for x, y in loader)
-    return total / len(loader.dataset)
+        losses = [(nn.functional.cross_entropy(model(x), y, reduction="sum").item(), len(y)) for x, y in loader]
+    return sum(loss for loss, _ in losses) / sum(count for _, count in losses)
 
 
 class RecordingLoss(nn.CrossEntropyLoss):
@@ -112,7 +122,7 @@ class ProbeModel(nn.Module):
         return torch.stack([-pixel, pixel], dim=1)
 
 
-def _known_accuracy_loader() -> tuple[DataLoader, float]:
+def _known_accuracy_loader() -> tuple[Batches, float]:
     """40 images in batches of 16, 16 and 8; the probe gets 30 right, and the last, smaller batch all wrong."""
     labels = torch.tensor([0, 1] * 20)
     wrong = torch.zeros(40, dtype=torch.bool)
@@ -135,7 +145,8 @@ class _Tracked(torch.Tensor):
     moved: bool
 
     @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):  # torch's protocol
+    def __torch_function__(cls, func: Callable[..., object], types: Iterable[type],  # torch's protocol
+                           args: tuple[object, ...] = (), kwargs: dict[str, object] | None = None) -> object:
         kwargs = kwargs or {}
         with torch._C.DisableTorchFunctionSubclass():
             result = func(*args, **kwargs)
@@ -150,12 +161,12 @@ def _track(result: object, tags: frozenset[tuple[str, int]], moved: bool) -> obj
         tracked = result.as_subclass(_Tracked)  # a new object even for an operation that returned its input
         tracked.tags, tracked.moved = tags, moved
         return tracked
-    if type(result) in (tuple, list):
+    if isinstance(result, tuple | list) and type(result) in (tuple, list):
         return type(result)(_track(item, tags, moved) for item in result)
     return result
 
 
-def _moves_to_a_device(func: object, args: tuple, kwargs: dict) -> bool:
+def _moves_to_a_device(func: object, args: tuple[object, ...], kwargs: dict[str, object]) -> bool:
     """A `.cuda()`, or a `.to(...)` naming a device (torch.device, str, int) or a tensor whose device to take."""
     if func is torch.Tensor.cuda:
         return True
@@ -169,7 +180,8 @@ class _FactoryTracking(TorchFunctionMode):
     """Keeps the tracking through `torch.tensor(batch)` and the like, which make a plain tensor of a tracked one;
     `device=` there counts as a move."""
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # torch's protocol
+    def __torch_function__(self, func: Callable[..., object], types: Iterable[type],  # torch's protocol
+                           args: tuple[object, ...] = (), kwargs: dict[str, object] | None = None) -> object:
         kwargs = kwargs or {}
         result = func(*args, **kwargs)
         sources = [leaf for leaf in tree_leaves(args[:1]) if isinstance(leaf, _Tracked)]
@@ -182,7 +194,7 @@ class _FactoryTracking(TorchFunctionMode):
 _FACTORIES = (torch.tensor, torch.as_tensor, torch.asarray)
 
 
-def _plain(tensor: object) -> object:
+def _plain(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.as_subclass(torch.Tensor) if isinstance(tensor, _Tracked) else tensor
 
 
@@ -194,7 +206,7 @@ class Arrivals:
     moved: set[tuple[str, int]] = dataclasses.field(default_factory=set)
 
 
-def _arrived(tensor: object, name: str, arrivals: Arrivals) -> object:
+def _arrived(tensor: torch.Tensor, name: str, arrivals: Arrivals) -> torch.Tensor:
     """Note in `arrivals` the batches whose `name` ("images", "labels") arrive here, moved or not; the tensor, plain."""
     if isinstance(tensor, _Tracked):
         tags = [tag for tag in tensor.tags if tag[0] == name]
@@ -212,7 +224,9 @@ class _ArrivalModel(nn.Sequential):
         self.arrivals = arrivals
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return super().forward(_arrived(images, "images", self.arrivals))
+        arrived = _arrived(images, "images", self.arrivals)
+        logits: torch.Tensor = super().forward(arrived)  # type: ignore[no-untyped-call]  # torch: unannotated
+        return logits
 
 
 class _ArrivalLoss(nn.CrossEntropyLoss):
@@ -226,11 +240,11 @@ class _ArrivalLoss(nn.CrossEntropyLoss):
         return super().forward(_plain(logits), _arrived(labels, "labels", self.arrivals))
 
 
-def _tracking_loader(seed: int) -> DataLoader:
+def _tracking_loader(seed: int) -> Batches:
     """The separable set, each batch's images and labels tracked with the batch's index."""
     batches, calls = len(_separable_loader(seed)), itertools.count()
 
-    def collate(samples: list) -> list[torch.Tensor]:
+    def collate(samples: list[tuple[torch.Tensor, ...]]) -> list[object]:
         index = next(calls) % batches
         return [_track(tensor, frozenset({(name, index)}), moved=False)
                 for name, tensor in zip(("images", "labels"), default_collate(samples), strict=True)]
@@ -302,6 +316,13 @@ class MovesSeen(Observation):
     moved: list[tuple[str, int]]
 
 
+def declared_classes(assignment: Assignment) -> tuple[str, ...]:
+    """The classes the assignment's `[data]` declares, in label order."""
+    if assignment.data is None:
+        raise ValueError(f"{assignment.id} declares no [data], so its classes are unknown")
+    return assignment.data.classes
+
+
 def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -310,29 +331,36 @@ def _rows(tensor: torch.Tensor) -> list[list[float | None]]:
     return [[float(v) for v in row] for row in tensor.double().reshape(len(tensor), -1).tolist()]
 
 
-def _probabilities(rows: list[list[float | None]]) -> bool:
+def _probabilities(rows: Sequence[Sequence[float | None]]) -> bool:
     """Every value in [0, 1] and every row summing to 1: what a softmax gives."""
     return all(v is not None and 0 <= v <= 1 for row in rows for v in row) and all(
-        abs(sum(row) - 1) < 1e-4 for row in rows)
+        abs(sum(v for v in row if v is not None) - 1) < 1e-4 for row in rows)
+
+
+def _training(assignment: Assignment) -> Training:
+    """The assignment's [training] table, which every classifier assignment has."""
+    if assignment.training is None:
+        raise GraderError(f"{assignment.id} has no [training] table, which the classifier checks need.")
+    return assignment.training
 
 
 # ---- the checks and their verdicts ------------------------------------------------------------------------------
 
 @pytest.mark.group("architecture")
 @pytest.mark.calls("build_model")
-def test_only_allowed_layers(submission, assignment: Assignment, observe) -> None:
+def test_only_allowed_layers(submission: ModuleType, assignment: Assignment, observe: Observe) -> None:
     observe(ModelSeen(model=describe_model(submission.build_model(), probe_images(assignment.seed))))
 
 
 @verdict(test_only_allowed_layers)
 def _only_allowed_layers(seen: ModelSeen, assignment: Assignment) -> None:
-    problems = layer_problems(seen.model, assignment.training, assignment.id)
+    problems = layer_problems(seen.model, _training(assignment), assignment.id)
     assert not problems, " ".join(problems)
 
 
 @pytest.mark.group("architecture")
 @pytest.mark.calls("build_model")
-def test_uses_convolution(submission, assignment: Assignment, observe) -> None:
+def test_uses_convolution(submission: ModuleType, assignment: Assignment, observe: Observe) -> None:
     observe(ModelSeen(model=describe_model(submission.build_model(), probe_images(assignment.seed))))
 
 
@@ -344,14 +372,16 @@ def _uses_convolution(seen: ModelSeen, assignment: Assignment) -> None:
 
 @pytest.mark.group("output")
 @pytest.mark.calls("build_model")
-def test_output_is_logits_of_shape_n_by_2(submission, assignment: Assignment, observe) -> None:
+def test_output_is_logits_one_row_per_image_and_class(submission: ModuleType, assignment: Assignment,
+                                                      observe: Observe) -> None:
     torch.manual_seed(assignment.seed)
     model = submission.build_model().eval()
     images, mixed = _mixed_batch(assignment.seed)
     with torch.no_grad():
         logits = model(images)
         if not isinstance(logits, torch.Tensor):
-            return observe(OutputSeen(type_name=type(logits).__name__))
+            observe(OutputSeen(type_name=type(logits).__name__))
+            return
         again = model(mixed)
     small = 0 < logits.numel() <= 100 and logits.dim() > 0
     same_shape = isinstance(again, torch.Tensor) and again.shape == (len(mixed), *logits.shape[1:])
@@ -360,14 +390,15 @@ def test_output_is_logits_of_shape_n_by_2(submission, assignment: Assignment, ob
                        in_mixed_batch=_rows(again[:OUTPUT_IMAGES].flip(0)) if small and same_shape else []))
 
 
-@verdict(test_output_is_logits_of_shape_n_by_2)
+@verdict(test_output_is_logits_one_row_per_image_and_class)
 def _output_is_logits(seen: OutputSeen, assignment: Assignment) -> None:
     """Logits, not probabilities (a final LogSoftmax is fine: cross-entropy gives it the same loss), and in eval
     mode each image's logits stay within 1e-4 (relative to the largest logit, at least 1) when the rest of its
     batch changes: batch norm's running statistics pass, statistics of the batch at test time do not."""
+    classes = len(declared_classes(assignment))
     assert seen.type_name == "Tensor", f"The model must return a tensor of logits, not a {seen.type_name}."
-    assert seen.shape == [OUTPUT_IMAGES, 2], (
-        f"For {OUTPUT_IMAGES} images the model returned shape {tuple(seen.shape)}, not ({OUTPUT_IMAGES}, 2).")
+    assert seen.shape == [OUTPUT_IMAGES, classes], (
+        f"For {OUTPUT_IMAGES} images the model returned shape {tuple(seen.shape)}, not ({OUTPUT_IMAGES}, {classes}).")
     assert seen.dtype.startswith(("float", "bfloat", "half")), (
         f"The logits must be floating point, but they are {seen.dtype}.")
     rows = seen.values
@@ -378,7 +409,8 @@ def _output_is_logits(seen: OutputSeen, assignment: Assignment) -> None:
         "The model's outputs are probabilities (each row sums to 1): it ends with a Softmax, but the loss "
         "(cross-entropy) expects raw logits; remove the final Softmax.")
     mixed = len(_mixed_batch(assignment.seed)[1])
-    assert len(seen.in_mixed_batch) == OUTPUT_IMAGES, f"For {mixed} images the model did not return shape ({mixed}, 2)."
+    assert len(seen.in_mixed_batch) == OUTPUT_IMAGES, (
+        f"For {mixed} images the model did not return shape ({mixed}, {classes}).")
     alone, among_others = torch.tensor(rows), torch.tensor(seen.in_mixed_batch, dtype=torch.float64)
     change = (alone - among_others).abs().max().item()
     assert change <= 1e-4 * max(1.0, alone.abs().max().item()), (
@@ -389,19 +421,20 @@ def _output_is_logits(seen: OutputSeen, assignment: Assignment) -> None:
 
 @pytest.mark.group("parameters")
 @pytest.mark.calls("build_model")
-def test_parameter_count_within_limit(submission, assignment: Assignment, observe) -> None:
+def test_parameter_count_within_limit(submission: ModuleType, assignment: Assignment, observe: Observe) -> None:
     observe(ModelSeen(model=describe_model(submission.build_model(), probe_images(assignment.seed))))
 
 
 @verdict(test_parameter_count_within_limit)
 def _parameter_count(seen: ModelSeen, assignment: Assignment) -> None:
-    problem = size_problem(seen.model, assignment.training)
+    problem = size_problem(seen.model, _training(assignment))
     assert problem is None, problem
 
 
 @pytest.mark.group("training")
 @pytest.mark.calls("build_model", "make_optimizer")
-def test_make_optimizer_updates_every_parameter(submission, assignment: Assignment, observe) -> None:
+def test_make_optimizer_updates_every_parameter(submission: ModuleType, assignment: Assignment,
+                                                observe: Observe) -> None:
     torch.manual_seed(assignment.seed)
     model = submission.build_model()
     optimizer = submission.make_optimizer(model)
@@ -421,11 +454,11 @@ def _optimizer_covers_parameters(seen: OptimizerSeen, assignment: Assignment) ->
 
 @pytest.mark.group("training")
 @pytest.mark.calls("train_one_epoch")
-def test_train_one_epoch_lowers_the_loss(submission, assignment: Assignment, observe) -> None:
+def test_train_one_epoch_lowers_the_loss(submission: ModuleType, assignment: Assignment, observe: Observe) -> None:
     model = _linear_model(assignment.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     submission.train_one_epoch(model, _separable_loader(assignment.seed), nn.CrossEntropyLoss(), optimizer, CPU)
-    observe(WeightsSeen(weight=model[1].weight.flatten().tolist(), bias=model[1].bias.tolist()))
+    observe(WeightsSeen(weight=_linear(model).weight.flatten().tolist(), bias=_linear(model).bias.tolist()))
 
 
 @verdict(test_train_one_epoch_lowers_the_loss)
@@ -433,8 +466,8 @@ def _lowers_the_loss(seen: WeightsSeen, assignment: Assignment) -> None:
     loader, model = _separable_loader(assignment.seed), _linear_model(assignment.seed)
     before = _mean_loss(model, loader)
     with torch.no_grad():
-        model[1].weight.copy_(torch.tensor(seen.weight).view_as(model[1].weight))
-        model[1].bias.copy_(torch.tensor(seen.bias))
+        _linear(model).weight.copy_(torch.tensor(seen.weight).view_as(_linear(model).weight))
+        _linear(model).bias.copy_(torch.tensor(seen.bias))
     after = _mean_loss(model, loader)
     assert after < before, (
         f"One epoch of train_one_epoch left the loss at {after:.3f} (it was {before:.3f}): "
@@ -443,7 +476,7 @@ def _lowers_the_loss(seen: WeightsSeen, assignment: Assignment) -> None:
 
 @pytest.mark.group("training")
 @pytest.mark.calls("train_one_epoch")
-def test_train_one_epoch_returns_mean_loss(submission, assignment: Assignment, observe) -> None:
+def test_train_one_epoch_returns_mean_loss(submission: ModuleType, assignment: Assignment, observe: Observe) -> None:
     loader = _loss_loader(assignment.seed)
     model = _linear_model(assignment.seed)
     loss_fn = RecordingLoss()
@@ -475,11 +508,11 @@ def _returns_mean_loss(seen: LossSeen, assignment: Assignment) -> None:
 
 @pytest.mark.group("training")
 @pytest.mark.calls("train_one_epoch")
-def test_train_one_epoch_zeroes_gradients(submission, assignment: Assignment, observe) -> None:
+def test_train_one_epoch_zeroes_gradients(submission: ModuleType, assignment: Assignment, observe: Observe) -> None:
     model = _linear_model(assignment.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # frozen weights: a batch seen again gives its gradient
     seen: list[list[float] | None] = []
-    weight = model[1].weight
+    weight = _linear(model).weight
     optimizer.register_step_pre_hook(
         lambda *_: seen.append(None if weight.grad is None else weight.grad.flatten().tolist()))
     submission.train_one_epoch(model, _repeating_loader(assignment.seed), nn.CrossEntropyLoss(), optimizer, CPU)
@@ -514,7 +547,8 @@ def _zeroes_gradients(seen: GradientsSeen, assignment: Assignment) -> None:
 
 @pytest.mark.group("training")
 @pytest.mark.calls("train_one_epoch")
-def test_train_one_epoch_trains_in_training_mode(submission, assignment: Assignment, observe) -> None:
+def test_train_one_epoch_trains_in_training_mode(submission: ModuleType, assignment: Assignment,
+                                                 observe: Observe) -> None:
     model = ProbeModel().eval()  # as evaluate leaves a model: train_one_epoch must switch it back
     submission.train_one_epoch(model, _known_accuracy_loader()[0], nn.CrossEntropyLoss(),
                                torch.optim.SGD(model.parameters(), lr=0.01), CPU)
@@ -531,7 +565,8 @@ def _trains_in_training_mode(seen: CallsSeen, assignment: Assignment) -> None:
 
 @pytest.mark.group("training")
 @pytest.mark.calls("train_one_epoch")
-def test_train_one_epoch_moves_batches_to_the_device(submission, assignment: Assignment, observe) -> None:
+def test_train_one_epoch_moves_batches_to_the_device(submission: ModuleType, assignment: Assignment,
+                                                     observe: Observe) -> None:
     arrivals = Arrivals()
     model = _ArrivalModel(assignment.seed, arrivals)
     with _FactoryTracking():
@@ -560,7 +595,7 @@ def _train_moves_batches(seen: MovesSeen, assignment: Assignment) -> None:
 
 @pytest.mark.group("evaluate")
 @pytest.mark.calls("evaluate")
-def test_evaluate_computes_accuracy(submission, observe) -> None:
+def test_evaluate_computes_accuracy(submission: ModuleType, observe: Observe) -> None:
     loader, _ = _known_accuracy_loader()
     accuracy = submission.evaluate(ProbeModel(), loader, CPU)
     observe(AccuracySeen(type_name=type(accuracy).__name__, returned=_number(accuracy)))
@@ -592,7 +627,7 @@ def _failing_before(model_ran: Callable[[], bool]) -> Iterator[None]:
 
 @pytest.mark.group("evaluate")
 @pytest.mark.calls("evaluate")
-def test_evaluate_uses_eval_mode_without_gradients(submission, observe) -> None:
+def test_evaluate_uses_eval_mode_without_gradients(submission: ModuleType, observe: Observe) -> None:
     loader, _ = _known_accuracy_loader()
     model = ProbeModel().train()
     with _failing_before(lambda: bool(model.calls)):
@@ -611,7 +646,7 @@ def _eval_mode_without_gradients(seen: CallsSeen, assignment: Assignment) -> Non
 
 @pytest.mark.group("evaluate")
 @pytest.mark.calls("evaluate")
-def test_evaluate_moves_batches_to_the_device(submission, assignment: Assignment, observe) -> None:
+def test_evaluate_moves_batches_to_the_device(submission: ModuleType, assignment: Assignment, observe: Observe) -> None:
     arrivals = Arrivals()
     with _FactoryTracking(), _failing_before(lambda: bool(arrivals.reached)):
         submission.evaluate(_ArrivalModel(assignment.seed, arrivals), _tracking_loader(assignment.seed), CPU)

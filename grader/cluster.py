@@ -25,24 +25,22 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NotRequired, TypedDict
 
 import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayError, RayTaskError
 
 from grader import __version__
-from grader.config import Assignment
-from grader.context import Device, load_grading_data
+from grader.config import Assignment, Data, DeviceKind
+from grader.context import Device, data_fingerprint, load_grading_data
 from grader.data import DATA_DIR_ENV, cache_dir, resolve_data_root
-from grader.docker_runner import GRADER_MEMORY_MB
 from grader.errors import GraderError
 from grader.intake import student_id_for
-from grader.models import Contract, Failure, FailureKind, Report
+from grader.models import Failure, FailureKind, Report, StrictModel
 from grader.paths import COURSE_ROOT_ENV, PACKAGE_DIR, course_root
-from grader.pipeline import GradeOptions, failed_report, grade
-from grader.reports import write_all
-from grader.reports.files import REPORT_JSON, clear_stale_temps, write_atomic
+from grader.pipeline import GradeOptions, grade, write_failed_report
+from grader.reports import install_report_folder
 
 MAX_RETRIES = 2  # further tries after a lost worker or node, and after a node that cannot grade
 POLL_SECONDS = 0.2  # how often the driver looks for finished tasks and new statuses
@@ -53,10 +51,8 @@ CACHE_NAMES = ("__pycache__", ".pytest_cache")
 TASK_IMPORT_ERROR = "failed to import on the worker"  # Ray's words when a node cannot load `grade_on_node`
 logger = logging.getLogger(__name__)
 
-DeviceKind = Literal["cpu", "cuda"]
 
-
-class Expectation(Contract):
+class Expectation(StrictModel):
     """What every node must grade with: the driver's grader build, course content and data fingerprint."""
 
     grader: str
@@ -64,7 +60,7 @@ class Expectation(Contract):
     data: str | None
 
 
-class Job(Contract):
+class Job(StrictModel):
     """One submission as it travels to a node: its bytes, the assignment and what the node must match."""
 
     job_id: str
@@ -77,14 +73,14 @@ class Job(Contract):
     expected: Expectation
 
 
-class NodeProblem(Contract):
+class NodeProblem(StrictModel):
     """Why a node graded nothing: one sentence, and the failure kind it ends as when no node is left."""
 
     kind: FailureKind
     message: str
 
 
-class Outcome(Contract):
+class Outcome(StrictModel):
     """What a task brings back: the node that ran it and either the report folder or the node's problem."""
 
     node: str
@@ -133,11 +129,13 @@ class Dispatcher:
         self._owns_ray = _connect(address, data_root)
         self.device_kind: DeviceKind = _resolve_device(device_kind)
         root = course_root()
-        self.expected = Expectation(grader=grader_build(), course=course_digest(root),
-                                    data=load_grading_data(data_root).fingerprint if data_root else None)
+        self._data_root = data_root
+        self._fingerprints: dict[str, str | None] = {}  # assignment id -> its data's fingerprint, read once
+        self._course_digest = course_digest(root)
         self._course = ray.put(pack_course(root))  # once: every task's node fetches it from the object store
-        self._statuses = StatusBoard.options(resources={HEAD_NODE: 0.001}).remote()
-        self._pending: dict[ray.ObjectRef, _Pending] = {}
+        board = StatusBoard.options(resources={HEAD_NODE: 0.001})  # type: ignore[attr-defined]  # Ray: no ActorClass
+        self._statuses = board.remote()
+        self._pending: dict[ray.ObjectRef[Outcome], _Pending] = {}
         self._bad_nodes: dict[str, NodeProblem] = {}  # node id -> why it must not grade for this driver
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -153,16 +151,24 @@ class Dispatcher:
             raise GraderError(_no_node_sentence(assignment, self.device_kind))
         job = Job(job_id=uuid.uuid4().hex, assignment=assignment, source_name=source.name,
                   source_is_folder=source.is_dir(), payload=pack_submission(source), student_id=student_id,
-                  device_kind=self.device_kind, expected=self.expected)
+                  device_kind=self.device_kind,
+                  expected=self._expectation(assignment))
         future: Future[Report] = Future()
         future.set_running_or_notify_cancel()
         self._launch(_Pending(job, source, out_dir, on_status, future))
         return future
 
-    def grade(self, assignment: Assignment, source: Path, out_dir: Path, options: GradeOptions) -> Report:
-        """`submit(...).result()`: a `grader.batch.GradeFunction` (the cluster picks data root and device)."""
-        student_id = options.student_id or student_id_for(source)
-        return self.submit(assignment, source, out_dir, student_id, options.status).result()
+    def _expectation(self, assignment: Assignment) -> Expectation:
+        """What a node must grade this assignment with; the data's fingerprint is read once per assignment, from the
+        tensor cache's index (the driver, a `grader serve` web process too, grades nothing itself)."""
+        if assignment.id not in self._fingerprints:
+            self._fingerprints[assignment.id] = data_fingerprint(assignment, self._data_root)
+        return Expectation(grader=grader_build(), course=self._course_digest, data=self._fingerprints[assignment.id])
+
+    def submit_grading(self, assignment: Assignment, source: Path, out_dir: Path,
+                       options: GradeOptions) -> Future[Report]:
+        """`submit` as a `grader.batch.SubmitFunction` (the cluster picks data root and device)."""
+        return self.submit(assignment, source, out_dir, options.student_id or student_id_for(source), options.status)
 
     def close(self) -> None:
         """Stop the driver loop, cancel what is still running and disconnect from Ray if this made the link."""
@@ -243,7 +249,7 @@ class Dispatcher:
                 if job_id in listeners:
                     listeners[job_id](status)
 
-    def _finish(self, ref: ray.ObjectRef, pending: _Pending) -> None:
+    def _finish(self, ref: ray.ObjectRef[Outcome], pending: _Pending) -> None:
         try:
             outcome: Outcome = ray.get(ref)
         except RayTaskError as exc:
@@ -256,7 +262,7 @@ class Dispatcher:
                         "so this submission was not graded; a TA will look at it.")))
             return
         if outcome.problem is None:
-            pending.future.set_result(write_report_folder(outcome.files, pending.out_dir))
+            pending.future.set_result(install_report_folder(outcome.files, pending.out_dir))
             return
         with self._lock:
             first_time = self._bad_nodes.setdefault(outcome.node_id, outcome.problem) is outcome.problem
@@ -280,12 +286,19 @@ def _task_error(exc: RayTaskError) -> Failure:
                    message="The grader failed on this submission; a TA will look at it.")
 
 
+class _Quiet(TypedDict):
+    """ray.init's arguments that keep Ray's notices off the driver's terminal."""
+
+    log_to_driver: bool
+    logging_level: int
+
+
 def _connect(address: str, data_root: Path | None) -> bool:
     """Join or start Ray; True when this call started the connection (and so `close` ends it)."""
     if ray.is_initialized():
         return False
     # Ray's own notices (token authentication, connecting) would break the live table; errors still show.
-    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+    quiet: _Quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address not in ("local", "auto") and not address.startswith("ray://"):
         _require_an_answer(address)
     try:
@@ -324,10 +337,18 @@ def _resolve_device(choice: Literal["cpu", "cuda", "auto"]) -> DeviceKind:
     return "cuda" if choice == "cuda" or (choice == "auto" and gpus) else "cpu"
 
 
-def task_resources(assignment: Assignment, device_kind: DeviceKind) -> dict:
+class TaskOptions(TypedDict):
+    """A grading task's Ray options: its resources, and the nodes it may not run on."""
+
+    num_cpus: int
+    memory: int
+    num_gpus: int
+    label_selector: NotRequired[dict[str, str]]
+
+
+def task_resources(assignment: Assignment, device_kind: DeviceKind) -> TaskOptions:
     """What one grading task asks Ray for: the assignment's threads and memory, and one GPU on CUDA."""
-    memory_mb = assignment.limits.memory_mb + GRADER_MEMORY_MB
-    return {"num_cpus": assignment.limits.threads, "memory": memory_mb * 2**20,
+    return {"num_cpus": assignment.limits.threads, "memory": assignment.limits.runner_memory_mb * 2**20,
             "num_gpus": 1 if device_kind == "cuda" else 0}
 
 
@@ -371,27 +392,10 @@ def unpack_submission(job: Job, folder: Path) -> Path:
     return folder / job.source_name
 
 
-def write_report_folder(files: dict[str, bytes], out_dir: Path) -> Report:
-    """Write a report folder that came back from a node, `report.json` last, every file atomically."""
-    report = Report.model_validate_json(files[REPORT_JSON])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / REPORT_JSON).unlink(missing_ok=True)  # a half-rewritten folder must not look done
-    clear_stale_temps(out_dir)
-    for name, data in files.items():
-        if name != REPORT_JSON:  # paths inside the node's report folder, such as graded/ffn.py
-            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(out_dir / name, data)
-    write_atomic(out_dir / REPORT_JSON, files[REPORT_JSON])
-    return report
-
-
 def cluster_failure_report(pending: _Pending, failure: Failure) -> Report:
     """The report (written to the out dir) of a submission the cluster could not grade, saying why."""
     job = pending.job
-    report = failed_report(job.assignment, pending.source, job.student_id, failure)
-    report.environment.node = ""  # no node graded it
-    write_all(report, job.assignment, pending.out_dir)
-    return report
+    return write_failed_report(job.assignment, pending.source, job.student_id, failure, pending.out_dir, node="")
 
 
 @functools.cache
@@ -453,23 +457,23 @@ def node_course(expected: str, packed: bytes) -> Path:
 
 
 @functools.cache
-def _node_data_fingerprint() -> str:
-    return load_grading_data(resolve_data_root()).fingerprint
+def _node_data_fingerprint(declared: Data) -> str:
+    return load_grading_data(resolve_data_root(), declared).fingerprint
 
 
 @functools.cache
 def node_name(node_id: str) -> str:
     """The node as reports name it: its Ray node name when one was given, else the host name; plus its id."""
-    info = next((n for n in ray.nodes() if n["NodeID"] == node_id), {})
+    info: dict[str, object] = next((n for n in ray.nodes() if n["NodeID"] == node_id), {})
     name = info.get("NodeName", "")
     if not name or name == info.get("NodeManagerAddress"):
         name = platform.node()
     return f"{name} ({node_id[:8]})"
 
 
-def node_problem(expected: Expectation, node: str, course: Path) -> NodeProblem | None:
+def node_problem(expected: Expectation, node: str, course: Path, declared: Data | None) -> NodeProblem | None:
     """Why this node must not grade for the driver, or None when it has the same grader build, course content (in
-    `course`) and data."""
+    `course`) and the same images of what the assignment's `[data]` (`declared`) names."""
     if grader_build() != expected.grader:
         return NodeProblem(kind=FailureKind.VERSION_MISMATCH,
                            message=f"Node {node} runs grader {grader_build()}, expected {expected.grader}, "
@@ -478,28 +482,28 @@ def node_problem(expected: Expectation, node: str, course: Path) -> NodeProblem 
         return NodeProblem(kind=FailureKind.VERSION_MISMATCH,
                            message=f"Node {node} has course content {content} in {course}, expected "
                                    f"{expected.course}, so it graded nothing; a TA will regrade this submission.")
-    if expected.data is None:
+    if expected.data is None or declared is None:
         return None
     try:
-        fingerprint = _node_data_fingerprint()
+        fingerprint = _node_data_fingerprint(declared)
     except GraderError as exc:
-        return NodeProblem(kind=FailureKind.DATA_MISMATCH, message=f"Node {node} has no usable CIFAR-10 data "
+        return NodeProblem(kind=FailureKind.DATA_MISMATCH, message=f"Node {node} has no usable {declared.dataset} data "
                            f"({str(exc).rstrip('.')}), so it graded nothing; a TA will regrade this submission.")
     if fingerprint != expected.data:
         return NodeProblem(kind=FailureKind.DATA_MISMATCH,
-                           message=f"Node {node} has CIFAR-10 fingerprint {fingerprint}, expected {expected.data}, "
-                                   "so it graded nothing; a TA will regrade this submission.")
+                           message=f"Node {node} has {declared.dataset} fingerprint {fingerprint}, expected "
+                                   f"{expected.data}, so it graded nothing; a TA will regrade this submission.")
     return None
 
 
 @ray.remote
-def grade_on_node(job: Job, course: bytes, statuses: ActorHandle) -> Outcome:
+def grade_on_node(job: Job, course: bytes, statuses: ActorHandle[StatusBoard]) -> Outcome:
     """The Ray task: check the node, rebuild the submission, grade it here against the driver's course content
     (`course`, packed) and return the report folder."""
     node_id = ray.get_runtime_context().get_node_id()
     node = node_name(node_id)
     root = node_course(job.expected.course, course)
-    problem = node_problem(job.expected, node, root)
+    problem = node_problem(job.expected, node, root, job.assignment.data)
     if problem is not None:
         return Outcome(node=node, node_id=node_id, problem=problem)
     os.environ[COURSE_ROOT_ENV] = str(root)  # this worker grades with the driver's course, whatever it had

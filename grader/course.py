@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -11,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
-from grader.config import Strict, assignment_ids, load_toml_model
+from grader.config import FrozenStrictModel, assignment_ids, load_toml_model
 from grader.errors import GraderError
 from grader.paths import course_root
 
@@ -19,7 +18,7 @@ COURSE_FILE = "course.toml"
 DAY = timedelta(days=1)
 
 
-class OfferedAssignment(Strict):
+class OfferedAssignment(FrozenStrictModel):
     """One assignment as the course offers it: deadlines, late policy and submission limits."""
 
     id: str
@@ -44,24 +43,18 @@ class OfferedAssignment(Strict):
             raise ValueError("hard_deadline must not be before due")
         return self
 
-    def days_late(self, at: datetime) -> int:
-        """Started days after `due`: 0 on time, 1 up to 24 hours late, and so on."""
-        return max(0, math.ceil((at - self.due) / DAY))
-
     def penalty(self, days_late: int) -> float:
-        """The fraction of the score a submission this many days late loses."""
+        """The fraction of the score a submission this many (uncovered) days late loses."""
         return min(1.0, days_late * self.late_penalty_per_day)
 
-    def closed(self, at: datetime) -> bool:
-        return at > self.hard_deadline
 
-
-class Course(Strict):
+class Course(FrozenStrictModel):
     """A course: its name, how dates are shown, the upload size cap and the assignments it offers."""
 
     name: str
     timezone: str = Field(description="IANA time zone the pages show dates in")
     max_upload_mb: float = Field(gt=0, description="largest upload accepted, before intake's own caps")
+    late_days: int = Field(0, ge=0, description="grace days per student per term, used before any late penalty")
     assignments: list[OfferedAssignment] = Field(min_length=1)
 
     @field_validator("timezone")
@@ -124,5 +117,6 @@ leaderboard = false  # true: a leaderboard of the accuracy on the hidden test im
 name = {json.dumps(name)}
 timezone = "{zone}"  # dates on the pages are shown in this IANA time zone
 max_upload_mb = 20  # the largest upload accepted; intake then applies the assignment's own caps
+late_days = 0  # grace days per student for the term, used (the fewest needed) before any late penalty
 """
     return header + "".join(blocks)

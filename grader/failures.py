@@ -14,7 +14,7 @@ from grader.models import CheckResult, Failure, FailureKind
 StageName = Literal["import", "checks", "training", "evaluation"]
 STAGES: tuple[StageName, ...] = ("import", "checks", "training", "evaluation")
 ALL_STAGES = frozenset(STAGES)
-UNUSABLE_MODULE = frozenset({"checks", "training"})
+UNUSABLE_MODULE: frozenset[StageName] = frozenset({"checks", "training"})
 
 
 class Consequence(NamedTuple):

@@ -19,19 +19,22 @@ from collections import defaultdict
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel
 
 from grader.errors import GraderError
-from grader.intake import student_id_for
+from grader.intake import KINDS, student_id_for
 
 # What intake takes, and archives it refuses: those are graded too, so that the student's report says why.
-SUBMISSION_SUFFIXES = (".py", ".ipynb", ".zip", ".tar.gz", ".tgz", ".rar", ".7z", ".tar", ".tar.bz2", ".tar.xz")
+SUBMISSION_SUFFIXES = (*KINDS, ".rar", ".7z", ".tar", ".tar.bz2", ".tar.xz")
 GRADESCOPE_METADATA = "submission_metadata.yml"
 CANVAS_NAME = re.compile(r"^(?P<name>[^_]+)_(?P<late>late_)?(?P<user>\d+)_(?P<file>\d+)_(?P<original>.+)$", re.I)
 RESUBMISSION = re.compile(r"^(?P<stem>.+?)-(?P<n>\d+)(?P<suffix>\.tar\.gz|\.[^.]+)$")
 MOODLE_NAME = re.compile(r"^(?P<name>.+)_(?P<participant>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<file>.*)$")
+# Parsed YAML: its values are whatever Gradescope's metadata file holds.
+Metadata = dict[str, Any]
 
 
 class Layout(StrEnum):
@@ -173,8 +176,16 @@ def _original_name(name: str) -> str:
 
 
 def _resubmission(name: str) -> int:
-    match = RESUBMISSION.match(CANVAS_NAME.match(name)["original"])
+    match = RESUBMISSION.match(_fields(CANVAS_NAME, name)["original"])
     return int(match["n"]) if match else 0
+
+
+def _fields(pattern: re.Pattern[str], name: str) -> re.Match[str]:
+    """The fields of a name that `pattern` matched when the folder's layout was detected."""
+    match = pattern.match(name)
+    if match is None:
+        raise GraderError(f"{name} is not named the way its LMS names files.")
+    return match
 
 
 def _plain(paths: list[Path]) -> tuple[list[Submission], list[str]]:
@@ -185,15 +196,15 @@ def _canvas(paths: list[Path]) -> tuple[list[Submission], list[str]]:
     """One submission per Canvas user: the newest upload of each file name (by resubmission number, then file id)."""
     by_user: dict[str, list[Path]] = defaultdict(list)
     for path in paths:
-        by_user[CANVAS_NAME.match(path.name)["user"]].append(path)
+        by_user[_fields(CANVAS_NAME, path.name)["user"]].append(path)
     submissions = []
     for user, files in by_user.items():
-        newest = sorted(files, key=lambda p: (_resubmission(p.name), int(CANVAS_NAME.match(p.name)["file"])))
+        newest = sorted(files, key=lambda p: (_resubmission(p.name), int(_fields(CANVAS_NAME, p.name)["file"])))
         kept = {_original_name(path.name): path for path in newest}  # the newest of each name wins
-        first = CANVAS_NAME.match(kept[next(iter(kept))].name)
+        first = _fields(CANVAS_NAME, kept[next(iter(kept))].name)
         submissions.append(Submission(
             student_id=user, canvas_id=user, name=first["name"], files=sorted(kept.values()),
-            late=any(CANVAS_NAME.match(p.name)["late"] for p in kept.values()),
+            late=any(_fields(CANVAS_NAME, p.name)["late"] for p in kept.values()),
             superseded=sorted(p.name for p in files if p not in kept.values())))
     return submissions, []
 
@@ -203,7 +214,7 @@ def _moodle(paths: list[Path]) -> tuple[list[Submission], list[str]]:
     by_participant: dict[str, list[Path]] = defaultdict(list)
     names, ignored = {}, []
     for path in paths:
-        match = MOODLE_NAME.match(path.name)
+        match = _fields(MOODLE_NAME, path.name)
         if match["plugin"] != "file":
             ignored.append(path.name)
             continue
@@ -216,7 +227,7 @@ def _moodle(paths: list[Path]) -> tuple[list[Submission], list[str]]:
 def _gradescope(folder: Path, entries: list[Path]) -> ClassFolder:
     """One submission per submitter: the newest `submission_<id>/` that names them in the metadata."""
     metadata = _gradescope_metadata(folder / GRADESCOPE_METADATA)
-    newest: dict[str, tuple[Path, dict]] = {}
+    newest: dict[str, tuple[Path, Metadata]] = {}
     superseded: dict[str, list[str]] = defaultdict(list)
     ignored = [p.name for p in entries if p.name != GRADESCOPE_METADATA and p.name not in metadata]
     for key, meta in sorted(metadata.items(), key=_created):
@@ -236,19 +247,19 @@ def _gradescope(folder: Path, entries: list[Path]) -> ClassFolder:
     return ClassFolder(layout=Layout.GRADESCOPE, submissions=submissions, ignored=ignored)
 
 
-def _created(item: tuple[str, dict]) -> tuple[float, str]:
+def _created(item: tuple[str, Metadata]) -> tuple[float, str]:
     """When a Gradescope submission was made (YAML reads `:created_at:` as a datetime), then its key."""
     created = item[1].get("created_at")
     return (created.timestamp() if isinstance(created, datetime) else 0.0), item[0]
 
 
-def _submitter_id(meta: dict, key: str) -> str:
+def _submitter_id(meta: Metadata, key: str) -> str:
     """The first submitter's student id (`:sid:`), else their email, else the submission's key."""
     student = _plain_keys((meta.get("submitters") or [{}])[0])
     return str(student.get("sid") or student.get("email") or key)
 
 
-def _gradescope_metadata(path: Path) -> dict[str, dict]:
+def _gradescope_metadata(path: Path) -> dict[str, Metadata]:
     """`submission_metadata.yml` with Ruby's symbol keys (`:sid:`) made plain (`sid`)."""
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -259,7 +270,7 @@ def _gradescope_metadata(path: Path) -> dict[str, dict]:
     return {str(key): _plain_keys(value) for key, value in loaded.items()}
 
 
-def _plain_keys(mapping: dict) -> dict:
+def _plain_keys(mapping: dict[object, Any]) -> Metadata:
     return {str(key).lstrip(":"): value for key, value in mapping.items()}
 
 

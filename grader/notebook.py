@@ -154,16 +154,18 @@ def without_outputs(path: Path) -> bytes:
         for cell in notebook.cells:
             if cell.cell_type == "code":
                 cell.outputs = []
-        return nbformat.writes(notebook).encode()
+        text: str = nbformat.writes(notebook)
+        return text.encode()
     except Exception:  # a notebook whose cells are not what nbformat promises
         raise NotebookError(f"{path.name} is not a readable Jupyter notebook.") from None
 
 
 def _read(path: Path) -> nbformat.NotebookNode:
     try:
-        return nbformat.read(path, as_version=4)
+        notebook: nbformat.NotebookNode = nbformat.read(path, as_version=4)
     except Exception:  # nbformat raises several unrelated types for a broken file
         raise NotebookError(f"{path.name} is not a readable Jupyter notebook.") from None
+    return notebook
 
 
 def from_notebook_file(path: Path, module_file: str, required: Iterable[str]) -> NotebookModule:

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from pydantic import BaseModel
 
 from grader.config import Assignment, load_assignment
 from grader.data import resolve_data_root
@@ -87,7 +88,7 @@ def data_root(request: pytest.FixtureRequest) -> Path:
 def observe(request: pytest.FixtureRequest, assignment: Assignment) -> Callable[[Observation], None]:
     """Hand what the check saw to its verdict: written out when grading, judged here in a plain test run."""
     writer = request.config.pluginmanager.get_plugin("grader-results")
-    check = request.node.originalname
+    check = request.function
 
     def record(observation: Observation) -> None:
         if writer is not None:
@@ -143,7 +144,7 @@ class ResultsWriter:
         self._timeout = timeout_seconds
         self._calls: dict[str, list[str]] = {}
 
-    def _write(self, record: object) -> None:
+    def _write(self, record: BaseModel) -> None:
         append_record(self._file, record)
         os.fsync(self._file.fileno())
 

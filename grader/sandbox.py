@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import io
 import itertools
 import os
 import select
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, TypeVar, Unpack, cast
 
 import psutil
 
@@ -50,7 +52,7 @@ CPU_KERNELS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONED
 # What the grading stages need, imported once per sandbox instead of once per stage.
 HARNESS_PRELOAD = ("numpy", "torch", "torchvision.transforms", "pytest", "_pytest.timing", "pytest_timeout",
                    "grader.pytest_plugin", "grader.harness.interface", "grader.harness.checks",
-                   "grader.harness.train", "grader.harness.evaluate")
+                   "grader.harness.training", "grader.harness.evaluation")
 
 
 @dataclass(frozen=True)
@@ -124,11 +126,21 @@ def sandbox_name() -> str:
     return "bubblewrap" if bubblewrap.works() else "rlimits"
 
 
-def python_stage(module: str, args: list[str], workdir: Path, limits: StageLimits, **options) -> Stage:
+class StageOptions(TypedDict, total=False):
+    """A Stage's optional fields, as python_stage passes them on."""
+
+    env: dict[str, str]
+    on_poll: Callable[[], None] | None
+    sees: frozenset[Path]
+
+
+def python_stage(module: str, args: list[str], workdir: Path, limits: StageLimits,
+                 **options: Unpack[StageOptions]) -> Stage:
     """A stage running one of the grader's in-sandbox entry points (`grader.harness.*`)."""
     return Stage(["-m", module, *args], workdir, limits, **options)
 
 
+MessageT = TypeVar("MessageT")
 _LAUNCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-launcher")
 
 
@@ -154,7 +166,8 @@ class Sandbox:
             env=_base_env(config), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             pass_fds=[remote.fileno()], start_new_session=True, preexec_fn=_die_with_parent).result()
         remote.close()
-        self._log = BoundedOutput(self._process.stdout, 16 * 1024)
+        # stdout=PIPE in binary mode: Popen gives a BufferedReader, which typeshed types as IO[bytes] | None.
+        self._log = BoundedOutput(cast(io.BufferedReader, self._process.stdout), 16 * 1024)
         self._zygote: psutil.Process | None = None
         self._lock = threading.Lock()
 
@@ -195,7 +208,7 @@ class Sandbox:
     def run(self, stage: Stage) -> SandboxResult:
         """Run `stage` to completion or until a limit is hit; never raises for what the stage does."""
         with self._lock:
-            self._wait_ready()
+            zygote = self._wait_ready()
             uid = next(_sandbox_uids) if self.isolated and os.geteuid() == 0 else None
             if uid is not None:
                 _give_workdir_to_sandbox_user(stage.workdir, uid)
@@ -206,7 +219,7 @@ class Sandbox:
             os.close(write_end)
             output = BoundedOutput(os.fdopen(read_end, "rb"), stage.limits.output_kb * 1024)
             self._expect(StageStarted, EXIT_SECONDS)
-            result = self._watch(stage, started)
+            result = self._watch(stage, started, zygote)
             result.output = output.text()
             return result
 
@@ -230,13 +243,14 @@ class Sandbox:
                             file_size_bytes=limits.file_size_mb * 2**20, processes=processes,
                             tmp_bytes=limits.file_size_mb * 2**20, hidden=hidden)
 
-    def _wait_ready(self) -> None:
-        if self._zygote is not None:
-            return
-        self._expect(SandboxReady, START_SECONDS)
-        self._zygote = _find_zygote(self._process.pid)
+    def _wait_ready(self) -> psutil.Process:
+        """The zygote's process, once the sandbox said it is ready."""
+        if self._zygote is None:
+            self._expect(SandboxReady, START_SECONDS)
+            self._zygote = _find_zygote(self._process.pid)
+        return self._zygote
 
-    def _expect(self, kind: type, seconds: float) -> object:
+    def _expect(self, kind: type[MessageT], seconds: float) -> MessageT:
         """The next control message, which must be of `kind`; a silent or dead sandbox is a SandboxBroken."""
         ready, _, _ = select.select([self._control], [], [], seconds)
         message = self._control.recv(65536) if ready else b""
@@ -247,11 +261,11 @@ class Sandbox:
             raise SandboxBroken(f"The sandbox process sent {parsed!r} instead of {kind.__name__}.")
         return parsed
 
-    def _watch(self, stage: Stage, started: float) -> SandboxResult:
+    def _watch(self, stage: Stage, started: float, zygote: psutil.Process) -> SandboxResult:
         limits = stage.limits
         result = SandboxResult(returncode=None, seconds=0.0, output="", limit_seconds=limits.wall_seconds,
                                limit_memory_mb=limits.memory_mb, limit_cpu_seconds=limits.cpu_seconds)
-        tree = StageTree(self._zygote, self.isolated)
+        tree = StageTree(zygote, self.isolated)
         while True:
             ready, _, _ = select.select([self._control], [], [], POLL_SECONDS)
             if ready:

@@ -23,6 +23,7 @@ from itertools import combinations
 from pathlib import Path
 
 import nbformat
+import numpy as np
 from copydetect import CodeFingerprint, compare_files
 from copydetect.utils import filter_code, get_token_coverage, hashed_kgrams
 from pydantic import BaseModel, Field, ValidationError
@@ -216,7 +217,8 @@ def _match(a: Source, b: Source, first: CodeFingerprint, second: CodeFingerprint
     return Match(pair, (_regions(first_slices), _regions(second_slices)))
 
 
-def _regions(slices) -> Regions:
+def _regions(slices: np.ndarray) -> Regions:
+    """copydetect's 2xN array of copied token ranges (an empty array when none) as (start, end) pairs."""
     return [(int(start), int(end)) for start, end in zip(*slices, strict=True)] if len(slices) else []
 
 

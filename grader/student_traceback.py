@@ -39,13 +39,13 @@ def explain_import_failure(failure: Failure, assignment: Assignment, notebook: N
 def _student_frames(details: str, module_file: str, notebook: NotebookModule | None) -> tuple[str, int] | None:
     """The traceback from the first frame in the student's module on, and that frame's module line."""
     lines = details.rstrip().splitlines()
-    starts = [i for i, line in enumerate(lines)
+    starts = [(i, m) for i, line in enumerate(lines)
               if (m := FRAME.match(line)) and PurePosixPath(m["file"]).name == module_file]
     if not starts:
         return None
-    first = FRAME.match(lines[starts[0]])
+    start, first = starts[0]
     folder = PurePosixPath(first["file"]).parent  # where the grader put the submission
-    kept = [HEADER] + [_student_frame(line, folder, module_file, notebook) for line in lines[starts[0]:]]
+    kept = [HEADER] + [_student_frame(line, folder, module_file, notebook) for line in lines[start:]]
     return "\n".join(kept), int(first["line"])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import threading
@@ -82,7 +83,7 @@ def _cpu_of(member: psutil.Process) -> float:
 class BoundedOutput:
     """Drains a pipe in a thread, keeping the first and last `limit/2` bytes."""
 
-    def __init__(self, pipe, limit: int) -> None:
+    def __init__(self, pipe: io.BufferedReader, limit: int) -> None:
         self._pipe, self._half = pipe, max(limit // 2, 1)
         self._head, self._tail, self._dropped = bytearray(), bytearray(), 0
         self._thread = threading.Thread(target=self._drain, daemon=True)

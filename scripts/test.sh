@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test tier: ruff, the docs site (mkdocs --strict), then pytest over fast, real-data, slow, service, postgres, browser and docker tests.
+# Every test tier: ruff, mypy, the docs site (mkdocs --strict), then pytest over fast, real-data, slow, service,
+# postgres, browser and docker tests, with a coverage summary of grader/ at the end (pytest-cov; no threshold).
 # The docker tier needs an engine: this starts one (and stops it after) unless one is reachable.
 # The browser tier needs Debian's chromium and the postgres tier PostgreSQL's binaries: installed when missing.
 set -euo pipefail
@@ -22,6 +23,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 .venv/bin/ruff check .
+.venv/bin/mypy  # strict on grader/, as pyproject.toml's [tool.mypy] says
 # The docs site: --strict fails on a broken link, a missing anchor or a page left out of the nav (not with
 # --quiet, which hides those warnings from --strict too).
 site_dir=$(mktemp -d)
@@ -40,4 +42,4 @@ if [ "${GRADER_SKIP_DOCKER:-}" != 1 ]; then
     fi
 fi
 trap '[ -n "$started_engine" ] && scripts/docker-engine.sh stop || true' EXIT
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q --cov --cov-report=term "$@"

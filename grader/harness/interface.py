@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -18,7 +19,7 @@ from grader.models import FailureKind
 from grader.protocol import FailureRecord, ImportSpec, InterfaceResult, read_spec
 
 KIND_NAMES = {"function": "a function", "class": "a class", "int": "an int", "dict": "a dict"}
-KIND_CHECKS = {
+KIND_CHECKS: dict[str, Callable[[object], bool]] = {
     "function": lambda obj: inspect.isfunction(obj) or inspect.isbuiltin(obj),
     "class": inspect.isclass,
     "int": lambda obj: isinstance(obj, int) and not isinstance(obj, bool),
@@ -68,7 +69,7 @@ def _check_name(name: str, obj: object, api: ApiName) -> FailureRecord | None:
     if not KIND_CHECKS[api.kind](obj):
         return FailureRecord(kind=FailureKind.WRONG_KIND,
                              message=f"{name} must be {KIND_NAMES[api.kind]}, but it is {type(obj).__name__}.")
-    if api.kind in ("function", "class"):
+    if api.kind in ("function", "class") and callable(obj):
         try:
             inspect.signature(obj).bind(*api.params)
         except TypeError:

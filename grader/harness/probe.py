@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -17,10 +18,11 @@ class _OperatorLog(TorchDispatchMode):
     """Records the name of every ATen operator that runs while it is active."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # torch leaves TorchDispatchMode.__init__ unannotated
         self.names: set[str] = set()
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # torch's protocol
+    def __torch_dispatch__(self, func: torch._ops.OpOverload[..., object], types: Iterable[type],  # torch's protocol
+                           args: tuple[object, ...] = (), kwargs: dict[str, object] | None = None) -> object:
         self.names.add(func.overloadpacket.__name__)
         return func(*args, **(kwargs or {}))
 

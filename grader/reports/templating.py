@@ -37,11 +37,16 @@ def md_code(text: str) -> str:
     return f"{fence}text\n{text.rstrip()}\n{fence}"
 
 
+def template_loader() -> jinja2.BaseLoader:
+    """The reports' templates, from the package."""
+    return jinja2.PackageLoader("grader.reports", "templates")
+
+
 @cache
 def environment() -> jinja2.Environment:
     """Templates load from the package; `.html.j2` ones autoescape, markdown ones do not."""
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("grader.reports", "templates"),
+        loader=template_loader(),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -2,6 +2,7 @@
 that a login sets, the CSRF token every form carries, and the bearer token of the API.
 
 A token is `<id>.<secret>`: the id finds the row, the secret's sha256 is compared with `hmac.compare_digest`.
+A session cookie carries a session secret whose sha256 names a `login_sessions` row; ending the row ends it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Annotated
 
 from fastapi import Depends, Form, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from grader.service.context import database
-from grader.service.tables import Person, Role
+from grader.service.tables import LoginSession, Person, Role, utcnow
 
 _NO_MATCH = hashlib.sha256(b"no such token").hexdigest()  # compared against when the id is unknown
 
@@ -52,19 +53,34 @@ def person_for_token(db: Session, token: str) -> Person | None:
     return person if person is not None and matches else None
 
 
-def log_in(request: Request, person: Person) -> None:
-    """Start a fresh session; it ends when the person's token is reissued."""
+def log_in(request: Request, db: Session, person: Person) -> None:
+    """Start a fresh session, recorded on the server; it ends at logout or when the person's token is reissued."""
+    secret = secrets.token_urlsafe(32)
+    db.add(LoginSession(id=_hash(secret), person_id=person.id))
+    db.commit()
     request.session.clear()
-    request.session.update(person=person.id, token_id=person.token_id, csrf=secrets.token_urlsafe(32))
+    request.session.update(person=person.id, session=secret, csrf=secrets.token_urlsafe(32))
 
 
-def log_out(request: Request) -> None:
+def log_out(request: Request, db: Session) -> None:
+    """End the session on the server too: a copy of its cookie no longer works."""
+    secret = request.session.get("session")
+    if isinstance(secret, str):
+        db.execute(update(LoginSession).where(LoginSession.id == _hash(secret)).values(ended_at=utcnow()))
+        db.commit()
     request.session.clear()
+
+
+def end_sessions(db: Session, person_id: int) -> None:
+    """End every session of a person (their token was reissued); the caller commits."""
+    db.execute(update(LoginSession).where(LoginSession.person_id == person_id, LoginSession.ended_at.is_(None))
+               .values(ended_at=utcnow()))
 
 
 def csrf_token(request: Request) -> str:
     """The session's CSRF token, which every form sends back; made on the first page a visitor opens."""
-    return request.session.setdefault("csrf", secrets.token_urlsafe(32))
+    token: str = request.session.setdefault("csrf", secrets.token_urlsafe(32))
+    return token
 
 
 def csrf_checked(request: Request, csrf: Annotated[str, Form()] = "") -> None:
@@ -76,11 +92,11 @@ def csrf_checked(request: Request, csrf: Annotated[str, Form()] = "") -> None:
 
 def session_person(request: Request, db: Annotated[Session, Depends(database)]) -> Person:
     """The logged-in person of a page request, or a redirect to the login page."""
-    person_id, token_id = request.session.get("person"), request.session.get("token_id", "")
-    person = db.get(Person, person_id) if isinstance(person_id, int) else None
-    if person is None or not hmac.compare_digest(person.token_id.encode(), str(token_id).encode()):
+    person_id, secret = request.session.get("person"), request.session.get("session")
+    login = db.get(LoginSession, _hash(secret)) if isinstance(secret, str) else None
+    if login is None or login.ended_at is not None or login.person_id != person_id:
         raise LoginRequired
-    return person
+    return db.get_one(Person, login.person_id)
 
 
 def _role(person: Person, role: Role) -> Person:

@@ -31,7 +31,8 @@ class ServiceContext:
 
 
 def service(request: Request) -> ServiceContext:
-    return request.app.state.service
+    context: ServiceContext = request.app.state.service
+    return context
 
 
 def database(request: Request) -> Iterator[Session]:

@@ -13,21 +13,21 @@ import traceback
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from grader.config import load_assignment
 from grader.course import Course
 from grader.errors import GraderError
 from grader.models import Report
-from grader.pipeline import failed_report, grader_failure
-from grader.reports import read_report_json, write_all
+from grader.pipeline import grader_failure, write_failed_report
+from grader.reports import read_report_json
 from grader.reports.files import REPORT_JSON
 from grader.reports.gradescope import write_gradescope_results
 from grader.service.settings import ServiceSettings
-from grader.service.storage import report_dir, upload_path
+from grader.service.storage import make_private, report_dir, upload_path
 from grader.service.tables import Grading, GradingState, utcnow
 
 if TYPE_CHECKING:
@@ -115,9 +115,8 @@ class JobLoop:
         try:
             report = future.result()
         except Exception:  # noqa: BLE001 - the dispatcher promises a Report; if it breaks that, the TA still sees why
-            assignment = load_assignment(assignment_id)
-            report = failed_report(assignment, source, login, grader_failure(traceback.format_exc()))
-            write_all(report, assignment, out_dir)
+            report = write_failed_report(load_assignment(assignment_id), source, login,
+                                         grader_failure(traceback.format_exc()), out_dir)
         with self.sessions() as db:
             record(db, self.course, grading_id, report, out_dir)
         with self._lock:
@@ -126,13 +125,15 @@ class JobLoop:
 
 def record(db: Session, course: Course, grading_id: int, report: Report, out_dir: Path) -> bool:
     """Mark a grading done with its report's numbers, unless it already is; True when this call recorded it."""
-    result = db.execute(update(Grading).where(Grading.id == grading_id, Grading.state != GradingState.DONE).values(
+    done = update(Grading).where(Grading.id == grading_id, Grading.state != GradingState.DONE).values(
         state=GradingState.DONE, stage="graded", finished_at=utcnow(), total=report.score.total,
-        max_total=report.score.max_total, accuracy=report.credited_accuracy))
+        max_total=report.score.max_total, accuracy=report.credited_value)
+    result = cast("CursorResult[Any]", db.execute(done))  # an UPDATE's result, typed by SQLAlchemy as any Result
     db.commit()
     offered = course.offered(report.assignment_id)
     if result.rowcount and offered is not None and offered.leaderboard:
         write_gradescope_results(report, out_dir, leaderboard=True)
+    make_private(out_dir)
     return bool(result.rowcount)
 
 

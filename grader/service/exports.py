@@ -1,5 +1,5 @@
 """Exports for TAs: the grader's `grades.csv` and class summary over the counting submissions, and a Canvas
-gradebook CSV with each student's grade after the late penalty."""
+gradebook CSV with each student's grade after the late penalty (from the policy as it is now)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from grader.config import Assignment, load_assignment
-from grader.course import OfferedAssignment
+from grader.course import Course, OfferedAssignment
 from grader.models import Report, SimilarityResult
 from grader.reports import read_report_json, write_gradebook
 from grader.reports.canvas import CanvasRow, canvas_csv
 from grader.reports.files import REPORT_JSON
 from grader.service.settings import ServiceSettings
-from grader.service.storage import report_dir
+from grader.service.storage import make_private, report_dir
 from grader.service.views import GradeRow, grade_rows
 from grader.similarity import run_similarity
 
@@ -26,14 +26,15 @@ def counting_reports(settings: ServiceSettings, rows: list[GradeRow]) -> tuple[l
     return [read_report_json(folder / REPORT_JSON) for folder in folders], folders
 
 
-def write_class_gradebook(db: Session, settings: ServiceSettings, offered: OfferedAssignment) -> Path:
+def write_class_gradebook(db: Session, settings: ServiceSettings, course: Course, offered: OfferedAssignment) -> Path:
     """`grades.csv` and `summary.html` (as `grader batch` writes them, similar pairs included) in
     `exports/<assignment>/`."""
-    reports, folders = counting_reports(settings, grade_rows(db, offered))
+    reports, folders = counting_reports(settings, grade_rows(db, course, offered))
     out_dir = settings.exports_dir / offered.id
     assignment = load_assignment(offered.id)
     similarity = run_similarity(assignment, folders, out_dir)
     write_gradebook(reports, assignment, out_dir, folders, similarity=similarity)
+    make_private(settings.exports_dir)
     return out_dir
 
 
@@ -44,7 +45,8 @@ def class_canvas_csv(rows: list[GradeRow], assignment: Assignment) -> str:
                                  grade=row.counting.final if row.counting else None) for row in rows], assignment)
 
 
-def class_similarity(db: Session, settings: ServiceSettings, offered: OfferedAssignment) -> SimilarityResult:
+def class_similarity(db: Session, settings: ServiceSettings, course: Course,
+                     offered: OfferedAssignment) -> SimilarityResult:
     """The similar pairs among the counting submissions, their views in `exports/<assignment>/_similarity/`."""
-    _, folders = counting_reports(settings, grade_rows(db, offered))
+    _, folders = counting_reports(settings, grade_rows(db, course, offered))
     return run_similarity(load_assignment(offered.id), folders, settings.exports_dir / offered.id)

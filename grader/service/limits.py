@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import PlainTextResponse
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 FORM_OVERHEAD_BYTES = 64 * 2**10  # multipart framing and the form's small fields, on top of the upload cap
 PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
             "form-action 'self'; frame-ancestors 'none'")
-# FastAPI's /docs and /redoc pages load Swagger UI and ReDoc from their CDN and start them with an inline script.
-DOCS_PATHS = ("/docs", "/redoc")
-DOCS_CSP = ("default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; worker-src blob:; frame-ancestors 'none'")
+# The /docs page loads Swagger UI from this server and starts it with an inline script.
+DOCS_PATHS = ("/docs",)
+DOCS_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
 
 
@@ -22,10 +23,11 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    """Refuse a request whose body is larger than `max_bytes`: by its Content-Length, or while it streams in."""
+    """Refuse a request whose body is larger than `max_bytes`: by its Content-Length, or while it streams in; the
+    answer is `refusal`'s (a page, or JSON for the API)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, refusal: Callable[[Scope], Response]) -> None:
+        self.app, self.max_bytes, self.refusal = app, max_bytes, refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,9 +59,8 @@ class BodyLimit:
                 await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self.max_bytes / 2**20
-        response = PlainTextResponse(f"The request is larger than the service accepts ({limit:.1f} MB).", 413,
-                                     headers={"Connection": "close"})
+        response = self.refusal(scope)
+        response.headers["Connection"] = "close"
         await response(scope, receive, send)
 
 

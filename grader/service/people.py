@@ -11,17 +11,23 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grader.errors import GraderError
-from grader.service.auth import issue_token
+from grader.service.auth import end_sessions, issue_token
 from grader.service.tables import Person, Role
 
 ROSTER_COLUMNS = ("student_id", "name", "email")
-LOGIN = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
-PSEUDONYM = re.compile(r"[A-Za-z0-9 _.-]{3,40}")
+LOGIN = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,63}")  # not "." or "..", which a URL path resolves
+# A pseudonym as stored: words of letters, digits and _ . - one space apart, 3 to PSEUDONYM_MAX characters.
+PSEUDONYM = re.compile(r"[A-Za-z0-9_.-]{3,}|[A-Za-z0-9_.-]+(?: [A-Za-z0-9_.-]+)+")
+PSEUDONYM_MAX = 40
+
+
+class PseudonymTaken(ValueError):
+    """Another person has chosen this pseudonym."""
 
 
 @dataclass(frozen=True)
@@ -65,19 +71,45 @@ def read_roster(path: Path) -> list[RosterEntry]:
     return entries
 
 
-def import_roster(db: Session, entries: list[RosterEntry], role: Role) -> tuple[list[NewToken], list[str]]:
-    """Add everyone not yet known with a new token; returns the new tokens and the logins already known."""
-    known = set(db.scalars(select(Person.login).where(Person.login.in_([e.login for e in entries]))))
-    tokens = []
+@dataclass(frozen=True)
+class RosterImport:
+    """What an import did: new people's tokens, the known people it left as they were, and each change it made to
+    a known person's name or email (one sentence each)."""
+
+    tokens: list[NewToken]
+    unchanged: list[str]
+    changes: list[str]
+
+
+def import_roster(db: Session, entries: list[RosterEntry], role: Role) -> RosterImport:
+    """Add everyone not yet known with a new token, and update the name and email of those known."""
+    known = {p.login: p for p in db.scalars(select(Person).where(Person.login.in_([e.login for e in entries])))}
+    tokens, unchanged, changes = [], [], []
     for entry in entries:
-        if entry.login in known:
+        person = known.get(entry.login)
+        if person is None:
+            issued = issue_token()
+            db.add(Person(login=entry.login, name=entry.name, email=entry.email, role=role,
+                          token_id=issued.token_id, token_hash=issued.token_hash))
+            tokens.append(NewToken(entry, issued.token))
             continue
-        issued = issue_token()
-        db.add(Person(login=entry.login, name=entry.name, email=entry.email, role=role,
-                      token_id=issued.token_id, token_hash=issued.token_hash))
-        tokens.append(NewToken(entry, issued.token))
+        changed = _update(person, entry)
+        changes.extend(changed)
+        if not changed:
+            unchanged.append(entry.login)
     db.commit()
-    return tokens, sorted(known)
+    return RosterImport(tokens, sorted(unchanged), changes)
+
+
+def _update(person: Person, entry: RosterEntry) -> list[str]:
+    """Bring a known person's name and email up to the roster's; one sentence per change."""
+    changes = []
+    for field in ("name", "email"):
+        old, new = getattr(person, field), getattr(entry, field)
+        if old != new:
+            setattr(person, field, new)
+            changes.append(f"{person.login}: {field} {old!r} is now {new!r}.")
+    return changes
 
 
 def reissue_token(db: Session, login: str) -> NewToken:
@@ -87,6 +119,7 @@ def reissue_token(db: Session, login: str) -> NewToken:
         raise GraderError(f"Nobody with the id {login!r} is on the roster.")
     issued = issue_token()
     person.token_id, person.token_hash = issued.token_id, issued.token_hash
+    end_sessions(db, person.id)
     db.commit()
     return NewToken(RosterEntry(person.login, person.name, person.email), issued.token)
 
@@ -102,13 +135,19 @@ def tokens_csv(tokens: list[NewToken]) -> str:
 
 
 def change_pseudonym(db: Session, person: Person, pseudonym: str) -> None:
-    """Set (or, when empty, clear) a person's leaderboard pseudonym; ValueError says why one is refused."""
+    """Set (or, when empty, clear) a person's leaderboard pseudonym, spaces tidied; ValueError says why one is
+    refused (PseudonymTaken when someone else has it)."""
     pseudonym = " ".join(pseudonym.split())
-    if pseudonym and not PSEUDONYM.fullmatch(pseudonym):
-        raise ValueError("A pseudonym has 3 to 40 letters, digits, spaces, dots, dashes or underscores.")
+    if pseudonym and not (PSEUDONYM.fullmatch(pseudonym) and len(pseudonym) <= PSEUDONYM_MAX):
+        raise ValueError(f"A pseudonym has 3 to {PSEUDONYM_MAX} letters, digits, spaces, dots, dashes or "
+                         "underscores.")
+    taken = PseudonymTaken(f"The pseudonym {pseudonym} is taken (in some mix of capitals); choose another.")
+    if pseudonym and db.scalar(select(Person.id).where(func.lower(Person.pseudonym) == pseudonym.lower(),
+                                                       Person.id != person.id)):
+        raise taken
     person.pseudonym = pseudonym or None
     try:
         db.commit()
-    except IntegrityError:
+    except IntegrityError:  # taken between the check and the commit
         db.rollback()
-        raise ValueError(f"The pseudonym {pseudonym} is taken; choose another.") from None
+        raise taken from None

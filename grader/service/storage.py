@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-SUFFIXES = {".py": ".py", ".ipynb": ".ipynb", ".zip": ".zip", ".tar.gz": ".tar.gz", ".tgz": ".tar.gz"}
+from grader.intake import KINDS_SENTENCE, file_kind
+from grader.reports.templating import points
+
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # the course folder's data is the service user's alone
 STORED_STEM = "submission"
 CHUNK_BYTES = 2**20
 MAGIC = {".zip": (b"PK\x03\x04", b"PK\x05\x06"), ".tar.gz": (b"\x1f\x8b",)}
@@ -42,13 +45,17 @@ class StoredUpload:
         return self.path.name
 
 
+def too_large(max_bytes: int) -> str:
+    """The refusal of an upload over the course's limit, with the number the upload form shows."""
+    return f"The upload is larger than the course's limit of {points(max_bytes / 2**20)} MB."
+
+
 def upload_suffix(filename: str) -> str:
     """The stored suffix for an upload's name, or UploadRefused naming the kinds accepted."""
-    lowered = filename.lower()
-    for given, stored in SUFFIXES.items():
-        if lowered.endswith(given) and len(lowered) > len(given):
-            return stored
-    raise UploadRefused("Upload a .py file, a Jupyter notebook (.ipynb), or a folder as .zip or .tar.gz.", 415)
+    found = file_kind(filename)
+    if found is None or len(filename) == len(found[0]):
+        raise UploadRefused(f"Upload {KINDS_SENTENCE}.", 415)
+    return found[1]
 
 
 def read_chunks(file: BinaryIO) -> Iterator[bytes]:
@@ -79,7 +86,7 @@ def store(chunks: Iterable[bytes], uploads_dir: Path, suffix: str, name: str, ma
     """Write the chunks durably as `name` under their sha256; more than `max_bytes` is refused before it is all
     read."""
     staging = uploads_dir / "staging"
-    staging.mkdir(parents=True, exist_ok=True)
+    staging.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
     fd, tmp = tempfile.mkstemp(dir=staging)
     try:
@@ -87,8 +94,7 @@ def store(chunks: Iterable[bytes], uploads_dir: Path, suffix: str, name: str, ma
             for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
-                    raise UploadRefused(f"The upload is larger than the course's limit of {max_bytes / 2**20:.3g} MB.",
-                                        413)
+                    raise UploadRefused(too_large(max_bytes), 413)
                 digest.update(chunk)
                 file.write(chunk)
             file.flush()
@@ -96,14 +102,27 @@ def store(chunks: Iterable[bytes], uploads_dir: Path, suffix: str, name: str, ma
         if size == 0:
             raise UploadRefused("The uploaded file is empty.")
         path = upload_path(uploads_dir, digest.hexdigest(), name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(tmp, 0o644)  # graders on other machines or users read it
+        for folder in (path.parent.parent, path.parent):
+            folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+        os.chmod(tmp, PRIVATE_FILE)
         os.replace(tmp, path)
         for folder in (path.parent, path.parent.parent, uploads_dir):  # the new entries of each level
             _fsync_dir(folder)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return StoredUpload(digest.hexdigest(), suffix, size, path)
+
+
+def make_private(root: Path) -> None:
+    """Make a folder and everything in it the service user's alone (folders 0700, files 0600)."""
+    if not root.exists():
+        return
+    root.chmod(PRIVATE_DIR)
+    for folder, folders, files in os.walk(root):
+        for name in folders:
+            os.chmod(os.path.join(folder, name), PRIVATE_DIR)
+        for name in files:
+            os.chmod(os.path.join(folder, name), PRIVATE_FILE)
 
 
 def clear_staging(uploads_dir: Path) -> None:
@@ -127,7 +146,7 @@ def check_format(stored: StoredUpload) -> None:
 def _is_notebook(path: Path) -> bool:
     try:
         content = json.loads(path.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # any parse failure: bad UTF-8, bad JSON, nesting deeper than Python's stack
         return False
     return isinstance(content, dict) and isinstance(content.get("cells"), list)
 

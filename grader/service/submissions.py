@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from grader.config import load_assignment
 from grader.course import DAY, Course, OfferedAssignment
+from grader.service.policy import policies_for
 from grader.service.settings import ServiceSettings
 from grader.service.storage import UploadRefused, check_format, store, stored_name, upload_suffix
 from grader.service.tables import Grading, GradingState, Person, Submission, utcnow
@@ -34,9 +35,10 @@ def accept_upload(db: Session, settings: ServiceSettings, course: Course, person
                   offered: OfferedAssignment, filename: str, chunks: Iterable[bytes]) -> Submission:
     """Store an upload and queue its grading, or raise UploadRefused with the sentence the student reads."""
     now = utcnow()
-    if offered.closed(now):
+    policy = policies_for(db, course, person.id)[offered.id]
+    if policy.closed(now):
         title = load_assignment(offered.id).title
-        raise UploadRefused(f"The hard deadline of {title} was {course.show_time(offered.hard_deadline)}; "
+        raise UploadRefused(f"The hard deadline of {title} was {course.show_time(policy.hard_deadline)}; "
                             "uploads are closed.", 403)
     _check_quota(db, course, person, offered, now)
     suffix = upload_suffix(filename)
@@ -51,8 +53,7 @@ def accept_upload(db: Session, settings: ServiceSettings, course: Course, person
         db.scalar(select(Person).where(Person.id == person.id).with_for_update())  # the same across processes
         _check_quota(db, course, person, offered, now)
         submission = Submission(person_id=person.id, assignment_id=offered.id, filename=display_name(filename),
-                                sha256=stored.sha256, stored_name=stored.name, size=stored.size, submitted_at=now,
-                                days_late=offered.days_late(now))
+                                sha256=stored.sha256, stored_name=stored.name, size=stored.size, submitted_at=now)
         db.add(submission)
         db.add(Grading(submission=submission, state=GradingState.QUEUED, requested_at=now))
         db.commit()

@@ -1,11 +1,12 @@
-"""The service's database rows (SQLAlchemy 2 typed mappings): people, submissions and their gradings."""
+"""The service's database rows (SQLAlchemy 2 typed mappings): people, their login sessions, submissions, their
+gradings, and extensions."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Dialect, Enum, ForeignKey, String, TypeDecorator
+from sqlalchemy import DateTime, Dialect, Enum, ForeignKey, Index, String, TypeDecorator, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -62,10 +63,23 @@ class Person(Base):
     role: Mapped[Role] = mapped_column(_enum(Role))
     token_id: Mapped[str] = mapped_column(String(32), unique=True)
     token_hash: Mapped[str] = mapped_column(String(64))
-    pseudonym: Mapped[str | None] = mapped_column(String(40), unique=True)
+    pseudonym: Mapped[str | None] = mapped_column(String(40), unique=True)  # and unique in lower case
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     submissions: Mapped[list[Submission]] = relationship(back_populates="person")
+
+    __table_args__ = (Index("uq_people_pseudonym_lower", func.lower(pseudonym), unique=True),)
+
+
+class LoginSession(Base):
+    """A browser's login: its cookie names it; logging out or a reissued token ends it on the server."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie's session secret
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Submission(Base):
@@ -81,7 +95,6 @@ class Submission(Base):
     stored_name: Mapped[str] = mapped_column(String(100))
     size: Mapped[int]
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    days_late: Mapped[int]
 
     person: Mapped[Person] = relationship(back_populates="submissions")
     gradings: Mapped[list[Grading]] = relationship(back_populates="submission", order_by="Grading.id")
@@ -103,3 +116,22 @@ class Grading(Base):
     accuracy: Mapped[float | None]
 
     submission: Mapped[Submission] = relationship(back_populates="gradings")
+
+
+class Extension(Base):
+    """A student's own deadlines for one assignment, granted by a TA; revoked ones are kept, with who and when."""
+
+    __tablename__ = "extensions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    assignment_id: Mapped[str] = mapped_column(String(64))
+    due: Mapped[datetime] = mapped_column(UTCDateTime)
+    hard_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: the course's gap after `due`
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    granted_by: Mapped[str] = mapped_column(String(200))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    person: Mapped[Person] = relationship()

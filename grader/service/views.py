@@ -1,11 +1,13 @@
 """What the pages and the API show: typed views of submissions, gradings and grades, with the course's rules applied.
 
 A submission's result is its newest finished grading; its status is its newest grading (a regrade in progress).
-The late penalty is applied when shown, from course.toml as it is now.
+Lateness, late days and the penalty are applied when shown, from course.toml as it is now and the student's
+extensions (grader.service.policy).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -13,9 +15,13 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grader.course import OfferedAssignment
+from grader.config import load_assignment
+from grader.course import Course, OfferedAssignment
 from grader.models import Report, ScoreItem
+from grader.reports.templating import percent
+from grader.service.policy import Policy, class_policies, course_policies, policies_for, result_grading
 from grader.service.tables import Grading, GradingState, Person, Role, Submission
+from grader.tasks import TASK_TYPES
 
 HIDDEN_REASON = "Hidden."  # as the student HTML view shows a hidden item
 
@@ -27,7 +33,9 @@ class SubmissionView(BaseModel):
     assignment_id: str
     filename: str
     submitted_at: datetime
+    due: datetime  # the student's own (an extension's, when they have one)
     days_late: int
+    late_days: int  # of days_late, those the student's late days cover
     state: GradingState
     stage: str
     queue_position: int | None
@@ -38,6 +46,14 @@ class SubmissionView(BaseModel):
     accuracy: float | None
     counts: bool
     graded_by: int | None  # the grading whose report is shown
+
+
+def lateness(view: SubmissionView) -> str:
+    """How late a submission was and what it cost, as every page says it."""
+    if not view.days_late:
+        return "on time"
+    used = f" ({view.late_days} late day(s) used)" if view.late_days else ""
+    return f"{view.days_late} day(s) late{used}, -{percent(view.penalty)}"
 
 
 class GradeRow(BaseModel):
@@ -51,30 +67,9 @@ class GradeRow(BaseModel):
 
 
 class LeaderboardEntry(BaseModel):
+    rank: int  # ties share a rank (1, 1, 3)
     pseudonym: str
     accuracy: float
-
-
-def result_grading(submission: Submission) -> Grading | None:
-    """The newest finished grading of a submission."""
-    return next((g for g in reversed(submission.gradings) if g.state is GradingState.DONE), None)
-
-
-def final_score(submission: Submission, offered: OfferedAssignment) -> float | None:
-    result = result_grading(submission)
-    if result is None or result.total is None:
-        return None
-    return result.total * (1 - offered.penalty(submission.days_late))
-
-
-def counting_submission(submissions: Sequence[Submission], offered: OfferedAssignment) -> Submission | None:
-    """The graded submission that is the grade: the latest, or the best after the late penalty (latest on ties)."""
-    graded = sorted((s for s in submissions if result_grading(s) is not None), key=lambda s: (s.submitted_at, s.id))
-    if not graded:
-        return None
-    if offered.counts == "latest":
-        return graded[-1]
-    return max(reversed(graded), key=lambda s: final_score(s, offered) or 0.0)
 
 
 def queue_positions(db: Session) -> dict[int, int]:
@@ -83,31 +78,37 @@ def queue_positions(db: Session) -> dict[int, int]:
     return {grading_id: place for place, grading_id in enumerate(queued, start=1)}
 
 
-def submission_view(submission: Submission, offered: OfferedAssignment, positions: dict[int, int],
+def submission_view(submission: Submission, policy: Policy, positions: dict[int, int],
                     counting: Submission | None) -> SubmissionView:
     latest = submission.gradings[-1]
     result = result_grading(submission)
+    at = submission.submitted_at
     return SubmissionView(
         id=submission.id, assignment_id=submission.assignment_id, filename=submission.filename,
-        submitted_at=submission.submitted_at, days_late=submission.days_late, state=latest.state,
-        stage=latest.stage, queue_position=positions.get(latest.id),
+        submitted_at=at, due=policy.due, days_late=policy.days_late(at), late_days=policy.late_days_used(at),
+        state=latest.state, stage=latest.stage, queue_position=positions.get(latest.id),
         total=result.total if result else None, max_total=result.max_total if result else None,
-        penalty=offered.penalty(submission.days_late), final=final_score(submission, offered),
+        penalty=policy.penalty(at), final=policy.final(submission),
         accuracy=result.accuracy if result else None, counts=submission is counting,
         graded_by=result.id if result else None,
     )
 
 
-def submissions_of(db: Session, person: Person, offered: OfferedAssignment) -> list[SubmissionView]:
+def submission_views(db: Session, policy: Policy, submissions: Sequence[Submission]) -> list[SubmissionView]:
+    """Views of one student's submissions to one assignment (in any order), newest first."""
+    ordered = sorted(submissions, key=lambda s: s.id)
+    counting, positions = policy.counting(ordered), queue_positions(db)
+    return [submission_view(s, policy, positions, counting) for s in reversed(ordered)]
+
+
+def submissions_of(db: Session, course: Course, person: Person, offered: OfferedAssignment) -> list[SubmissionView]:
     """A person's submissions to one assignment, newest first."""
     submissions = db.scalars(select(Submission).where(
-        Submission.person_id == person.id, Submission.assignment_id == offered.id).order_by(Submission.id)).all()
-    counting = counting_submission(submissions, offered)
-    positions = queue_positions(db)
-    return [submission_view(s, offered, positions, counting) for s in reversed(submissions)]
+        Submission.person_id == person.id, Submission.assignment_id == offered.id)).all()
+    return submission_views(db, policies_for(db, course, person.id)[offered.id], submissions)
 
 
-def grade_rows(db: Session, offered: OfferedAssignment) -> list[GradeRow]:
+def grade_rows(db: Session, course: Course, offered: OfferedAssignment) -> list[GradeRow]:
     """Every student on the roster with their counting submission of one assignment, by login."""
     students = db.scalars(select(Person).where(Person.role == Role.STUDENT).order_by(Person.login)).all()
     by_person: dict[int, list[Submission]] = {}
@@ -115,18 +116,23 @@ def grade_rows(db: Session, offered: OfferedAssignment) -> list[GradeRow]:
                                  .order_by(Submission.id)):
         by_person.setdefault(submission.person_id, []).append(submission)
     positions = queue_positions(db)
+    policies, default = class_policies(db, course), course_policies(course)
     rows = []
     for student in students:
         submissions = by_person.get(student.id, [])
-        counting = counting_submission(submissions, offered)
-        view = submission_view(counting, offered, positions, counting) if counting else None
+        policy = policies.get(student.id, default)[offered.id]
+        counting = policy.counting(submissions)
+        view = submission_view(counting, policy, positions, counting) if counting else None
         rows.append(GradeRow(login=student.login, name=student.name, email=student.email,
                              submissions=len(submissions), counting=view))
     return rows
 
 
 def leaderboard(db: Session, offered: OfferedAssignment) -> list[LeaderboardEntry]:
-    """The best accuracy on the hidden test images of every student who chose a pseudonym, best first."""
+    """The best credited metric on the hidden test images (the `accuracy` column: an accuracy, or for a
+    reconstruction an error, lowest best) of every student who chose a pseudonym, best first."""
+    metric = load_assignment(offered.id).metric
+    sign = -1.0 if metric is not None and not TASK_TYPES[metric.task].higher_is_better else 1.0
     best: dict[str, float] = {}
     submissions = db.scalars(select(Submission).join(Person).where(
         Submission.assignment_id == offered.id, Person.pseudonym.is_not(None)))
@@ -134,8 +140,20 @@ def leaderboard(db: Session, offered: OfferedAssignment) -> list[LeaderboardEntr
         result = result_grading(submission)
         if result is not None and result.accuracy is not None and submission.person.pseudonym:
             pseudonym = submission.person.pseudonym
-            best[pseudonym] = max(result.accuracy, best.get(pseudonym, 0.0))
-    return [LeaderboardEntry(pseudonym=p, accuracy=a) for p, a in sorted(best.items(), key=lambda kv: -kv[1])]
+            best[pseudonym] = max(sign * result.accuracy, best.get(pseudonym, -math.inf))
+    return ranked(best, sign)
+
+
+def ranked(best: dict[str, float], sign: float = 1.0) -> list[LeaderboardEntry]:
+    """Best first (ties by pseudonym); equal scores share the rank of the first of them. `best` holds each
+    pseudonym's metric times `sign`, so that higher is better (-1 for an error)."""
+    entries: list[LeaderboardEntry] = []
+    ordered = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))
+    for place, (pseudonym, score) in enumerate(ordered, start=1):
+        tied = place > 1 and ordered[place - 2][1] == score
+        entries.append(LeaderboardEntry(rank=entries[-1].rank if tied else place, pseudonym=pseudonym,
+                                        accuracy=sign * score))
+    return entries
 
 
 class StudentReport(BaseModel):

@@ -31,11 +31,11 @@ def login(request: Request, db: Database, token: Annotated[str, Form(max_length=
     if person is None:
         return render(request, "login.html.j2", None, 401, message="That token is not valid; check the mail you got "
                       "from the course staff, or ask them for a new one.")
-    log_in(request, person)
+    log_in(request, db, person)
     return RedirectResponse("/", status_code=303)
 
 
 @router.post("/logout", dependencies=[CsrfChecked])
-def logout(request: Request) -> RedirectResponse:
-    log_out(request)
+def logout(request: Request, db: Database) -> RedirectResponse:
+    log_out(request, db)
     return RedirectResponse("/login", status_code=303)

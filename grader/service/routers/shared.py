@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from fastapi import HTTPException
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from grader.config import load_assignment
 from grader.course import OfferedAssignment
-from grader.reports.render import VIEW_STEMS, View
+from grader.reports import read_report_json
+from grader.reports.files import REPORT_JSON
+from grader.reports.render import HandIn, View, render_handed_in
 from grader.service.context import ServiceContext
-from grader.service.pages import report_file
+from grader.service.pages import REPORT_CSP
+from grader.service.policy import policies_for, result_grading
 from grader.service.storage import report_dir, upload_path
 from grader.service.tables import Person, Submission
-from grader.service.views import result_grading
+from grader.service.views import lateness, submission_view
 
 CSV_TYPE = "text/csv; charset=utf-8"
 
@@ -39,12 +43,21 @@ def any_submission(db: Session, submission_id: int) -> Submission:
     return submission
 
 
-def graded_report(context: ServiceContext, submission: Submission, view: View) -> FileResponse:
-    """The HTML report (student or TA view) of a submission's newest finished grading."""
+def graded_report(context: ServiceContext, db: Session, submission: Submission, view: View) -> HTMLResponse:
+    """The HTML report (student or TA view) of a submission's newest finished grading, with the uploaded file's
+    name, the course's time zone and the grade after the late penalty as the policy is now."""
     result = result_grading(submission)
     if result is None:
         raise HTTPException(404, "This submission has not been graded yet.")
-    return report_file(report_dir(context.settings.reports_dir, result.id) / f"{VIEW_STEMS[view]}.html")
+    course, offered = context.course, offered_or_404(context, submission.assignment_id)
+    folder = report_dir(context.settings.reports_dir, result.id)
+    report = read_report_json(folder / REPORT_JSON)
+    shown = submission_view(submission, policies_for(db, course, submission.person_id)[offered.id], {}, None)
+    hand_in = HandIn(filename=submission.filename, submitted=course.show_time(submission.submitted_at),
+                     graded=course.show_time(report.graded_at), lateness=lateness(shown),
+                     grade=report.score.total * (1 - shown.penalty))
+    html = render_handed_in(report, load_assignment(offered.id), folder, view, hand_in)
+    return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})
 
 
 def stored_file(context: ServiceContext, submission: Submission) -> FileResponse:

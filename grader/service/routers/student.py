@@ -9,11 +9,12 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy.orm import Session
 
 from grader.config import load_assignment
-from grader.course import OfferedAssignment
+from grader.course import Course, OfferedAssignment
 from grader.service.auth import AnyPage, CsrfChecked, StudentPage
 from grader.service.context import Database, Service
 from grader.service.pages import flash, render, templates
 from grader.service.people import change_pseudonym
+from grader.service.policy import late_days_left, policies_for
 from grader.service.routers.shared import graded_report, offered_or_404, own_submission, stored_file
 from grader.service.storage import UploadRefused, read_chunks
 from grader.service.submissions import accept_upload
@@ -25,23 +26,26 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/assignments", response_class=HTMLResponse)
 def assignments(request: Request, person: StudentPage, db: Database, context: Service) -> Response:
-    rows = []
+    policies, rows = policies_for(db, context.course, person.id), []
     for offered in context.course.assignments:
-        view = next((v for v in submissions_of(db, person, offered) if v.counts), None)
-        rows.append({"offered": offered, "title": load_assignment(offered.id).title, "counting": view})
-    return render(request, "assignments.html.j2", person, rows=rows)
+        view = next((v for v in submissions_of(db, context.course, person, offered) if v.counts), None)
+        rows.append({"offered": offered, "policy": policies[offered.id], "title": load_assignment(offered.id).title,
+                     "counting": view})
+    return render(request, "assignments.html.j2", person, rows=rows, late_days=late_days_left(context.course, policies))
 
 
-def assignment_page(request: Request, person: Person, db: Session, offered: OfferedAssignment,
+def assignment_page(request: Request, person: Person, db: Session, course: Course, offered: OfferedAssignment,
                     message: str | None = None, status_code: int = 200) -> Response:
-    return render(request, "assignment.html.j2", person, status_code, offered=offered, message=message,
-                  title=load_assignment(offered.id).title, open=not offered.closed(utcnow()),
-                  submissions=submissions_of(db, person, offered))
+    policies = policies_for(db, course, person.id)
+    policy = policies[offered.id]
+    return render(request, "assignment.html.j2", person, status_code, offered=offered, policy=policy,
+                  message=message, title=load_assignment(offered.id).title, open=not policy.closed(utcnow()),
+                  late_days=late_days_left(course, policies), submissions=submissions_of(db, course, person, offered))
 
 
 @router.get("/assignments/{assignment_id}", response_class=HTMLResponse)
 def assignment(request: Request, assignment_id: str, person: StudentPage, db: Database, context: Service) -> Response:
-    return assignment_page(request, person, db, offered_or_404(context, assignment_id))
+    return assignment_page(request, person, db, context.course, offered_or_404(context, assignment_id))
 
 
 @router.get("/assignments/{assignment_id}/rows", response_class=HTMLResponse)
@@ -50,7 +54,8 @@ def submission_rows(request: Request, assignment_id: str, person: StudentPage, d
     """The submissions table's rows, which the page fetches while a grading is under way."""
     offered = offered_or_404(context, assignment_id)
     return templates().TemplateResponse(request, "submission_rows.html.j2", {
-        "course": context.course, "submissions": submissions_of(db, person, offered)})
+        "course": context.course, "offered": offered,
+        "submissions": submissions_of(db, context.course, person, offered)})
 
 
 @router.post("/assignments/{assignment_id}/submissions", dependencies=[CsrfChecked])
@@ -61,7 +66,7 @@ def hand_in(request: Request, assignment_id: str, person: StudentPage, db: Datab
         submission = accept_upload(db, context.settings, context.course, person, offered, file.filename or "",
                                    read_chunks(file.file))
     except UploadRefused as exc:
-        return assignment_page(request, person, db, offered, str(exc), exc.status_code)
+        return assignment_page(request, person, db, context.course, offered, str(exc), exc.status_code)
     context.wake_jobs()
     # The table below updates itself (static/status.js) while this message stays: say it as of the upload.
     flash(request, f"Received {submission.filename} as submission #{submission.id}; it was queued for grading, "
@@ -70,8 +75,8 @@ def hand_in(request: Request, assignment_id: str, person: StudentPage, db: Datab
 
 
 @router.get("/submissions/{submission_id}/report")
-def student_report(submission_id: int, person: StudentPage, db: Database, context: Service) -> FileResponse:
-    return graded_report(context, own_submission(db, person, submission_id), "student")
+def student_report(submission_id: int, person: StudentPage, db: Database, context: Service) -> HTMLResponse:
+    return graded_report(context, db, own_submission(db, person, submission_id), "student")
 
 
 @router.get("/submissions/{submission_id}/download")

@@ -12,7 +12,9 @@ from grader.reports.gradebook import summarize
 from grader.service.auth import CsrfChecked, TaPage
 from grader.service.context import Database, Service
 from grader.service.exports import class_canvas_csv, class_similarity, counting_reports, write_class_gradebook
+from grader.service.extensions import list_extensions
 from grader.service.pages import flash, render, report_file
+from grader.service.policy import late_days_left, policies_for
 from grader.service.routers.shared import (
     CSV_TYPE,
     any_submission,
@@ -24,7 +26,7 @@ from grader.service.routers.shared import (
 from grader.service.storage import report_dir
 from grader.service.submissions import request_regrade
 from grader.service.tables import Grading, GradingState, Person, Role, Submission
-from grader.service.views import counting_submission, grade_rows, queue_positions, submission_view
+from grader.service.views import grade_rows, submission_views
 from grader.similarity import load_result
 
 router = APIRouter(prefix="/ta", include_in_schema=False)
@@ -39,8 +41,8 @@ def class_overview(request: Request, person: TaPage, db: Database, context: Serv
         rows.append({"id": offered.id, "title": load_assignment(offered.id).title, "due": offered.due,
                      "students": students, "submissions": submissions})
     states = {state: count for state, count in db.execute(select(Grading.state, func.count()).group_by(Grading.state))}
-    students = db.scalar(select(func.count()).select_from(Person).where(Person.role == Role.STUDENT))
-    return render(request, "ta_home.html.j2", person, rows=rows, students=students,
+    on_roster = db.scalar(select(func.count()).select_from(Person).where(Person.role == Role.STUDENT))
+    return render(request, "ta_home.html.j2", person, rows=rows, students=on_roster,
                   queued=states.get(GradingState.QUEUED, 0), running=states.get(GradingState.RUNNING, 0))
 
 
@@ -49,7 +51,7 @@ def class_assignment(request: Request, assignment_id: str, person: TaPage, db: D
                      context: Service) -> Response:
     offered = offered_or_404(context, assignment_id)
     assignment = load_assignment(offered.id)
-    rows = grade_rows(db, offered)
+    rows = grade_rows(db, context.course, offered)
     reports, _ = counting_reports(context.settings, rows)
     return render(request, "ta_assignment.html.j2", person, offered=offered, title=assignment.title, rows=rows,
                   summary=summarize(reports, assignment) if reports else None)
@@ -62,16 +64,18 @@ def student_submissions(request: Request, assignment_id: str, login: str, person
     student = db.scalar(select(Person).where(Person.login == login))
     if student is None:
         raise HTTPException(404, f"There is no student {login!r} on the roster.")
+    policies = policies_for(db, context.course, student.id)
     mine = [s for s in student.submissions if s.assignment_id == offered.id]
-    counting, positions = counting_submission(mine, offered), queue_positions(db)
-    views = [submission_view(s, offered, positions, counting) for s in reversed(mine)]
     return render(request, "ta_student.html.j2", person, offered=offered, student=student,
-                  title=load_assignment(offered.id).title, submissions=views)
+                  title=load_assignment(offered.id).title, policy=policies[offered.id],
+                  late_days=late_days_left(context.course, policies),
+                  extensions=[e for e in list_extensions(db, context.course, offered.id) if e.login == student.login],
+                  submissions=submission_views(db, policies[offered.id], mine))
 
 
 @router.get("/assignments/{assignment_id}/summary")
 def class_summary(assignment_id: str, person: TaPage, db: Database, context: Service) -> FileResponse:
-    folder = write_class_gradebook(db, context.settings, offered_or_404(context, assignment_id))
+    folder = write_class_gradebook(db, context.settings, context.course, offered_or_404(context, assignment_id))
     return report_file(folder / "summary.html")
 
 
@@ -79,7 +83,7 @@ def class_summary(assignment_id: str, person: TaPage, db: Database, context: Ser
 def similarity(request: Request, assignment_id: str, person: TaPage, db: Database, context: Service) -> Response:
     offered = offered_or_404(context, assignment_id)
     return render(request, "ta_similarity.html.j2", person, offered=offered, title=load_assignment(offered.id).title,
-                  result=class_similarity(db, context.settings, offered))
+                  result=class_similarity(db, context.settings, context.course, offered))
 
 
 @router.get("/assignments/{assignment_id}/_similarity/{name}")
@@ -103,14 +107,14 @@ def summary_link(grading_id: int, person: TaPage, db: Database, context: Service
 
 @router.get("/assignments/{assignment_id}/grades.csv")
 def grades(assignment_id: str, person: TaPage, db: Database, context: Service) -> FileResponse:
-    folder = write_class_gradebook(db, context.settings, offered_or_404(context, assignment_id))
+    folder = write_class_gradebook(db, context.settings, context.course, offered_or_404(context, assignment_id))
     return FileResponse(folder / "grades.csv", media_type=CSV_TYPE, filename=f"{assignment_id}-grades.csv")
 
 
 @router.get("/assignments/{assignment_id}/canvas.csv")
 def canvas(assignment_id: str, person: TaPage, db: Database, context: Service) -> Response:
     offered = offered_or_404(context, assignment_id)
-    text = class_canvas_csv(grade_rows(db, offered), load_assignment(offered.id))
+    text = class_canvas_csv(grade_rows(db, context.course, offered), load_assignment(offered.id))
     return csv_download(text, f"{offered.id}-canvas.csv")
 
 
@@ -125,8 +129,8 @@ def regrade_all(request: Request, assignment_id: str, person: TaPage, db: Databa
 
 
 @router.get("/submissions/{submission_id}/report")
-def ta_report(submission_id: int, person: TaPage, db: Database, context: Service) -> FileResponse:
-    return graded_report(context, any_submission(db, submission_id), "ta")
+def ta_report(submission_id: int, person: TaPage, db: Database, context: Service) -> HTMLResponse:
+    return graded_report(context, db, any_submission(db, submission_id), "ta")
 
 
 @router.get("/submissions/{submission_id}/download")

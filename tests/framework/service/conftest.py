@@ -54,6 +54,20 @@ def postgres_server() -> Iterator[str]:
 
 
 
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    """Debian's chromium under Playwright (Playwright's own browser download is not used)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("GRADER_CHROMIUM") or shutil.which("chromium")
+    if executable is None:
+        missing("chromium is not installed (apt-get install chromium; scripts/test.sh does it)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def new_database(request: pytest.FixtureRequest) -> Callable[[], str | None]:
     """Makes databases for a test: None (SQLite in each course folder), or a fresh database on the throwaway
@@ -81,13 +95,15 @@ def database_url(new_database: Callable[[], str | None]) -> str | None:
 
 @pytest.fixture
 def serve(tmp_path: Path, new_database: Callable[[], str | None]) -> Iterator[Callable[..., Served]]:
-    """Start the service (grading held back) for a course offering a1 with the given rules, and a2 when given."""
+    """Start the service (grading held back) for a course offering a1 with the given rules, and a2 when given;
+    `course` adds course-wide keys."""
     started: list[Served] = []
 
-    def start(max_upload_mb: float = 1.0, a2: dict[str, object] | None = None, **rules: object) -> Served:
+    def start(max_upload_mb: float = 1.0, a2: dict[str, object] | None = None,
+              course: dict[str, object] | None = None, **rules: object) -> Served:
         offered = {A1: rules} | ({A2: a2} if a2 is not None else {})
         settings, tokens = make_course_dir(tmp_path / f"course{len(started)}", new_database(), offered,
-                                           max_upload_mb)
+                                           max_upload_mb, course=course)
         client = TestClient(create_app(settings))
         client.__enter__()
         served = Served(client, tokens)

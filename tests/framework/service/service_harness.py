@@ -26,7 +26,7 @@ from grader.paths import examples_dir
 from grader.reports import read_report_json, write_all
 from grader.reports.files import REPORT_JSON
 from grader.service.context import ServiceContext
-from grader.service.db import open_database
+from grader.service.db import upgrade_database
 from grader.service.dispatch import recover
 from grader.service.people import RosterEntry, import_roster
 from grader.service.settings import ServiceSettings
@@ -68,8 +68,11 @@ def toml_value(value: object) -> str:
     return str(value).lower()
 
 
-def course_toml(offered: dict[str, dict[str, object]], max_upload_mb: float = 1.0) -> str:
-    head = f'name = "Test course"\ntimezone = "UTC"\nmax_upload_mb = {max_upload_mb}\n'
+def course_toml(offered: dict[str, dict[str, object]], max_upload_mb: float = 1.0,
+                course: dict[str, object] | None = None) -> str:
+    """A course.toml offering the given assignments; `course` adds or replaces course-wide keys (e.g. late_days)."""
+    keys = {"name": "Test course", "timezone": "UTC", "max_upload_mb": max_upload_mb, **(course or {})}
+    head = "".join(f"{key} = {toml_value(value)}\n" for key, value in keys.items())
     return head + "".join(offered_toml(assignment_id, rules) for assignment_id, rules in offered.items())
 
 
@@ -123,15 +126,15 @@ def free_port() -> int:
 
 def make_course_dir(folder: Path, database_url: str | None, offered: dict[str, dict[str, object]],
                     max_upload_mb: float = 1.0, students: list[RosterEntry] = STUDENTS,
-                    ) -> tuple[ServiceSettings, dict[str, str]]:
+                    course: dict[str, object] | None = None) -> tuple[ServiceSettings, dict[str, str]]:
     """A course folder with course.toml and the roster imported; returns the settings and every login token."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "course.toml").write_text(course_toml(offered, max_upload_mb))
+    (folder / "course.toml").write_text(course_toml(offered, max_upload_mb, course))
     settings = ServiceSettings(course_dir=folder, database_url=database_url, cluster=None)
     tokens = {}
-    with open_database(settings.database)() as db:
+    with upgrade_database(settings.database)() as db:
         for entries, role in ((students, Role.STUDENT), (TAS, Role.TA)):
-            issued, _ = import_roster(db, entries, role)
+            issued = import_roster(db, entries, role).tokens
             tokens.update({new.person.login: new.token for new in issued})
     return settings, tokens
 
@@ -139,7 +142,11 @@ def make_course_dir(folder: Path, database_url: str | None, offered: dict[str, d
 def finish(served: Served, submission_id: int, graded: Path) -> None:
     """Finish a submission's newest grading with a real report, the way a worker does (report folder first),
     and let the job loop's recovery record it."""
-    context = served.context
+    finish_grading(served.context, submission_id, graded)
+
+
+def finish_grading(context: ServiceContext, submission_id: int, graded: Path) -> None:
+    """`finish` for any service's context (one running as its own process too: its database and folders)."""
     with context.sessions() as db:
         submission = db.scalar(select(Submission).where(Submission.id == submission_id))
         grading_id, login = submission.gradings[-1].id, submission.person.login

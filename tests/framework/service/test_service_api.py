@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 
 import pytest
 from fastapi.testclient import TestClient
-from service_harness import A1, A2, A2_FULL, EXAMPLES, EXAMPLES_DIR, Served, finish
+from service_harness import A1, A2, A2_FULL, EXAMPLES, EXAMPLES_DIR, Served, csrf_of, finish
 from sqlalchemy import func, select
 
 from grader.reports.files import REPORT_JSON
@@ -82,6 +82,9 @@ def test_notebooks_and_archives_are_accepted(serve, name: str) -> None:
     ("hw.tar.gz", b"PK\x03\x04 a zip named .tar.gz", 400, "not a .tar.gz archive"),
     ("hw.ipynb", b"print('a script, not a notebook')", 400, "not a Jupyter notebook"),
     ("hw.ipynb", b'{"cells": "not a list"}', 400, "not a Jupyter notebook"),
+    ("hw.ipynb", b"[" * 200_000, 400, "not a Jupyter notebook"),  # deeper than Python's recursion limit
+    ("hw.ipynb", b'{"cells": [}', 400, "not a Jupyter notebook"),
+    ("hw.ipynb", b'\xff\xfe{"cells": []}', 400, "not a Jupyter notebook"),
     ("hw.py", b"\x7fELF\x02\x01\x01\x00\x00\x00", 400, "not Python source"),
     ("hw.py", b"", 400, "empty"),
 ])
@@ -105,7 +108,14 @@ def test_oversized_uploads_are_refused_before_intake(serve) -> None:
     far_too_big = b"#" * (2 * 2**20)  # past the request limit itself: refused by its Content-Length
     response = post_file(served, "s1", "huge.py", far_too_big)
     assert response.status_code == 413
-    assert "larger than the service accepts" in response.text
+    assert response.json()["detail"] == "The upload is larger than the course's limit of 0.01 MB."
+    student = served.browser("s1")
+    form = student.get(f"/assignments/{A1}").text
+    page = student.post(f"/assignments/{A1}/submissions", data={"csrf": csrf_of(form)},
+                        files={"file": ("huge.py", far_too_big)})
+    assert page.status_code == 413 and "up to 0.01 MB" in form  # the form's own number, on the site's layout
+    assert "<header>" in page.text and 'role="alert">The upload is larger than the course&#39;s limit of 0.01 MB.' \
+        in page.text
     assert count_rows(served, Submission) == 0
     assert [p for p in served.context.settings.uploads_dir.rglob("*") if p.is_file()] == []
 
@@ -171,7 +181,7 @@ def test_late_penalty_per_started_day_is_applied_and_shown(serve, graded_a1: dic
     graded = served.client.get(f"/api/submissions/{submission['id']}", headers=served.bearer("s1")).json()
     assert (graded["state"], graded["total"], graded["final"]) == ("done", 100.0, pytest.approx(70.0))
     page = served.browser("s1").get(f"/assignments/{A1}").text
-    assert "2 day(s), -30.0%" in page and ">70<" in page
+    assert "2 day(s) late, -30.0%" in page and ">70<" in page
 
 
 @pytest.mark.parametrize(("counts", "expected"), [("best", "full"), ("latest", "weak")])
@@ -298,9 +308,9 @@ def test_leaderboard_under_pseudonyms_and_in_gradescope_results(serve, graded_a2
     served.client.put("/api/me/pseudonym", headers=served.bearer("s1"), json={"pseudonym": "Night Owl"})
     board = served.client.get(f"/api/assignments/{A2}/leaderboard", headers=served.bearer("s2")).json()
     accuracy = json.loads((graded_a2 / REPORT_JSON).read_text())["metrics"]["accuracy"]
-    assert board == [{"pseudonym": "Night Owl", "accuracy": accuracy}]
+    assert board == [{"rank": 1, "pseudonym": "Night Owl", "accuracy": accuracy}]
     taken = served.client.put("/api/me/pseudonym", headers=served.bearer("s2"), json={"pseudonym": "Night Owl"})
-    assert taken.status_code == 422 and "taken" in taken.json()["detail"]
+    assert taken.status_code == 409 and "taken" in taken.json()["detail"]
     assert served.client.get(f"/api/assignments/{A1}/leaderboard", headers=served.bearer("s1")).status_code == 404
     with served.context.sessions() as db:
         grading = db.scalar(select(Grading).where(Grading.submission_id == submission))

@@ -1,37 +1,27 @@
 """A real browser (Playwright driving Debian's chromium) against a real `grader serve` that grades with Ray:
 a student logs in with a token, hands in, watches the status change without reloading and opens the report;
-a TA looks at the class and exports the gradebooks. Every page is saved as a screenshot (the test's artifacts;
+a TA looks at the class and exports the gradebooks; a TA grants one student an extension and sees the grade follow.
+Every page is saved as a screenshot (the test's artifacts;
 set GRADER_SCREENSHOTS=DIR to also copy them there, as for the screenshots in docs/service/)."""
 
 from __future__ import annotations
 
 import csv
 import os
-import re
 import shutil
-from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from service_harness import A1, EXAMPLES, EXAMPLES_DIR, ServiceProcess, make_course_dir, missing
+from service_harness import A1, EXAMPLES, EXAMPLES_DIR, ServiceProcess, finish_grading, make_course_dir
+
+from grader.course import load_course
+from grader.service.context import ServiceContext
+from grader.service.db import open_database
 
 pytestmark = pytest.mark.browser
 GRADING_SECONDS = 600  # Ray's start and one a1 grading on a loaded 2-core machine, with room to spare
 SOURCE = EXAMPLES_DIR / A1 / EXAMPLES["full"] / "cifar_dataset.py"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    """Debian's chromium under Playwright (Playwright's own browser download is not used)."""
-    from playwright.sync_api import sync_playwright
-
-    executable = os.environ.get("GRADER_CHROMIUM") or shutil.which("chromium")
-    if executable is None:
-        missing("chromium is not installed (apt-get install chromium; scripts/test.sh does it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 class Screenshots:
@@ -90,7 +80,7 @@ def test_a_student_hands_in_and_reads_the_report_and_a_ta_exports(chromium, tmp_
         assert student.evaluate("window.notReloaded === true")  # the table changed under the page's own script
         shots.take(student, "student-graded")
         student.click("a:text-is('report')")
-        assert re.search(r"Score: 100 / 100", student.inner_text("body"))
+        assert "Grade: 100 / 100 (score 100 / 100; handed in on time)" in student.inner_text("body")
         assert "Hidden checks" not in student.inner_text("body")
         shots.take(student, "student-report")
 
@@ -116,3 +106,44 @@ def test_a_student_hands_in_and_reads_the_report_and_a_ta_exports(chromium, tmp_
     assert {p.name for p in (tmp_path / "screenshots").glob("*.png")} >= {
         "student-assignments.png", "student-queued.png", "student-graded.png", "student-report.png",
         "ta-class.png", "ta-assignment.png", "ta-report.png"}
+
+
+def test_a_ta_gives_one_student_a_two_day_extension_and_sees_the_grade_change(
+        chromium, tmp_path: Path, graded_a1: dict[str, Path]) -> None:
+    now = datetime.now(UTC)
+    course_dir = tmp_path / "course"
+    settings, tokens = make_course_dir(course_dir, None, {A1: {"due": now - timedelta(days=1, hours=2),
+                                                               "hard_deadline": now + timedelta(days=2)}})
+    server = ServiceProcess(course_dir)  # grading held back: the test finishes the grading as a worker would
+    shots = Screenshots(tmp_path / "screenshots")
+    server.start()
+    try:
+        student = log_in(chromium, server.url, tokens["s1"])
+        student.click(f"a[href='/assignments/{A1}']")
+        student.set_input_files("input[type=file]", str(SOURCE))
+        student.click("button:text-is('Upload')")
+        student.wait_for_selector("text=queued for grading")
+        context = ServiceContext(settings, load_course(course_dir), open_database(settings.database), jobs=None)
+        finish_grading(context, 1, graded_a1["full"])
+        student.reload()
+        assert "2 day(s) late, -20.0%" in student.inner_text("#submissions")
+
+        ta = log_in(chromium, server.url, tokens["ta1"])
+        ta.goto(f"{server.url}/ta/assignments/{A1}/students/s1")
+        ta.fill("input[name=due]", (context.course.assignments[0].due + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"))
+        ta.fill("input[name=reason]", "two-day extension")
+        ta.click("button:text-is('Grant extension')")
+        assert "s1 is now due" in ta.inner_text("body")
+        assert "two-day extension" in ta.inner_text("#extensions") and "ta1, " in ta.inner_text("#extensions")
+        shots.take(ta, "ta-extension")
+        ta.goto(f"{server.url}/ta/assignments/{A1}")
+        assert "100" in ta.inner_text("table:last-of-type") and "-20.0%" not in ta.inner_text("table:last-of-type")
+        with ta.expect_download() as canvas:
+            ta.click("text=Canvas gradebook CSV")
+        rows = list(csv.reader(canvas.value.path().open()))
+        assert rows[2][2] == "s1" and rows[2][5] == "100"
+        student.reload()
+        assert "Your extension" in student.inner_text("#deadline") and "on time" in student.inner_text("#submissions")
+        shots.take(student, "student-extension")
+    finally:
+        server.stop()

@@ -78,26 +78,49 @@ def test_a_bad_course_file_is_one_sentence(grader, tmp_path: Path, text: str, wo
     assert done.returncode == 2 and words.split("'")[0] in done.stderr and "Traceback" not in done.stderr
 
 
+def test_the_database_is_upgraded_by_an_explicit_step(grader, tmp_path: Path) -> None:
+    assert grader("course", "init", cwd=tmp_path).returncode == 0
+    (tmp_path / "roster.csv").write_text("student_id,name,email\ns1,Ann One,ann@x.edu\n")
+    early = grader("roster", "import", "roster.csv", cwd=tmp_path)
+    assert early.returncode == 2 and "Traceback" not in early.stderr
+    assert "has no schema yet" in early.stderr and "run `grader db upgrade`" in " ".join(early.stderr.split())
+    for _ in range(2):  # a second upgrade finds the schema current
+        upgraded = grader("db", "upgrade", cwd=tmp_path)
+        assert upgraded.returncode == 0 and "is at schema " in upgraded.stdout
+    assert grader("roster", "import", "roster.csv", cwd=tmp_path).returncode == 0, "the schema is the newest"
+    for url, words in (("nosuchdb://x", "is not usable"), (f"sqlite:///{tmp_path}/none/x.db", "Cannot reach")):
+        failed = grader("db", "upgrade", "--database", url, cwd=tmp_path)
+        assert failed.returncode == 2 and words in failed.stderr and "Traceback" not in failed.stderr
+
+
 def test_roster_import_issues_hashed_tokens_once(grader, tmp_path: Path) -> None:
     assert grader("course", "init", cwd=tmp_path).returncode == 0
+    assert grader("db", "upgrade", cwd=tmp_path).returncode == 0
     (tmp_path / "roster.csv").write_text("student_id,name,email\ns1,Ann One,ann@x.edu\ns2,Bob Two,bob@x.edu\n")
     done = grader("roster", "import", "roster.csv", "--tokens-out", "tokens.csv", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     tokens = {row["student_id"]: row["token"] for row in csv.DictReader((tmp_path / "tokens.csv").open())}
     assert set(tokens) == {"s1", "s2"} and tokens["s1"] in "".join(done.stdout.split()).replace("│", "")
     assert stat.S_IMODE((tmp_path / "tokens.csv").stat().st_mode) == 0o600
-    (tmp_path / "roster.csv").write_text("student_id,name,email\ns1,Ann One,ann@x.edu\ns3,Cy Three,cy@x.edu\n")
+    (tmp_path / "roster.csv").write_text("student_id,name,email\ns1,Ann One,ann@x.edu\ns3,Cy Three,cy@x.edu\n"
+                                         "s2,Bob Twofold,bob@new.edu\n")
     (tmp_path / "tas.csv").write_text("student_id,name,email\nta1,Tim,tim@x.edu\n")
     again = grader("roster", "import", "roster.csv", "--tokens-out", "more.csv", cwd=tmp_path)
-    assert "tokens unchanged: s1" in again.stdout
+    assert "tokens unchanged: s1." in again.stdout
+    assert "Updated s2: name 'Bob Two' is now 'Bob Twofold'." in again.stdout
+    assert "Updated s2: email 'bob@x.edu' is now 'bob@new.edu'." in again.stdout
     tas = grader("roster", "import", "tas.csv", "--ta", cwd=tmp_path)
     assert tas.returncode == 0 and "Added 1 TA(s)" in tas.stdout
     with open_database(ServiceSettings(course_dir=tmp_path).database)() as db:
         people = {p.login: p for p in db.scalars(select(Person))}
     assert set(people) == {"s1", "s2", "s3", "ta1"} and people["ta1"].role is Role.TA
     assert all(tokens["s1"].split(".")[1] not in (p.token_hash, p.token_id) for p in people.values())
-    reissued = grader("roster", "reissue", "s2", cwd=tmp_path)
+    assert (people["s2"].name, people["s2"].email) == ("Bob Twofold", "bob@new.edu")
+    reissued = grader("roster", "reissue", "s2", "--tokens-out", "s2.csv", cwd=tmp_path)
     assert reissued.returncode == 0 and tokens["s2"] not in reissued.stdout
+    (new_token,) = [row["token"] for row in csv.DictReader((tmp_path / "s2.csv").open())]
+    assert new_token in reissued.stdout.split()  # whole, on one line, as the CSV has it
+    assert stat.S_IMODE((tmp_path / "s2.csv").stat().st_mode) == 0o600
     unknown = grader("roster", "reissue", "nobody", cwd=tmp_path)
     assert unknown.returncode == 2 and "Nobody with the id 'nobody'" in unknown.stderr
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import re
+import stat
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
 
 import pytest
-from service_harness import A1, EXAMPLES, EXAMPLES_DIR, csrf_of, finish
+from fastapi.testclient import TestClient
+from service_harness import A1, EXAMPLES, EXAMPLES_DIR, Served, csrf_of, finish, make_course_dir
+from sqlalchemy import update
 
+from grader.service.app import create_app
 from grader.service.db import open_database
 from grader.service.people import reissue_token
+from grader.service.tables import Grading
+from grader.service.views import ranked
 
 pytestmark = pytest.mark.service
 FULL = EXAMPLES_DIR / A1 / EXAMPLES["full"] / "cifar_dataset.py"
@@ -119,6 +126,48 @@ def test_a_reissued_token_ends_the_old_sessions(serve) -> None:
     assert served.client.get("/api/me", headers={"Authorization": f"Bearer {new.token}"}).status_code == 200
 
 
+def test_logging_out_ends_the_session_on_the_server(serve) -> None:
+    served = serve()
+    student = served.browser("s1")
+    page = student.get("/assignments")
+    saved = dict(student.cookies)
+    copy = served.browser()
+    copy.cookies.update(saved)
+    assert copy.get("/assignments").url.path == "/assignments"  # a copy of the cookie works while logged in
+    assert student.post("/logout", data={"csrf": csrf_of(page.text)}).url.path == "/login"
+    replayed = served.browser()
+    replayed.cookies.update(saved)
+    assert replayed.get("/assignments").url.path == "/login"
+    assert copy.get("/assignments").url.path == "/login"
+    assert served.browser("s1").get("/assignments").url.path == "/assignments"  # logging in again works
+
+
+def test_pseudonyms_are_unique_in_any_case(serve) -> None:
+    served = serve()
+    mine = served.client.put("/api/me/pseudonym", headers=served.bearer("s1"), json={"pseudonym": "Night Owl"})
+    assert mine.status_code == 200
+    for taken in ("night owl", "NIGHT  OWL"):
+        response = served.client.put("/api/me/pseudonym", headers=served.bearer("s2"), json={"pseudonym": taken})
+        assert response.status_code == 422 and "is taken" in response.json()["detail"]
+    own = served.client.put("/api/me/pseudonym", headers=served.bearer("s1"), json={"pseudonym": "night owl"})
+    assert own.status_code == 200 and own.json()["pseudonym"] == "night owl"  # one's own, in other capitals
+
+
+def test_the_leaderboard_marks_you_and_ties_share_a_rank(serve, graded_a1: dict[str, Path]) -> None:
+    served = serve(leaderboard=True)
+    for login, pseudonym in (("s1", "Night Owl"), ("s2", "Early Bird")):
+        finish(served, served.hand_in(login)["id"], graded_a1["full"])
+        served.client.put("/api/me/pseudonym", headers=served.bearer(login), json={"pseudonym": pseudonym})
+    with served.context.sessions() as db:  # a1 credits no accuracy: give both gradings the same one
+        db.execute(update(Grading).values(accuracy=0.5))
+        db.commit()
+    page = unescape(served.browser("s1").get(f"/assignments/{A1}/leaderboard").text)
+    rows = re.findall(r'<tr( class="you")?><td class="num">(\d+)</td><td>(.*?)</td>', page)
+    assert rows == [("", "1", "Early Bird"), (' class="you"', "1", "<strong>Night Owl (you)</strong>")]
+    assert "(you)" not in served.browser("ta1").get(f"/assignments/{A1}/leaderboard").text
+    assert [e.rank for e in ranked({"a": 0.9, "b": 0.8, "c": 0.9, "d": 0.7})] == [1, 1, 3, 4]
+
+
 def test_ta_pages_show_the_class_and_regrade(serve, graded_a1: dict[str, Path]) -> None:
     served = serve()
     finish(served, served.hand_in("s1")["id"], graded_a1["full"])
@@ -144,5 +193,27 @@ def test_the_api_is_documented_on_fastapis_openapi_page(serve) -> None:
     assert schema["paths"] and all(path.startswith("/api/") for path in schema["paths"])
     assert "/api/assignments/{assignment_id}/submissions" in schema["paths"]
     docs = served.client.get("/docs")
-    assert docs.status_code == 200 and "swagger-ui" in docs.text
-    assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert docs.status_code == 200 and "swagger-ui" in docs.text  # offline: test_service_contract.py
+
+
+def test_the_course_folder_is_private(tmp_path: Path, database_url: str | None, graded_a1: dict[str, Path]) -> None:
+    folder = tmp_path / "course"
+    settings, tokens = make_course_dir(folder, database_url, {A1: {}})
+    old = folder / "reports" / "7"  # as an older version left it
+    old.mkdir(parents=True)
+    (old / "report.html").write_text("old")
+    old.chmod(0o755)
+    (old / "report.html").chmod(0o644)
+    with TestClient(create_app(settings)) as client:
+        served = Served(client, tokens)
+        submission = served.hand_in("s1")["id"]
+        finish(served, submission, graded_a1["full"])
+        assert client.get(f"/api/ta/assignments/{A1}/grades.csv", headers=served.bearer("ta1")).status_code == 200
+    private = {folder / name for name in ("uploads", "reports", "exports")}
+    if database_url is None:
+        private |= {p for p in folder.glob("service.db*")}
+    paths = [p for root in private for p in (root, *root.rglob("*"))]
+    modes = {p.relative_to(folder).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in paths}
+    assert {path for path, mode in modes.items() if mode != (0o700 if (folder / path).is_dir() else 0o600)} == set()
+    assert any(path.startswith("uploads/") and path.endswith(".py") for path in modes)  # the upload was checked
+    assert any(path.startswith("reports/1/") for path in modes) and "exports/a1_dataset/grades.csv" in modes
