@@ -309,6 +309,39 @@ def stubs(check: Annotated[bool, typer.Option(help="Only check; fail if a stub i
     console.print(f"{'Rewrote' if stale and not check else 'Up to date:'} {len(stale) if stale else 'all'} stub(s).")
 
 
+@app.command("new")
+def new(
+    assignment_id: Annotated[str, typer.Argument(metavar="ID", help="The new assignment's id and folder name.")],
+    task: Annotated[str, typer.Option(help="The task whose template to write: classification (reconstruction "
+                                           "follows).")] = "classification",
+    module: Annotated[str | None, typer.Option(help="The module students hand in (default: the id after its "
+                                                    "first underscore).")] = None,
+    title: Annotated[str | None, typer.Option(help="The assignment's title (default: the id).")] = None,
+) -> None:
+    """Write a new assignment's skeleton into the course root: config, solution, stub, handout and checks."""
+    from grader.authoring import new_assignment  # otter is slow to import; only authoring needs it
+
+    written = new_assignment(assignment_id, task, module, title)
+    console.print(f"Wrote {len(written)} files of {assignment_id}; `grader check-solutions {assignment_id}` "
+                  "grades its reference and stub.", highlight=False)
+
+
+@app.command("handout")
+def handout(
+    assignments: Annotated[list[str], typer.Argument(metavar="ASSIGNMENT...", help="The assignments.")],
+    check: Annotated[bool, typer.Option(help="Only check; fail if a notebook handout is out of date.")] = False,
+) -> None:
+    """Write each assignment's notebook handout, <module>.ipynb, from its solution with the solutions removed."""
+    from grader.authoring import write_notebook_handout  # otter is slow to import; only authoring needs it
+
+    results = [write_notebook_handout(load_assignment(i), check) for i in assignments]
+    stale = [str(path) for path, was_stale in results if was_stale]
+    if check and stale:
+        raise GraderError(f"Notebook handouts out of date: {', '.join(stale)}; run `grader handout`.")
+    console.print(f"{'Wrote' if not check else 'Up to date:'} {len(stale) if not check else len(results)} "
+                  "notebook handout(s).", highlight=False)
+
+
 @data_app.command("prepare")
 def data_prepare(
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where to write (default: the cache).")] = None,
