@@ -21,6 +21,7 @@ from grader.reports.files import REPORT_JSON
 from grader.service.auth import ApiPerson, ApiStudent, ApiTa
 from grader.service.context import Database, Service, ServiceContext
 from grader.service.exports import class_canvas_csv, write_class_gradebook
+from grader.service.ordering import Reason
 from grader.service.people import change_pseudonym
 from grader.service.policy import policies_for, result_grading
 from grader.service.routers.shared import any_submission, csv_download, offered_or_404, own_submission
@@ -34,11 +35,11 @@ from grader.service.views import (
     SubmissionView,
     grade_rows,
     leaderboard,
-    queue_positions,
     student_report,
     submission_view,
     submissions_of,
 )
+from grader.service.waiting import queue_places
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -77,7 +78,7 @@ def _view(db: Database, context: ServiceContext, submission: Submission) -> Subm
     offered = offered_or_404(context, submission.assignment_id)
     policy = policies_for(db, context.course, submission.person_id)[offered.id]
     mine = [s for s in submission.person.submissions if s.assignment_id == submission.assignment_id]
-    return submission_view(submission, policy, queue_positions(db), policy.counting(mine))
+    return submission_view(submission, policy, queue_places(db), policy.counting(mine))
 
 
 def _report(context: ServiceContext, submission: Submission) -> Report:
@@ -182,9 +183,11 @@ def canvas(assignment_id: str, person: ApiTa, db: Database, context: Service) ->
 
 @router.post("/ta/assignments/{assignment_id}/regrade")
 def regrade_assignment(assignment_id: str, person: ApiTa, db: Database, context: Service) -> Regraded:
-    """Queue every submission of an assignment for grading again (those not already waiting)."""
+    """Queue every submission of an assignment for grading again (those not already waiting), at the lowest
+    priority: after every student upload and single regrade."""
     offered = offered_or_404(context, assignment_id)
-    queued = request_regrade(db, db.scalars(select(Submission).where(Submission.assignment_id == offered.id)))
+    queued = request_regrade(db, db.scalars(select(Submission).where(Submission.assignment_id == offered.id)),
+                             Reason.REGRADE_ALL)
     context.wake_jobs()
     return Regraded(queued=queued)
 
