@@ -53,3 +53,16 @@ def test_the_estimate_is_the_median_duration_per_round_of_workers() -> None:
     assert estimate(durations, place=5, workers=4) == timedelta(minutes=6)
     assert estimate(durations, place=9, workers=4) == timedelta(minutes=9)
     assert estimate([], place=1, workers=4) is None
+
+
+def test_in_a_simulated_rush_the_fair_queue_shortens_the_students_wait() -> None:
+    """bench/rush.py's simulation, small: the same uploads, two workers, a regrade of all at the same minute."""
+    import random
+
+    from bench.rush import percentile, rush, simulate
+
+    uploads = rush(random.Random(1), students=60)
+    fair, first_come = (simulate(uploads, 2, fair, random.Random(2)) for fair in (True, False))
+    assert len(fair.waits) == len(first_come.waits) == len(uploads) == 180
+    assert percentile(fair.waits, 0.95) * 5 < percentile(first_come.waits, 0.95)  # 14 s against 141 s
+    assert fair.superseded > 0 == first_come.superseded
