@@ -79,14 +79,14 @@ class JobLoop:
         """Hand the cluster the queued gradings in the fair queue's order, as many as its workers take at once."""
         with self.sessions() as db:
             workers: dict[str, int] = {}
-            for row in dispatch_order(queued_gradings(db)):
+            for row in dispatch_order(queued_gradings(db)):  # with no worker at all, submit says why
                 assignment = load_assignment(row.assignment_id)
                 if row.assignment_id not in workers:
                     workers[row.assignment_id] = self.dispatcher.workers(assignment)
                 with self._lock:
                     if row.grading_id in self._in_flight:
                         continue
-                    if len(self._in_flight) >= workers[row.assignment_id]:
+                    if 0 < workers[row.assignment_id] <= len(self._in_flight):
                         return  # the cluster is full; the next finished grading wakes the loop
                     self._in_flight.add(row.grading_id)
                 self._submit(db, row.grading_id, assignment)
