@@ -22,7 +22,7 @@ from grader.config import Assignment, load_assignment
 from grader.context import Device, GradingContext, load_grading_data, sandbox_config
 from grader.harness.loaders import normalize, train_loader
 from grader.harness.submission import import_submission
-from grader.harness.train import RecordingLoss, make_reproducible, save_checkpoint
+from grader.harness.training import RecordingLoss, make_reproducible, save_checkpoint
 from grader.sandbox import warm_sandbox
 from grader.training import run_training
 
@@ -62,7 +62,7 @@ def bare_epochs(module: ModuleType, images: torch.Tensor, labels: torch.Tensor, 
 
 def in_process_epochs(module: ModuleType, images: torch.Tensor, labels: torch.Tensor, epochs: int, seed: int,
                       device: torch.device, checkpoint: Path) -> list[float]:
-    """The harness's epoch exactly as grader/harness/train.py runs it, but in this process."""
+    """The harness's epoch exactly as grader/harness/training.py runs it, but in this process."""
     make_reproducible(seed)
     model = module.build_model().to(device)
     optimizer = module.make_optimizer(model)

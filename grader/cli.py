@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Annotated, TypedDict
 
@@ -20,16 +21,27 @@ from rich.table import Table
 
 from grader import __version__
 from grader import data as grading_data
-from grader.batch import BatchEntry, BatchOptions, GradeFunction, entries_for, run_batch
+from grader.batch import (
+    BatchEntry,
+    BatchOptions,
+    DoneListener,
+    GradeFunction,
+    StatusListener,
+    entries_for,
+    finish_batch,
+    grade_entries,
+    run_batch,
+)
 from grader.config import Assignment, DeviceKind, assignment_ids, load_assignment
 from grader.context import Device, gpu_count, sandbox_config
+from grader.embedded_ray import confine_embedded_ray
 from grader.errors import GraderError
 from grader.intake import student_id_for
 from grader.lms import ClassFolder, apply_roster, read_class_folder, read_roster
-from grader.local_cluster import confine_embedded_ray
 from grader.models import SIMILARITY_DIR, Report, SimilarityResult
 from grader.paths import COURSE_ROOT_ENV, examples_dir, require_course_root
 from grader.pipeline import GradeOptions, grade
+from grader.reports.files import REPORT_JSON
 from grader.reports.gradescope import write_gradescope_results
 from grader.sandbox import prestart_sandbox
 from grader.service import cli as service_cli
@@ -42,6 +54,7 @@ data_app = typer.Typer(help="The CIFAR-10 data the grader trains and scores on."
 app.add_typer(data_app, name="data")
 app.add_typer(service_cli.course_app, name="course")
 app.add_typer(service_cli.roster_app, name="roster")
+app.add_typer(service_cli.db_app, name="db")
 app.command("serve")(service_cli.serve)
 app.command("extension")(service_cli.extension)
 app.command("extensions")(service_cli.extensions)
@@ -66,6 +79,7 @@ RunnerOpt = Annotated[Runner, typer.Option(help="local: sandboxed child processe
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final summary.")]
 Plain = Annotated[bool, typer.Option(help="Plain lines: one per submission instead of a live table, no boxes.")]
 Out = Annotated[Path | None, typer.Option("--out", help="Folder for the reports (default: reports/ASSIGNMENT).")]
+BatchRun = Callable[[StatusListener, DoneListener], list[Report]]  # a batch, given whom to tell what happens
 ClusterOpt = Annotated[str | None, typer.Option(
     "--cluster", metavar="local|auto|ray://HOST:PORT|HOST:PORT",
     help="Grade on Ray: local (embedded, this machine), auto (the cluster `ray start` or $RAY_ADDRESS names), "
@@ -179,8 +193,8 @@ def grade_batch(
     with _sigterm_as_ctrl_c():
         if cluster is None:
             options = BatchOptions(workers=workers, data_root=data_root, **_device_options(device))
-            reports = _run_batch_with_display(assignment, entries, out, options, _grade_function(runner), quiet,
-                                              plain)
+            reports = _run_batch_with_display(assignment, len(entries), partial(
+                run_batch, assignment, entries, out, options, grade_one=_grade_function(runner)), quiet, plain)
         else:
             reports = _grade_on_cluster(cluster, assignment, entries, out, data_root, device, runner, quiet, plain)
     console.print(_summary_table(assignment, reports))
@@ -200,10 +214,10 @@ def similarity(
     from grader.similarity import run_similarity
 
     assignment = load_assignment(assignment_id)
-    folders = sorted(path.parent for path in reports_dir.glob("*/report.json"))
+    folders = sorted(path.parent for path in reports_dir.glob(f"*/{REPORT_JSON}"))
     if not folders:
         raise GraderError(f"No report.json in the subfolders of {reports_dir}; give the --out folder of grader batch.")
-    reports = [read_report_json(folder / "report.json") for folder in folders]
+    reports = [read_report_json(folder / REPORT_JSON) for folder in folders]
     other = sorted({r.assignment_id for r in reports} - {assignment.id})
     if other:
         raise GraderError(f"{reports_dir} holds reports of {', '.join(other)}, not only of {assignment.id}.")
@@ -252,9 +266,9 @@ def rerender(
     from grader.reports import read_report_json, write_all, write_gradebook
     from grader.similarity import load_result
 
-    if (report_json / "report.json").is_file():  # one student's report folder
-        report_json = report_json / "report.json"
-    paths = [report_json] if report_json.is_file() else sorted(report_json.glob("*/report.json"))
+    if (report_json / REPORT_JSON).is_file():  # one student's report folder
+        report_json = report_json / REPORT_JSON
+    paths = [report_json] if report_json.is_file() else sorted(report_json.glob(f"*/{REPORT_JSON}"))
     if not paths:
         raise GraderError(f"No report.json at {report_json}, nor in its subfolders.")
     reports = [read_report_json(path) for path in paths]
@@ -476,17 +490,19 @@ def _grade_on_cluster(cluster: str, assignment: Assignment, entries: list[BatchE
     confine_embedded_ray(cluster)
     from grader.cluster import Dispatcher  # imports Ray, which reads what confine_embedded_ray set
 
-    options = BatchOptions(workers=max(len(entries), 1), data_root=data_root)
     with Dispatcher(cluster, data_root, device.value) as dispatcher:
-        return _run_batch_with_display(assignment, entries, out, options, dispatcher.grade, quiet, plain)
+        reports = _run_batch_with_display(assignment, len(entries), partial(
+            grade_entries, assignment, entries, out, data_root, dispatcher.submit_grading), quiet, plain)
+    return finish_batch(assignment, entries, out, reports)
 
 
-def _run_batch_with_display(assignment: Assignment, entries: list[BatchEntry], out: Path, options: BatchOptions,
-                            grade_one: GradeFunction, quiet: bool, plain: bool) -> list[Report]:
+def _run_batch_with_display(assignment: Assignment, count: int, run: BatchRun, quiet: bool,
+                            plain: bool) -> list[Report]:
+    """`run` (a batch given its status and done listeners) with a live table, a line per submission, or quiet."""
     live_view = not quiet and not plain and console.is_terminal
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
-    task = progress.add_task(f"grading {assignment.id}", total=len(entries))
+    task = progress.add_task(f"grading {assignment.id}", total=count)
     statuses: dict[str, str] = {}
     lock = threading.Lock()
 
@@ -512,6 +528,6 @@ def _run_batch_with_display(assignment: Assignment, entries: list[BatchEntry], o
         return Group(table, progress)
 
     if not live_view:
-        return run_batch(assignment, entries, out, options, on_status, on_done, grade_one)
+        return run(on_status, on_done)
     with Live(get_renderable=view, console=console, refresh_per_second=4):
-        return run_batch(assignment, entries, out, options, on_status, on_done, grade_one)
+        return run(on_status, on_done)

@@ -34,15 +34,13 @@ from ray.exceptions import RayError, RayTaskError
 from grader import __version__
 from grader.config import Assignment, DeviceKind
 from grader.context import Device, load_grading_data
-from grader.data import DATA_DIR_ENV, cache_dir, resolve_data_root
-from grader.docker_runner import GRADER_MEMORY_MB
+from grader.data import DATA_DIR_ENV, cache_dir, resolve_data_root, stored_fingerprint
 from grader.errors import GraderError
 from grader.intake import student_id_for
-from grader.models import Contract, Failure, FailureKind, Report
+from grader.models import Failure, FailureKind, Report, StrictModel
 from grader.paths import COURSE_ROOT_ENV, PACKAGE_DIR, course_root
-from grader.pipeline import GradeOptions, failed_report, grade
-from grader.reports import write_all
-from grader.reports.files import REPORT_JSON, clear_stale_temps, write_atomic
+from grader.pipeline import GradeOptions, grade, write_failed_report
+from grader.reports import install_report_folder
 
 MAX_RETRIES = 2  # further tries after a lost worker or node, and after a node that cannot grade
 POLL_SECONDS = 0.2  # how often the driver looks for finished tasks and new statuses
@@ -54,7 +52,7 @@ TASK_IMPORT_ERROR = "failed to import on the worker"  # Ray's words when a node 
 logger = logging.getLogger(__name__)
 
 
-class Expectation(Contract):
+class Expectation(StrictModel):
     """What every node must grade with: the driver's grader build, course content and data fingerprint."""
 
     grader: str
@@ -62,7 +60,7 @@ class Expectation(Contract):
     data: str | None
 
 
-class Job(Contract):
+class Job(StrictModel):
     """One submission as it travels to a node: its bytes, the assignment and what the node must match."""
 
     job_id: str
@@ -75,14 +73,14 @@ class Job(Contract):
     expected: Expectation
 
 
-class NodeProblem(Contract):
+class NodeProblem(StrictModel):
     """Why a node graded nothing: one sentence, and the failure kind it ends as when no node is left."""
 
     kind: FailureKind
     message: str
 
 
-class Outcome(Contract):
+class Outcome(StrictModel):
     """What a task brings back: the node that ran it and either the report folder or the node's problem."""
 
     node: str
@@ -131,8 +129,9 @@ class Dispatcher:
         self._owns_ray = _connect(address, data_root)
         self.device_kind: DeviceKind = _resolve_device(device_kind)
         root = course_root()
+        # The fingerprint, not the data: the driver (a `grader serve` web process too) grades nothing itself.
         self.expected = Expectation(grader=grader_build(), course=course_digest(root),
-                                    data=load_grading_data(data_root).fingerprint if data_root else None)
+                                    data=stored_fingerprint(data_root) if data_root else None)
         self._course = ray.put(pack_course(root))  # once: every task's node fetches it from the object store
         board = StatusBoard.options(resources={HEAD_NODE: 0.001})  # type: ignore[attr-defined]  # Ray: no ActorClass
         self._statuses = board.remote()
@@ -162,10 +161,10 @@ class Dispatcher:
         """How many gradings of the assignment the cluster's live nodes can run at once."""
         return sum(_fits(node["Resources"], assignment, self.device_kind) for node in ray.nodes() if node["Alive"])
 
-    def grade(self, assignment: Assignment, source: Path, out_dir: Path, options: GradeOptions) -> Report:
-        """`submit(...).result()`: a `grader.batch.GradeFunction` (the cluster picks data root and device)."""
-        student_id = options.student_id or student_id_for(source)
-        return self.submit(assignment, source, out_dir, student_id, options.status).result()
+    def submit_grading(self, assignment: Assignment, source: Path, out_dir: Path,
+                       options: GradeOptions) -> Future[Report]:
+        """`submit` as a `grader.batch.SubmitFunction` (the cluster picks data root and device)."""
+        return self.submit(assignment, source, out_dir, options.student_id or student_id_for(source), options.status)
 
     def close(self) -> None:
         """Stop the driver loop, cancel what is still running and disconnect from Ray if this made the link."""
@@ -259,7 +258,7 @@ class Dispatcher:
                         "so this submission was not graded; a TA will look at it.")))
             return
         if outcome.problem is None:
-            pending.future.set_result(write_report_folder(outcome.files, pending.out_dir))
+            pending.future.set_result(install_report_folder(outcome.files, pending.out_dir))
             return
         with self._lock:
             first_time = self._bad_nodes.setdefault(outcome.node_id, outcome.problem) is outcome.problem
@@ -345,8 +344,7 @@ class TaskOptions(TypedDict):
 
 def task_resources(assignment: Assignment, device_kind: DeviceKind) -> TaskOptions:
     """What one grading task asks Ray for: the assignment's threads and memory, and one GPU on CUDA."""
-    memory_mb = assignment.limits.memory_mb + GRADER_MEMORY_MB
-    return {"num_cpus": assignment.limits.threads, "memory": memory_mb * 2**20,
+    return {"num_cpus": assignment.limits.threads, "memory": assignment.limits.runner_memory_mb * 2**20,
             "num_gpus": 1 if device_kind == "cuda" else 0}
 
 
@@ -394,27 +392,10 @@ def unpack_submission(job: Job, folder: Path) -> Path:
     return folder / job.source_name
 
 
-def write_report_folder(files: dict[str, bytes], out_dir: Path) -> Report:
-    """Write a report folder that came back from a node, `report.json` last, every file atomically."""
-    report = Report.model_validate_json(files[REPORT_JSON])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / REPORT_JSON).unlink(missing_ok=True)  # a half-rewritten folder must not look done
-    clear_stale_temps(out_dir)
-    for name, data in files.items():
-        if name != REPORT_JSON:  # paths inside the node's report folder, such as graded/ffn.py
-            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(out_dir / name, data)
-    write_atomic(out_dir / REPORT_JSON, files[REPORT_JSON])
-    return report
-
-
 def cluster_failure_report(pending: _Pending, failure: Failure) -> Report:
     """The report (written to the out dir) of a submission the cluster could not grade, saying why."""
     job = pending.job
-    report = failed_report(job.assignment, pending.source, job.student_id, failure)
-    report.environment.node = ""  # no node graded it
-    write_all(report, job.assignment, pending.out_dir)
-    return report
+    return write_failed_report(job.assignment, pending.source, job.student_id, failure, pending.out_dir, node="")
 
 
 @functools.cache

@@ -15,13 +15,14 @@ from grader.paths import assignments_dir, checks_root, course_root, solutions_di
 M = TypeVar("M", bound=BaseModel)
 
 
-class Strict(BaseModel):
-    """Base for config sections: unknown keys are errors, values are frozen."""
+class FrozenStrictModel(BaseModel):
+    """Base for config sections (assignment.toml, course.toml): unknown keys are errors, as in
+    `grader.models.StrictModel`, and values are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ApiName(Strict):
+class ApiName(FrozenStrictModel):
     """One name the submission module must define."""
 
     kind: Literal["function", "class", "int", "dict"]
@@ -29,7 +30,7 @@ class ApiName(Strict):
     optional: bool = False
 
 
-class CheckGroup(Strict):
+class CheckGroup(FrozenStrictModel):
     """Hidden checks marked `@pytest.mark.group(name)` share these points equally."""
 
     name: str
@@ -37,7 +38,7 @@ class CheckGroup(Strict):
     points: float = Field(gt=0)
 
 
-class IntegrityRule(Strict):
+class IntegrityRule(FrozenStrictModel):
     """A measure of the graded model that, above `above`, costs the accuracy credit or asks a TA to look."""
 
     above: float = Field(description="the largest value that raises no finding")
@@ -45,7 +46,7 @@ class IntegrityRule(Strict):
         description="no_credit: the accuracy earns nothing and the report says why; review: a TA's review list")
 
 
-class Integrity(Strict):
+class Integrity(FrozenStrictModel):
     """Accuracy credit only for what the grader trained: each rule compares measures the grader took itself."""
 
     untrained_over_chance: IntegrityRule | None = Field(
@@ -60,7 +61,7 @@ class Integrity(Strict):
         None, description="test accuracy above what the allowed layers reach under the budget")
 
 
-class Metric(Strict):
+class Metric(FrozenStrictModel):
     """Credit for the accuracy on the hidden test images: linear from `zero_credit_at` up to `full_credit_at`."""
 
     points: float = Field(gt=0)
@@ -77,7 +78,7 @@ class Metric(Strict):
         return self
 
 
-class Validation(Strict):
+class Validation(FrozenStrictModel):
     """The training images the grader holds out to choose the scored epoch; the same for every submission."""
 
     fraction: float = Field(gt=0, lt=1, description="the share of the N training images held out: int(N * fraction); "
@@ -93,7 +94,7 @@ class Validation(Strict):
 DeviceKind = Literal["cpu", "cuda"]
 
 
-class Training(Strict):
+class Training(FrozenStrictModel):
     """How the grader trains a submitted model."""
 
     budget_seconds: dict[DeviceKind, float] = Field(
@@ -122,7 +123,7 @@ class Training(Strict):
         return self.stage_seconds(device_kind) * factor
 
 
-class Limits(Strict):
+class Limits(FrozenStrictModel):
     """Sandbox limits for every stage that runs student code."""
 
     threads: int = Field(gt=0, description="CPU threads per submission, whatever the machine or worker count")
@@ -135,12 +136,19 @@ class Limits(Strict):
     eval_seconds: float = Field(gt=0)
     eval_cpu_seconds: float = Field(gt=0, description="CPU seconds per thread for the evaluation stage")
     memory_mb: int = Field(gt=0, description="resident memory of the whole stage")
+    grader_memory_mb: int = Field(gt=0, description="the grader's own process (data, reports) on top of memory_mb: "
+                                                    "what a container or a Ray task is given beyond the stage")
     processes: int = Field(gt=0)
     file_size_mb: int = Field(gt=0)
     output_kb: int = Field(gt=0)
 
+    @property
+    def runner_memory_mb(self) -> int:
+        """What one grading asks of its container or Ray node: the stage's memory and the grader's own."""
+        return self.memory_mb + self.grader_memory_mb
 
-class Submission(Strict):
+
+class Submission(FrozenStrictModel):
     """What a student hands in."""
 
     files: list[str] = Field(min_length=1)
@@ -151,7 +159,7 @@ class Submission(Strict):
     max_file_mb: float = Field(gt=0)
 
 
-class Similarity(Strict):
+class Similarity(FrozenStrictModel):
     """Code similarity across a class (`grader similarity`, the end of `grader batch`), for TAs only."""
 
     threshold: float = Field(gt=0, le=1, description="a pair is listed when this share of either submission's own "
@@ -176,7 +184,7 @@ class Similarity(Strict):
         return self
 
 
-class Assignment(Strict):
+class Assignment(FrozenStrictModel):
     """One assignment: everything the grader needs to know, from one TOML file."""
 
     id: str

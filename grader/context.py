@@ -8,7 +8,7 @@ from functools import cache, cached_property
 from pathlib import Path
 
 from grader.config import Assignment, DeviceKind, Validation
-from grader.data import HeldOut, SplitTensors, hold_out, load_split
+from grader.data import HeldOut, SplitTensors, data_fingerprint, hold_out, load_split
 from grader.paths import course_root
 from grader.sandbox import HARNESS_PRELOAD, Mount, Sandbox, SandboxConfig, StageLimits
 
@@ -31,7 +31,7 @@ class GradingData:
 
     @property
     def fingerprint(self) -> str:
-        return f"train:{self.train.fingerprint},test:{self.test.fingerprint}"
+        return data_fingerprint({"train": self.train.fingerprint, "test": self.test.fingerprint})
 
     def held_out(self, validation: Validation) -> HeldOut:
         """The training images split as `validation` says, the same for every submission."""

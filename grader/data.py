@@ -130,12 +130,32 @@ def _read_index(path: Path) -> dict[str, str]:
     return index if isinstance(index, dict) else {}
 
 
+def _index_path() -> Path:
+    """The tensor cache's index: a key of each split's files as they are (names, sizes, times) -> its fingerprint."""
+    return cache_dir() / "tensors" / "index.json"
+
+
+def data_fingerprint(split_fingerprints: dict[str, str]) -> str:
+    """The fingerprint of the whole data, as reports record it and cluster nodes compare it."""
+    return ",".join(f"{split}:{split_fingerprints[split]}" for split in SPLITS)
+
+
+def stored_fingerprint(root: Path) -> str:
+    """The data's fingerprint without loading it: read from the tensor cache's index, which `load_split` fills.
+
+    Where the index does not know a split's files as they are now (never loaded, or changed since), that split is
+    loaded once, as grading would, which stores its fingerprint for the next call."""
+    index = _read_index(_index_path())
+    stored = {split: index.get(_stat_key(image_files(root, split))) for split in SPLITS}
+    return data_fingerprint({split: found or load_split(root, split).fingerprint for split, found in stored.items()})
+
+
 def load_split(root: Path, split: str) -> SplitTensors:
     """The CIFAR-2 images of one split, decoded once and cached under a fingerprint of the source files."""
     files = image_files(root, split)
-    tensors = cache_dir() / "tensors"
-    tensors.mkdir(parents=True, exist_ok=True)
-    index_path = tensors / "index.json"
+    index_path = _index_path()
+    index_path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = index_path.parent
     index = _read_index(index_path)
     key = _stat_key(files)
     fingerprint = index.get(key) or _content_fingerprint(root, files)

@@ -59,7 +59,7 @@ def run_evaluation(ctx: GradingContext, checkpoint: Path) -> StageOutcome[Metric
                     std=ctx.data.std, batch_size=training.eval_batch_size, device=ctx.device.torch_name)
     write_spec(workdir, spec)
     limits = ctx.limits(ctx.assignment.limits.eval_seconds, cpu_seconds=ctx.assignment.limits.eval_cpu_seconds)
-    sandbox = ctx.sandbox.run(python_stage("grader.harness.evaluate", [], workdir, limits))  # sees no data mount
+    sandbox = ctx.sandbox.run(python_stage("grader.harness.evaluation", [], workdir, limits))  # sees no data mount
     logits = read_logits(workdir / spec.logits, len(both), len(CIFAR2_CLASSES))
     if isinstance(logits, np.ndarray):
         unshuffled = np.empty_like(logits)

@@ -14,7 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 SCHEMA_VERSION = 2
 
 
-class Contract(BaseModel):
+class StrictModel(BaseModel):
+    """Base for the grader's data (reports, messages between processes): unknown fields are errors; values can be
+    set (a report is filled in as grading goes); `grader.config.FrozenStrictModel` is the frozen kind."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -46,7 +49,7 @@ class FailureKind(StrEnum):
     NODE_ERROR = "node_error"
 
 
-class Failure(Contract):
+class Failure(StrictModel):
     """What went wrong in one stage, in one sentence, with trimmed details for the TA."""
 
     stage: Literal["grader", "cluster", "container", "intake", "import", "checks", "training", "evaluation"]
@@ -56,7 +59,7 @@ class Failure(Contract):
     student_traceback: str = Field("", description="the student's own frames of `details`, shown to the student")
 
 
-class SubmissionInfo(Contract):
+class SubmissionInfo(StrictModel):
     """What intake made of the submitted file or folder."""
 
     student_id: str
@@ -66,7 +69,7 @@ class SubmissionInfo(Contract):
     notes: list[str] = []
 
 
-class CheckResult(Contract):
+class CheckResult(StrictModel):
     """One hidden check: its outcome and the points it earned."""
 
     nodeid: str
@@ -79,7 +82,7 @@ class CheckResult(Contract):
     seconds: float = 0.0
 
 
-class EpochRecord(Contract):
+class EpochRecord(StrictModel):
     epoch: int
     loss: float = Field(description="the mean batch loss train_one_epoch returned")
     train_accuracy: float = Field(description="the share of training images the model got right during the epoch")
@@ -91,7 +94,7 @@ class EpochRecord(Contract):
 StopReason = Literal["completed", "budget", "overran", "killed", "failed"]
 
 
-class TrainingResult(Contract):
+class TrainingResult(StrictModel):
     """The grader-run training: one record per finished epoch, why it stopped, and which epoch is scored."""
 
     device: str
@@ -115,7 +118,7 @@ class TrainingResult(Contract):
                                                   "model's")
 
 
-class Metrics(Contract):
+class Metrics(StrictModel):
     """Validation metrics, computed in the grader's process from logits and the labels only it holds."""
 
     accuracy: float
@@ -130,7 +133,7 @@ class Metrics(Contract):
 FindingRule = Literal["untrained_over_chance", "test_over_validation", "perturbation_gap", "accuracy", "unchanged"]
 
 
-class Finding(Contract):
+class Finding(StrictModel):
     """A measure of the graded model beyond its limit: the accuracy may not come from the grader's training."""
 
     rule: FindingRule
@@ -140,7 +143,7 @@ class Finding(Contract):
     message: str
 
 
-class ScoreItem(Contract):
+class ScoreItem(StrictModel):
     """One line of the score: a check group or the metric, with a short reason."""
 
     name: str
@@ -151,7 +154,7 @@ class ScoreItem(Contract):
     visibility: Literal["visible", "hidden"] = "visible"
 
 
-class Score(Contract):
+class Score(StrictModel):
     total: float
     max_total: float
     items: list[ScoreItem]
@@ -165,7 +168,7 @@ class Score(Contract):
 RunnerName = Literal["local", "docker"]
 
 
-class Environment(Contract):
+class Environment(StrictModel):
     grader_version: str
     python: str
     torch_version: str
@@ -177,7 +180,7 @@ class Environment(Contract):
     node: str = Field("", description="the machine that graded: its host name, or the cluster node")
 
 
-class Report(Contract):
+class Report(StrictModel):
     """Everything about grading one submission. Written as report.json."""
 
     schema_version: int = SCHEMA_VERSION
@@ -210,7 +213,7 @@ class Report(Contract):
 SIMILARITY_DIR = "_similarity"
 
 
-class Pair(Contract):
+class Pair(StrictModel):
     """Two submissions that share code: how much of each one's own code is found in the other."""
 
     first: str
@@ -226,7 +229,7 @@ class Pair(Contract):
         return max(self.first_share, self.second_share)
 
 
-class SimilarityResult(Contract):
+class SimilarityResult(StrictModel):
     """What `_similarity/similarity.json` keeps: the listed pairs and what was discounted."""
 
     key: str = Field(description="digest of the sources, the material and the settings this result is for")

@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from grader.config import Assignment
-from grader.models import Contract
+from grader.models import StrictModel
 
 
-class Observation(Contract):
+class Observation(StrictModel):
     """What a check saw the submission do."""
 
 

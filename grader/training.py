@@ -76,7 +76,7 @@ def run_training(ctx: GradingContext, on_epoch: Callable[[int, int], None] | Non
     limits = ctx.limits(training.wall_limit(kind), cpu_seconds=cpu_seconds)
     labels = np.asarray(ctx.data.held_out(training.validation).validation.labels)
     keeper = Keeper(workdir, spec, labels, training.validation, on_epoch)
-    sandbox = ctx.sandbox.run(python_stage("grader.harness.train", [], workdir, limits, on_poll=keeper.poll,
+    sandbox = ctx.sandbox.run(python_stage("grader.harness.training", [], workdir, limits, on_poll=keeper.poll,
                                            sees=frozenset(TRAINING_MOUNTS)))
     keeper.poll()
     return _outcome(ctx, spec, keeper, sandbox)

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from grader.config import Assignment
 from grader.errors import GraderError
+from grader.files import clear_stale_temps, write_atomic
 from grader.lms import Submission
 from grader.models import Report, SimilarityResult
 from grader.reports import plots
-from grader.reports.files import clear_stale_temps, write_atomic
 from grader.reports.render import VIEW_STEMS
 from grader.reports.templating import render
 

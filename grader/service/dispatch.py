@@ -23,8 +23,8 @@ from grader.config import Assignment, load_assignment
 from grader.course import Course
 from grader.errors import GraderError
 from grader.models import Report
-from grader.pipeline import failed_report, grader_failure
-from grader.reports import read_report_json, write_all
+from grader.pipeline import grader_failure, write_failed_report
+from grader.reports import read_report_json
 from grader.reports.files import REPORT_JSON
 from grader.reports.gradescope import write_gradescope_results
 from grader.service.ordering import dispatch_order
@@ -123,9 +123,8 @@ class JobLoop:
         try:
             report = future.result()
         except Exception:  # noqa: BLE001 - the dispatcher promises a Report; if it breaks that, the TA still sees why
-            assignment = load_assignment(assignment_id)
-            report = failed_report(assignment, source, login, grader_failure(traceback.format_exc()))
-            write_all(report, assignment, out_dir)
+            report = write_failed_report(load_assignment(assignment_id), source, login,
+                                         grader_failure(traceback.format_exc()), out_dir)
         with self.sessions() as db:
             record(db, self.course, grading_id, report, out_dir)
         with self._lock:

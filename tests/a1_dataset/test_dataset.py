@@ -23,7 +23,7 @@ from torchvision import transforms
 
 from grader.config import Assignment
 from grader.data import CIFAR2_CLASSES, image_files, load_split, resolve_data_root
-from grader.models import Contract
+from grader.models import StrictModel
 from grader.observation import Observation, verdict
 
 # Creation order is deliberately unsorted, so a folder listing taken as is comes back unsorted. The class
@@ -153,7 +153,7 @@ def undecodable_tree(tmp_path: Path) -> Path:
 
 # ---- what the checks observe, read with the base classes' own operations ----------------------------------------
 
-class ImageSeen(Contract):
+class ImageSeen(StrictModel):
     """An image as the check read it: `kind` is "pil", "tensor" or "other" (then only `type_name` is known)."""
 
     kind: str
@@ -165,14 +165,14 @@ class ImageSeen(Contract):
     blocks: list[float] = []
 
 
-class ItemSeen(Contract):
+class ItemSeen(StrictModel):
     type_name: str
     image: ImageSeen | None = None  # None: the item was not an (image, label) pair
     label_type: str = ""
     label: int | None = None
 
 
-class TensorSeen(Contract):
+class TensorSeen(StrictModel):
     type_name: str
     dtype: str = ""
     shape: list[int] = []
@@ -213,7 +213,7 @@ class StatsSeen(Observation):
     std: TensorSeen | None = None
 
 
-class BatchSeen(Contract):
+class BatchSeen(StrictModel):
     type_name: str
     images: list[ImageSeen] = []
     labels: TensorSeen | None = None

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from grader import data
-from grader.data import CIFAR2_CLASSES, load_split, resolve_data_root
+from grader.context import GradingData
+from grader.data import CIFAR2_CLASSES, load_split, resolve_data_root, stored_fingerprint
 from grader.errors import GraderError
 
 PER_CLASS = {"train": 3, "test": 2}  # per format (PNG and JPG) and class
@@ -77,6 +78,19 @@ def test_changed_image_changes_the_fingerprint_and_rebuilds(tree: Path, isolated
     assert after.fingerprint != before.fingerprint and after.images_path != before.images_path
     index = 2 * PER_CLASS["train"] + 3  # after the airplanes; birds go 00.jpg 00.png 01.jpg 01.png
     assert after.images[index].max() == 0 and before.images[index].max() > 0
+
+
+def test_the_stored_fingerprint_is_read_without_loading_and_follows_a_changed_image(
+        tree: Path, isolated_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = GradingData.load(tree).fingerprint
+    with monkeypatch.context() as patched:  # read from the index: no image decoded, none hashed
+        patched.setattr(data, "_decode", lambda files: pytest.fail("decoded the images"))
+        patched.setattr(data, "_content_fingerprint", lambda root, files: pytest.fail("hashed the images"))
+        assert stored_fingerprint(tree) == loaded
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tree / "test" / "bird" / "01.png")
+    changed = stored_fingerprint(tree)  # stale: the changed split is loaded once, which stores its fingerprint
+    assert changed != loaded and changed == GradingData.load(tree).fingerprint
+    assert changed.startswith(loaded.split(",")[0] + ",")  # the train split's fingerprint still read as stored
 
 
 def test_not_32x32_is_an_error(tree: Path, isolated_cache: Path) -> None:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from grader.config import load_assignment
-from grader.harness.train import BudgetClock, ChangedWhileMeasured, Validator, weights_digest
+from grader.harness.training import BudgetClock, ChangedWhileMeasured, Validator, weights_digest
 from grader.protocol import Budget, TrainSpec
 
 

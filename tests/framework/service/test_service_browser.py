@@ -9,12 +9,11 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from service_harness import A1, EXAMPLES, EXAMPLES_DIR, ServiceProcess, finish_grading, make_course_dir, missing
+from service_harness import A1, EXAMPLES, EXAMPLES_DIR, ServiceProcess, finish_grading, make_course_dir
 
 from grader.course import load_course
 from grader.service.context import ServiceContext
@@ -23,20 +22,6 @@ from grader.service.db import open_database
 pytestmark = pytest.mark.browser
 GRADING_SECONDS = 600  # Ray's start and one a1 grading on a loaded 2-core machine, with room to spare
 SOURCE = EXAMPLES_DIR / A1 / EXAMPLES["full"] / "cifar_dataset.py"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    """Debian's chromium under Playwright (Playwright's own browser download is not used)."""
-    from playwright.sync_api import sync_playwright
-
-    executable = os.environ.get("GRADER_CHROMIUM") or shutil.which("chromium")
-    if executable is None:
-        missing("chromium is not installed (apt-get install chromium; scripts/test.sh does it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 class Screenshots:

@@ -198,8 +198,7 @@ def test_the_api_is_documented_on_fastapis_openapi_page(serve) -> None:
     assert schema["paths"] and all(path.startswith("/api/") for path in schema["paths"])
     assert "/api/assignments/{assignment_id}/submissions" in schema["paths"]
     docs = served.client.get("/docs")
-    assert docs.status_code == 200 and "swagger-ui" in docs.text
-    assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert docs.status_code == 200 and "swagger-ui" in docs.text  # offline: test_service_contract.py
 
 
 def test_the_course_folder_is_private(tmp_path: Path, database_url: str | None, graded_a1: dict[str, Path]) -> None:

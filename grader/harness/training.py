@@ -1,6 +1,6 @@
 """In-sandbox training stage: train the student's model with the student's own functions.
 
-Usage: python -m grader.harness.train (reads spec.json: a TrainSpec)
+Usage: python -m grader.harness.training (reads spec.json: a TrainSpec)
 Progress goes to the progress file (one typed JSON line per event), the weights after every finished epoch
 to a checkpoint of its own, and the logits of the held-out validation images (no labels here) after every
 epoch, and once before the first for the model as built; the grader scores those logits and keeps the
