@@ -48,74 +48,84 @@ def rush(rng: random.Random, students: int) -> list[Upload]:
 class Outcome:
     waits: list[float]  # per student upload: seconds until this or a newer upload of the student starts grading
     regrades_done: float  # seconds into the rush when the last regrade finished
-    superseded: int
+    superseded: int  # uploads that started grading after a newer upload of the same student
+
+
+class JobLoop:
+    """The service's job loop on a simulated clock: uploads and a regrade of all queue gradings, and whenever a
+    worker is free the head of the order is dispatched (the fair queue's order, or the oldest first)."""
+
+    def __init__(self, workers: int, fair: bool, rng: random.Random) -> None:
+        self.workers, self.fair, self.rng = workers, fair, rng
+        self.queued: dict[int, QueuedGrading] = {}
+        self.running: list[tuple[float, int, int]] = []  # (finishes at, grading id, submission id), a heap
+        self.submitted: dict[int, tuple[int, float]] = {}  # submission id -> (student, uploaded at)
+        self.started: dict[int, float] = {}  # submission id -> when its first grading started
+        self.regrades: set[int] = set()
+        self.regrades_done = 0.0
+        self.gradings = 0
+
+    def enqueue(self, submission: int, student: int, reason: Reason) -> None:
+        self.gradings += 1
+        self.queued[self.gradings] = QueuedGrading(
+            grading_id=self.gradings, submission_id=submission, person_id=student, assignment_id="a1_dataset",
+            reason=reason, newest_submission_id=submission)
+        if reason is not Reason.UPLOAD:
+            self.regrades.add(self.gradings)
+
+    def upload(self, upload: Upload) -> None:
+        submission = len(self.submitted) + 1
+        self.submitted[submission] = (upload.student, upload.at)
+        for row in self.queued.values():  # what the service reads as the student's newest submission
+            if row.person_id == upload.student:
+                row.newest_submission_id = submission
+        self.enqueue(submission, upload.student, Reason.UPLOAD)
+
+    def regrade_all(self) -> None:
+        """Like request_regrade: every submission not already waiting or being graded."""
+        waiting = {row.submission_id for row in self.queued.values()} | {s for _, _, s in self.running}
+        for submission, (student, _) in list(self.submitted.items()):
+            if submission not in waiting:
+                self.enqueue(submission, student, Reason.REGRADE_ALL)
+
+    def finish_until(self, now: float) -> None:
+        while self.running and self.running[0][0] <= now:
+            _, grading_id, _ = heapq.heappop(self.running)
+            if grading_id in self.regrades:
+                self.regrades_done = max(self.regrades_done, now)
+
+    def dispatch(self, now: float) -> None:
+        while self.queued and len(self.running) < self.workers:
+            head = dispatch_order(list(self.queued.values()))[0] if self.fair else self.queued[min(self.queued)]
+            del self.queued[head.grading_id]
+            self.started.setdefault(head.submission_id, now)
+            heapq.heappush(self.running, (now + self.rng.uniform(*A1_SECONDS), head.grading_id, head.submission_id))
+
+    def outcome(self) -> Outcome:
+        """For each upload: seconds until it, or a newer upload of the same student, started grading."""
+        waits, superseded = [], 0
+        for submission, (student, at) in self.submitted.items():
+            first = min(self.started[s] for s, (who, _) in self.submitted.items() if who == student and s >= submission)
+            waits.append(first - at)
+            superseded += first < self.started[submission]
+        return Outcome(waits=waits, regrades_done=self.regrades_done, superseded=superseded)
 
 
 def simulate(uploads: list[Upload], workers: int, fair: bool, rng: random.Random) -> Outcome:
-    """Grade the rush with `workers` workers, dispatching in the fair queue's order or first come first served."""
-    queued: dict[int, QueuedGrading] = {}
-    newest: dict[int, int] = {}  # student -> their newest submission id
-    submitted: dict[int, tuple[int, float]] = {}  # submission id -> (student, uploaded at)
-    started: dict[int, float] = {}  # submission id -> when its first grading started
-    running: list[tuple[float, int, int]] = []  # (finishes at, grading id, submission id)
-    regrade_ids: set[int] = set()
-    regrades_done, next_id, now = 0.0, 0, 0.0
-    arrivals = list(uploads)
-    regrade_pending = True
-
-    def enqueue(submission: int, student: int, reason: Reason) -> None:
-        nonlocal next_id
-        next_id += 1
-        queued[next_id] = QueuedGrading(grading_id=next_id, submission_id=submission, person_id=student,
-                                        assignment_id="a1_dataset", reason=reason, newest_submission_id=submission)
-        if reason is not Reason.UPLOAD:
-            regrade_ids.add(next_id)
-
-    while arrivals or queued or running:
-        candidates = [arrivals[0].at if arrivals else float("inf"), running[0][0] if running else float("inf")]
-        if regrade_pending:
-            candidates.append(REGRADE_ALL_AT_MINUTE * 60)
-        now = min(candidates)
-        while running and running[0][0] <= now:
-            _, grading_id, _ = heapq.heappop(running)
-            if grading_id in regrade_ids:
-                regrades_done = max(regrades_done, now)
+    """Grade the rush with `workers` workers, in the fair queue's order or first come first served."""
+    loop = JobLoop(workers, fair, rng)
+    arrivals, regrade_at = list(uploads), REGRADE_ALL_AT_MINUTE * 60
+    while arrivals or loop.queued or loop.running or regrade_at < float("inf"):
+        now = min(arrivals[0].at if arrivals else float("inf"), loop.running[0][0] if loop.running else float("inf"),
+                  regrade_at)
+        loop.finish_until(now)
         while arrivals and arrivals[0].at <= now:
-            upload = arrivals.pop(0)
-            submission = len(submitted) + 1
-            submitted[submission] = (upload.student, upload.at)
-            newest[upload.student] = submission
-            for row in queued.values():
-                if row.person_id == upload.student and row.reason is Reason.UPLOAD:
-                    row.newest_submission_id = submission
-            enqueue(submission, upload.student, Reason.UPLOAD)
-        if regrade_pending and now >= REGRADE_ALL_AT_MINUTE * 60:
-            regrade_pending = False
-            waiting = {row.submission_id for row in queued.values()} | {s for _, _, s in running}
-            for submission, (student, _) in list(submitted.items()):
-                if submission not in waiting:
-                    enqueue(submission, student, Reason.REGRADE_ALL)
-        while queued and len(running) < workers:
-            head = dispatch_order(list(queued.values()))[0] if fair else queued[min(queued)]
-            del queued[head.grading_id]
-            started.setdefault(head.submission_id, now)
-            heapq.heappush(running, (now + rng.uniform(*A1_SECONDS), head.grading_id, head.submission_id))
-    return Outcome(waits=_waits(submitted, started), regrades_done=regrades_done,
-                   superseded=sum(1 for s in submitted if started[s] > min(
-                       (started[n] for n in submitted if n > s and submitted[n][0] == submitted[s][0]),
-                       default=float("inf"))))
-
-
-def _waits(submitted: dict[int, tuple[int, float]], started: dict[int, float]) -> list[float]:
-    """For each upload: seconds until it, or a newer upload of the same student, started grading."""
-    by_student: dict[int, list[int]] = {}
-    for submission, (student, _) in submitted.items():
-        by_student.setdefault(student, []).append(submission)
-    waits = []
-    for submission, (student, at) in submitted.items():
-        first = min(started[s] for s in by_student[student] if s >= submission)
-        waits.append(first - at)
-    return waits
+            loop.upload(arrivals.pop(0))
+        if regrade_at <= now:
+            loop.regrade_all()
+            regrade_at = float("inf")
+        loop.dispatch(now)
+    return loop.outcome()
 
 
 def percentile(values: list[float], fraction: float) -> float:
