@@ -64,7 +64,9 @@ def test_a_queued_submission_shows_its_place_what_supersedes_it_and_an_estimate(
 def test_a_regrade_of_all_waits_behind_new_uploads(serve, graded_a1: dict[str, Path]) -> None:
     served = serve()
     graded = served.hand_in("s1")["id"]
+    assert 'http-equiv="refresh"' in served.browser("ta1").get("/ta").text  # the class page, while one is queued
     finish(served, graded, graded_a1["full"])
+    assert 'http-equiv="refresh"' not in served.browser("ta1").get("/ta").text
     assert served.client.post(f"/api/ta/assignments/{A1}/regrade", headers=served.bearer("ta1")).json() \
         == {"queued": 1}
     served.hand_in("s2")
