@@ -73,7 +73,7 @@ class GradingTimeline(BaseModel):
 
 
 def timeline(submission: Submission, grading: Grading) -> GradingTimeline:
-    """When each phase of a grading happened, in order; phases not reached yet are left out."""
+    """When each phase of a grading happened, in order of time; phases not reached yet are left out."""
     first = grading is submission.gradings[0]
     begun = [Phase(name="uploaded", at=submission.submitted_at) if first
              else Phase(name=f"{Reason(grading.reason).name.lower().replace('_', ' ')} requested",
@@ -83,7 +83,9 @@ def timeline(submission: Submission, grading: Grading) -> GradingTimeline:
     phases += [Phase(name=stage.stage, at=stage.at) for stage in grading.stages]
     if grading.finished_at is not None:
         phases.append(Phase(name="finished", at=grading.finished_at))
-    return GradingTimeline(submission_id=submission.id, grading_id=grading.id, phases=phases)
+    # by time: after a restart, the stages of the attempt cut short come before the new dispatch
+    return GradingTimeline(submission_id=submission.id, grading_id=grading.id,
+                           phases=sorted(phases, key=lambda phase: phase.at))
 
 
 def timelines(submissions: Sequence[Submission]) -> list[GradingTimeline]:

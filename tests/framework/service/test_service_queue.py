@@ -24,17 +24,22 @@ def grading_of(served: Served, submission_id: int) -> Grading:
                           .order_by(Grading.id.desc())).first()
 
 
-def grade_as_a_worker_does(served: Served, submission_id: int, graded: Path) -> None:
-    """Dispatch a submission's grading, report its stages as the cluster does, finish it; it took MEASURED."""
+def grade_as_a_worker_does(served: Served, submission_id: int, graded: Path) -> int:
+    """Dispatch a submission's grading, report its stages as the cluster does and finish it; returns its id."""
     grading_id = grading_of(served, submission_id).id
     with served.context.sessions() as db:
         mark_dispatched(db, grading_id)
         for stage in ("checks", "training epoch 1/10"):
             record_stage(db, grading_id, stage)
     finish(served, submission_id, graded)
+    return grading_id
+
+
+def took(served: Served, grading_id: int, duration: timedelta) -> None:
+    """Make a finished grading one that took `duration` from its first stage to its report."""
     with served.context.sessions() as db:
         db.execute(update(Grading).where(Grading.id == grading_id)
-                   .values(started_at=db.get_one(Grading, grading_id).finished_at - MEASURED))
+                   .values(started_at=db.get_one(Grading, grading_id).finished_at - duration))
         db.commit()
 
 
@@ -48,7 +53,7 @@ def test_a_queued_submission_shows_its_place_what_supersedes_it_and_an_estimate(
     served = serve(submissions_per_day=10)
     first = served.hand_in("s1")["id"]
     assert statuses(served, "s1") == ["queued: place 1 in line, no estimate yet"]
-    grade_as_a_worker_does(served, first, graded_a1["full"])
+    took(served, grade_as_a_worker_does(served, first, graded_a1["full"]), MEASURED)
     other = served.hand_in("s2")["id"]
     older, newer = served.hand_in("s1")["id"], served.hand_in("s1")["id"]
     assert statuses(served, "s2") == ["queued: place 1 in line, about 4 min"]
