@@ -33,7 +33,7 @@ from grader.batch import (
     run_batch,
 )
 from grader.config import Assignment, DeviceKind, assignment_ids, load_assignment
-from grader.context import Device, gpu_count, sandbox_config
+from grader.context import Device, gpu_count, load_grading_data, sandbox_config
 from grader.embedded_ray import confine_embedded_ray
 from grader.errors import GraderError
 from grader.intake import student_id_for
@@ -45,11 +45,12 @@ from grader.reports.files import REPORT_JSON
 from grader.reports.gradescope import write_gradescope_results
 from grader.sandbox import prestart_sandbox
 from grader.service import cli as service_cli
+from grader.tasks import TASK_TYPES
 
 HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help="Autograder for PyTorch course assignments.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False, context_settings=HELP)
-data_app = typer.Typer(help="The CIFAR-10 data the grader trains and scores on.", no_args_is_help=True,
+data_app = typer.Typer(help="The image data the grader trains and scores on.", no_args_is_help=True,
                        context_settings=HELP)
 app.add_typer(data_app, name="data")
 app.add_typer(service_cli.course_app, name="course")
@@ -73,7 +74,8 @@ class Runner(StrEnum):
     docker = "docker"
 
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="CIFAR-10 root (default: $GRADER_DATA_DIR or cache).")]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Image-folder root (default: $GRADER_DATA_DIR or "
+                                                                "cache).")]
 DeviceOpt = Annotated[DeviceChoice, typer.Option(help="Where to train: auto uses CUDA when available.")]
 RunnerOpt = Annotated[Runner, typer.Option(help="local: sandboxed child processes; docker: one container each.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final summary.")]
@@ -311,24 +313,42 @@ def stubs(check: Annotated[bool, typer.Option(help="Only check; fail if a stub i
 def data_prepare(
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where to write (default: the cache).")] = None,
 ) -> None:
-    """Download CIFAR-10 through torchvision into the canonical PNG layout, and decode the tensor cache."""
+    """Download CIFAR-10 through torchvision into the canonical PNG layout, and decode each assignment's images."""
     root = grading_data.prepare(data_dir or grading_data.default_data_root())
-    for split in grading_data.SPLITS:
-        tensors = grading_data.load_split(root, split)
-        console.print(f"{split}: {len(tensors.labels)} CIFAR-2 images, fingerprint {tensors.fingerprint}")
+    _print_data(root, _declaring_data([]))
     console.print(f"Data ready at {root}")
 
 
 @data_app.command("info")
-def data_info(data_dir: DataDir = None) -> None:
-    """Where the data is, the fingerprints the reports will record, and the normalization the grader applies."""
+def data_info(
+    assignment_ids_: Annotated[list[str] | None, typer.Argument(
+        metavar="[ASSIGNMENT]...", help="Assignments whose [data] to show (default: all that declare one).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Where the data is, and per assignment the images its [data] names, their fingerprints (as the reports record
+    them) and the normalization the grader applies."""
     root = grading_data.resolve_data_root(data_dir)
-    splits = {split: grading_data.load_split(root, split) for split in grading_data.SPLITS}
-    for split, tensors in splits.items():
-        console.print(f"{split}: {len(tensors.labels)} CIFAR-2 images, fingerprint {tensors.fingerprint}")
-    mean, std = splits["train"].channel_stats()
-    console.print(f"normalization: mean {[round(m, 4) for m in mean]}, std {[round(s, 4) for s in std]}")
+    _print_data(root, _declaring_data(assignment_ids_ or []))
     console.print(f"root {root}; tensor cache {grading_data.cache_dir() / 'tensors'}")
+
+
+def _declaring_data(ids: list[str]) -> list[Assignment]:
+    """The assignments `ids` names, or all that declare [data]."""
+    return [load_assignment(i) for i in ids] if ids else \
+        [a for a in map(load_assignment, assignment_ids()) if a.data is not None]
+
+
+def _print_data(root: Path, assignments: list[Assignment]) -> None:
+    for assignment in assignments:
+        if assignment.data is None:
+            raise GraderError(f"{assignment.id} declares no [data] in its assignment.toml.")
+        data = load_grading_data(root, assignment.data)
+        console.print(f"{assignment.id}: {assignment.data.dataset}, {len(assignment.data.classes)} classes "
+                      f"({', '.join(assignment.data.classes)})")
+        for split, tensors in ((assignment.data.train_split, data.train), (assignment.data.test_split, data.test)):
+            console.print(f"  {split}: {len(tensors.labels)} images, fingerprint {tensors.fingerprint}")
+        console.print(f"  normalization: mean {[round(m, 4) for m in data.mean]}, "
+                      f"std {[round(s, 4) for s in data.std]}")
 
 
 def _data_root(assignment: Assignment, flag: Path | None) -> Path | None:
@@ -439,15 +459,16 @@ def _score_table(report: Report) -> Table:
 
 def _summary_table(assignment: Assignment, reports: list[Report]) -> Table:
     table = Table(title=f"{assignment.id}: {len(reports)} submission(s)", title_justify="left")
-    for column in ("student", "score", "accuracy", "first failure or lost points"):
-        table.add_column(column, justify="right" if column in ("score", "accuracy") else "left", overflow="fold")
+    metric = TASK_TYPES[assignment.metric.task].metric if assignment.metric else "metric"
+    for column in ("student", "score", metric, "first failure or lost points"):
+        table.add_column(column, justify="right" if column in ("score", metric) else "left", overflow="fold")
     for report in reports:
-        accuracy = f"{report.metrics.accuracy:.4f}" if report.metrics else "-"
+        value = f"{report.metrics.value:.4f}" if report.metrics else "-"
         flag = " (flagged)" if report.flagged_for_review else ""
         lost = (f"{item.title}: {item.points:g} / {item.max_points:g}" for item in report.score.items
                 if item.points < item.max_points)
         failure = report.failures[0].message if report.failures else next(lost, "")
-        table.add_row(report.submission.student_id, _points(report), accuracy + flag, failure)
+        table.add_row(report.submission.student_id, _points(report), value + flag, failure)
     return table
 
 

@@ -32,9 +32,9 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayError, RayTaskError
 
 from grader import __version__
-from grader.config import Assignment, DeviceKind
-from grader.context import Device, load_grading_data
-from grader.data import DATA_DIR_ENV, cache_dir, resolve_data_root, stored_fingerprint
+from grader.config import Assignment, Data, DeviceKind
+from grader.context import Device, data_fingerprint, load_grading_data
+from grader.data import DATA_DIR_ENV, cache_dir, resolve_data_root
 from grader.errors import GraderError
 from grader.intake import student_id_for
 from grader.models import Failure, FailureKind, Report, StrictModel
@@ -129,9 +129,9 @@ class Dispatcher:
         self._owns_ray = _connect(address, data_root)
         self.device_kind: DeviceKind = _resolve_device(device_kind)
         root = course_root()
-        # The fingerprint, not the data: the driver (a `grader serve` web process too) grades nothing itself.
-        self.expected = Expectation(grader=grader_build(), course=course_digest(root),
-                                    data=stored_fingerprint(data_root) if data_root else None)
+        self._data_root = data_root
+        self._fingerprints: dict[str, str | None] = {}  # assignment id -> its data's fingerprint, read once
+        self._course_digest = course_digest(root)
         self._course = ray.put(pack_course(root))  # once: every task's node fetches it from the object store
         board = StatusBoard.options(resources={HEAD_NODE: 0.001})  # type: ignore[attr-defined]  # Ray: no ActorClass
         self._statuses = board.remote()
@@ -151,7 +151,8 @@ class Dispatcher:
             raise GraderError(_no_node_sentence(assignment, self.device_kind))
         job = Job(job_id=uuid.uuid4().hex, assignment=assignment, source_name=source.name,
                   source_is_folder=source.is_dir(), payload=pack_submission(source), student_id=student_id,
-                  device_kind=self.device_kind, expected=self.expected)
+                  device_kind=self.device_kind,
+                  expected=self._expectation(assignment))
         future: Future[Report] = Future()
         future.set_running_or_notify_cancel()
         self._launch(_Pending(job, source, out_dir, on_status, future))
@@ -160,6 +161,13 @@ class Dispatcher:
     def workers(self, assignment: Assignment) -> int:
         """How many gradings of the assignment the cluster's live nodes can run at once."""
         return sum(_fits(node["Resources"], assignment, self.device_kind) for node in ray.nodes() if node["Alive"])
+
+    def _expectation(self, assignment: Assignment) -> Expectation:
+        """What a node must grade this assignment with; the data's fingerprint is read once per assignment, from the
+        tensor cache's index (the driver, a `grader serve` web process too, grades nothing itself)."""
+        if assignment.id not in self._fingerprints:
+            self._fingerprints[assignment.id] = data_fingerprint(assignment, self._data_root)
+        return Expectation(grader=grader_build(), course=self._course_digest, data=self._fingerprints[assignment.id])
 
     def submit_grading(self, assignment: Assignment, source: Path, out_dir: Path,
                        options: GradeOptions) -> Future[Report]:
@@ -457,8 +465,8 @@ def node_course(expected: str, packed: bytes) -> Path:
 
 
 @functools.cache
-def _node_data_fingerprint() -> str:
-    return load_grading_data(resolve_data_root()).fingerprint
+def _node_data_fingerprint(declared: Data) -> str:
+    return load_grading_data(resolve_data_root(), declared).fingerprint
 
 
 @functools.cache
@@ -471,9 +479,9 @@ def node_name(node_id: str) -> str:
     return f"{name} ({node_id[:8]})"
 
 
-def node_problem(expected: Expectation, node: str, course: Path) -> NodeProblem | None:
+def node_problem(expected: Expectation, node: str, course: Path, declared: Data | None) -> NodeProblem | None:
     """Why this node must not grade for the driver, or None when it has the same grader build, course content (in
-    `course`) and data."""
+    `course`) and the same images of what the assignment's `[data]` (`declared`) names."""
     if grader_build() != expected.grader:
         return NodeProblem(kind=FailureKind.VERSION_MISMATCH,
                            message=f"Node {node} runs grader {grader_build()}, expected {expected.grader}, "
@@ -482,17 +490,17 @@ def node_problem(expected: Expectation, node: str, course: Path) -> NodeProblem 
         return NodeProblem(kind=FailureKind.VERSION_MISMATCH,
                            message=f"Node {node} has course content {content} in {course}, expected "
                                    f"{expected.course}, so it graded nothing; a TA will regrade this submission.")
-    if expected.data is None:
+    if expected.data is None or declared is None:
         return None
     try:
-        fingerprint = _node_data_fingerprint()
+        fingerprint = _node_data_fingerprint(declared)
     except GraderError as exc:
-        return NodeProblem(kind=FailureKind.DATA_MISMATCH, message=f"Node {node} has no usable CIFAR-10 data "
+        return NodeProblem(kind=FailureKind.DATA_MISMATCH, message=f"Node {node} has no usable {declared.dataset} data "
                            f"({str(exc).rstrip('.')}), so it graded nothing; a TA will regrade this submission.")
     if fingerprint != expected.data:
         return NodeProblem(kind=FailureKind.DATA_MISMATCH,
-                           message=f"Node {node} has CIFAR-10 fingerprint {fingerprint}, expected {expected.data}, "
-                                   "so it graded nothing; a TA will regrade this submission.")
+                           message=f"Node {node} has {declared.dataset} fingerprint {fingerprint}, expected "
+                                   f"{expected.data}, so it graded nothing; a TA will regrade this submission.")
     return None
 
 
@@ -503,7 +511,7 @@ def grade_on_node(job: Job, course: bytes, statuses: ActorHandle[StatusBoard]) -
     node_id = ray.get_runtime_context().get_node_id()
     node = node_name(node_id)
     root = node_course(job.expected.course, course)
-    problem = node_problem(job.expected, node, root)
+    problem = node_problem(job.expected, node, root, job.assignment.data)
     if problem is not None:
         return Outcome(node=node, node_id=node_id, problem=problem)
     os.environ[COURSE_ROOT_ENV] = str(root)  # this worker grades with the driver's course, whatever it had

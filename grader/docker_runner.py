@@ -177,8 +177,8 @@ def grade_in_container(assignment: Assignment, source: Path, out_dir: Path, opti
     With `options.reuse_sandbox` (a batch) the next submission's container starts while this one grades."""
     if shutil.which("docker") is None:
         raise GraderError("--runner docker needs the docker command, which is not installed.")
-    if options.data_root is not None:  # the container's cache is read-only: fill it here
-        data = load_grading_data(options.data_root)
+    if options.data_root is not None and assignment.data is not None:  # the container's cache is read-only: fill it
+        data = load_grading_data(options.data_root, assignment.data)
         if assignment.training is not None:
             data.held_out(assignment.training.validation)
     options.status("container")

@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+TaskName = Literal["classification", "reconstruction"]
 
 
 class StrictModel(BaseModel):
@@ -85,9 +86,9 @@ class CheckResult(StrictModel):
 class EpochRecord(StrictModel):
     epoch: int
     loss: float = Field(description="the mean batch loss train_one_epoch returned")
-    train_accuracy: float = Field(description="the share of training images the model got right during the epoch")
-    validation_accuracy: float | None = Field(
-        None, description="after the epoch, on the images the grader held out (None: the logits were unusable)")
+    train_metric: float = Field(description="the task's metric on the training batches during the epoch")
+    validation_metric: float | None = Field(
+        None, description="after the epoch, on the images the grader held out (None: the outputs were unusable)")
     seconds: float
 
 
@@ -110,8 +111,9 @@ class TrainingResult(StrictModel):
     validation_images: int = Field(0, description="how many training images the grader held out")
     validation_seconds: float = Field(0.0, description="the validation passes' time on the budget's clock, "
                                                        "not counted in budget_used")
-    untrained_accuracy: float | None = Field(None, description="validation accuracy of the model as built")
-    chance_accuracy: float = Field(0.0, description="validation accuracy of always answering the commonest class")
+    untrained_metric: float | None = Field(None, description="the validation metric of the model as built")
+    chance_metric: float | None = Field(None, description="classification: the validation accuracy of always "
+                                                          "answering the commonest class")
     keep: Literal["best", "last"] = "last"
     kept_epoch: int | None = Field(None, description="the epoch whose checkpoint was evaluated")
     model_changed: bool = Field(True, description="the kept epoch's validation logits differ from the untrained "
@@ -119,14 +121,19 @@ class TrainingResult(StrictModel):
 
 
 class Metrics(StrictModel):
-    """Validation metrics, computed in the grader's process from logits and the labels only it holds."""
+    """The task's metric on the hidden test images, computed in the grader's process from the outputs and the
+    targets only it holds."""
 
-    accuracy: float
-    per_class_accuracy: dict[str, float]
-    confusion: list[list[int]] = Field(description="rows: true class, columns: predicted class")
-    perturbed_accuracy: float
+    task: TaskName = "classification"
+    name: str = Field("accuracy", description="what `value` measures, as reports name it")
+    unit: str = Field("", description="its unit, as reports write it after the number")
+    higher_is_better: bool = True
+    value: float
+    per_class_accuracy: dict[str, float] = Field({}, description="classification only")
+    confusion: list[list[int]] = Field([], description="classification only; rows: true class, columns: predicted")
+    perturbed_value: float = Field(description="the metric on the perturbed copies the grader made")
     perturbation: str
-    perturbation_gap: float = Field(description="accuracy minus perturbed_accuracy")
+    perturbation_gap: float = Field(description="how much worse the metric is on the perturbed copies")
     samples: int
 
 
@@ -203,10 +210,10 @@ class Report(StrictModel):
         return bool(self.integrity)
 
     @property
-    def credited_accuracy(self) -> float | None:
-        """The test accuracy, where the integrity rules let it earn credit (for leaderboards)."""
+    def credited_value(self) -> float | None:
+        """The test metric, where the integrity rules let it earn credit (for leaderboards)."""
         uncredited = any(finding.action == "no_credit" for finding in self.integrity)
-        return None if self.metrics is None or uncredited else self.metrics.accuracy
+        return None if self.metrics is None or uncredited else self.metrics.value
 
 # In a batch folder: the similarity views and similarity.json, for TAs only. No student id starts with "_"
 # (intake strips it), so no student's report folder can take this name.

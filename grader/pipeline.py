@@ -16,7 +16,7 @@ from typing import Literal
 from grader import __version__
 from grader.checks import run_checks
 from grader.config import Assignment
-from grader.context import Device, GradingContext, load_grading_data, sandbox_config
+from grader.context import Device, GradingContext, data_fingerprint, sandbox_config
 from grader.errors import GraderError
 from grader.evaluation import run_evaluation
 from grader.failures import skipped_by, void_checks
@@ -198,14 +198,13 @@ def _runner() -> RunnerName:
 
 
 def _environment(assignment: Assignment, options: GradeOptions) -> Environment:
-    fingerprint = load_grading_data(options.data_root).fingerprint if options.data_root is not None else None
     return Environment(
         grader_version=__version__,
         python=platform.python_version(),
         torch_version=version("torch"),
         device=options.device.describe(),
         seed=assignment.seed,
-        data_fingerprint=fingerprint,
+        data_fingerprint=data_fingerprint(assignment, options.data_root),
         sandbox=sandbox_name(),
         runner=_runner(),
         node=options.node,

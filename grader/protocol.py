@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, JsonValue, TypeAdapter, ValidationError
 
 from grader.config import Training
 from grader.files import write_atomic
-from grader.models import FailureKind, StrictModel
+from grader.models import FailureKind, StrictModel, TaskName
 
 SPEC_FILE = "spec.json"
 # The submission's functions the training stage calls: one that hangs in a hidden check keeps training from starting.
@@ -87,6 +87,7 @@ class TrainSpec(SubmissionSpec):
     device: str
     budget: Budget
     training: Training
+    task: TaskName = Field(description="what the loss handed to train_one_epoch and the training metric measure")
     progress: str = "progress.jsonl"
     checkpoints: str = Field("checkpoints", description="a folder of epoch-N.pt, the weights after epoch N")
     validation_logits: str = Field("validation", description="a folder of epoch-N.npy, the validation logits "
@@ -170,7 +171,7 @@ class EpochDone(StrictModel):
     event: Literal["epoch"] = "epoch"
     epoch: int
     loss: float
-    train_accuracy: float
+    train_metric: float
     seconds: float
     budget_used: float = Field(description="budget seconds used so far, on the budget's clock")
     validation_used: float = Field(0.0, description="seconds the validation passes used so far, on the same clock "

@@ -38,7 +38,7 @@ __all__ = [
 def write_all(report: Report, assignment: Assignment, out_dir: Path) -> list[Path]:
     """Write both views, the plots, `results.json` and, last, `report.json` (the batch's "done" marker)."""
     out_dir = start_report_folder(out_dir)
-    pngs = submission_plots(report)
+    pngs = submission_plots(report, assignment)
     written = [*render_submission(report, assignment, out_dir, "student", pngs)]
     written += render_submission(report, assignment, out_dir, "ta", pngs)
     written.append(write_gradescope_results(report, out_dir))

@@ -7,6 +7,7 @@ extensions (grader.service.policy).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grader.config import load_assignment
 from grader.course import Course, OfferedAssignment
 from grader.models import Report, ScoreItem
 from grader.reports.templating import percent
@@ -21,6 +23,7 @@ from grader.service.ordering import Reason
 from grader.service.policy import Policy, class_policies, course_policies, policies_for, result_grading
 from grader.service.tables import Grading, GradingState, Person, Role, Submission
 from grader.service.waiting import QueuePlace, queue_places
+from grader.tasks import TASK_TYPES
 
 HIDDEN_REASON = "Hidden."  # as the student HTML view shows a hidden item
 
@@ -175,7 +178,10 @@ def grade_rows(db: Session, course: Course, offered: OfferedAssignment) -> list[
 
 
 def leaderboard(db: Session, offered: OfferedAssignment) -> list[LeaderboardEntry]:
-    """The best accuracy on the hidden test images of every student who chose a pseudonym, best first."""
+    """The best credited metric on the hidden test images (the `accuracy` column: an accuracy, or for a
+    reconstruction an error, lowest best) of every student who chose a pseudonym, best first."""
+    metric = load_assignment(offered.id).metric
+    sign = -1.0 if metric is not None and not TASK_TYPES[metric.task].higher_is_better else 1.0
     best: dict[str, float] = {}
     submissions = db.scalars(select(Submission).join(Person).where(
         Submission.assignment_id == offered.id, Person.pseudonym.is_not(None)))
@@ -183,17 +189,19 @@ def leaderboard(db: Session, offered: OfferedAssignment) -> list[LeaderboardEntr
         result = result_grading(submission)
         if result is not None and result.accuracy is not None and submission.person.pseudonym:
             pseudonym = submission.person.pseudonym
-            best[pseudonym] = max(result.accuracy, best.get(pseudonym, 0.0))
-    return ranked(best)
+            best[pseudonym] = max(sign * result.accuracy, best.get(pseudonym, -math.inf))
+    return ranked(best, sign)
 
 
-def ranked(best: dict[str, float]) -> list[LeaderboardEntry]:
-    """Best first (ties by pseudonym); equal accuracies share the rank of the first of them."""
+def ranked(best: dict[str, float], sign: float = 1.0) -> list[LeaderboardEntry]:
+    """Best first (ties by pseudonym); equal scores share the rank of the first of them. `best` holds each
+    pseudonym's metric times `sign`, so that higher is better (-1 for an error)."""
     entries: list[LeaderboardEntry] = []
-    for place, (pseudonym, accuracy) in enumerate(sorted(best.items(), key=lambda kv: (-kv[1], kv[0])), start=1):
-        tied = entries and entries[-1].accuracy == accuracy
+    ordered = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))
+    for place, (pseudonym, score) in enumerate(ordered, start=1):
+        tied = place > 1 and ordered[place - 2][1] == score
         entries.append(LeaderboardEntry(rank=entries[-1].rank if tied else place, pseudonym=pseudonym,
-                                        accuracy=accuracy))
+                                        accuracy=sign * score))
     return entries
 
 

@@ -28,6 +28,7 @@ from grader.models import FailureKind
 from grader.paths import course_root
 from grader.pipeline import failed_report, grader_failure, write_failed_report
 from grader.reports import install_report_folder, read_report_json, write_all
+from tests.framework.declared import CIFAR2
 from tests.framework.test_course_root import make_course
 
 
@@ -66,19 +67,19 @@ def test_a_submission_arrives_on_the_node_as_intake_saw_it_here(shape: str, tmp_
 
 
 def test_a_node_with_another_grader_build_refuses(tmp_path: Path) -> None:
-    problem = node_problem(expect(grader="0.0.1+000000000000"), "node_x (1234abcd)", course_root())
+    problem = node_problem(expect(grader="0.0.1+000000000000"), "node_x (1234abcd)", course_root(), CIFAR2)
     assert problem is not None and problem.kind == FailureKind.VERSION_MISMATCH
     assert problem.message == (f"Node node_x (1234abcd) runs grader {grader_build()}, expected 0.0.1+000000000000, "
                                "so it graded nothing; a TA will regrade this submission.")
-    assert node_problem(expect(), "node_x (1234abcd)", course_root()) is None
+    assert node_problem(expect(), "node_x (1234abcd)", course_root(), CIFAR2) is None
 
 
 def test_a_node_with_other_data_refuses(synthetic_cifar: Path, other_synthetic_cifar: Path, isolated_cache: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(DATA_DIR_ENV, str(other_synthetic_cifar))
-    theirs, ours = load_grading_data(other_synthetic_cifar).fingerprint, load_grading_data(synthetic_cifar).fingerprint
+    theirs, ours = (load_grading_data(tree, CIFAR2).fingerprint for tree in (other_synthetic_cifar, synthetic_cifar))
     assert theirs != ours
-    problem = node_problem(expect(data=ours), "node_d (1234abcd)", course_root())
+    problem = node_problem(expect(data=ours), "node_d (1234abcd)", course_root(), CIFAR2)
     assert problem is not None and problem.kind == FailureKind.DATA_MISMATCH
     assert problem.message.startswith(f"Node node_d (1234abcd) has CIFAR-10 fingerprint {theirs}, expected {ours},")
 
@@ -98,10 +99,10 @@ def test_the_course_travels_without_solutions_and_unpacks_once_by_its_digest(tmp
 def test_a_node_with_other_course_content_refuses(tmp_path: Path, isolated_cache: Path) -> None:
     course = make_course(tmp_path / "course")
     expected = Expectation(grader=grader_build(), course=course_digest(course), data=None)
-    assert node_problem(expected, "node_c (1234abcd)", course) is None
+    assert node_problem(expected, "node_c (1234abcd)", course, None) is None
     check = next((course / "tests" / "a1_dataset").glob("test_*.py"))
     check.write_text(check.read_text() + "\n# edited on this node\n")
-    problem = node_problem(expected, "node_c (1234abcd)", course)
+    problem = node_problem(expected, "node_c (1234abcd)", course, None)
     assert problem is not None and problem.kind == FailureKind.VERSION_MISMATCH
     assert problem.message == (f"Node node_c (1234abcd) has course content {course_digest(course)} in {course}, "
                                f"expected {expected.course}, so it graded nothing; a TA will regrade this submission.")

@@ -54,7 +54,8 @@ def submission_rows(request: Request, assignment_id: str, person: StudentPage, d
     """The submissions table's rows, which the page fetches while a grading is under way."""
     offered = offered_or_404(context, assignment_id)
     return templates().TemplateResponse(request, "submission_rows.html.j2", {
-        "course": context.course, "submissions": submissions_of(db, context.course, person, offered)})
+        "course": context.course, "offered": offered,
+        "submissions": submissions_of(db, context.course, person, offered)})
 
 
 @router.post("/assignments/{assignment_id}/submissions", dependencies=[CsrfChecked])

@@ -92,7 +92,8 @@ def student_submission_rows(request: Request, assignment_id: str, login: str, pe
     mine = [s for s in student.submissions if s.assignment_id == offered.id]
     policy = policies_for(db, context.course, student.id)[offered.id]
     return templates().TemplateResponse(request, "ta_submission_rows.html.j2", {
-        "course": context.course, "csrf": csrf_token(request), "submissions": submission_views(db, policy, mine)})
+        "course": context.course, "offered": offered, "csrf": csrf_token(request),
+        "submissions": submission_views(db, policy, mine)})
 
 
 def student_or_404(db: Database, login: str) -> Person:

@@ -28,6 +28,7 @@ from grader.models import FailureKind, Report
 from grader.paths import course_root
 from grader.reports import read_report_json
 from tests.framework.cluster.local_cluster import LocalCluster, NodeSpec, RayNode
+from tests.framework.declared import CIFAR2
 
 pytestmark = pytest.mark.cluster
 GRADER = str(Path(sys.executable).with_name("grader"))
@@ -170,7 +171,7 @@ def test_a_node_with_other_data_grades_nothing(cluster: LocalCluster, classes: d
                                                caplog: pytest.LogCaptureFixture) -> None:
     other = other_synthetic_cifar
     extra_node.append(cluster.add_node(NodeSpec("node_d", cpus=node_cpus(cluster), env={DATA_DIR_ENV: str(other)})))
-    theirs, ours = load_grading_data(other).fingerprint, load_grading_data(synthetic_cifar).fingerprint
+    theirs, ours = load_grading_data(other, CIFAR2).fingerprint, load_grading_data(synthetic_cifar, CIFAR2).fingerprint
     with caplog.at_level(logging.WARNING, logger="grader.cluster"), \
             Dispatcher(cluster.address, synthetic_cifar) as dispatcher:
         futures = submit_all(dispatcher, {"a1_dataset": classes["a1_dataset"]}, tmp_path / "out")
@@ -194,7 +195,7 @@ def test_with_only_a_wrong_node_left_the_report_says_why(cluster: LocalCluster, 
     source = assignment.solution_dir
     with Dispatcher(cluster.address, synthetic_cifar, "cuda") as dispatcher:
         report = dispatcher.submit(assignment, source, tmp_path / "out", "ref").result(timeout=WAIT_SECONDS)
-    theirs, ours = load_grading_data(other).fingerprint, load_grading_data(synthetic_cifar).fingerprint
+    theirs, ours = load_grading_data(other, CIFAR2).fingerprint, load_grading_data(synthetic_cifar, CIFAR2).fingerprint
     assert [(f.stage, f.kind) for f in report.failures] == [("cluster", FailureKind.DATA_MISMATCH)]
     assert report.failures[0].message.startswith("Node gpu_node (")
     assert f"has CIFAR-10 fingerprint {theirs}, expected {ours}, so it graded nothing" in report.failures[0].message
