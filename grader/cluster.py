@@ -158,6 +158,10 @@ class Dispatcher:
         self._launch(_Pending(job, source, out_dir, on_status, future))
         return future
 
+    def workers(self, assignment: Assignment) -> int:
+        """How many gradings of the assignment the cluster's live nodes can run at once."""
+        return sum(_fits(node["Resources"], assignment, self.device_kind) for node in ray.nodes() if node["Alive"])
+
     def _expectation(self, assignment: Assignment) -> Expectation:
         """What a node must grade this assignment with; the data's fingerprint is read once per assignment, from the
         tensor cache's index (the driver, a `grader serve` web process too, grades nothing itself)."""
@@ -352,13 +356,17 @@ def task_resources(assignment: Assignment, device_kind: DeviceKind) -> TaskOptio
             "num_gpus": 1 if device_kind == "cuda" else 0}
 
 
-def _node_can_take(assignment: Assignment, device_kind: DeviceKind, excluded: set[str]) -> bool:
-    """Whether some live node outside `excluded` has the resources a task asks for (else it would wait forever)."""
+def _fits(resources: dict[str, float], assignment: Assignment, device_kind: DeviceKind) -> int:
+    """How many of the assignment's grading tasks a node with these resources runs at once."""
     asked = task_resources(assignment, device_kind)
     needs = {"CPU": asked["num_cpus"], "memory": asked["memory"], "GPU": asked["num_gpus"]}
+    return min(int(resources.get(name, 0) // amount) for name, amount in needs.items() if amount)
+
+
+def _node_can_take(assignment: Assignment, device_kind: DeviceKind, excluded: set[str]) -> bool:
+    """Whether some live node outside `excluded` has the resources a task asks for (else it would wait forever)."""
     return any(node["Alive"] and node["NodeID"] not in excluded
-               and all(node["Resources"].get(name, 0) >= amount for name, amount in needs.items())
-               for node in ray.nodes())
+               and _fits(node["Resources"], assignment, device_kind) > 0 for node in ray.nodes())
 
 
 def _no_node_sentence(assignment: Assignment, device_kind: DeviceKind) -> str:

@@ -19,7 +19,7 @@ from grader.reports.templating import environment, template_loader
 from grader.service.auth import csrf_token
 from grader.service.context import service
 from grader.service.tables import Person
-from grader.service.views import lateness
+from grader.service.views import lateness, waiting
 
 # Report files are self-contained HTML with inline styles and data: images; they may load and run nothing else.
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
@@ -31,7 +31,7 @@ def templates() -> Jinja2Templates:
     env = environment().overlay(loader=jinja2.ChoiceLoader([
         jinja2.PackageLoader("grader.service", "templates"), template_loader()]))
     env.globals = dict(env.globals)  # Starlette adds url_for here; the reports' environment stays as it is
-    env.filters = {**env.filters, "lateness": lateness}
+    env.filters = {**env.filters, "lateness": lateness, "waiting": waiting}
     env.globals["metric_of"] = metric_of
     return Jinja2Templates(env=env)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -19,8 +19,10 @@ from grader.config import load_assignment
 from grader.course import Course, OfferedAssignment
 from grader.models import Report, ScoreItem
 from grader.reports.templating import percent
+from grader.service.ordering import Reason
 from grader.service.policy import Policy, class_policies, course_policies, policies_for, result_grading
 from grader.service.tables import Grading, GradingState, Person, Role, Submission
+from grader.service.waiting import QueuePlace, queue_places
 from grader.tasks import TASK_TYPES
 
 HIDDEN_REASON = "Hidden."  # as the student HTML view shows a hidden item
@@ -38,7 +40,9 @@ class SubmissionView(BaseModel):
     late_days: int  # of days_late, those the student's late days cover
     state: GradingState
     stage: str
-    queue_position: int | None
+    queue_position: int | None  # place in the fair queue (grader.service.ordering), from 1
+    superseded_by: int | None  # a newer upload of the student's that is graded first
+    wait_estimate: timedelta | None  # until graded, from measured grading times; None before any measurement
     total: float | None
     max_total: float | None
     penalty: float
@@ -54,6 +58,43 @@ def lateness(view: SubmissionView) -> str:
         return "on time"
     used = f" ({view.late_days} late day(s) used)" if view.late_days else ""
     return f"{view.days_late} day(s) late{used}, -{percent(view.penalty)}"
+
+
+class Phase(BaseModel):
+    """One moment of a grading: uploaded (or regrade requested), dispatched, started, a stage began, finished."""
+
+    name: str
+    at: datetime
+
+
+class GradingTimeline(BaseModel):
+    """The phases of one grading of a submission, for the TA's page."""
+
+    submission_id: int
+    grading_id: int
+    phases: list[Phase]
+
+
+def timeline(submission: Submission, grading: Grading) -> GradingTimeline:
+    """When each phase of a grading happened, in order of time; phases not reached yet are left out."""
+    first = grading is submission.gradings[0]
+    begun = [Phase(name="uploaded", at=submission.submitted_at) if first
+             else Phase(name=f"{Reason(grading.reason).name.lower().replace('_', ' ')} requested",
+                        at=grading.requested_at)]
+    marks = [("dispatched", grading.dispatched_at), ("started", grading.started_at)]
+    phases = begun + [Phase(name=name, at=at) for name, at in marks if at is not None]
+    phases += [Phase(name=stage.stage, at=stage.at) for stage in grading.stages]
+    if grading.finished_at is not None:
+        phases.append(Phase(name="finished", at=grading.finished_at))
+    # by time: after a restart, the stages of the attempt cut short come before the new dispatch
+    return GradingTimeline(submission_id=submission.id, grading_id=grading.id,
+                           phases=sorted(phases, key=lambda phase: phase.at))
+
+
+def timelines(submissions: Sequence[Submission]) -> list[GradingTimeline]:
+    """Every grading of the submissions, newest first."""
+    pairs = [(s, g) for s in submissions for g in s.gradings]
+    return [timeline(s, g) for s, g in sorted(pairs, key=lambda pair: pair[1].id, reverse=True)]
 
 
 class GradeRow(BaseModel):
@@ -72,21 +113,29 @@ class LeaderboardEntry(BaseModel):
     accuracy: float
 
 
-def queue_positions(db: Session) -> dict[int, int]:
-    """Place in the queue of every queued grading, from 1."""
-    queued = db.scalars(select(Grading.id).where(Grading.state == GradingState.QUEUED).order_by(Grading.id))
-    return {grading_id: place for place, grading_id in enumerate(queued, start=1)}
+def waiting(view: SubmissionView) -> str:
+    """A queued submission's place and estimated wait, as every page says it."""
+    if view.queue_position is None:
+        return "dispatched, waiting for a worker"
+    place = f"place {view.queue_position} in line"
+    if view.superseded_by is not None:
+        return f"superseded by #{view.superseded_by}; {place}, graded after everything else"
+    if view.wait_estimate is None:
+        return f"{place}, no estimate yet"
+    return f"{place}, about {max(1, round(view.wait_estimate / timedelta(minutes=1)))} min"
 
 
-def submission_view(submission: Submission, policy: Policy, positions: dict[int, int],
+def submission_view(submission: Submission, policy: Policy, places: dict[int, QueuePlace],
                     counting: Submission | None) -> SubmissionView:
     latest = submission.gradings[-1]
     result = result_grading(submission)
     at = submission.submitted_at
+    place = places.get(latest.id)
     return SubmissionView(
         id=submission.id, assignment_id=submission.assignment_id, filename=submission.filename,
         submitted_at=at, due=policy.due, days_late=policy.days_late(at), late_days=policy.late_days_used(at),
-        state=latest.state, stage=latest.stage, queue_position=positions.get(latest.id),
+        state=latest.state, stage=latest.stage, queue_position=place.place if place else None,
+        superseded_by=place.superseded_by if place else None, wait_estimate=place.estimate if place else None,
         total=result.total if result else None, max_total=result.max_total if result else None,
         penalty=policy.penalty(at), final=policy.final(submission),
         accuracy=result.accuracy if result else None, counts=submission is counting,
@@ -97,7 +146,7 @@ def submission_view(submission: Submission, policy: Policy, positions: dict[int,
 def submission_views(db: Session, policy: Policy, submissions: Sequence[Submission]) -> list[SubmissionView]:
     """Views of one student's submissions to one assignment (in any order), newest first."""
     ordered = sorted(submissions, key=lambda s: s.id)
-    counting, positions = policy.counting(ordered), queue_positions(db)
+    counting, positions = policy.counting(ordered), queue_places(db)
     return [submission_view(s, policy, positions, counting) for s in reversed(ordered)]
 
 
@@ -115,7 +164,7 @@ def grade_rows(db: Session, course: Course, offered: OfferedAssignment) -> list[
     for submission in db.scalars(select(Submission).where(Submission.assignment_id == offered.id)
                                  .order_by(Submission.id)):
         by_person.setdefault(submission.person_id, []).append(submission)
-    positions = queue_positions(db)
+    positions = queue_places(db)
     policies, default = class_policies(db, course), course_policies(course)
     rows = []
     for student in students:

@@ -23,6 +23,7 @@ from grader.service.api_errors import API_PREFIX, Responses, error_responses
 from grader.service.auth import ApiPerson, ApiStudent, ApiTa
 from grader.service.context import Database, Service, ServiceContext
 from grader.service.exports import class_canvas_csv, write_class_gradebook
+from grader.service.ordering import Reason
 from grader.service.people import PSEUDONYM, PSEUDONYM_MAX, PseudonymTaken, change_pseudonym
 from grader.service.policy import policies_for, result_grading
 from grader.service.routers.shared import CSV_TYPE, any_submission, csv_download, offered_or_404, own_submission
@@ -36,11 +37,11 @@ from grader.service.views import (
     SubmissionView,
     grade_rows,
     leaderboard,
-    queue_positions,
     student_report,
     submission_view,
     submissions_of,
 )
+from grader.service.waiting import queue_places
 
 router = APIRouter(prefix=API_PREFIX, tags=["api"], responses=error_responses(401, 403, 404, 413, 422))
 UPLOAD_ERRORS = error_responses(400, 415, 429)
@@ -88,7 +89,7 @@ def _view(db: Database, context: ServiceContext, submission: Submission) -> Subm
     offered = offered_or_404(context, submission.assignment_id)
     policy = policies_for(db, context.course, submission.person_id)[offered.id]
     mine = [s for s in submission.person.submissions if s.assignment_id == submission.assignment_id]
-    return submission_view(submission, policy, queue_positions(db), policy.counting(mine))
+    return submission_view(submission, policy, queue_places(db), policy.counting(mine))
 
 
 def _report(context: ServiceContext, submission: Submission) -> Report:
@@ -194,9 +195,11 @@ def canvas(assignment_id: AssignmentId, person: ApiTa, db: Database, context: Se
 
 @router.post("/ta/assignments/{assignment_id}/regrade")
 def regrade_assignment(assignment_id: AssignmentId, person: ApiTa, db: Database, context: Service) -> Regraded:
-    """Queue every submission of an assignment for grading again (those not already waiting)."""
+    """Queue every submission of an assignment for grading again (those not already waiting), at the lowest
+    priority: after every student upload and single regrade."""
     offered = offered_or_404(context, assignment_id)
-    queued = request_regrade(db, db.scalars(select(Submission).where(Submission.assignment_id == offered.id)))
+    queued = request_regrade(db, db.scalars(select(Submission).where(Submission.assignment_id == offered.id)),
+                             Reason.REGRADE_ALL)
     context.wake_jobs()
     return Regraded(queued=queued)
 
