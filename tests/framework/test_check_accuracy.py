@@ -23,7 +23,8 @@ from grader.sandbox import cpu_environment
 from grader.tasks import task_of
 from tests.framework.declared import CIFAR2
 
-SCRIPTS = [load_assignment(i).folder / "check_accuracy.py" for i in ("a2_ffn", "a3_cnn", "a4_autoencoder", "a5_cifar10")]
+SCRIPTS = [load_assignment(i).folder / "check_accuracy.py"
+           for i in ("a2_ffn", "a3_cnn", "a4_autoencoder", "a5_cifar10")]
 
 
 def script_of(assignment_id: str) -> ModuleType:
@@ -68,7 +69,7 @@ def test_reconstruction_images_and_validation_error_are_the_graders(reconstructi
     expected = task.score(outputs, task.targets(graders.validation.images, graders.validation.labels, data.mean,
                                                 data.std))
     assert reconstruction_script.score(model, val, None, 7) == pytest.approx(expected, rel=1e-9)
-    assert reconstruction_script.METRIC == task.metric
+    assert task.metric == reconstruction_script.METRIC
 
 
 def test_reconstruction_batches_target_the_images_as_transformed(reconstruction_script: ModuleType) -> None:
