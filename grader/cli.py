@@ -312,8 +312,8 @@ def stubs(check: Annotated[bool, typer.Option(help="Only check; fail if a stub i
 @app.command("new")
 def new(
     assignment_id: Annotated[str, typer.Argument(metavar="ID", help="The new assignment's id and folder name.")],
-    task: Annotated[str, typer.Option(help="The task whose template to write: classification (reconstruction "
-                                           "follows).")] = "classification",
+    task: Annotated[str, typer.Option(help="The task whose template to write: classification or "
+                                           "reconstruction.")] = "classification",
     module: Annotated[str | None, typer.Option(help="The module students hand in (default: the id after its "
                                                     "first underscore).")] = None,
     title: Annotated[str | None, typer.Option(help="The assignment's title (default: the id).")] = None,

@@ -244,16 +244,12 @@ def test_train_one_epoch_zeroes_reconstruction_gradients(submission: ModuleType,
 def _zeroes_gradients(seen: StepGradientsSeen, assignment: Assignment) -> None:
     steps = len(seen.gradients)
     assert steps == 4, f"train_one_epoch called optimizer.step() {steps} times for 4 batches; step once per batch."
-    model, (images, targets) = _pixel_model(assignment.seed), next(iter(_repeated_loader(assignment.seed)))
-    first = torch.autograd.grad(nn.functional.mse_loss(model(images), targets), model.weight)[0].flatten()
     for step, gradient in enumerate(seen.gradients, start=1):
         assert gradient is not None and any(gradient), (
             f"At optimizer step {step} the model had no gradients: call loss.backward() before optimizer.step(), "
             "and optimizer.zero_grad() before loss.backward(), not after it.")
+    # Not compared with the first batch's own gradient: clipping, or an L1 term beside loss_fn, changes it rightly.
     grads = [torch.tensor(g) for g in seen.gradients if g is not None]
-    assert (grads[0] - first).norm() <= 1e-4 * first.norm(), (
-        "At optimizer step 1 the gradients were not those of the first batch's loss: compute "
-        "loss_fn(model(images), targets) for the batch and call loss.backward() once.")
     for step in (3, 4):  # batches A, B, A, B: step 3 sees the batch and weights of step 1, step 4 those of step 2
         assert (grads[step - 1] - grads[step - 3]).norm() <= 1e-4 * grads[step - 3].norm(), (
             f"At optimizer step {step} the gradients still included earlier batches (step {step} saw the batch "

@@ -1,11 +1,13 @@
-"""Check your accuracy locally, trained the way the grader trains: `python check_accuracy.py CIFAR10_FOLDER`.
+"""Check your model's score locally, trained the way the grader trains: `python check_accuracy.py CIFAR10_FOLDER`.
 
 CIFAR10_FOLDER holds `train/<class>/*.jpg` (or .png). The script reads this folder's assignment.toml and your
 module, normalizes the training images of the classes its [data] declares (label i: classes[i]) as the grader does
 (with their per-channel mean and std, unless [data] gives them), holds out the same validation images as the
 grader, and trains on the rest with the grader's settings: the assignment's seed and CPU threads, your BATCH_SIZE,
-EPOCHS and train_transform, batches shuffled in an order fixed by the seed, `model.train()` before each epoch.
-Before the first epoch and after each it prints the validation accuracy (and per epoch the loss, training accuracy
+EPOCHS and train_transform, batches shuffled in an order fixed by the seed, `model.train()` before each epoch, and
+the loss of the task its [metric] declares (classification: cross-entropy against the labels, scored by accuracy;
+reconstruction: the mean squared error against the image itself, lower is better).
+Before the first epoch and after each it prints the validation score (and per epoch the loss, training score
 and budget used, the validation passes not counted), then the epoch the grader would keep and score. Before the
 first epoch one training batch goes forward and backward, so a shape error shows in seconds (the model is left as
 it was). The budget is counted as the grader counts it: CPU seconds per thread of this process and its children,
@@ -60,6 +62,8 @@ from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 DATA = CONFIG["data"]  # the classes (label i: classes[i]), split, subset and normalization the grader uses
+RECONSTRUCTION = CONFIG["metric"]["task"] == "reconstruction"  # the target is the image itself, not its label
+METRIC = "mean squared error" if RECONSTRUCTION else "accuracy"
 LABELS = {name: label for label, name in enumerate(DATA["classes"])}
 SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -96,20 +100,23 @@ def normalize(images: np.ndarray, mean: list[float], std: list[float]) -> torch.
 
 
 class Images(Dataset):
-    """(image, label) pairs; `transform` (your train_transform) gets each normalized (3, 32, 32) image."""
+    """(image, target) pairs, the target the label or, without labels (reconstruction), a copy of the image as
+    transformed; `transform` (your train_transform) gets each normalized (3, 32, 32) image."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform=None) -> None:
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, transform=None) -> None:
         self.images, self.labels, self.transform = images, labels, transform
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.images)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image = self.images[index]
-        return (self.transform(image) if self.transform else image), self.labels[index]
+        image = self.transform(image) if self.transform else image
+        return image, image.clone() if self.labels is None else self.labels[index]
 
 
-def train_loader(images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int, transform=None) -> DataLoader:
+def train_loader(images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int,
+                 transform=None) -> DataLoader:
     """Shuffled batches in an order fixed by `seed`, as the grader builds them."""
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(Images(images, labels, transform), batch_size=batch_size, shuffle=True, generator=generator)
@@ -122,37 +129,43 @@ def validation_split(count: int, fraction: float, seed: int) -> np.ndarray:
     return held_out
 
 
-class CountingLoss(nn.CrossEntropyLoss):
-    """The grader's loss: cross-entropy that also counts right predictions, for the training accuracy."""
+class CountingLoss(nn.Module):
+    """The grader's loss, which also sums the training score: cross-entropy and the right predictions, or (for
+    reconstruction) the mean squared error and that same error."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.correct = self.seen = 0
+        self.loss = nn.MSELoss() if RECONSTRUCTION else nn.CrossEntropyLoss()
+        self.total, self.seen = 0.0, 0
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        loss = self.loss(outputs, targets)
         with torch.no_grad():
-            if logits.ndim == 2 and logits.shape[0] == targets.shape[0]:
-                self.correct += int((logits.argmax(dim=1) == targets).sum())
+            if RECONSTRUCTION:
+                self.total += float(loss) * int(targets.shape[0])
                 self.seen += int(targets.shape[0])
-        return super().forward(logits, targets)
+            elif outputs.ndim == 2 and outputs.shape[0] == targets.shape[0]:
+                self.total += int((outputs.argmax(dim=1) == targets).sum())
+                self.seen += int(targets.shape[0])
+        return loss
 
-    def accuracy_and_reset(self) -> float:
-        accuracy = self.correct / self.seen if self.seen else 0.0
-        self.correct = self.seen = 0
-        return accuracy
+    def score_and_reset(self) -> float:
+        score = self.total / self.seen if self.seen else 0.0
+        self.total, self.seen = 0.0, 0
+        return score
 
 
-def one_batch_first(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+def one_batch_first(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int,
                     transform=None) -> None:
     """A forward and backward pass on the first training batch, so a shape error shows before any epoch; the
     model (weights, BatchNorm statistics, gradients) and the random number generators are left as they were."""
     state, python, numpy = copy.deepcopy(model.state_dict()), random.getstate(), np.random.get_state()
     try:
         with torch.random.fork_rng(devices=[]):
-            pairs = [Images(images, labels, transform)[i] for i in range(min(batch_size, len(labels)))]
+            pairs = [Images(images, labels, transform)[i] for i in range(min(batch_size, len(images)))]
             model.train()
-            logits = model(torch.stack([image for image, _ in pairs]))
-            nn.functional.cross_entropy(logits, torch.stack([label for _, label in pairs])).backward()
+            outputs = model(torch.stack([image for image, _ in pairs]))
+            CountingLoss()(outputs, torch.stack([target for _, target in pairs])).backward()
     except Exception:
         print("One training batch failed before the first epoch; the grader would fail the same way:", file=sys.stderr)
         raise
@@ -169,21 +182,24 @@ def cpu_seconds_per_thread(threads: int) -> float:
     return (times.user + times.system + times.children_user + times.children_system) / threads
 
 
-def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> float:
-    """The fraction of `images` the model classifies right, in eval mode and without gradients; like the grader's
-    validation pass, it leaves the random number generators as it found them."""
+def score(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> float:
+    """The grader's validation score of `images`: the fraction the model classifies right, or (reconstruction) the
+    mean squared error to the images, in eval mode and without gradients; like the grader's validation pass, it
+    leaves the random number generators as it found them."""
     python, numpy = random.getstate(), np.random.get_state()
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         model.eval()
-        predicted = torch.cat([model(images[i: i + batch_size]).argmax(dim=1)
-                               for i in range(0, len(images), batch_size)])
+        outputs = torch.cat([model(images[i: i + batch_size]).float() for i in range(0, len(images), batch_size)])
     random.setstate(python)
     np.random.set_state(numpy)
-    return (predicted == labels).float().mean().item()
+    if RECONSTRUCTION:
+        return ((outputs.double() - images.double()) ** 2).mean().item()
+    return (outputs.argmax(dim=1) == labels).float().mean().item()
 
 
 def check(data: Path, module: ModuleType | None = None) -> float:
-    """Train as the grader does and return the validation accuracy of the epoch the grader would keep.
+    """Train as the grader does and return the validation score (accuracy, or the mean squared error) of the epoch
+    the grader would keep.
 
     `module` holds your definitions; by default this folder's module. In a notebook, pass the notebook's own:
     `import check_accuracy, __main__; check_accuracy.check("path/to/cifar10", __main__)`.
@@ -209,14 +225,15 @@ def check(data: Path, module: ModuleType | None = None) -> float:
     model = module.build_model()
     normalized, targets = normalize(images, mean, std), torch.as_tensor(labels)
     val_images, val_labels = normalized[held_out], targets[held_out]
-    scores = {0: accuracy(model, val_images, val_labels, training["eval_batch_size"])}
-    print(f"{held_out.sum()} validation images (the grader's); before training: validation accuracy {scores[0]:.4f}")
+    fit_labels = None if RECONSTRUCTION else targets[~held_out]
+    scores = {0: score(model, val_images, val_labels, training["eval_batch_size"])}
+    print(f"{held_out.sum()} validation images (the grader's); before training: validation {METRIC} {scores[0]:.4f}")
     transform = module.train_transform() if hasattr(module, "train_transform") else None
-    one_batch_first(model, normalized[~held_out], targets[~held_out], module.BATCH_SIZE, transform)
+    one_batch_first(model, normalized[~held_out], fit_labels, module.BATCH_SIZE, transform)
     # The grader's clock starts here and leaves out its validation passes.
     started, validating = cpu_seconds_per_thread(threads), 0.0
     optimizer = module.make_optimizer(model)
-    loader = train_loader(normalized[~held_out], targets[~held_out], module.BATCH_SIZE, seed, transform)
+    loader = train_loader(normalized[~held_out], fit_labels, module.BATCH_SIZE, seed, transform)
     device, loss_fn = torch.device("cpu"), CountingLoss()
 
     used = 0.0
@@ -234,25 +251,26 @@ def check(data: Path, module: ModuleType | None = None) -> float:
         torch.save(model.state_dict(), io.BytesIO())  # the grader's checkpoint, on its clock too
         wall = time.monotonic() - wall
         validation_started = cpu_seconds_per_thread(threads)
-        scores[epoch] = accuracy(model, val_images, val_labels, training["eval_batch_size"])
+        scores[epoch] = score(model, val_images, val_labels, training["eval_batch_size"])
         validating += cpu_seconds_per_thread(threads) - validation_started
         used = cpu_seconds_per_thread(threads) - started - validating
-        print(f"epoch {epoch}: loss {float(loss):.4f}; training accuracy {loss_fn.accuracy_and_reset():.4f}; "
-              f"validation accuracy {scores[epoch]:.4f}; budget used {used:.1f} of {budget:g} s "
+        print(f"epoch {epoch}: loss {float(loss):.4f}; training {METRIC} {loss_fn.score_and_reset():.4f}; "
+              f"validation {METRIC} {scores[epoch]:.4f}; budget used {used:.1f} of {budget:g} s "
               f"(this epoch: {wall:.1f} s of wall time)")
     trained = {epoch: score for epoch, score in scores.items() if epoch > 0}
     if not trained:
         print("No epoch finished: the grader would have no model to score.")
         return scores[0]
-    kept = max(trained, key=lambda e: (trained[e], e)) if validation["keep"] == "best" else max(trained)
-    print(f"The grader would keep epoch {kept} (validation accuracy {trained[kept]:.4f}) and score it on the hidden "
+    better = -1 if RECONSTRUCTION else 1  # the best epoch: the highest accuracy or the lowest error (ties: the later)
+    kept = max(trained, key=lambda e: (better * trained[e], e)) if validation["keep"] == "best" else max(trained)
+    print(f"The grader would keep epoch {kept} (validation {METRIC} {trained[kept]:.4f}) and score it on the hidden "
           "test images.")
     return trained[kept]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", type=Path, help="the CIFAR-10 folder that holds train/airplane and train/bird")
+    parser.add_argument("data", type=Path, help="the CIFAR-10 folder that holds train/<class>/ for each class")
     args = parser.parse_args()
     check(args.data)
 

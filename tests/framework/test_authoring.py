@@ -9,12 +9,14 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import get_args
 
 import nbformat
 import pytest
 
-from grader.authoring import TEMPLATES, notebook_of_module
-from grader.config import load_assignment_file
+from grader.authoring import TEMPLATES, notebook_of_module, rendered, tasks
+from grader.config import Assignment, load_assignment_file
+from grader.models import TaskName
 from grader.paths import COURSE_ROOT_ENV
 from grader.stubs import render_stub
 
@@ -22,6 +24,9 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 GRADER = str(Path(sys.executable).with_name("grader"))
 ID, MODULE = "a9_demo", "demo"
 SOLUTION_LINE = "nn.Conv2d(3, 16"  # a line of the template's reference that no handout may show
+# Per task: the id and module `grader new` writes, a line of its reference no handout may show, its hidden rules.
+WRITTEN = {"classification": (ID, MODULE, SOLUTION_LINE, 13),
+           "reconstruction": ("a8_auto", "auto", "nn.Conv2d(3, 32", 9)}
 
 
 def run_grader(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -30,14 +35,28 @@ def run_grader(root: Path, *args: str, timeout: float = 120) -> subprocess.Compl
                           timeout=timeout)
 
 
-@pytest.fixture
-def course(tmp_path: Path) -> Path:
-    """A course root with one assignment that `grader new` wrote."""
-    root = tmp_path / "course"
+def new_course(root: Path, task: str) -> Path:
+    """A course root with one assignment of `task` that `grader new` wrote."""
     (root / "assignments").mkdir(parents=True)
-    done = run_grader(root, "new", ID, "--task", "classification", "--title", "A demo classifier")
+    done = run_grader(root, "new", WRITTEN[task][0], "--task", task, "--title", f"A demo {task}")
     assert done.returncode == 0, done.stderr
     return root
+
+
+@pytest.fixture
+def course(tmp_path: Path) -> Path:
+    """A course root with one classification assignment that `grader new` wrote."""
+    return new_course(tmp_path / "course", "classification")
+
+
+@pytest.fixture(params=sorted(WRITTEN))
+def task_course(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Path]:
+    """A course root with one assignment that `grader new` wrote, for each task it has a template for."""
+    return request.param, new_course(tmp_path / "course", request.param)
+
+
+def test_every_task_has_a_template() -> None:
+    assert tasks() == sorted(WRITTEN) == sorted(get_args(TaskName))
 
 
 def notebook_script(notebook: nbformat.NotebookNode) -> str:
@@ -54,36 +73,45 @@ def filled_in(handout: nbformat.NotebookNode, solution: Path) -> nbformat.Notebo
     return handout
 
 
-def test_new_writes_an_assignment_whose_stub_is_made_from_its_solution(course: Path) -> None:
-    config = load_assignment_file(course / "assignments" / ID / "assignment.toml")
-    assert (config.id, config.title, config.submission.module) == (ID, "A demo classifier", MODULE)
-    for path in (f"assignments/{ID}/README.md", f"assignments/{ID}/check_accuracy.py",
-                 f"assignments/{ID}/tests/test_public.py", f"tests/{ID}/test_{MODULE}.py", f"tests/{ID}/rules.toml"):
+def test_new_writes_an_assignment_whose_stub_is_made_from_its_solution(task_course: tuple[str, Path]) -> None:
+    task, course = task_course
+    assignment_id, module, solution_line, _ = WRITTEN[task]
+    config = load_assignment_file(course / "assignments" / assignment_id / "assignment.toml")
+    assert (config.id, config.title, config.submission.module) == (assignment_id, f"A demo {task}", module)
+    assert config.metric is not None and config.metric.task == task
+    for path in (f"assignments/{assignment_id}/README.md", f"assignments/{assignment_id}/check_accuracy.py",
+                 f"assignments/{assignment_id}/tests/test_public.py", f"tests/{assignment_id}/test_{module}.py",
+                 f"tests/{assignment_id}/rules.toml"):
         assert (course / path).is_file(), path
-    solution, stub = course / "solutions" / ID / f"{MODULE}.py", course / "assignments" / ID / f"{MODULE}.py"
-    assert SOLUTION_LINE in solution.read_text() and SOLUTION_LINE not in stub.read_text()
+    solution = course / "solutions" / assignment_id / f"{module}.py"
+    stub = course / "assignments" / assignment_id / f"{module}.py"
+    assert solution_line in solution.read_text() and solution_line not in stub.read_text()
     assert stub.read_text() == render_stub(solution)
-    readme = (course / "assignments" / ID / "README.md").read_text()
+    readme = (course / "assignments" / assignment_id / "README.md").read_text()
     assert f"{config.training.max_parameters:,} parameters" in readme and "{{" not in readme
     assert run_grader(course, "stubs", "--check").returncode == 0
-    assert ID in run_grader(course, "list").stdout
+    assert assignment_id in run_grader(course, "list").stdout
 
 
-def test_new_states_every_hidden_rule_in_its_handout(course: Path) -> None:
+def test_new_states_every_hidden_rule_in_its_handout(task_course: tuple[str, Path]) -> None:
     """As tests/framework/test_rules_stated.py asks of the course's assignments: each rule quoted from the
     handout, and tested by a public check that exists."""
-    rules = tomllib.loads((course / "tests" / ID / "rules.toml").read_text())
-    handout = " ".join((course / "assignments" / ID / "README.md").read_text().split())
-    public = (course / "assignments" / ID / "tests" / "test_public.py").read_text()
-    assert len(rules) == 13
+    task, course = task_course
+    assignment_id, module, _, count = WRITTEN[task]
+    hidden = (course / "tests" / assignment_id / f"test_{module}.py").read_text()
+    rules = tomllib.loads((course / "tests" / assignment_id / "rules.toml").read_text())
+    handout = " ".join((course / "assignments" / assignment_id / "README.md").read_text().split())
+    public = (course / "assignments" / assignment_id / "tests" / "test_public.py").read_text()
+    assert len(rules) == count
     for check, rule in rules.items():
+        assert f"    {check},\n" in hidden, check
         assert rule["handout"] in handout, check
         assert f"def {rule['public']}(" in public if "public" in rule else rule["hidden_because"], check
 
 
 REFUSED = [
     (["new", ID], "already exists"),
-    (["new", "a8_auto", "--task", "reconstruction"], "no template for the task 'reconstruction'"),
+    (["new", "a8_auto", "--task", "segmentation"], "no template for the task 'segmentation'"),
     (["new", "A8"], "must start with a lowercase letter"),
     (["new", "a8_auto", "--module", "my-module"], "must start with a lowercase letter"),
     (["new", "a8_class"], "is a Python keyword"),
@@ -98,12 +126,14 @@ def test_new_refuses_in_one_sentence(course: Path) -> None:
     assert sorted(p.name for p in (course / "assignments").iterdir()) == [ID]
 
 
-def test_generated_public_checks_fail_on_the_stub_and_pass_on_the_solution(course: Path) -> None:
-    folder = course / "assignments" / ID
+def test_generated_public_checks_fail_on_the_stub_and_pass_on_the_solution(task_course: tuple[str, Path]) -> None:
+    task, course = task_course
+    assignment_id, module, _, _ = WRITTEN[task]
+    folder = course / "assignments" / assignment_id
     pytest_args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]
     on_stub = subprocess.run(pytest_args, cwd=folder, capture_output=True, text=True, timeout=120)
     assert on_stub.returncode == 1 and "NotImplementedError" in on_stub.stdout
-    (folder / f"{MODULE}.py").write_text((course / "solutions" / ID / f"{MODULE}.py").read_text())
+    (folder / f"{module}.py").write_text((course / "solutions" / assignment_id / f"{module}.py").read_text())
     on_solution = subprocess.run(pytest_args, cwd=folder, capture_output=True, text=True, timeout=120)
     assert on_solution.returncode == 0, on_solution.stdout
 
@@ -115,6 +145,23 @@ def test_the_classification_template_is_the_bundled_cnn_assignment() -> None:
         (REPOSITORY / "assignments/a3_cnn/check_accuracy.py").read_text()
     hidden = (template / "tests/__id__/test___module__.py.j2").read_text().splitlines()[1:]
     assert hidden == (REPOSITORY / "tests/a3_cnn/test_cnn.py").read_text().splitlines()[1:]
+
+
+def test_the_reconstruction_template_is_the_bundled_autoencoder_assignment() -> None:
+    """The template's files are a4_autoencoder's, with the id, module and numbers filled in from its config: a fix
+    to one is not lost in the other. Only the budget differs (half a4's, so check-solutions takes a minute)."""
+    a4 = load_assignment_file(REPOSITORY / "assignments/a4_autoencoder/assignment.toml")
+    files = rendered("reconstruction", a4.id, a4.submission.module, a4.title)
+    for name in ("assignments/a4_autoencoder/check_accuracy.py", "assignments/a4_autoencoder/tests/conftest.py",
+                 "tests/a4_autoencoder/rules.toml"):
+        assert files[name] == (REPOSITORY / name).read_text(), name
+    for name in ("assignments/a4_autoencoder/tests/test_public.py", "tests/a4_autoencoder/test_autoencoder.py",
+                 "solutions/a4_autoencoder/autoencoder.py"):
+        assert files[name].splitlines()[1:] == (REPOSITORY / name).read_text().splitlines()[1:], name
+    written = Assignment.model_validate(tomllib.loads(files["assignments/a4_autoencoder/assignment.toml"]))
+    budget = {"cpu": a4.training.budget_seconds["cpu"] / 2, "cuda": a4.training.budget_seconds["cuda"] / 2}
+    assert written.model_dump(exclude={"folder"}) == a4.model_copy(update={
+        "training": a4.training.model_copy(update={"budget_seconds": budget})}).model_dump(exclude={"folder"})
 
 
 def test_notebook_handout_has_no_solution_and_its_check_cell_runs(course: Path) -> None:
@@ -169,3 +216,17 @@ def test_filled_in_notebook_grades_full_marks(course: Path, data_root: Path, tmp
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["score"]["total"] == 100, done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_reconstruction_template_passes_check_solutions(tmp_path: Path, data_root: Path) -> None:
+    """As written, the reconstruction skeleton's reference earns full marks and its stub none, in about a minute."""
+    course = new_course(tmp_path / "course", "reconstruction")
+    assignment_id = WRITTEN["reconstruction"][0]
+    done = run_grader(course, "check-solutions", assignment_id, "--out", str(tmp_path / "out"), "--data-dir",
+                      str(data_root), "--device", "cpu", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    totals = {kind: json.loads((tmp_path / "out" / assignment_id / kind / "report.json").read_text())["score"]["total"]
+              for kind in ("solution", "stub")}
+    assert totals == {"solution": 100, "stub": 0}, done.stdout

@@ -17,24 +17,72 @@ from torchvision import transforms
 
 from grader.config import load_assignment
 from grader.data import hold_out, load_split
-from grader.harness.loaders import normalize, train_loader
+from grader.harness.loaders import logits_of, normalize, train_loader
 from grader.pipeline import GradeOptions, grade
 from grader.sandbox import cpu_environment
+from grader.tasks import task_of
 from tests.framework.declared import CIFAR2
 
-SCRIPTS = [load_assignment(i).folder / "check_accuracy.py" for i in ("a2_ffn", "a3_cnn")]
+SCRIPTS = [load_assignment(i).folder / "check_accuracy.py"
+           for i in ("a2_ffn", "a3_cnn", "a4_autoencoder", "a5_cifar10")]
 
 
-@pytest.fixture(scope="module")
-def script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("check_accuracy", SCRIPTS[0])
+def script_of(assignment_id: str) -> ModuleType:
+    """An assignment's check_accuracy.py, imported (it reads the assignment.toml beside it)."""
+    spec = importlib.util.spec_from_file_location("check_" + assignment_id,
+                                                  load_assignment(assignment_id).folder / "check_accuracy.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+@pytest.fixture(scope="module")
+def script() -> ModuleType:
+    return script_of("a2_ffn")
+
+
+@pytest.fixture(scope="module")
+def reconstruction_script() -> ModuleType:
+    return script_of("a4_autoencoder")
+
+
 def test_every_handout_has_the_same_script() -> None:
+    """One script for both tasks: it reads the task from the assignment.toml beside it."""
     assert len({path.read_text() for path in SCRIPTS}) == 1
+
+
+def test_reconstruction_images_and_validation_error_are_the_graders(reconstruction_script: ModuleType,
+                                                                    synthetic_cifar: Path) -> None:
+    """For a4 the script loads the ten classes' images, normalizes them as declared, holds out the grader's
+    validation images and measures the grader's validation error (the mean squared error to the image itself)."""
+    assignment = load_assignment("a4_autoencoder")
+    data, validation = assignment.data, assignment.training.validation
+    images, _ = reconstruction_script.load_images(synthetic_cifar)
+    held_out = reconstruction_script.validation_split(len(images), validation.fraction, validation.seed)
+    graders = hold_out(load_split(synthetic_cifar, "train", data), validation.fraction, validation.seed)
+    assert np.array_equal(images[held_out], graders.validation.images)
+    val = reconstruction_script.normalize(images[held_out], data.mean, data.std)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3, padding=1), torch.nn.Sigmoid())
+    outputs = logits_of(model.eval(), val, 7, torch.device("cpu"))
+    task = task_of(assignment)
+    expected = task.score(outputs, task.targets(graders.validation.images, graders.validation.labels, data.mean,
+                                                data.std))
+    assert reconstruction_script.score(model, val, None, 7) == pytest.approx(expected, rel=1e-9)
+    assert task.metric == reconstruction_script.METRIC
+
+
+def test_reconstruction_batches_target_the_images_as_transformed(reconstruction_script: ModuleType) -> None:
+    """Without labels each batch's target is its images after the transform, as the grader's loader gives them."""
+    images = torch.randn(20, 3, 32, 32)
+    flip = transforms.RandomHorizontalFlip()
+    ours = reconstruction_script.train_loader(images, None, 8, seed=3, transform=flip)
+    graders = train_loader(images.clone(), None, 8, seed=3, transform=flip)
+    torch.manual_seed(0)
+    ours_batches = list(ours)
+    torch.manual_seed(0)
+    for (x, y), (gx, gy) in zip(ours_batches, graders, strict=True):
+        assert torch.equal(x, gx) and torch.equal(y, gy) and torch.equal(x, y)
 
 
 def test_images_and_normalization_are_the_graders(script: ModuleType, synthetic_cifar: Path,
@@ -80,22 +128,25 @@ def test_batches_are_the_graders(script: ModuleType, transform) -> None:
 
 
 @pytest.mark.slow
-def test_it_trains_as_the_grader_does(synthetic_cifar: Path, isolated_cache: Path, tmp_path: Path) -> None:
-    """Per epoch the loss, training and validation accuracy are the grader's, to the printed digits, and the
-    script names the epoch the grader kept."""
-    assignment = load_assignment("a2_ffn")
-    report = grade(assignment, assignment.solution_dir / "ffn.py", tmp_path / "out",
-                   GradeOptions(data_root=synthetic_cifar, student_id="dana"))
+@pytest.mark.parametrize("assignment_id", ["a2_ffn", "a4_autoencoder"])
+def test_it_trains_as_the_grader_does(assignment_id: str, synthetic_cifar: Path, isolated_cache: Path,
+                                      tmp_path: Path) -> None:
+    """Per epoch the loss, training and validation score (accuracy, or the mean squared error) are the grader's,
+    to the printed digits, and the script names the epoch the grader kept."""
+    assignment = load_assignment(assignment_id)
+    solution = assignment.solution_dir / assignment.submission.files[0]
+    report = grade(assignment, solution, tmp_path / "out", GradeOptions(data_root=synthetic_cifar, student_id="dana"))
     folder = tmp_path / "handout"
     shutil.copytree(assignment.folder, folder)
-    shutil.copy(assignment.solution_dir / "ffn.py", folder / "ffn.py")
+    shutil.copy(solution, folder / solution.name)
     run = subprocess.run([sys.executable, "check_accuracy.py", str(synthetic_cifar)], cwd=folder,
                          capture_output=True, text=True, timeout=600, check=True)
-    pattern = r"^epoch \d+: loss ([\d.]+); training accuracy ([\d.]+); validation accuracy ([\d.]+);"
+    metric = task_of(assignment).metric
+    pattern = rf"^epoch \d+: loss ([\d.]+); training {metric} ([\d.]+); validation {metric} ([\d.]+);"
     printed = [tuple(map(float, row)) for row in re.findall(pattern, run.stdout, re.MULTILINE)]
-    assert printed == [(round(e.loss, 4), round(e.train_metric, 4), round(e.validation_metric, 4))
-                       for e in report.training.epochs]
-    assert f"before training: validation accuracy {report.training.untrained_metric:.4f}" in run.stdout
+    assert printed and printed == [(round(e.loss, 4), round(e.train_metric, 4), round(e.validation_metric, 4))
+                                   for e in report.training.epochs]
+    assert f"before training: validation {metric} {report.training.untrained_metric:.4f}" in run.stdout
     assert f"The grader would keep epoch {report.training.kept_epoch} " in run.stdout
 
 
@@ -181,11 +232,7 @@ def student_module(assignment_id: str, definitions: str) -> ModuleType:
 @pytest.mark.parametrize(("assignment_id", "book"), [("a2_ffn", BOOK_CH7), ("a3_cnn", BOOK_CH8)], ids=["ch7", "ch8"])
 def test_the_books_view_flattening_models_train_to_the_end(assignment_id: str, book: str, synthetic_cifar: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("check_" + assignment_id, load_assignment(assignment_id).folder /
-                                                  "check_accuracy.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    assert script.check(synthetic_cifar, student_module(assignment_id, book)) > 0.5
+    assert script_of(assignment_id).check(synthetic_cifar, student_module(assignment_id, book)) > 0.5
     printed = capsys.readouterr().out
     assert "epoch 2: loss" in printed and "The grader would keep epoch" in printed
 
@@ -210,3 +257,16 @@ def test_the_first_batch_leaves_the_model_as_it_was(script: ModuleType) -> None:
     script.one_batch_first(model, images, torch.arange(8) % 2, 4, transform=lambda image: image * torch.rand(1))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters()) and torch.equal(rng, torch.get_rng_state())
+
+
+def test_for_reconstruction_it_keeps_the_epoch_of_lowest_error(reconstruction_script: ModuleType,
+                                                               synthetic_cifar: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Lower is better: the epoch kept is the one of the lowest validation error, below the untrained model's."""
+    error = reconstruction_script.check(synthetic_cifar, student_module("a4_autoencoder", ""))
+    printed = capsys.readouterr().out
+    untrained = float(re.search(r"before training: validation mean squared error ([\d.]+)", printed)[1])
+    epochs = [float(e) for e in re.findall(r"^epoch \d+: .*; validation mean squared error ([\d.]+);", printed,
+                                           re.MULTILINE)]
+    assert len(epochs) == 2 and round(error, 4) == min(epochs) < untrained
+    assert "training mean squared error" in printed and "accuracy" not in printed

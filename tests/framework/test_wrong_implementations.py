@@ -18,6 +18,7 @@ import pytest
 from grader.config import Assignment, load_assignment
 from grader.harness.submission import import_submission
 from grader.observation import Observation, judge
+from grader.tasks import task_of
 
 TRAIN_ONE_EPOCH = """
 def train_one_epoch(model, loader, loss_fn, optimizer, device):
@@ -162,6 +163,7 @@ ACCURACY = "test_evaluate_computes_accuracy"
 EVAL_MODE = "test_evaluate_uses_eval_mode_without_gradients"
 EVAL_MOVES = "test_evaluate_moves_batches_to_the_device"
 A4_BOTTLENECK = "test_bottleneck_is_smaller_than_the_input"
+A4_OUTPUT = "test_output_restores_the_input_shape"
 A4_LOWERS = "test_train_one_epoch_lowers_the_reconstruction_loss"
 A4_MEAN = "test_train_one_epoch_returns_mean_reconstruction_loss"
 A4_ZEROES = "test_train_one_epoch_zeroes_reconstruction_gradients"
@@ -183,6 +185,66 @@ class Wide(Autoencoder):
 def build_model():
     return Wide()
 """
+DENSE = """
+class Dense(Autoencoder):  # a fully connected autoencoder: no convolution at all
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 128), nn.ReLU())
+        self.decoder = nn.Sequential(nn.Linear(128, 3 * 32 * 32), nn.Sigmoid(), nn.Unflatten(1, (3, 32, 32)))
+
+def build_model():
+    return Dense()
+"""
+DENSE_BOTTLENECK = """
+class DenseBottleneck(Autoencoder):  # convolutions around a fully connected code of {code} numbers
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(self.encoder, nn.Flatten(), nn.Linear(16 * 8 * 8, {code}), nn.ReLU())
+        self.decoder = nn.Sequential(nn.Linear({code}, 16 * 8 * 8), nn.ReLU(), nn.Unflatten(1, (16, 8, 8)),
+                                     self.decoder)
+
+def build_model():
+    return DenseBottleneck()
+"""
+ODD_DECODER = """
+class OddDecoder(Autoencoder):  # kernel 3, stride 2, padding 1 without output_padding: 8 -> 15 -> 29
+    def __init__(self):
+        super().__init__()
+        self.decoder = nn.Sequential(nn.ConvTranspose2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+                                     nn.ConvTranspose2d(32, 3, 3, stride=2, padding=1), nn.Sigmoid())
+
+def build_model():
+    return OddDecoder()
+"""
+GROUP_NORM = """
+class Grouped(Autoencoder):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(3, 32, 3, stride=2, padding=1), nn.GroupNorm(4, 32), nn.ReLU(),
+                                     nn.Conv2d(32, 16, 3, stride=2, padding=1), nn.ReLU())
+
+def build_model():
+    return Grouped()
+"""
+UPSAMPLING = """
+class Upsampling(nn.Module):  # its own module: pooling down to 32 x 4 x 4, upsampling and convolutions back
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.LeakyReLU(0.1), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.LeakyReLU(0.1), nn.AvgPool2d(4))
+        self.decoder = nn.Sequential(
+            nn.Upsample(scale_factor=4), nn.Conv2d(32, 16, 3, padding=1), nn.GELU(),
+            nn.Upsample(scale_factor=2, mode="bilinear"), nn.Conv2d(16, 3, 3, padding=1), nn.Sigmoid())
+
+    def forward(self, images):
+        return self.decoder(self.encoder(images))
+
+def build_model():
+    return Upsampling()
+"""
+L1_TOO = ("loss = loss_fn(model(images), labels)",
+          "(loss + 0.1 * nn.functional.l1_loss(model(images), labels)).backward()")
 NO_GRADIENTS = "the model had no gradients"
 NOT_LOWERED = "call loss.backward() and optimizer.step() for every batch"
 ACCUMULATED = "At optimizer step 3 the gradients still included earlier batches"
@@ -198,6 +260,21 @@ WRONG = {
         A4_BOTTLENECK: "is not decoder(encoder(images))"}),
     "a4: a code larger than the image": ("a4_autoencoder", WIDE, {
         A4_BOTTLENECK: "not fewer than the image's 3,072"}),
+    "a4: a fully connected autoencoder": ("a4_autoencoder", DENSE, {CONVOLUTION: "computes no convolution"}),
+    "a4: a group norm in the encoder": ("a4_autoencoder", GROUP_NORM, {ARCHITECTURE: "GroupNorm"}),
+    "a4: a decoder that returns 29 x 29 images": ("a4_autoencoder", ODD_DECODER, {
+        A4_OUTPUT: "the model returned shape (2, 3, 29, 29)"}),
+    "a4: a dense bottleneck too large": ("a4_autoencoder", DENSE_BOTTLENECK.format(code=1024), {
+        PARAMETERS: "more than the limit of 1,000,000"}),
+    "a4: make_optimizer over the decoder only": ("a4_autoencoder", optimizer(
+        "torch.optim.Adam(model.decoder.parameters(), lr=1e-3)"), {
+        OPTIMIZER: "make_optimizer leaves 4 of the model's parameter tensors out of the optimizer"}),
+    "a4: no optimizer.step()": ("a4_autoencoder", train(ZERO, LOSS, BACKWARD), {
+        A4_LOWERS: "left the reconstruction loss at", A4_ZEROES: "called optimizer.step() 0 times for 4 batches"}),
+    "a4: the loss as a tensor": ("a4_autoencoder", train(accumulate="loss.detach()"), {
+        A4_MEAN: "must return the mean loss as a Python float (use loss.item()), not a Tensor"}),
+    "a4: zero_grad() between backward() and step()": ("a4_autoencoder", train(LOSS, BACKWARD, ZERO, STEP), {
+        A4_LOWERS: "left the reconstruction loss at", A4_ZEROES: NO_GRADIENTS}),
     "never calls model.train()": ("a2_ffn", train(setup="pass"), {
         TRAIN_MODE: "ran the model in evaluation mode: call model.train()"}),
     "calls model.eval() to train": ("a2_ffn", train(setup="model.eval()"), {
@@ -285,6 +362,21 @@ WRONG = {
 # case: (assignment, code appended to the reference, the checks it was written to exercise); it must pass them all
 RIGHT = {
     "a4: zero_grad() after step()": ("a4_autoencoder", train(LOSS, BACKWARD, STEP, ZERO), [A4_ZEROES, A4_LOWERS]),
+    "a4: an L1 term on top of the MSE": ("a4_autoencoder", train(ZERO, *L1_TOO, STEP), [A4_LOWERS, A4_MEAN, A4_ZEROES]),
+    "a4: clipping by norm and model.zero_grad()": ("a4_autoencoder", train(
+        "model.zero_grad(set_to_none=True)", LOSS, BACKWARD, "nn.utils.clip_grad_norm_(model.parameters(), 1.0)",
+        STEP), [A4_LOWERS, A4_MEAN, A4_ZEROES]),
+    "a4: a scheduler and a sample-weighted mean": ("a4_autoencoder", train(
+        ZERO, LOSS, BACKWARD, STEP, "scheduler.step()",
+        setup="model.train(); scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 2, 0.5)",
+        accumulate="loss.item() * len(images)", result="total / len(loader.dataset)"), [A4_LOWERS, A4_MEAN, A4_ZEROES]),
+    "a4: a dense bottleneck of 256 numbers": ("a4_autoencoder", DENSE_BOTTLENECK.format(code=256), [
+        A4_BOTTLENECK, A4_OUTPUT, ARCHITECTURE, CONVOLUTION, PARAMETERS]),
+    "a4: pooling and upsampling in an own module": ("a4_autoencoder", UPSAMPLING, [
+        A4_BOTTLENECK, A4_OUTPUT, ARCHITECTURE, CONVOLUTION, PARAMETERS]),
+    "a4: SGD with a group per half": ("a4_autoencoder", optimizer(
+        "torch.optim.SGD([{'params': model.encoder.parameters()}, {'params': model.decoder.parameters(), "
+        "'lr': 0.05}], lr=0.1, momentum=0.9)"), [OPTIMIZER, A4_LOWERS]),
     "clipping by norm": ("a2_ffn", train(ZERO, LOSS, BACKWARD, "nn.utils.clip_grad_norm_(model.parameters(), 1.0)",
                                          STEP), [LOWERS, MEAN, ZEROES]),
     "clipping by value": ("a2_ffn", train(ZERO, LOSS, BACKWARD, "nn.utils.clip_grad_value_(model.parameters(), 0.05)",
@@ -387,11 +479,15 @@ def test_a_right_variant_fails_no_check(case: str, tmp_path: Path) -> None:
     assert failures_of(assignment, variant(assignment, code, tmp_path / "submission")) == {}
 
 
-@pytest.mark.parametrize("assignment_id", ["a2_ffn", "a3_cnn"])
+@pytest.mark.parametrize("assignment_id", ["a2_ffn", "a3_cnn", "a4_autoencoder", "a5_cifar10"])
 def test_every_check_has_a_right_and_a_wrong_variant(assignment_id: str) -> None:
-    """The checks are shared, so a variant of either assignment counts for every assignment that has its check."""
+    """The checks are shared, so a variant of an assignment counts for every assignment of its task that has the
+    check; a task's own kind of model (an autoencoder, a classifier) must pass and fail each of its checks."""
+    task = task_of(load_assignment(assignment_id)).name
     checks = set(hidden_checks(load_assignment(assignment_id)))
-    failed = {check for _, _, expected in WRONG.values() for check in expected}
-    exercised = {check for _, _, targets in RIGHT.values() for check in targets}
+    failed = {check for case, _, expected in WRONG.values() if task_of(load_assignment(case)).name == task
+              for check in expected}
+    exercised = {check for case, _, targets in RIGHT.values() if task_of(load_assignment(case)).name == task
+                 for check in targets}
     assert not checks - failed, f"no wrong variant fails {sorted(checks - failed)}"
     assert not checks - exercised, f"no right variant exercises {sorted(checks - exercised)}"
