@@ -66,7 +66,7 @@ def in_process_epochs(module: ModuleType, images: torch.Tensor, labels: torch.Te
     make_reproducible(seed)
     model = module.build_model().to(device)
     optimizer = module.make_optimizer(model)
-    loss_fn = RecordingLoss()
+    loss_fn = RecordingLoss("classification")
     loader = train_loader(images, labels, int(module.BATCH_SIZE), seed, module.train_transform())
     seconds = []
     for _ in range(epochs):
@@ -74,7 +74,7 @@ def in_process_epochs(module: ModuleType, images: torch.Tensor, labels: torch.Te
         model.train()
         module.train_one_epoch(model, loader, loss_fn, optimizer, device)
         save_checkpoint(model, checkpoint)
-        loss_fn.accuracy_and_reset()
+        loss_fn.metric_and_reset()
         seconds.append(time.perf_counter() - start)
     return seconds
 
