@@ -22,7 +22,7 @@ from grader.service.db import open_database
 from grader.service.dispatch import JobLoop
 from grader.service.limits import FORM_OVERHEAD_BYTES, BodyLimit, SecurityHeaders
 from grader.service.pages import render, templates
-from grader.service.routers import api, extensions, login, student, ta
+from grader.service.routers import api, extensions, login, regrade_requests, release, student, ta
 from grader.service.settings import DATABASE_FILE, ServiceSettings
 from grader.service.storage import PRIVATE_DIR, PRIVATE_FILE, clear_staging, make_private, too_large
 
@@ -62,7 +62,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                        refusal=_too_large(course))
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (login.router, student.router, ta.router, extensions.router, api.router, extensions.api_router):
+    for router in (login.router, student.router, ta.router, extensions.router, release.router,
+                   regrade_requests.router, api.router, extensions.api_router, release.api_router,
+                   regrade_requests.api_router):
         app.include_router(router)
     _add_error_pages(app)
     return app

@@ -23,7 +23,21 @@ from grader.service.context import Database, Service, ServiceContext
 from grader.service.exports import class_canvas_csv, write_class_gradebook
 from grader.service.people import change_pseudonym
 from grader.service.policy import policies_for, result_grading
-from grader.service.routers.shared import any_submission, csv_download, offered_or_404, own_submission
+from grader.service.release import (
+    LEADERBOARD_WITHHELD,
+    leaderboard_released,
+    publication,
+    released_to,
+    shown_submissions,
+    withhold,
+)
+from grader.service.routers.shared import (
+    any_submission,
+    csv_download,
+    offered_or_404,
+    own_submission,
+    released_or_403,
+)
 from grader.service.storage import UploadRefused, read_chunks, report_dir
 from grader.service.submissions import accept_upload, request_regrade
 from grader.service.tables import Role, Submission, utcnow
@@ -37,7 +51,6 @@ from grader.service.views import (
     queue_positions,
     student_report,
     submission_view,
-    submissions_of,
 )
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -78,6 +91,13 @@ def _view(db: Database, context: ServiceContext, submission: Submission) -> Subm
     policy = policies_for(db, context.course, submission.person_id)[offered.id]
     mine = [s for s in submission.person.submissions if s.assignment_id == submission.assignment_id]
     return submission_view(submission, policy, queue_positions(db), policy.counting(mine))
+
+
+def _student_view(db: Database, context: ServiceContext, submission: Submission) -> SubmissionView:
+    """A submission as its student sees it: without scores until the assignment releases them."""
+    offered = offered_or_404(context, submission.assignment_id)
+    shown = released_to(db, offered, policies_for(db, context.course, submission.person_id)[offered.id])
+    return withhold([_view(db, context, submission)], shown)[0]
 
 
 def _report(context: ServiceContext, submission: Submission) -> Report:
@@ -129,13 +149,13 @@ def hand_in(assignment_id: str, file: Annotated[UploadFile, File()], person: Api
     except UploadRefused as exc:
         raise HTTPException(exc.status_code, str(exc)) from None
     context.wake_jobs()
-    return _view(db, context, submission)
+    return _student_view(db, context, submission)
 
 
 @router.get("/assignments/{assignment_id}/submissions")
 def my_submissions(assignment_id: str, person: ApiStudent, db: Database, context: Service) -> list[SubmissionView]:
     """Your submissions to one assignment, newest first, with their grading status."""
-    return submissions_of(db, context.course, person, offered_or_404(context, assignment_id))
+    return shown_submissions(db, context.course, person, offered_or_404(context, assignment_id))
 
 
 @router.get("/assignments/{assignment_id}/leaderboard")
@@ -144,18 +164,21 @@ def get_leaderboard(assignment_id: str, person: ApiPerson, db: Database,
     offered = offered_or_404(context, assignment_id)
     if not offered.leaderboard:
         raise HTTPException(404, "This assignment has no leaderboard.")
+    if person.role is Role.STUDENT and not leaderboard_released(db, offered):
+        raise HTTPException(403, LEADERBOARD_WITHHELD)
     return leaderboard(db, offered)
 
 
 @router.get("/submissions/{submission_id}")
 def my_submission(submission_id: int, person: ApiStudent, db: Database, context: Service) -> SubmissionView:
-    return _view(db, context, own_submission(db, person, submission_id))
+    return _student_view(db, context, own_submission(db, person, submission_id))
 
 
 @router.get("/submissions/{submission_id}/report")
 def my_report(submission_id: int, person: ApiStudent, db: Database, context: Service) -> StudentReport:
     """The student's view of the newest grading of one of your submissions."""
     submission = own_submission(db, person, submission_id)
+    released_or_403(context, db, submission)
     return student_report(_report(context, submission), _view(db, context, submission))
 
 
@@ -176,7 +199,7 @@ def grades_csv(assignment_id: str, person: ApiTa, db: Database, context: Service
 def canvas(assignment_id: str, person: ApiTa, db: Database, context: Service) -> Response:
     """A Canvas gradebook import: grades after the late penalty, matched by SIS user id."""
     offered = offered_or_404(context, assignment_id)
-    text = class_canvas_csv(grade_rows(db, context.course, offered), load_assignment(offered.id))
+    text = class_canvas_csv(grade_rows(db, context.course, offered), offered, publication(db, offered.id) is not None)
     return csv_download(text, f"{offered.id}-canvas.csv")
 
 

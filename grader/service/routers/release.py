@@ -1,0 +1,85 @@
+"""Publishing an assignment's scores and reports (for `release = "when_published"`): a button on the TA's class
+page, and PUT/DELETE /api/ta/assignments/{id}/publication."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel
+
+from grader.course import OfferedAssignment
+from grader.service.auth import ApiTa, CsrfChecked, TaPage
+from grader.service.context import Database, Service, ServiceContext
+from grader.service.pages import flash
+from grader.service.release import publication, publish, unpublish
+from grader.service.routers.shared import offered_or_404
+
+router = APIRouter(prefix="/ta/assignments", include_in_schema=False)
+api_router = APIRouter(prefix="/api/ta/assignments", tags=["api"])
+
+
+class PublicationView(BaseModel):
+    """Whether an assignment's scores and reports are published, by whom and when."""
+
+    assignment_id: str
+    published: bool
+    published_by: str | None
+    published_at: datetime | None
+
+
+def _publishable(context: ServiceContext, assignment_id: str) -> OfferedAssignment:
+    offered = offered_or_404(context, assignment_id)
+    if offered.release != "when_published":
+        raise HTTPException(409, f"{offered.id} releases its scores {offered.release.replace('_', ' ')} (release in "
+                                 "course.toml); only an assignment with release = \"when_published\" is published.")
+    return offered
+
+
+def _class_page(assignment_id: str) -> RedirectResponse:
+    return RedirectResponse(f"/ta/assignments/{assignment_id}", status_code=303)
+
+
+@router.post("/{assignment_id}/publish", dependencies=[CsrfChecked])
+def publish_page(request: Request, assignment_id: str, person: TaPage, db: Database,
+                 context: Service) -> RedirectResponse:
+    offered = _publishable(context, assignment_id)
+    publish(db, offered, person.login)
+    flash(request, "Published: students now see their scores and reports of this assignment.")
+    return _class_page(offered.id)
+
+
+@router.post("/{assignment_id}/unpublish", dependencies=[CsrfChecked])
+def unpublish_page(request: Request, assignment_id: str, person: TaPage, db: Database,
+                   context: Service) -> RedirectResponse:
+    offered = _publishable(context, assignment_id)
+    unpublish(db, offered)
+    flash(request, "Unpublished: students no longer see their scores and reports of this assignment.")
+    return _class_page(offered.id)
+
+
+def _view(db: Database, assignment_id: str) -> PublicationView:
+    published = publication(db, assignment_id)
+    return PublicationView(assignment_id=assignment_id, published=published is not None,
+                           published_by=published.published_by if published else None,
+                           published_at=published.published_at if published else None)
+
+
+@api_router.get("/{assignment_id}/publication")
+def api_publication(assignment_id: str, person: ApiTa, db: Database, context: Service) -> PublicationView:
+    return _view(db, offered_or_404(context, assignment_id).id)
+
+
+@api_router.put("/{assignment_id}/publication")
+def api_publish(assignment_id: str, person: ApiTa, db: Database, context: Service) -> PublicationView:
+    """Show students their scores and reports of an assignment whose release is "when_published"."""
+    publish(db, _publishable(context, assignment_id), person.login)
+    return _view(db, assignment_id)
+
+
+@api_router.delete("/{assignment_id}/publication")
+def api_unpublish(assignment_id: str, person: ApiTa, db: Database, context: Service) -> PublicationView:
+    """Withhold them again."""
+    unpublish(db, _publishable(context, assignment_id))
+    return _view(db, assignment_id)
