@@ -53,8 +53,9 @@ def assignment_page(request: Request, person: Person, db: Session, course: Cours
     policies = policies_for(db, course, person.id)
     policy = policies[offered.id]
     release = None if released_to(db, offered, policy) else release_sentence(course, offered, policy)
-    return render(request, "assignment.html.j2", person, status_code, offered=offered, policy=policy,
-                  message=message, title=load_assignment(offered.id).title, open=not policy.closed(utcnow()),
+    shown = {"message": message} if message else {}  # else a flashed sentence (a refused regrade request)
+    return render(request, "assignment.html.j2", person, status_code, offered=offered, policy=policy, **shown,
+                  title=load_assignment(offered.id).title, open=not policy.closed(utcnow()),
                   late_days=late_days_left(course, policies), release=release,
                   submissions=shown_submissions(db, course, person, offered),
                   requests=list_requests(db, person, assignment_id=offered.id))
