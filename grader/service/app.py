@@ -19,7 +19,7 @@ from grader.course import Course, load_course
 from grader.service.auth import LoginRequired
 from grader.service.context import ServiceContext
 from grader.service.db import open_database
-from grader.service.dispatch import JobLoop
+from grader.service.grading_cluster import GradingCluster
 from grader.service.limits import FORM_OVERHEAD_BYTES, BodyLimit, SecurityHeaders
 from grader.service.pages import render, templates
 from grader.service.routers import api, extensions, login, regrade_requests, release, student, ta
@@ -42,15 +42,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         if settings.cluster is None:
             yield
             return
-        from grader.cluster import Dispatcher  # Ray is imported only by a service that grades
-
-        with Dispatcher(settings.cluster, settings.data_root, settings.device_kind) as dispatcher:
-            context.jobs = JobLoop(settings, course, context.sessions, dispatcher)
-            context.jobs.start()
-            try:
-                yield
-            finally:
-                context.jobs.stop()
+        context.cluster = GradingCluster(context)  # in the background: the server listens at once
+        context.cluster.start()
+        try:
+            yield
+        finally:
+            context.cluster.stop()
 
     app = FastAPI(title=f"{course.name}: submissions", lifespan=lifespan,
                   description="Hand in submissions, follow their grading, read reports; TAs regrade and export. "
@@ -91,7 +88,7 @@ def _too_large(course: Course) -> Callable[[Scope], Response]:
         if scope["path"].startswith("/api/"):
             return JSONResponse({"detail": sentence}, 413)
         return templates().TemplateResponse(Request(scope), "error.html.j2", {
-            "person": None, "course": course, "csrf": "", "message": sentence, "info": None,
+            "person": None, "course": course, "csrf": "", "message": sentence, "info": None, "cluster": None,
             "title": sentence}, status_code=413)
 
     return refusal

@@ -1,0 +1,97 @@
+"""The service's grading cluster, started in the background so that the web server listens at once (the pages say
+"starting the grading cluster" until Ray is ready). An embedded Ray's processes are recorded by PID (with their
+start times) in the course folder; a start after a killed service ends those still running, never by name."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+import psutil
+
+from grader.errors import GraderError
+from grader.service.dispatch import JobLoop
+from grader.service.storage import PRIVATE_FILE
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from grader.cluster import Dispatcher
+    from grader.service.context import ServiceContext
+
+RAY_PROCESSES_FILE = "ray-processes.json"
+
+
+class GradingCluster:
+    """Connects the dispatcher and starts the job loop on a thread of its own; `stop` undoes both."""
+
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+        self.problem: str | None = None  # why the cluster could not start, in one sentence
+        self._dispatcher: Dispatcher | None = None
+        self._thread = threading.Thread(target=self._start, name="grader-cluster-start", daemon=True)
+
+    @property
+    def starting(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _start(self) -> None:
+        from grader.cluster import Dispatcher  # Ray is imported only by a service that grades
+
+        settings = self.context.settings
+        assert settings.cluster is not None  # noqa: S101 - only a grading service starts a cluster
+        end_leftovers(settings.course_dir)
+        try:
+            self._dispatcher = Dispatcher(settings.cluster, settings.data_root, settings.device_kind)
+        except GraderError as exc:
+            self.problem = f"The grading cluster could not start: {exc}"
+            print(self.problem, file=sys.stderr)
+            return
+        if settings.cluster == "local":
+            record_descendants(settings.course_dir)
+        jobs = JobLoop(settings, self.context.course, self.context.sessions, self._dispatcher)
+        jobs.start()
+        self.context.jobs = jobs
+
+    def stop(self) -> None:
+        """Stop dispatching and disconnect (an embedded Ray ends); waits for a start under way first."""
+        self._thread.join()
+        if self.context.jobs is not None:
+            self.context.jobs.stop()
+        if self._dispatcher is not None:
+            self._dispatcher.close()
+            (self.context.settings.course_dir / RAY_PROCESSES_FILE).unlink(missing_ok=True)
+
+
+def record_descendants(course_dir: Path) -> None:
+    """Write this process's descendants (the embedded Ray's processes) with their start times, for `end_leftovers`."""
+    processes = []
+    for process in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            processes.append({"pid": process.pid, "started": process.create_time()})
+    path = course_dir / RAY_PROCESSES_FILE
+    path.write_text(json.dumps(processes))
+    path.chmod(PRIVATE_FILE)
+
+
+def end_leftovers(course_dir: Path) -> int:
+    """SIGKILL the recorded Ray processes of a killed service that still run (same PID and start time); how many."""
+    path = course_dir / RAY_PROCESSES_FILE
+    if not path.exists():
+        return 0
+    left = []
+    for entry in json.loads(path.read_text()):
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(entry["pid"])
+            if process.create_time() == entry["started"]:
+                process.kill()
+                left.append(process)
+    psutil.wait_procs(left, timeout=10)
+    path.unlink()
+    return len(left)
