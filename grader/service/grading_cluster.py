@@ -26,47 +26,57 @@ RAY_PROCESSES_FILE = "ray-processes.json"
 
 
 class GradingCluster:
-    """Connects the dispatcher and starts the job loop on a thread of its own; `stop` undoes both."""
+    """Connects the dispatcher and runs the job loop on a thread of its own, which lives until `stop`: Ray's
+    processes get PR_SET_PDEATHSIG, which fires when the thread that started them ends."""
 
     def __init__(self, context: ServiceContext) -> None:
         self.context = context
         self.problem: str | None = None  # why the cluster could not start, in one sentence
-        self._dispatcher: Dispatcher | None = None
-        self._thread = threading.Thread(target=self._start, name="grader-cluster-start", daemon=True)
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="grader-cluster", daemon=True)
 
     @property
     def starting(self) -> bool:
-        return self._thread.is_alive()
+        return not self._ready.is_set() and self.problem is None
 
     def start(self) -> None:
         self._thread.start()
 
-    def _start(self) -> None:
+    def stop(self) -> None:
+        """Stop dispatching and disconnect (an embedded Ray ends); waits for a start under way first."""
+        self._stopping.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        dispatcher = self._start()
+        if dispatcher is None:
+            return
+        self._stopping.wait()
+        if self.context.jobs is not None:
+            self.context.jobs.stop()
+        dispatcher.close()
+        (self.context.settings.course_dir / RAY_PROCESSES_FILE).unlink(missing_ok=True)
+
+    def _start(self) -> Dispatcher | None:
         from grader.cluster import Dispatcher  # Ray is imported only by a service that grades
 
         settings = self.context.settings
         assert settings.cluster is not None  # noqa: S101 - only a grading service starts a cluster
         end_leftovers(settings.course_dir)
         try:
-            self._dispatcher = Dispatcher(settings.cluster, settings.data_root, settings.device_kind)
+            dispatcher = Dispatcher(settings.cluster, settings.data_root, settings.device_kind)
         except GraderError as exc:
             self.problem = f"The grading cluster could not start: {exc}"
             print(self.problem, file=sys.stderr)
-            return
+            return None
         if settings.cluster == "local":
             record_descendants(settings.course_dir)
-        jobs = JobLoop(settings, self.context.course, self.context.sessions, self._dispatcher)
+        jobs = JobLoop(settings, self.context.course, self.context.sessions, dispatcher)
         jobs.start()
         self.context.jobs = jobs
-
-    def stop(self) -> None:
-        """Stop dispatching and disconnect (an embedded Ray ends); waits for a start under way first."""
-        self._thread.join()
-        if self.context.jobs is not None:
-            self.context.jobs.stop()
-        if self._dispatcher is not None:
-            self._dispatcher.close()
-            (self.context.settings.course_dir / RAY_PROCESSES_FILE).unlink(missing_ok=True)
+        self._ready.set()
+        return dispatcher
 
 
 def record_descendants(course_dir: Path) -> None:
