@@ -56,7 +56,7 @@ class GradingCluster:
         if self.context.jobs is not None:
             self.context.jobs.stop()
         dispatcher.close()
-        (self.context.settings.course_dir / RAY_PROCESSES_FILE).unlink(missing_ok=True)
+        end_leftovers(self.context.settings.course_dir)  # Ray's agents outlive `ray.shutdown` a while
 
     def _start(self) -> Dispatcher | None:
         from grader.cluster import Dispatcher  # Ray is imported only by a service that grades
@@ -91,7 +91,8 @@ def record_descendants(course_dir: Path) -> None:
 
 
 def end_leftovers(course_dir: Path) -> int:
-    """SIGKILL the recorded Ray processes of a killed service that still run (same PID and start time); how many."""
+    """SIGKILL the recorded Ray processes that still run (same PID and start time; a killed service's, or the
+    agents a clean shutdown leaves); how many."""
     path = course_dir / RAY_PROCESSES_FILE
     if not path.exists():
         return 0
