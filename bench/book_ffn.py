@@ -67,25 +67,25 @@ def epoch_rows(best: Report, last: Report) -> list[dict[str, object]]:
     others = {e.epoch: e for e in last.training.epochs}
     rows = []
     for e in best.training.epochs:
-        same = others.get(e.epoch) is not None and others[e.epoch].validation_accuracy == e.validation_accuracy
+        same = others.get(e.epoch) is not None and others[e.epoch].validation_metric == e.validation_metric
         rows.append({"epoch": f"{e.epoch}{' (kept)' if e.epoch == best.training.kept_epoch else ''}",
-                     "loss": e.loss, "train accuracy": e.train_accuracy, "validation accuracy": e.validation_accuracy,
+                     "loss": e.loss, "train accuracy": e.train_metric, "validation accuracy": e.validation_metric,
                      "s": e.seconds, "same in keep-last grade": "yes" if same else "no"})
     return rows
 
 
 def summary_rows(best: Report, last: Report, times: dict[str, dict[str, float]]) -> list[dict[str, object]]:
     training, kept = best.training, best.training.kept_epoch
-    by_epoch = {e.epoch: e.validation_accuracy for e in training.epochs}
+    by_epoch = {e.epoch: e.validation_metric for e in training.epochs}
     measures: dict[str, object] = {
         "epochs run / planned": f"{len(training.epochs)} / {training.epochs_planned} ({training.stopped})",
         "budget used (CPU s per thread)": f"{training.budget_used:.1f} of {training.budget_seconds:g}",
         "kept epoch": kept,
         "validation accuracy, kept epoch": by_epoch.get(kept),
-        "validation accuracy, last epoch": training.epochs[-1].validation_accuracy if training.epochs else None,
-        "test accuracy (kept epoch)": best.metrics.accuracy if best.metrics else None,
+        "validation accuracy, last epoch": training.epochs[-1].validation_metric if training.epochs else None,
+        "test accuracy (kept epoch)": best.metrics.value if best.metrics else None,
         "score": f"{best.score.total:g} / {best.score.max_total:g}",
-        "test accuracy had a2 kept the last epoch": last.metrics.accuracy if last.metrics else None,
+        "test accuracy had a2 kept the last epoch": last.metrics.value if last.metrics else None,
         "that grade's kept epoch and score": f"{last.training.kept_epoch}, {last.score.total:g}",
     }
     for name, measured in times.items():
@@ -102,7 +102,7 @@ def run(cfg: Config) -> Result:
         best, best_times = timed_grade(assignment, first, work / "out-best", cfg)
         again = submission(work / "last", module, len(best.training.epochs) if best.training else 1)
         last, last_times = timed_grade(keeping_last(assignment), again, work / "out-last", cfg)
-    accuracy = best.metrics.accuracy if best.metrics else 0.0
+    accuracy = best.metrics.value if best.metrics else 0.0
     low, high = BOOK[0] - TOLERANCE, BOOK[1] + TOLERANCE
     notes = [kept_sentence(best.training) if best.training else "no training",
              f"target: within {TOLERANCE} of the book's {BOOK[0]:.2f}-{BOOK[1]:.2f} ({low:.2f}-{high:.2f}): "

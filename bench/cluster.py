@@ -14,17 +14,18 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from bench.common import Config, Result, Table, reference_copy
-from grader.batch import BatchOptions, GradeFunction, discover, run_batch
+from grader.batch import BatchEntry, BatchOptions, discover, finish_batch, grade_entries, run_batch
 from grader.cluster import Dispatcher
 from grader.config import Assignment, load_assignment
 from grader.data import DATA_DIR_ENV
-from grader.local_cluster import ClusterUnavailable, LocalCluster, NodeSpec
 from grader.models import Report
 from grader.paths import examples_dir
 from grader.pipeline import GradeOptions, grade
+from tests.framework.cluster.local_cluster import ClusterUnavailable, LocalCluster, NodeSpec
 
 NAME = "cluster"
 TARGET_OVERHEAD_SECONDS = 1.0
@@ -87,21 +88,25 @@ def _on_cluster(cfg: Config, assignment: Assignment, folder: Path, out: Path, co
             second = cluster.add_node(NodeSpec("node_b", **spec))
             startup["ray start (second node)"] = time.perf_counter() - start
             rows = []
+
+            def on_ray(assignment: Assignment, entries: list[BatchEntry], out: Path) -> list[Report]:
+                reports = grade_entries(assignment, entries, out, cfg.data_root, dispatcher.submit_grading)
+                return finish_batch(assignment, entries, out, reports)
+
             for i in range(rounds):
-                rows += [_batch(LOCAL_RUNNER, assignment, folder, out / f"local{i}", count, grade,
-                                BatchOptions(workers=2, data_root=cfg.data_root)),
-                         _batch(TWO_NODES, assignment, folder, out / f"two{i}", count, dispatcher.grade)]
+                local = partial(run_batch, options=BatchOptions(workers=2, data_root=cfg.data_root), grade_one=grade)
+                rows += [_batch(LOCAL_RUNNER, assignment, folder, out / f"local{i}", count, local),
+                         _batch(TWO_NODES, assignment, folder, out / f"two{i}", count, on_ray)]
             cluster.remove_node(second)
-            rows.append(_batch("Ray, 1 node", assignment, folder, out / "one", count, dispatcher.grade))
+            rows.append(_batch("Ray, 1 node", assignment, folder, out / "one", count, on_ray))
     return rows, startup, overhead
 
 
-def _batch(name: str, assignment: Assignment, folder: Path, out: Path, count: int, grade_one: GradeFunction,
-           options: BatchOptions | None = None) -> dict:
+def _batch(name: str, assignment: Assignment, folder: Path, out: Path, count: int,
+           grade_all: Callable[[Assignment, list[BatchEntry], Path], list[Report]]) -> dict:
     """One batch's wall time, with the load average before and after: other jobs share the machine."""
     load_before, start = os.getloadavg()[0], time.perf_counter()
-    reports = run_batch(assignment, discover(folder), out, options or BatchOptions(workers=count),
-                        grade_one=grade_one)
+    reports = grade_all(assignment, discover(folder), out)
     wall = time.perf_counter() - start
     if any(r.failures for r in reports):
         raise RuntimeError(f"a reference copy failed on {name}: {reports[0].failures}")

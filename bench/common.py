@@ -7,7 +7,14 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.config import Assignment, load_assignment
+from grader.config import Assignment, Data, load_assignment
+
+
+def declared_data(assignment: Assignment) -> Data:
+    """The images the assignment's `[data]` declares."""
+    if assignment.data is None:
+        raise ValueError(f"{assignment.id} declares no [data]")
+    return assignment.data
 
 
 @dataclass(frozen=True)

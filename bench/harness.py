@@ -17,12 +17,12 @@ import torch
 from torch import nn
 from torchvision import transforms
 
-from bench.common import Config, Result, Table, min_median, reference_copy
+from bench.common import Config, Result, Table, declared_data, min_median, reference_copy
 from grader.config import Assignment, load_assignment
 from grader.context import Device, GradingContext, load_grading_data, sandbox_config
 from grader.harness.loaders import normalize, train_loader
 from grader.harness.submission import import_submission
-from grader.harness.train import RecordingLoss, make_reproducible, save_checkpoint
+from grader.harness.training import RecordingLoss, make_reproducible, save_checkpoint
 from grader.sandbox import warm_sandbox
 from grader.training import run_training
 
@@ -62,7 +62,7 @@ def bare_epochs(module: ModuleType, images: torch.Tensor, labels: torch.Tensor, 
 
 def in_process_epochs(module: ModuleType, images: torch.Tensor, labels: torch.Tensor, epochs: int, seed: int,
                       device: torch.device, checkpoint: Path) -> list[float]:
-    """The harness's epoch exactly as grader/harness/train.py runs it, but in this process."""
+    """The harness's epoch exactly as grader/harness/training.py runs it, but in this process."""
     make_reproducible(seed)
     model = module.build_model().to(device)
     optimizer = module.make_optimizer(model)
@@ -116,7 +116,7 @@ def run(cfg: Config) -> Result:
     if not isinstance(reference.train_transform(), transforms.RandomHorizontalFlip):
         raise RuntimeError("the bare loop mirrors a RandomHorizontalFlip train_transform; the reference changed")
     epochs, reps = (1, 3) if cfg.quick else (int(reference.EPOCHS), 3)
-    data = load_grading_data(cfg.data_root)
+    data = load_grading_data(cfg.data_root, declared_data(assignment))
     images = normalize(data.train.images, data.mean, data.std)
     labels = torch.as_tensor(np.asarray(data.train.labels))
     device, seed, batch_size = torch.device(cfg.device), assignment.seed, int(reference.BATCH_SIZE)

@@ -13,12 +13,24 @@ import torch
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from bench import book_ffn, budget, cluster, data_cache, fixed_cost, gpu, harness, service, similarity, throughput
+from bench import (
+    book_ffn,
+    budget,
+    cluster,
+    data_cache,
+    fixed_cost,
+    gpu,
+    harness,
+    rush,
+    service,
+    similarity,
+    throughput,
+)
 from bench.common import Config, Result, grading_threads
 from grader.data import resolve_data_root
 
 BENCHMARKS = {module.NAME: module for module in (data_cache, harness, fixed_cost, throughput, gpu, cluster, service,
-                                                   book_ffn, budget, similarity)}
+                                                   rush, book_ffn, budget, similarity)}
 console = Console()
 
 

@@ -21,7 +21,7 @@ import httpx2
 from bench.common import Config, Result, Table
 from grader.course import course_template
 from grader.paths import examples_dir
-from grader.service.db import open_database
+from grader.service.db import upgrade_database
 from grader.service.people import RosterEntry, import_roster
 from grader.service.settings import ServiceSettings
 from grader.service.tables import Role, utcnow
@@ -39,7 +39,7 @@ def course(folder: Path, students: int, per_day: int) -> dict[str, str]:
     text = course_template("Bench", utcnow(), "UTC")
     text = text.replace("submissions_per_day = 5", f"submissions_per_day = {per_day}")
     (folder / "course.toml").write_text(text)
-    with open_database(ServiceSettings(course_dir=folder).database)() as db:
+    with upgrade_database(ServiceSettings(course_dir=folder).database)() as db:
         entries = [RosterEntry(f"b{n:03d}", f"Bench {n}", "") for n in range(students)]
         return {new.person.login: new.token for new in import_roster(db, entries, Role.STUDENT).tokens}
 

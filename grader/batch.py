@@ -11,11 +11,11 @@ import queue
 import shutil
 import sys
 import tempfile
-import threading
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from grader.config import Assignment, DeviceKind
@@ -24,13 +24,17 @@ from grader.errors import GraderError
 from grader.intake import receive
 from grader.lms import ClassFolder, Submission, read_class_folder
 from grader.models import Report, SimilarityResult
-from grader.pipeline import GradeOptions, failed_report, grade, grader_failure
-from grader.reports import read_report_json, write_all, write_atomic, write_gradebook
+from grader.pipeline import GradeOptions, grade, grader_failure, write_failed_report
+from grader.reports import REPORT_JSON, read_report_json, write_atomic, write_gradebook
 from grader.reports.canvas import CanvasRow, canvas_csv
 from grader.sandbox import close_idle_sandboxes
 from grader.similarity import run_similarity
 
 GradeFunction = Callable[[Assignment, Path, Path, GradeOptions], Report]
+SubmitFunction = Callable[[Assignment, Path, Path, GradeOptions], Future[Report]]
+StatusListener = Callable[["BatchEntry", str], None]
+DoneListener = Callable[["BatchEntry", Report, bool], None]  # the entry, its report, whether an earlier run made it
+COLLECT_SECONDS = 0.5  # a batch waiting for its gradings wakes this often, to handle Ctrl-C and SIGTERM
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ def _source(submission: Submission, staging: Path | None) -> Path:
 
 def previous_report(assignment: Assignment, entry: BatchEntry, out: Path) -> Report | None:
     """The report an earlier run wrote for this student and assignment version, if there is a readable one."""
-    path = entry.out_dir(out) / "report.json"
+    path = entry.out_dir(out) / REPORT_JSON
     if not path.is_file():
         return None
     try:
@@ -109,55 +113,150 @@ def run_batch(
     entries: list[BatchEntry],
     out: Path,
     options: BatchOptions,
-    on_status: Callable[[BatchEntry, str], None] = lambda entry, status: None,
-    on_done: Callable[[BatchEntry, Report, bool], None] = lambda entry, report, skipped: None,
+    on_status: StatusListener = lambda entry, status: None,
+    on_done: DoneListener = lambda entry, report, skipped: None,
     grade_one: GradeFunction = grade,
 ) -> list[Report]:
-    """Grade every entry not already done with `grade_one` (local or in a container); reports in entry order."""
+    """Grade every entry not already done with `grade_one` (local or in a container) in `options.workers` threads,
+    each on a device slot of its own; reports in entry order."""
     slots: queue.Queue[Device] = queue.Queue()
     for device in worker_devices(options):
         slots.put(device)
-    stopping = threading.Event()
-    done: dict[int, Report] = {}
 
-    def grade_entry(index: int, entry: BatchEntry) -> Report:
-        previous = previous_report(assignment, entry, out)
-        if previous is not None and previous.submission.sha256 == submission_sha(assignment, entry):
-            done[index] = previous
-            on_done(entry, previous, True)
-            return previous
-        if previous is not None and previous.submission.sha256:  # empty: the grader failed on it last time
-            print(f"grader: {entry.student_id}'s {entry.source.name} changed since its report of "
-                  f"{previous.score.total:g} / {previous.score.max_total:g}; grading it again.", file=sys.stderr)
+    def in_a_slot(assignment: Assignment, source: Path, out_dir: Path, grade_options: GradeOptions) -> Report:
         device = slots.get()
         try:
-            report = _grade_safely(grade_one, assignment, entry, out, stopping, GradeOptions(
-                data_root=options.data_root, device=device, student_id=entry.student_id,
-                status=lambda status: on_status(entry, status), reuse_sandbox=len(entries) > 1))
+            return grade_one(assignment, source, out_dir, replace(grade_options, device=device))
         finally:
             slots.put(device)
-        done[index] = report
-        on_done(entry, report, False)
-        return report
 
     pool = ThreadPoolExecutor(max_workers=options.workers)
+
+    def submit(assignment: Assignment, source: Path, out_dir: Path, grade_options: GradeOptions) -> Future[Report]:
+        return pool.submit(in_a_slot, assignment, source, out_dir, grade_options)
+
     try:
-        reports = list(pool.map(grade_entry, range(len(entries)), entries))
+        reports = grade_entries(assignment, entries, out, options.data_root, submit, on_status, on_done)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        close_idle_sandboxes()
+    return finish_batch(assignment, entries, out, reports)
+
+
+def grade_entries(
+    assignment: Assignment,
+    entries: list[BatchEntry],
+    out: Path,
+    data_root: Path | None,
+    submit_one: SubmitFunction,
+    on_status: StatusListener = lambda entry, status: None,
+    on_done: DoneListener = lambda entry, report, skipped: None,
+) -> list[Report]:
+    """Hand every entry not already done to `submit_one` (a thread pool, or Ray) and collect the reports in this
+    thread as they finish, whatever their number; reports in entry order.
+
+    A first Ctrl-C cancels what has not started, waits for the rest and writes the gradebooks of what is done."""
+    gradings = _Gradings(assignment, entries, out, on_done)
+    try:
+        for index, entry in enumerate(entries):
+            if not gradings.resumed(index):
+                gradings.add(index, submit_one(assignment, entry.source, entry.out_dir(out), GradeOptions(
+                    data_root=data_root, student_id=entry.student_id, reuse_sandbox=len(entries) > 1,
+                    status=partial(on_status, entry))))
+            gradings.collect(block=False)
+        gradings.collect(block=True)
     except KeyboardInterrupt:
         # Without this line Ctrl-C looks ignored while the gradings in progress finish.
         print("grader: stopping once the submissions being graded now are done (Ctrl-C again stops them "
               f"too); {out / 'grades.csv'} will list those graded so far; rerun the same command to grade the "
               "rest.", file=sys.stderr)
-        stopping.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        write_gradebooks([done[index] for index in sorted(done)], entries, assignment, out)
+        gradings.stop()
+        write_gradebooks([gradings.done[index] for index in sorted(gradings.done)], entries, assignment, out)
         raise
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-        close_idle_sandboxes()
+    return [gradings.done[index] for index in range(len(entries))]
+
+
+def finish_batch(assignment: Assignment, entries: list[BatchEntry], out: Path, reports: list[Report]) -> list[Report]:
+    """Compare the class's code, then write the gradebooks with the similar pairs."""
     similarity = run_similarity(assignment, [entry.out_dir(out) for entry in entries], out)
     write_gradebooks(reports, entries, assignment, out, similarity)
     return reports
+
+
+@dataclass
+class _Gradings:
+    """A batch's gradings: those resumed from an earlier run, and those submitted, collected as they finish."""
+
+    assignment: Assignment
+    entries: list[BatchEntry]
+    out: Path
+    on_done: DoneListener
+    done: dict[int, Report] = field(default_factory=dict)
+    submitted: dict[Future[Report], int] = field(default_factory=dict)
+    finished: queue.SimpleQueue[Future[Report]] = field(default_factory=queue.SimpleQueue)
+    outstanding: int = 0  # submitted, not yet recorded
+    taken: Future[Report] | None = None  # the one being recorded now
+    stopping: bool = False
+
+    def resumed(self, index: int) -> bool:
+        """Whether the entry's report from an earlier run is still its report (then it counts as done)."""
+        entry = self.entries[index]
+        previous = previous_report(self.assignment, entry, self.out)
+        if previous is not None and previous.submission.sha256 == submission_sha(self.assignment, entry):
+            self.done[index] = previous
+            self.on_done(entry, previous, True)
+            return True
+        if previous is not None and previous.submission.sha256:  # empty: the grader failed on it last time
+            print(f"grader: {entry.student_id}'s {entry.source.name} changed since its report of "
+                  f"{previous.score.total:g} / {previous.score.max_total:g}; grading it again.", file=sys.stderr)
+        return False
+
+    def add(self, index: int, future: Future[Report]) -> None:
+        self.submitted[future] = index
+        self.outstanding += 1
+        future.add_done_callback(self.finished.put)
+
+    def collect(self, block: bool) -> None:
+        """Record the gradings that have finished; with `block`, wait until every submitted one has."""
+        while self.outstanding:
+            try:
+                self.taken = self.finished.get(block=block, timeout=COLLECT_SECONDS if block else None)
+            except queue.Empty:
+                if not block:
+                    return
+                continue
+            index = self.submitted[self.taken]
+            report = None if self.taken.cancelled() or index in self.done else self._report(self.taken)
+            if report is not None:
+                self.done[index] = report
+                self.on_done(self.entries[index], report, False)
+            self.taken = None
+            self.outstanding -= 1
+
+    def stop(self) -> None:
+        """Cancel the gradings that have not started and wait for the others."""
+        self.stopping = True
+        if self.taken is not None:  # Ctrl-C came while it was being recorded: record it again
+            self.finished.put(self.taken)
+            self.taken = None
+        for future in self.submitted:
+            future.cancel()
+        self.collect(block=True)
+
+    def _report(self, future: Future[Report]) -> Report | None:
+        """The grading's report; a grader bug on one submission becomes that submission's report, not a dead
+        batch. A grading broken off by a stopping batch leaves no report: the rerun grades it."""
+        problem = future.exception()
+        if problem is None:
+            return future.result()
+        if self.stopping:
+            return None
+        if isinstance(problem, GraderError):
+            raise problem
+        entry = self.entries[self.submitted[future]]
+        print(f"grader: internal error on {entry.student_id}: {problem!r}", file=sys.stderr)
+        failure = grader_failure("".join(traceback.format_exception(problem)))
+        return write_failed_report(self.assignment, entry.source, entry.student_id, failure, entry.out_dir(self.out))
 
 
 def write_gradebooks(reports: list[Report], entries: list[BatchEntry], assignment: Assignment, out: Path,
@@ -179,21 +278,3 @@ def canvas_row(report: Report, student: Submission | None) -> CanvasRow:
     return CanvasRow(student=student.name or student_id, canvas_id=student.canvas_id,
                      sis_user_id=student.sis_user_id or fallback, sis_login_id=student.sis_login_id,
                      section=student.section, grade=grade)
-
-
-def _grade_safely(grade_one: GradeFunction, assignment: Assignment, entry: BatchEntry, out: Path,
-                  stopping: threading.Event, options: GradeOptions) -> Report:
-    """Grade one entry; a grader bug on one submission becomes that submission's report, not a dead batch.
-
-    A grading broken off by a stopping batch (a second Ctrl-C) leaves no report: the rerun grades it."""
-    try:
-        return grade_one(assignment, entry.source, entry.out_dir(out), options)
-    except GraderError:
-        raise
-    except Exception as exc:  # the batch must go on
-        if stopping.is_set():
-            raise
-        print(f"grader: internal error on {entry.student_id}: {exc!r}", file=sys.stderr)
-        report = failed_report(assignment, entry.source, entry.student_id, grader_failure(traceback.format_exc()))
-        write_all(report, assignment, entry.out_dir(out))
-        return report

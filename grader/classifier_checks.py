@@ -1,4 +1,5 @@
-"""Hidden checks shared by the classifier assignments (a2_ffn, a3_cnn); each assignment's test file imports them.
+"""Hidden checks shared by the classifier assignments (a2_ffn, a3_cnn, a5_cifar10); each assignment's test file
+imports them, and the output check expects one logit per class its `[data]` declares.
 
 They need no data: the model is probed with random images and the training and evaluation loops run on tiny
 synthetic sets with models whose behaviour is known in advance. Each check only observes what the
@@ -315,6 +316,13 @@ class MovesSeen(Observation):
     moved: list[tuple[str, int]]
 
 
+def declared_classes(assignment: Assignment) -> tuple[str, ...]:
+    """The classes the assignment's `[data]` declares, in label order."""
+    if assignment.data is None:
+        raise ValueError(f"{assignment.id} declares no [data], so its classes are unknown")
+    return assignment.data.classes
+
+
 def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -364,7 +372,8 @@ def _uses_convolution(seen: ModelSeen, assignment: Assignment) -> None:
 
 @pytest.mark.group("output")
 @pytest.mark.calls("build_model")
-def test_output_is_logits_of_shape_n_by_2(submission: ModuleType, assignment: Assignment, observe: Observe) -> None:
+def test_output_is_logits_one_row_per_image_and_class(submission: ModuleType, assignment: Assignment,
+                                                      observe: Observe) -> None:
     torch.manual_seed(assignment.seed)
     model = submission.build_model().eval()
     images, mixed = _mixed_batch(assignment.seed)
@@ -381,14 +390,15 @@ def test_output_is_logits_of_shape_n_by_2(submission: ModuleType, assignment: As
                        in_mixed_batch=_rows(again[:OUTPUT_IMAGES].flip(0)) if small and same_shape else []))
 
 
-@verdict(test_output_is_logits_of_shape_n_by_2)
+@verdict(test_output_is_logits_one_row_per_image_and_class)
 def _output_is_logits(seen: OutputSeen, assignment: Assignment) -> None:
     """Logits, not probabilities (a final LogSoftmax is fine: cross-entropy gives it the same loss), and in eval
     mode each image's logits stay within 1e-4 (relative to the largest logit, at least 1) when the rest of its
     batch changes: batch norm's running statistics pass, statistics of the batch at test time do not."""
+    classes = len(declared_classes(assignment))
     assert seen.type_name == "Tensor", f"The model must return a tensor of logits, not a {seen.type_name}."
-    assert seen.shape == [OUTPUT_IMAGES, 2], (
-        f"For {OUTPUT_IMAGES} images the model returned shape {tuple(seen.shape)}, not ({OUTPUT_IMAGES}, 2).")
+    assert seen.shape == [OUTPUT_IMAGES, classes], (
+        f"For {OUTPUT_IMAGES} images the model returned shape {tuple(seen.shape)}, not ({OUTPUT_IMAGES}, {classes}).")
     assert seen.dtype.startswith(("float", "bfloat", "half")), (
         f"The logits must be floating point, but they are {seen.dtype}.")
     rows = seen.values
@@ -399,7 +409,8 @@ def _output_is_logits(seen: OutputSeen, assignment: Assignment) -> None:
         "The model's outputs are probabilities (each row sums to 1): it ends with a Softmax, but the loss "
         "(cross-entropy) expects raw logits; remove the final Softmax.")
     mixed = len(_mixed_batch(assignment.seed)[1])
-    assert len(seen.in_mixed_batch) == OUTPUT_IMAGES, f"For {mixed} images the model did not return shape ({mixed}, 2)."
+    assert len(seen.in_mixed_batch) == OUTPUT_IMAGES, (
+        f"For {mixed} images the model did not return shape ({mixed}, {classes}).")
     alone, among_others = torch.tensor(rows), torch.tensor(seen.in_mixed_batch, dtype=torch.float64)
     change = (alone - among_others).abs().max().item()
     assert change <= 1e-4 * max(1.0, alone.abs().max().item()), (

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Annotated, TypedDict
 
@@ -20,28 +21,41 @@ from rich.table import Table
 
 from grader import __version__
 from grader import data as grading_data
-from grader.batch import BatchEntry, BatchOptions, GradeFunction, entries_for, run_batch
+from grader.batch import (
+    BatchEntry,
+    BatchOptions,
+    DoneListener,
+    GradeFunction,
+    StatusListener,
+    entries_for,
+    finish_batch,
+    grade_entries,
+    run_batch,
+)
 from grader.config import Assignment, DeviceKind, assignment_ids, load_assignment
-from grader.context import Device, gpu_count, sandbox_config
+from grader.context import Device, gpu_count, load_grading_data, sandbox_config
+from grader.embedded_ray import confine_embedded_ray
 from grader.errors import GraderError
 from grader.intake import student_id_for
 from grader.lms import ClassFolder, apply_roster, read_class_folder, read_roster
-from grader.local_cluster import confine_embedded_ray
 from grader.models import SIMILARITY_DIR, Report, SimilarityResult
 from grader.paths import COURSE_ROOT_ENV, examples_dir, require_course_root
 from grader.pipeline import GradeOptions, grade
+from grader.reports.files import REPORT_JSON
 from grader.reports.gradescope import write_gradescope_results
 from grader.sandbox import prestart_sandbox
 from grader.service import cli as service_cli
+from grader.tasks import TASK_TYPES
 
 HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help="Autograder for PyTorch course assignments.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False, context_settings=HELP)
-data_app = typer.Typer(help="The CIFAR-10 data the grader trains and scores on.", no_args_is_help=True,
+data_app = typer.Typer(help="The image data the grader trains and scores on.", no_args_is_help=True,
                        context_settings=HELP)
 app.add_typer(data_app, name="data")
 app.add_typer(service_cli.course_app, name="course")
 app.add_typer(service_cli.roster_app, name="roster")
+app.add_typer(service_cli.db_app, name="db")
 app.command("serve")(service_cli.serve)
 app.command("extension")(service_cli.extension)
 app.command("extensions")(service_cli.extensions)
@@ -60,12 +74,14 @@ class Runner(StrEnum):
     docker = "docker"
 
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="CIFAR-10 root (default: $GRADER_DATA_DIR or cache).")]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Image-folder root (default: $GRADER_DATA_DIR or "
+                                                                "cache).")]
 DeviceOpt = Annotated[DeviceChoice, typer.Option(help="Where to train: auto uses CUDA when available.")]
 RunnerOpt = Annotated[Runner, typer.Option(help="local: sandboxed child processes; docker: one container each.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final summary.")]
 Plain = Annotated[bool, typer.Option(help="Plain lines: one per submission instead of a live table, no boxes.")]
 Out = Annotated[Path | None, typer.Option("--out", help="Folder for the reports (default: reports/ASSIGNMENT).")]
+BatchRun = Callable[[StatusListener, DoneListener], list[Report]]  # a batch, given whom to tell what happens
 ClusterOpt = Annotated[str | None, typer.Option(
     "--cluster", metavar="local|auto|ray://HOST:PORT|HOST:PORT",
     help="Grade on Ray: local (embedded, this machine), auto (the cluster `ray start` or $RAY_ADDRESS names), "
@@ -179,8 +195,8 @@ def grade_batch(
     with _sigterm_as_ctrl_c():
         if cluster is None:
             options = BatchOptions(workers=workers, data_root=data_root, **_device_options(device))
-            reports = _run_batch_with_display(assignment, entries, out, options, _grade_function(runner), quiet,
-                                              plain)
+            reports = _run_batch_with_display(assignment, len(entries), partial(
+                run_batch, assignment, entries, out, options, grade_one=_grade_function(runner)), quiet, plain)
         else:
             reports = _grade_on_cluster(cluster, assignment, entries, out, data_root, device, runner, quiet, plain)
     console.print(_summary_table(assignment, reports))
@@ -200,10 +216,10 @@ def similarity(
     from grader.similarity import run_similarity
 
     assignment = load_assignment(assignment_id)
-    folders = sorted(path.parent for path in reports_dir.glob("*/report.json"))
+    folders = sorted(path.parent for path in reports_dir.glob(f"*/{REPORT_JSON}"))
     if not folders:
         raise GraderError(f"No report.json in the subfolders of {reports_dir}; give the --out folder of grader batch.")
-    reports = [read_report_json(folder / "report.json") for folder in folders]
+    reports = [read_report_json(folder / REPORT_JSON) for folder in folders]
     other = sorted({r.assignment_id for r in reports} - {assignment.id})
     if other:
         raise GraderError(f"{reports_dir} holds reports of {', '.join(other)}, not only of {assignment.id}.")
@@ -252,9 +268,9 @@ def rerender(
     from grader.reports import read_report_json, write_all, write_gradebook
     from grader.similarity import load_result
 
-    if (report_json / "report.json").is_file():  # one student's report folder
-        report_json = report_json / "report.json"
-    paths = [report_json] if report_json.is_file() else sorted(report_json.glob("*/report.json"))
+    if (report_json / REPORT_JSON).is_file():  # one student's report folder
+        report_json = report_json / REPORT_JSON
+    paths = [report_json] if report_json.is_file() else sorted(report_json.glob(f"*/{REPORT_JSON}"))
     if not paths:
         raise GraderError(f"No report.json at {report_json}, nor in its subfolders.")
     reports = [read_report_json(path) for path in paths]
@@ -293,28 +309,79 @@ def stubs(check: Annotated[bool, typer.Option(help="Only check; fail if a stub i
     console.print(f"{'Rewrote' if stale and not check else 'Up to date:'} {len(stale) if stale else 'all'} stub(s).")
 
 
+@app.command("new")
+def new(
+    assignment_id: Annotated[str, typer.Argument(metavar="ID", help="The new assignment's id and folder name.")],
+    task: Annotated[str, typer.Option(help="The task whose template to write: classification (reconstruction "
+                                           "follows).")] = "classification",
+    module: Annotated[str | None, typer.Option(help="The module students hand in (default: the id after its "
+                                                    "first underscore).")] = None,
+    title: Annotated[str | None, typer.Option(help="The assignment's title (default: the id).")] = None,
+) -> None:
+    """Write a new assignment's skeleton into the course root: config, solution, stub, handout and checks."""
+    from grader.authoring import new_assignment  # otter is slow to import; only authoring needs it
+
+    written = new_assignment(assignment_id, task, module, title)
+    console.print(f"Wrote {len(written)} files of {assignment_id}; `grader check-solutions {assignment_id}` "
+                  "grades its reference and stub.", highlight=False)
+
+
+@app.command("handout")
+def handout(
+    assignments: Annotated[list[str], typer.Argument(metavar="ASSIGNMENT...", help="The assignments.")],
+    check: Annotated[bool, typer.Option(help="Only check; fail if a notebook handout is out of date.")] = False,
+) -> None:
+    """Write each assignment's notebook handout, <module>.ipynb, from its solution with the solutions removed."""
+    from grader.authoring import write_notebook_handout  # otter is slow to import; only authoring needs it
+
+    results = [write_notebook_handout(load_assignment(i), check) for i in assignments]
+    stale = [str(path) for path, was_stale in results if was_stale]
+    if check and stale:
+        raise GraderError(f"Notebook handouts out of date: {', '.join(stale)}; run `grader handout`.")
+    console.print(f"{'Wrote' if not check else 'Up to date:'} {len(stale) if not check else len(results)} "
+                  "notebook handout(s).", highlight=False)
+
+
 @data_app.command("prepare")
 def data_prepare(
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where to write (default: the cache).")] = None,
 ) -> None:
-    """Download CIFAR-10 through torchvision into the canonical PNG layout, and decode the tensor cache."""
+    """Download CIFAR-10 through torchvision into the canonical PNG layout, and decode each assignment's images."""
     root = grading_data.prepare(data_dir or grading_data.default_data_root())
-    for split in grading_data.SPLITS:
-        tensors = grading_data.load_split(root, split)
-        console.print(f"{split}: {len(tensors.labels)} CIFAR-2 images, fingerprint {tensors.fingerprint}")
+    _print_data(root, _declaring_data([]))
     console.print(f"Data ready at {root}")
 
 
 @data_app.command("info")
-def data_info(data_dir: DataDir = None) -> None:
-    """Where the data is, the fingerprints the reports will record, and the normalization the grader applies."""
+def data_info(
+    assignment_ids_: Annotated[list[str] | None, typer.Argument(
+        metavar="[ASSIGNMENT]...", help="Assignments whose [data] to show (default: all that declare one).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Where the data is, and per assignment the images its [data] names, their fingerprints (as the reports record
+    them) and the normalization the grader applies."""
     root = grading_data.resolve_data_root(data_dir)
-    splits = {split: grading_data.load_split(root, split) for split in grading_data.SPLITS}
-    for split, tensors in splits.items():
-        console.print(f"{split}: {len(tensors.labels)} CIFAR-2 images, fingerprint {tensors.fingerprint}")
-    mean, std = splits["train"].channel_stats()
-    console.print(f"normalization: mean {[round(m, 4) for m in mean]}, std {[round(s, 4) for s in std]}")
+    _print_data(root, _declaring_data(assignment_ids_ or []))
     console.print(f"root {root}; tensor cache {grading_data.cache_dir() / 'tensors'}")
+
+
+def _declaring_data(ids: list[str]) -> list[Assignment]:
+    """The assignments `ids` names, or all that declare [data]."""
+    return [load_assignment(i) for i in ids] if ids else \
+        [a for a in map(load_assignment, assignment_ids()) if a.data is not None]
+
+
+def _print_data(root: Path, assignments: list[Assignment]) -> None:
+    for assignment in assignments:
+        if assignment.data is None:
+            raise GraderError(f"{assignment.id} declares no [data] in its assignment.toml.")
+        data = load_grading_data(root, assignment.data)
+        console.print(f"{assignment.id}: {assignment.data.dataset}, {len(assignment.data.classes)} classes "
+                      f"({', '.join(assignment.data.classes)})")
+        for split, tensors in ((assignment.data.train_split, data.train), (assignment.data.test_split, data.test)):
+            console.print(f"  {split}: {len(tensors.labels)} images, fingerprint {tensors.fingerprint}")
+        console.print(f"  normalization: mean {[round(m, 4) for m in data.mean]}, "
+                      f"std {[round(s, 4) for s in data.std]}")
 
 
 def _data_root(assignment: Assignment, flag: Path | None) -> Path | None:
@@ -425,15 +492,16 @@ def _score_table(report: Report) -> Table:
 
 def _summary_table(assignment: Assignment, reports: list[Report]) -> Table:
     table = Table(title=f"{assignment.id}: {len(reports)} submission(s)", title_justify="left")
-    for column in ("student", "score", "accuracy", "first failure or lost points"):
-        table.add_column(column, justify="right" if column in ("score", "accuracy") else "left", overflow="fold")
+    metric = TASK_TYPES[assignment.metric.task].metric if assignment.metric else "metric"
+    for column in ("student", "score", metric, "first failure or lost points"):
+        table.add_column(column, justify="right" if column in ("score", metric) else "left", overflow="fold")
     for report in reports:
-        accuracy = f"{report.metrics.accuracy:.4f}" if report.metrics else "-"
+        value = f"{report.metrics.value:.4f}" if report.metrics else "-"
         flag = " (flagged)" if report.flagged_for_review else ""
         lost = (f"{item.title}: {item.points:g} / {item.max_points:g}" for item in report.score.items
                 if item.points < item.max_points)
         failure = report.failures[0].message if report.failures else next(lost, "")
-        table.add_row(report.submission.student_id, _points(report), accuracy + flag, failure)
+        table.add_row(report.submission.student_id, _points(report), value + flag, failure)
     return table
 
 
@@ -476,17 +544,19 @@ def _grade_on_cluster(cluster: str, assignment: Assignment, entries: list[BatchE
     confine_embedded_ray(cluster)
     from grader.cluster import Dispatcher  # imports Ray, which reads what confine_embedded_ray set
 
-    options = BatchOptions(workers=max(len(entries), 1), data_root=data_root)
     with Dispatcher(cluster, data_root, device.value) as dispatcher:
-        return _run_batch_with_display(assignment, entries, out, options, dispatcher.grade, quiet, plain)
+        reports = _run_batch_with_display(assignment, len(entries), partial(
+            grade_entries, assignment, entries, out, data_root, dispatcher.submit_grading), quiet, plain)
+    return finish_batch(assignment, entries, out, reports)
 
 
-def _run_batch_with_display(assignment: Assignment, entries: list[BatchEntry], out: Path, options: BatchOptions,
-                            grade_one: GradeFunction, quiet: bool, plain: bool) -> list[Report]:
+def _run_batch_with_display(assignment: Assignment, count: int, run: BatchRun, quiet: bool,
+                            plain: bool) -> list[Report]:
+    """`run` (a batch given its status and done listeners) with a live table, a line per submission, or quiet."""
     live_view = not quiet and not plain and console.is_terminal
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
-    task = progress.add_task(f"grading {assignment.id}", total=len(entries))
+    task = progress.add_task(f"grading {assignment.id}", total=count)
     statuses: dict[str, str] = {}
     lock = threading.Lock()
 
@@ -512,6 +582,6 @@ def _run_batch_with_display(assignment: Assignment, entries: list[BatchEntry], o
         return Group(table, progress)
 
     if not live_view:
-        return run_batch(assignment, entries, out, options, on_status, on_done, grade_one)
+        return run(on_status, on_done)
     with Live(get_renderable=view, console=console, refresh_per_second=4):
-        return run_batch(assignment, entries, out, options, on_status, on_done, grade_one)
+        return run(on_status, on_done)

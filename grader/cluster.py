@@ -32,17 +32,15 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayError, RayTaskError
 
 from grader import __version__
-from grader.config import Assignment, DeviceKind
-from grader.context import Device, load_grading_data
+from grader.config import Assignment, Data, DeviceKind
+from grader.context import Device, data_fingerprint, load_grading_data
 from grader.data import DATA_DIR_ENV, cache_dir, resolve_data_root
-from grader.docker_runner import GRADER_MEMORY_MB
 from grader.errors import GraderError
 from grader.intake import student_id_for
-from grader.models import Contract, Failure, FailureKind, Report
+from grader.models import Failure, FailureKind, Report, StrictModel
 from grader.paths import COURSE_ROOT_ENV, PACKAGE_DIR, course_root
-from grader.pipeline import GradeOptions, failed_report, grade
-from grader.reports import write_all
-from grader.reports.files import REPORT_JSON, clear_stale_temps, write_atomic
+from grader.pipeline import GradeOptions, grade, write_failed_report
+from grader.reports import install_report_folder
 
 MAX_RETRIES = 2  # further tries after a lost worker or node, and after a node that cannot grade
 POLL_SECONDS = 0.2  # how often the driver looks for finished tasks and new statuses
@@ -55,7 +53,7 @@ TASK_IMPORT_ERROR = "failed to import on the worker"  # Ray's words when a node 
 logger = logging.getLogger(__name__)
 
 
-class Expectation(Contract):
+class Expectation(StrictModel):
     """What every node must grade with: the driver's grader build, course content and data fingerprint."""
 
     grader: str
@@ -63,7 +61,7 @@ class Expectation(Contract):
     data: str | None
 
 
-class Job(Contract):
+class Job(StrictModel):
     """One submission as it travels to a node: its bytes, the assignment and what the node must match."""
 
     job_id: str
@@ -76,14 +74,14 @@ class Job(Contract):
     expected: Expectation
 
 
-class NodeProblem(Contract):
+class NodeProblem(StrictModel):
     """Why a node graded nothing: one sentence, and the failure kind it ends as when no node is left."""
 
     kind: FailureKind
     message: str
 
 
-class Outcome(Contract):
+class Outcome(StrictModel):
     """What a task brings back: the node that ran it and either the report folder or the node's problem."""
 
     node: str
@@ -142,8 +140,9 @@ class Dispatcher:
         self._owns_ray = _connect(address, data_root)
         self.device_kind: DeviceKind = _resolve_device(device_kind)
         root = course_root()
-        self.expected = Expectation(grader=grader_build(), course=course_digest(root),
-                                    data=load_grading_data(data_root).fingerprint if data_root else None)
+        self._data_root = data_root
+        self._fingerprints: dict[str, str | None] = {}  # assignment id -> its data's fingerprint, read once
+        self._course_digest = course_digest(root)
         self._course = ray.put(pack_course(root))  # once: every task's node fetches it from the object store
         board = StatusBoard.options(resources={HEAD_NODE: 0.001})  # type: ignore[attr-defined]  # Ray: no ActorClass
         self._statuses = board.remote()
@@ -163,16 +162,28 @@ class Dispatcher:
             raise GraderError(_no_node_sentence(assignment, self.device_kind))
         job = Job(job_id=uuid.uuid4().hex, assignment=assignment, source_name=source.name,
                   source_is_folder=source.is_dir(), payload=pack_submission(source), student_id=student_id,
-                  device_kind=self.device_kind, expected=self.expected)
+                  device_kind=self.device_kind,
+                  expected=self._expectation(assignment))
         future: Future[Report] = Future()
         future.set_running_or_notify_cancel()
         self._launch(_Pending(job, source, out_dir, on_status, future))
         return future
 
-    def grade(self, assignment: Assignment, source: Path, out_dir: Path, options: GradeOptions) -> Report:
-        """`submit(...).result()`: a `grader.batch.GradeFunction` (the cluster picks data root and device)."""
-        student_id = options.student_id or student_id_for(source)
-        return self.submit(assignment, source, out_dir, student_id, options.status).result()
+    def workers(self, assignment: Assignment) -> int:
+        """How many gradings of the assignment the cluster's live nodes can run at once."""
+        return sum(_fits(node["Resources"], assignment, self.device_kind) for node in ray.nodes() if node["Alive"])
+
+    def _expectation(self, assignment: Assignment) -> Expectation:
+        """What a node must grade this assignment with; the data's fingerprint is read once per assignment, from the
+        tensor cache's index (the driver, a `grader serve` web process too, grades nothing itself)."""
+        if assignment.id not in self._fingerprints:
+            self._fingerprints[assignment.id] = data_fingerprint(assignment, self._data_root)
+        return Expectation(grader=grader_build(), course=self._course_digest, data=self._fingerprints[assignment.id])
+
+    def submit_grading(self, assignment: Assignment, source: Path, out_dir: Path,
+                       options: GradeOptions) -> Future[Report]:
+        """`submit` as a `grader.batch.SubmitFunction` (the cluster picks data root and device)."""
+        return self.submit(assignment, source, out_dir, options.student_id or student_id_for(source), options.status)
 
     def close(self) -> None:
         """Stop the driver loop, cancel what is still running and disconnect from Ray if this made the link."""
@@ -266,7 +277,7 @@ class Dispatcher:
                         "so this submission was not graded; a TA will look at it.")))
             return
         if outcome.problem is None:
-            pending.future.set_result(write_report_folder(outcome.files, pending.out_dir))
+            pending.future.set_result(install_report_folder(outcome.files, pending.out_dir))
             return
         with self._lock:
             first_time = self._bad_nodes.setdefault(outcome.node_id, outcome.problem) is outcome.problem
@@ -352,18 +363,21 @@ class TaskOptions(TypedDict):
 
 def task_resources(assignment: Assignment, device_kind: DeviceKind) -> TaskOptions:
     """What one grading task asks Ray for: the assignment's threads and memory, and one GPU on CUDA."""
-    memory_mb = assignment.limits.memory_mb + GRADER_MEMORY_MB
-    return {"num_cpus": assignment.limits.threads, "memory": memory_mb * 2**20,
+    return {"num_cpus": assignment.limits.threads, "memory": assignment.limits.runner_memory_mb * 2**20,
             "num_gpus": 1 if device_kind == "cuda" else 0}
+
+
+def _fits(resources: dict[str, float], assignment: Assignment, device_kind: DeviceKind) -> int:
+    """How many of the assignment's grading tasks a node with these resources runs at once."""
+    asked = task_resources(assignment, device_kind)
+    needs = {"CPU": asked["num_cpus"], "memory": asked["memory"], "GPU": asked["num_gpus"]}
+    return min(int(resources.get(name, 0) // amount) for name, amount in needs.items() if amount)
 
 
 def _node_can_take(assignment: Assignment, device_kind: DeviceKind, excluded: set[str]) -> bool:
     """Whether some live node outside `excluded` has the resources a task asks for (else it would wait forever)."""
-    asked = task_resources(assignment, device_kind)
-    needs = {"CPU": asked["num_cpus"], "memory": asked["memory"], "GPU": asked["num_gpus"]}
     return any(node["Alive"] and node["NodeID"] not in excluded
-               and all(node["Resources"].get(name, 0) >= amount for name, amount in needs.items())
-               for node in ray.nodes())
+               and _fits(node["Resources"], assignment, device_kind) > 0 for node in ray.nodes())
 
 
 def _no_node_sentence(assignment: Assignment, device_kind: DeviceKind) -> str:
@@ -397,27 +411,10 @@ def unpack_submission(job: Job, folder: Path) -> Path:
     return folder / job.source_name
 
 
-def write_report_folder(files: dict[str, bytes], out_dir: Path) -> Report:
-    """Write a report folder that came back from a node, `report.json` last, every file atomically."""
-    report = Report.model_validate_json(files[REPORT_JSON])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / REPORT_JSON).unlink(missing_ok=True)  # a half-rewritten folder must not look done
-    clear_stale_temps(out_dir)
-    for name, data in files.items():
-        if name != REPORT_JSON:  # paths inside the node's report folder, such as graded/ffn.py
-            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(out_dir / name, data)
-    write_atomic(out_dir / REPORT_JSON, files[REPORT_JSON])
-    return report
-
-
 def cluster_failure_report(pending: _Pending, failure: Failure) -> Report:
     """The report (written to the out dir) of a submission the cluster could not grade, saying why."""
     job = pending.job
-    report = failed_report(job.assignment, pending.source, job.student_id, failure)
-    report.environment.node = ""  # no node graded it
-    write_all(report, job.assignment, pending.out_dir)
-    return report
+    return write_failed_report(job.assignment, pending.source, job.student_id, failure, pending.out_dir, node="")
 
 
 @functools.cache
@@ -479,8 +476,8 @@ def node_course(expected: str, packed: bytes) -> Path:
 
 
 @functools.cache
-def _node_data_fingerprint() -> str:
-    return load_grading_data(resolve_data_root()).fingerprint
+def _node_data_fingerprint(declared: Data) -> str:
+    return load_grading_data(resolve_data_root(), declared).fingerprint
 
 
 @functools.cache
@@ -493,9 +490,9 @@ def node_name(node_id: str) -> str:
     return f"{name} ({node_id[:8]})"
 
 
-def node_problem(expected: Expectation, node: str, course: Path) -> NodeProblem | None:
+def node_problem(expected: Expectation, node: str, course: Path, declared: Data | None) -> NodeProblem | None:
     """Why this node must not grade for the driver, or None when it has the same grader build, course content (in
-    `course`) and data."""
+    `course`) and the same images of what the assignment's `[data]` (`declared`) names."""
     if grader_build() != expected.grader:
         return NodeProblem(kind=FailureKind.VERSION_MISMATCH,
                            message=f"Node {node} runs grader {grader_build()}, expected {expected.grader}, "
@@ -504,17 +501,17 @@ def node_problem(expected: Expectation, node: str, course: Path) -> NodeProblem 
         return NodeProblem(kind=FailureKind.VERSION_MISMATCH,
                            message=f"Node {node} has course content {content} in {course}, expected "
                                    f"{expected.course}, so it graded nothing; a TA will regrade this submission.")
-    if expected.data is None:
+    if expected.data is None or declared is None:
         return None
     try:
-        fingerprint = _node_data_fingerprint()
+        fingerprint = _node_data_fingerprint(declared)
     except GraderError as exc:
-        return NodeProblem(kind=FailureKind.DATA_MISMATCH, message=f"Node {node} has no usable CIFAR-10 data "
+        return NodeProblem(kind=FailureKind.DATA_MISMATCH, message=f"Node {node} has no usable {declared.dataset} data "
                            f"({str(exc).rstrip('.')}), so it graded nothing; a TA will regrade this submission.")
     if fingerprint != expected.data:
         return NodeProblem(kind=FailureKind.DATA_MISMATCH,
-                           message=f"Node {node} has CIFAR-10 fingerprint {fingerprint}, expected {expected.data}, "
-                                   "so it graded nothing; a TA will regrade this submission.")
+                           message=f"Node {node} has {declared.dataset} fingerprint {fingerprint}, expected "
+                                   f"{expected.data}, so it graded nothing; a TA will regrade this submission.")
     return None
 
 
@@ -525,7 +522,7 @@ def grade_on_node(job: Job, course: bytes, statuses: ActorHandle[StatusBoard]) -
     node_id = ray.get_runtime_context().get_node_id()
     node = node_name(node_id)
     root = node_course(job.expected.course, course)
-    problem = node_problem(job.expected, node, root)
+    problem = node_problem(job.expected, node, root, job.assignment.data)
     if problem is not None:
         return Outcome(node=node, node_id=node_id, problem=problem)
     os.environ[COURSE_ROOT_ENV] = str(root)  # this worker grades with the driver's course, whatever it had

@@ -10,18 +10,20 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from grader.errors import GraderError
+from grader.models import TaskName
 from grader.paths import assignments_dir, checks_root, course_root, solutions_dir
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class Strict(BaseModel):
-    """Base for config sections: unknown keys are errors, values are frozen."""
+class FrozenStrictModel(BaseModel):
+    """Base for config sections (assignment.toml, course.toml): unknown keys are errors, as in
+    `grader.models.StrictModel`, and values are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ApiName(Strict):
+class ApiName(FrozenStrictModel):
     """One name the submission module must define."""
 
     kind: Literal["function", "class", "int", "dict"]
@@ -29,7 +31,7 @@ class ApiName(Strict):
     optional: bool = False
 
 
-class CheckGroup(Strict):
+class CheckGroup(FrozenStrictModel):
     """Hidden checks marked `@pytest.mark.group(name)` share these points equally."""
 
     name: str
@@ -37,7 +39,7 @@ class CheckGroup(Strict):
     points: float = Field(gt=0)
 
 
-class IntegrityRule(Strict):
+class IntegrityRule(FrozenStrictModel):
     """A measure of the graded model that, above `above`, costs the accuracy credit or asks a TA to look."""
 
     above: float = Field(description="the largest value that raises no finding")
@@ -45,39 +47,84 @@ class IntegrityRule(Strict):
         description="no_credit: the accuracy earns nothing and the report says why; review: a TA's review list")
 
 
-class Integrity(Strict):
-    """Accuracy credit only for what the grader trained: each rule compares measures the grader took itself."""
+class Integrity(FrozenStrictModel):
+    """Metric credit only for what the grader trained: each rule compares measures the grader took itself; for an
+    error (reconstruction), a measure is how much lower it is, so a rule's limit is always an upper bound."""
 
     untrained_over_chance: IntegrityRule | None = Field(
-        description="validation accuracy of the model as build_model() returns it, before any training, minus the "
-                    "share of the commonest class; leave out where an assignment allows pretrained starts")
+        None, description="classification only: validation accuracy of the model as build_model() returns it, "
+                          "before any training, minus the share of the commonest class; leave out where an "
+                          "assignment allows pretrained starts")
     test_over_validation: IntegrityRule = Field(
-        description="test accuracy minus the kept epoch's validation accuracy: the grader's held-out training "
-                    "images predict the test accuracy of a model it trained")
+        description="how much better the test metric is than the kept epoch's validation metric: the grader's "
+                    "held-out training images predict the test metric of a model it trained")
     perturbation_gap: IntegrityRule = Field(
-        description="test accuracy minus the accuracy on the perturbed copies the grader made")
+        description="how much worse the metric is on the perturbed copies the grader made than on the test images")
     accuracy: IntegrityRule | None = Field(
-        None, description="test accuracy above what the allowed layers reach under the budget")
+        None, description="classification only: test accuracy above what the allowed layers reach under the budget")
 
 
-class Metric(Strict):
-    """Credit for the accuracy on the hidden test images: linear from `zero_credit_at` up to `full_credit_at`."""
+class Metric(FrozenStrictModel):
+    """Credit for the task's metric on the hidden test images: linear from `zero_credit_at` to `full_credit_at`
+    (rising for accuracy, falling for an error such as the mean squared error)."""
 
+    task: TaskName = Field("classification", description="classification: logits, scored by accuracy; "
+                                                         "reconstruction: images, scored by mean squared error")
     points: float = Field(gt=0)
-    explained_by: list[str] = Field([], description="check groups whose failure usually explains a low accuracy")
-    full_credit_at: float = Field(gt=0, le=1)
-    zero_credit_at: float = Field(ge=0, lt=1)
+    explained_by: list[str] = Field([], description="check groups whose failure usually explains a low score")
+    requires: list[str] = Field([], description="check groups every check of which must pass for the metric to earn "
+                                                "anything (an autoencoder without a bottleneck copies its input)")
+    full_credit_at: float = Field(ge=0)
+    zero_credit_at: float = Field(ge=0)
     perturbation: Literal["hflip", "shift"] = "hflip"
     integrity: Integrity
 
     @model_validator(mode="after")
-    def _curve_rises(self) -> Metric:
-        if self.zero_credit_at >= self.full_credit_at:
-            raise ValueError("metric.zero_credit_at must be below metric.full_credit_at")
+    def _curve_runs_the_task_s_way(self) -> Metric:
+        if self.task == "classification" and not self.zero_credit_at < self.full_credit_at <= 1:
+            raise ValueError("for classification, metric.zero_credit_at must be below metric.full_credit_at, "
+                             "at most 1")
+        if self.task == "reconstruction" and self.zero_credit_at <= self.full_credit_at:
+            raise ValueError("for reconstruction (lower is better), metric.zero_credit_at must be above "
+                             "metric.full_credit_at")
+        if self.task == "reconstruction" and (self.integrity.untrained_over_chance or self.integrity.accuracy):
+            raise ValueError("metric.integrity.untrained_over_chance and metric.integrity.accuracy apply to "
+                             "classification only")
         return self
 
 
-class Validation(Strict):
+class Data(FrozenStrictModel):
+    """The images an assignment trains and scores on: an image-folder tree `<split>/<class>/*` under the data root
+    (--data-dir or $GRADER_DATA_DIR), fingerprinted with the labels this section gives its files."""
+
+    dataset: str = Field(description="the tree's name, for messages (e.g. CIFAR-10)")
+    classes: tuple[str, ...] = Field(min_length=1, description="class folders in label order: label i is classes[i] "
+                                                              "(a subset and remap such as airplane 0, bird 1)")
+    train_split: str = Field("train", description="the folder students also have: fit and validation images")
+    test_split: str = Field("test", description="the folder of the hidden test images")
+    train_per_class: int | None = Field(None, gt=0, description="only the first N images of each class (by file "
+                                                               "name) of the training split; all when left out")
+    test_per_class: int | None = Field(None, gt=0, description="likewise for the test split")
+    mean: tuple[float, float, float] | None = Field(None, description="per-channel mean of pixels in [0, 1]; left "
+                                                                      "out, measured on the training images")
+    std: tuple[float, float, float] | None = Field(None, description="per-channel std, given with mean")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Data:
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError("data.classes names a class twice")
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("data.mean and data.std must be given together")
+        if self.std is not None and min(self.std) <= 0:
+            raise ValueError("data.std must be positive")
+        return self
+
+    def per_class(self, split: str) -> int | None:
+        """How many images of each class `split` uses (None: all)."""
+        return self.train_per_class if split == self.train_split else self.test_per_class
+
+
+class Validation(FrozenStrictModel):
     """The training images the grader holds out to choose the scored epoch; the same for every submission."""
 
     fraction: float = Field(gt=0, lt=1, description="the share of the N training images held out: int(N * fraction); "
@@ -93,7 +140,7 @@ class Validation(Strict):
 DeviceKind = Literal["cpu", "cuda"]
 
 
-class Training(Strict):
+class Training(FrozenStrictModel):
     """How the grader trains a submitted model."""
 
     budget_seconds: dict[DeviceKind, float] = Field(
@@ -122,7 +169,7 @@ class Training(Strict):
         return self.stage_seconds(device_kind) * factor
 
 
-class Limits(Strict):
+class Limits(FrozenStrictModel):
     """Sandbox limits for every stage that runs student code."""
 
     threads: int = Field(gt=0, description="CPU threads per submission, whatever the machine or worker count")
@@ -135,12 +182,19 @@ class Limits(Strict):
     eval_seconds: float = Field(gt=0)
     eval_cpu_seconds: float = Field(gt=0, description="CPU seconds per thread for the evaluation stage")
     memory_mb: int = Field(gt=0, description="resident memory of the whole stage")
+    grader_memory_mb: int = Field(gt=0, description="the grader's own process (data, reports) on top of memory_mb: "
+                                                    "what a container or a Ray task is given beyond the stage")
     processes: int = Field(gt=0)
     file_size_mb: int = Field(gt=0)
     output_kb: int = Field(gt=0)
 
+    @property
+    def runner_memory_mb(self) -> int:
+        """What one grading asks of its container or Ray node: the stage's memory and the grader's own."""
+        return self.memory_mb + self.grader_memory_mb
 
-class Submission(Strict):
+
+class Submission(FrozenStrictModel):
     """What a student hands in."""
 
     files: list[str] = Field(min_length=1)
@@ -151,7 +205,7 @@ class Submission(Strict):
     max_file_mb: float = Field(gt=0)
 
 
-class Similarity(Strict):
+class Similarity(FrozenStrictModel):
     """Code similarity across a class (`grader similarity`, the end of `grader batch`), for TAs only."""
 
     threshold: float = Field(gt=0, le=1, description="a pair is listed when this share of either submission's own "
@@ -176,7 +230,7 @@ class Similarity(Strict):
         return self
 
 
-class Assignment(Strict):
+class Assignment(FrozenStrictModel):
     """One assignment: everything the grader needs to know, from one TOML file."""
 
     id: str
@@ -187,6 +241,7 @@ class Assignment(Strict):
     checks: list[CheckGroup] = Field(min_length=1)
     checks_read_data: bool = Field(False, description="the hidden checks read the CIFAR-10 image tree")
     limits: Limits
+    data: Data | None = None
     training: Training | None = None
     metric: Metric | None = None
     similarity: Similarity
@@ -202,9 +257,16 @@ class Assignment(Strict):
     def _training_and_metric_together(self) -> Assignment:
         if (self.training is None) != (self.metric is None):
             raise ValueError("[training] and [metric] must be given together")
-        unknown = set(self.metric.explained_by if self.metric else []) - {group.name for group in self.checks}
+        named = [*self.metric.explained_by, *self.metric.requires] if self.metric else []
+        unknown = set(named) - {group.name for group in self.checks}
         if unknown:
-            raise ValueError(f"metric.explained_by names unknown check groups: {', '.join(sorted(unknown))}")
+            raise ValueError(f"metric.explained_by or metric.requires names unknown check groups: "
+                             f"{', '.join(sorted(unknown))}")
+        if self.training is not None and self.data is None:
+            raise ValueError("[training] needs a [data] section naming the images it trains on")
+        if self.metric is not None and self.metric.task == "classification" and self.data is not None \
+                and len(self.data.classes) < 2:
+            raise ValueError("classification needs at least two classes in data.classes")
         return self
 
     @property

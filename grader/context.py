@@ -7,35 +7,38 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 
-from grader.config import Assignment, DeviceKind, Validation
-from grader.data import HeldOut, SplitTensors, hold_out, load_split
+from grader.config import Assignment, Data, DeviceKind, Validation
+from grader.data import HeldOut, SplitTensors, combined_fingerprint, hold_out, load_split, stored_fingerprint
 from grader.paths import course_root
 from grader.sandbox import HARNESS_PRELOAD, Mount, Sandbox, SandboxConfig, StageLimits
 
 
 @dataclass(frozen=True)
 class GradingData:
-    """The decoded CIFAR-2 splits and the training-set normalization, loaded once per grader process."""
+    """The decoded splits an assignment's `[data]` declares, and their normalization, loaded once per process."""
 
     root: Path
+    declared: Data
     train: SplitTensors
     test: SplitTensors
     mean: list[float]
     std: list[float]
 
     @classmethod
-    def load(cls, root: Path) -> GradingData:
-        train = load_split(root, "train")
-        mean, std = train.channel_stats()
-        return cls(root=root, train=train, test=load_split(root, "test"), mean=mean, std=std)
+    def load(cls, root: Path, declared: Data) -> GradingData:
+        train = load_split(root, declared.train_split, declared)
+        mean, std = train.channel_stats() if declared.mean is None or declared.std is None else \
+            (list(declared.mean), list(declared.std))
+        return cls(root=root, declared=declared, train=train, test=load_split(root, declared.test_split, declared),
+                   mean=mean, std=std)
 
     @property
     def fingerprint(self) -> str:
-        return f"train:{self.train.fingerprint},test:{self.test.fingerprint}"
+        return combined_fingerprint(self.train.fingerprint, self.test.fingerprint)
 
     def held_out(self, validation: Validation) -> HeldOut:
         """The training images split as `validation` says, the same for every submission."""
-        return _held_out(self.root, validation.fraction, validation.seed)
+        return _held_out(self.root, self.declared, validation.fraction, validation.seed)
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,9 @@ class GradingContext:
 
     @cached_property
     def data(self) -> GradingData:
-        if self.data_root is None:
+        if self.data_root is None or self.assignment.data is None:
             raise RuntimeError("this assignment was graded without data")
-        return load_grading_data(self.data_root)
+        return load_grading_data(self.data_root, self.assignment.data)
 
     @property
     def threads(self) -> int:
@@ -119,8 +122,8 @@ def sandbox_config(assignment: Assignment, data_root: Path | None, device: Devic
     mounts = [Mount(assignment.checks_dir, assignment.checks_dir)]
     if data_root is not None and assignment.checks_read_data:
         mounts.append(Mount(data_root, DATA_TREE))
-    if data_root is not None and assignment.training is not None:
-        held_out = load_grading_data(data_root).held_out(assignment.training.validation)
+    if data_root is not None and assignment.training is not None and assignment.data is not None:
+        held_out = load_grading_data(data_root, assignment.data).held_out(assignment.training.validation)
         mounts += [Mount(held_out.fit.images_path, TRAIN_IMAGES), Mount(held_out.fit.labels_path, TRAIN_LABELS),
                    Mount(held_out.validation.images_path, VALIDATION_IMAGES)]
     limits = assignment.limits
@@ -129,14 +132,22 @@ def sandbox_config(assignment: Assignment, data_root: Path | None, device: Devic
 
 
 @cache
-def load_grading_data(root: Path) -> GradingData:
-    """The grading data of `root`, loaded once per grader process and shared by its workers."""
-    return GradingData.load(root)
+def load_grading_data(root: Path, declared: Data) -> GradingData:
+    """The grading data `declared` names under `root`, loaded once per grader process and shared by its workers."""
+    return GradingData.load(root, declared)
+
+
+def data_fingerprint(assignment: Assignment, root: Path | None) -> str | None:
+    """The fingerprint of the images `assignment` trains and scores on, as reports record it (None: no data), read
+    from the tensor cache's index without loading the images where it can be."""
+    if root is None or assignment.data is None:
+        return None
+    return stored_fingerprint(root, assignment.data)
 
 
 @cache
-def _held_out(root: Path, fraction: float, seed: int) -> HeldOut:
-    return hold_out(load_grading_data(root).train, fraction, seed)
+def _held_out(root: Path, declared: Data, fraction: float, seed: int) -> HeldOut:
+    return hold_out(load_grading_data(root, declared).train, fraction, seed)
 
 
 def gpu_count() -> int:

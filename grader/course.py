@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
-from grader.config import Strict, assignment_ids, load_toml_model
+from grader.config import FrozenStrictModel, assignment_ids, load_toml_model
 from grader.errors import GraderError
 from grader.paths import course_root
 
@@ -18,7 +18,7 @@ COURSE_FILE = "course.toml"
 DAY = timedelta(days=1)
 
 
-class OfferedAssignment(Strict):
+class OfferedAssignment(FrozenStrictModel):
     """One assignment as the course offers it: deadlines, late policy and submission limits."""
 
     id: str
@@ -51,7 +51,7 @@ class OfferedAssignment(Strict):
         return min(1.0, days_late * self.late_penalty_per_day)
 
 
-class Course(Strict):
+class Course(FrozenStrictModel):
     """A course: its name, how dates are shown, the upload size cap and the assignments it offers."""
 
     name: str

@@ -1,8 +1,8 @@
-"""CIFAR-10 image trees on disk, and the decoded CIFAR-2 tensors the grader trains and scores on.
+"""Image-folder trees on disk, and the decoded tensors of the classes an assignment's `[data]` declares.
 
-Layout: `<root>/{train,test}/<class>/<image>.{png,jpg}`. Students only ever get `train/`; the
-airplane and bird images of `test/` are the hidden test images, and a share of `train/` is held out for
-validation (`hold_out`).
+Layout: `<root>/<split>/<class>/<image>.{png,jpg}` (CIFAR-10: `train/` and `test/`). Students only ever get the
+training split; the declared classes' images of the test split are the hidden test images, and a share of the
+training split is held out for validation (`hold_out`).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
+from grader.config import Data
 from grader.errors import GraderError
 from grader.files import atomic_file, write_atomic
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )
-CIFAR2_CLASSES = ("airplane", "bird")
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DATA_DIR_ENV = "GRADER_DATA_DIR"
@@ -52,14 +52,17 @@ def resolve_data_root(flag: Path | None = None) -> Path:
     return root.resolve()
 
 
-def image_files(root: Path, split: str, classes: tuple[str, ...] = CIFAR2_CLASSES) -> list[tuple[Path, int]]:
-    """(path, label) of every image of `classes` in one split, sorted; labels follow `classes` order."""
+def image_files(root: Path, split: str, classes: tuple[str, ...],
+                per_class: int | None = None) -> list[tuple[Path, int]]:
+    """(path, label) of the images of `classes` in one split (the first `per_class` of each, by name); labels
+    follow `classes` order."""
     files = []
     for label, name in enumerate(classes):
         folder = root / split / name
         if not folder.is_dir():
             raise GraderError(f"The data at {root} has no {split}/{name} folder.")
-        files += [(p, label) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        images = [(p, label) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        files += images[:per_class]
     return files
 
 
@@ -130,12 +133,36 @@ def _read_index(path: Path) -> dict[str, str]:
     return index if isinstance(index, dict) else {}
 
 
-def load_split(root: Path, split: str) -> SplitTensors:
-    """The CIFAR-2 images of one split, decoded once and cached under a fingerprint of the source files."""
-    files = image_files(root, split)
-    tensors = cache_dir() / "tensors"
+def _index_path() -> Path:
+    """The tensor cache's index: a key of each split's files as they are (names, sizes, times) -> its fingerprint."""
+    return cache_dir() / "tensors" / "index.json"
+
+
+def combined_fingerprint(train: str, test: str) -> str:
+    """The fingerprint of an assignment's data, as reports record it and cluster nodes compare it."""
+    return f"train:{train},test:{test}"
+
+
+def stored_fingerprint(root: Path, data: Data) -> str:
+    """The declared data's fingerprint without loading it: read from the tensor cache's index, which `load_split`
+    fills. Where the index does not know a split's files as they are now (never loaded, or changed since), that
+    split is loaded once, as grading would, which stores its fingerprint for the next call."""
+    index = _read_index(_index_path())
+
+    def split_fingerprint(split: str) -> str:
+        found = index.get(_stat_key(image_files(root, split, data.classes, data.per_class(split))))
+        return found or load_split(root, split, data).fingerprint
+
+    return combined_fingerprint(split_fingerprint(data.train_split), split_fingerprint(data.test_split))
+
+
+def load_split(root: Path, split: str, data: Data) -> SplitTensors:
+    """The declared classes' images of one split, decoded once and cached under a fingerprint of the source files
+    and their labels."""
+    files = image_files(root, split, data.classes, data.per_class(split))
+    index_path = _index_path()
+    tensors = index_path.parent
     tensors.mkdir(parents=True, exist_ok=True)
-    index_path = tensors / "index.json"
     index = _read_index(index_path)
     key = _stat_key(files)
     fingerprint = index.get(key) or _content_fingerprint(root, files)

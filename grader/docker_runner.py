@@ -32,8 +32,8 @@ from grader.errors import GraderError
 from grader.files import trim, write_atomic
 from grader.models import Failure, FailureKind, Report
 from grader.paths import COURSE_ROOT_ENV, assignments_dir
-from grader.pipeline import GradeOptions, failed_report
-from grader.reports import read_report_json, write_all
+from grader.pipeline import GradeOptions, write_failed_report
+from grader.reports import REPORT_JSON, install_report_folder
 from grader.spares import Spares
 
 IMAGE_ENV = "GRADER_IMAGE"
@@ -44,7 +44,6 @@ CONTAINER_INBOX = "/submission"
 CONTAINER_COURSE = "/mnt/course"  # the host's course root, mounted over nothing the image holds
 DELIVERY_FILE = "delivery.json"
 CONTAINER_LABEL = "grader.runner=docker"  # to find what a grader killed mid-batch left: docker ps -a --filter label=
-GRADER_MEMORY_MB = 2048  # the grader's own process inside the container, on top of the stage limit
 STARTUP_SECONDS = 60  # container start, intake, data loading and report rendering
 # bubblewrap inside the container needs to create namespaces, which Docker's default profiles forbid.
 SANDBOX_OPTIONS = ["--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
@@ -79,7 +78,7 @@ def docker_argv(assignment: Assignment, inbox: Path, out_dir: Path, options: Gra
         "--tmpfs", f"/tmp:rw,exec,size={limits.file_size_mb * 2 + 512}m",
         "--tmpfs", "/home/grader:rw,size=64m",
         "--tmpfs", f"{CONTAINER_CACHE}:rw,size=64m",
-        "--memory", f"{limits.memory_mb + GRADER_MEMORY_MB}m",
+        "--memory", f"{limits.runner_memory_mb}m",
         "--pids-limit", str(limits.processes + 64),
         "--cpus", str(limits.threads),
         *(["--user", f"{os.getuid()}:{os.getgid()}"] if os.getuid() != 0 else []),
@@ -178,8 +177,8 @@ def grade_in_container(assignment: Assignment, source: Path, out_dir: Path, opti
     With `options.reuse_sandbox` (a batch) the next submission's container starts while this one grades."""
     if shutil.which("docker") is None:
         raise GraderError("--runner docker needs the docker command, which is not installed.")
-    if options.data_root is not None:  # the container's cache is read-only: fill it here
-        data = load_grading_data(options.data_root)
+    if options.data_root is not None and assignment.data is not None:  # the container's cache is read-only: fill it
+        data = load_grading_data(options.data_root, assignment.data)
         if assignment.training is not None:
             data.held_out(assignment.training.validation)
     options.status("container")
@@ -201,16 +200,12 @@ def grade_in_container(assignment: Assignment, source: Path, out_dir: Path, opti
         except subprocess.TimeoutExpired:
             timed_out = Failure(stage="container", kind=FailureKind.TIMEOUT,
                                 message=f"Grading took longer than {limit:g} s in total, so its container was stopped.")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if (container.out / "report.json").is_file():
+        if (container.out / REPORT_JSON).is_file():
             return _collect(container.out, out_dir)
         problem = timed_out or _container_problem(container)
     finally:
         container.remove()
-    report = failed_report(assignment, source, options.student_id or source.stem, problem)
-    report.environment.runner = "docker"
-    write_all(report, assignment, out_dir)
-    return report
+    return write_failed_report(assignment, source, options.student_id or source.stem, problem, out_dir, runner="docker")
 
 
 def deliver(inbox: Path, source: Path, student_id: str) -> None:
@@ -223,13 +218,9 @@ def deliver(inbox: Path, source: Path, student_id: str) -> None:
 
 
 def _collect(container_out: Path, out_dir: Path) -> Report:
-    """Move the container's reports into `out_dir`, report.json last (a report counts as done once it is there)."""
-    files = sorted((p for p in container_out.rglob("*") if p.is_file()), key=lambda p: (p.name == "report.json", p))
-    for path in files:
-        target = out_dir / path.relative_to(container_out)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, path.read_bytes())
-    return read_report_json(out_dir / "report.json")
+    """Install the container's report folder into `out_dir`."""
+    return install_report_folder({p.relative_to(container_out).as_posix(): p.read_bytes()
+                                  for p in container_out.rglob("*") if p.is_file()}, out_dir)
 
 
 def _container_problem(container: _Container) -> Failure:

@@ -31,6 +31,9 @@ IGNORED_NAMES = {"conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "to
                  "__pycache__"}
 CACHE_NAMES = ("__pycache__", ".pyc")  # Python's own caches: dropped without a note, they are not the student's work
 CODING_LINE = re.compile(r"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
+# The files a submission may be besides a folder: each suffix (lower case) and the kind it is read as.
+KINDS = {".tar.gz": ".tar.gz", ".tgz": ".tar.gz", ".zip": ".zip", ".ipynb": ".ipynb", ".py": ".py"}
+KINDS_SENTENCE = "a .py file, a Jupyter notebook (.ipynb), or a folder as .zip or .tar.gz"
 
 
 class IntakeError(Exception):
@@ -51,13 +54,17 @@ class Intake:
     notebook: NotebookModule | None = None  # set when the module was made from a notebook or its export
 
 
+def file_kind(name: str) -> tuple[str, str] | None:
+    """The suffix a file name ends with and the kind it is read as (.py, .ipynb, .zip, .tar.gz), or None."""
+    lowered = name.lower()
+    return next(((given, kind) for given, kind in KINDS.items() if lowered.endswith(given)), None)
+
+
 def student_id_for(source: Path) -> str:
     """The student id a file or folder name implies: its name without archive suffixes."""
     name = source.name
-    for suffix in (".tar.gz", ".tgz", ".zip", ".ipynb", ".py"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
+    if found := file_kind(name):
+        name = name[: -len(found[0])]
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip("._") or "submission"
 
 
@@ -98,20 +105,20 @@ def submission_hash(folder: Path) -> str:
 
 
 def _unpack(assignment: Assignment, source: Path, dest: Path, notes: list[str]) -> None:
-    name = source.name.lower()
     if not source.exists():
         raise IntakeError(f"The submission {source.name} does not exist.")
     caps = _Caps(assignment)
-    if source.is_dir():
+    kind = None if source.is_dir() else (file_kind(source.name) or ("", ""))[1]
+    if kind is None:
         members = _folder_members(source)
-    elif name.endswith(".zip"):
+    elif kind == ".zip":
         members = _zip_members(source, caps)
-    elif name.endswith((".tar.gz", ".tgz")):
+    elif kind == ".tar.gz":
         members = _tar_members(source, caps)
-    elif name.endswith(".py"):
+    elif kind == ".py":
         _write(dest / source.name, source.read_bytes(), caps)
         return
-    elif name.endswith(".ipynb"):
+    elif kind == ".ipynb":
         if source.stat().st_size > caps.max_total:
             raise IntakeError(f"The submission is larger than {caps.max_total_mb:g} MB in total.")
         try:  # the outputs (plots, printed tables) can be megabytes; grading needs the code only
@@ -120,7 +127,7 @@ def _unpack(assignment: Assignment, source: Path, dest: Path, notes: list[str]) 
             raise IntakeError(str(exc)) from None
         return
     else:
-        raise IntakeError(f"{source.name} is not a folder, .zip, .tar.gz, .py or .ipynb file.")
+        raise IntakeError(f"{source.name} cannot be graded: hand in {KINDS_SENTENCE} (or the folder itself).")
     try:
         for relative, data in members:
             _take_member(dest, relative, data, caps, notes)

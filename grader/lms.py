@@ -25,10 +25,10 @@ import yaml
 from pydantic import BaseModel
 
 from grader.errors import GraderError
-from grader.intake import student_id_for
+from grader.intake import KINDS, student_id_for
 
 # What intake takes, and archives it refuses: those are graded too, so that the student's report says why.
-SUBMISSION_SUFFIXES = (".py", ".ipynb", ".zip", ".tar.gz", ".tgz", ".rar", ".7z", ".tar", ".tar.bz2", ".tar.xz")
+SUBMISSION_SUFFIXES = (*KINDS, ".rar", ".7z", ".tar", ".tar.bz2", ".tar.xz")
 GRADESCOPE_METADATA = "submission_metadata.yml"
 CANVAS_NAME = re.compile(r"^(?P<name>[^_]+)_(?P<late>late_)?(?P<user>\d+)_(?P<file>\d+)_(?P<original>.+)$", re.I)
 RESUBMISSION = re.compile(r"^(?P<stem>.+?)-(?P<n>\d+)(?P<suffix>\.tar\.gz|\.[^.]+)$")

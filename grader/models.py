@@ -11,10 +11,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+TaskName = Literal["classification", "reconstruction"]
 
 
-class Contract(BaseModel):
+class StrictModel(BaseModel):
+    """Base for the grader's data (reports, messages between processes): unknown fields are errors; values can be
+    set (a report is filled in as grading goes); `grader.config.FrozenStrictModel` is the frozen kind."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -46,7 +50,7 @@ class FailureKind(StrEnum):
     NODE_ERROR = "node_error"
 
 
-class Failure(Contract):
+class Failure(StrictModel):
     """What went wrong in one stage, in one sentence, with trimmed details for the TA."""
 
     stage: Literal["grader", "cluster", "container", "intake", "import", "checks", "training", "evaluation"]
@@ -56,7 +60,7 @@ class Failure(Contract):
     student_traceback: str = Field("", description="the student's own frames of `details`, shown to the student")
 
 
-class SubmissionInfo(Contract):
+class SubmissionInfo(StrictModel):
     """What intake made of the submitted file or folder."""
 
     student_id: str
@@ -66,7 +70,7 @@ class SubmissionInfo(Contract):
     notes: list[str] = []
 
 
-class CheckResult(Contract):
+class CheckResult(StrictModel):
     """One hidden check: its outcome and the points it earned."""
 
     nodeid: str
@@ -79,19 +83,19 @@ class CheckResult(Contract):
     seconds: float = 0.0
 
 
-class EpochRecord(Contract):
+class EpochRecord(StrictModel):
     epoch: int
     loss: float = Field(description="the mean batch loss train_one_epoch returned")
-    train_accuracy: float = Field(description="the share of training images the model got right during the epoch")
-    validation_accuracy: float | None = Field(
-        None, description="after the epoch, on the images the grader held out (None: the logits were unusable)")
+    train_metric: float = Field(description="the task's metric on the training batches during the epoch")
+    validation_metric: float | None = Field(
+        None, description="after the epoch, on the images the grader held out (None: the outputs were unusable)")
     seconds: float
 
 
 StopReason = Literal["completed", "budget", "overran", "killed", "failed"]
 
 
-class TrainingResult(Contract):
+class TrainingResult(StrictModel):
     """The grader-run training: one record per finished epoch, why it stopped, and which epoch is scored."""
 
     device: str
@@ -107,30 +111,36 @@ class TrainingResult(Contract):
     validation_images: int = Field(0, description="how many training images the grader held out")
     validation_seconds: float = Field(0.0, description="the validation passes' time on the budget's clock, "
                                                        "not counted in budget_used")
-    untrained_accuracy: float | None = Field(None, description="validation accuracy of the model as built")
-    chance_accuracy: float = Field(0.0, description="validation accuracy of always answering the commonest class")
+    untrained_metric: float | None = Field(None, description="the validation metric of the model as built")
+    chance_metric: float | None = Field(None, description="classification: the validation accuracy of always "
+                                                          "answering the commonest class")
     keep: Literal["best", "last"] = "last"
     kept_epoch: int | None = Field(None, description="the epoch whose checkpoint was evaluated")
     model_changed: bool = Field(True, description="the kept epoch's validation logits differ from the untrained "
                                                   "model's")
 
 
-class Metrics(Contract):
-    """Validation metrics, computed in the grader's process from logits and the labels only it holds."""
+class Metrics(StrictModel):
+    """The task's metric on the hidden test images, computed in the grader's process from the outputs and the
+    targets only it holds."""
 
-    accuracy: float
-    per_class_accuracy: dict[str, float]
-    confusion: list[list[int]] = Field(description="rows: true class, columns: predicted class")
-    perturbed_accuracy: float
+    task: TaskName = "classification"
+    name: str = Field("accuracy", description="what `value` measures, as reports name it")
+    unit: str = Field("", description="its unit, as reports write it after the number")
+    higher_is_better: bool = True
+    value: float
+    per_class_accuracy: dict[str, float] = Field({}, description="classification only")
+    confusion: list[list[int]] = Field([], description="classification only; rows: true class, columns: predicted")
+    perturbed_value: float = Field(description="the metric on the perturbed copies the grader made")
     perturbation: str
-    perturbation_gap: float = Field(description="accuracy minus perturbed_accuracy")
+    perturbation_gap: float = Field(description="how much worse the metric is on the perturbed copies")
     samples: int
 
 
 FindingRule = Literal["untrained_over_chance", "test_over_validation", "perturbation_gap", "accuracy", "unchanged"]
 
 
-class Finding(Contract):
+class Finding(StrictModel):
     """A measure of the graded model beyond its limit: the accuracy may not come from the grader's training."""
 
     rule: FindingRule
@@ -140,7 +150,7 @@ class Finding(Contract):
     message: str
 
 
-class ScoreItem(Contract):
+class ScoreItem(StrictModel):
     """One line of the score: a check group or the metric, with a short reason."""
 
     name: str
@@ -151,7 +161,7 @@ class ScoreItem(Contract):
     visibility: Literal["visible", "hidden"] = "visible"
 
 
-class Score(Contract):
+class Score(StrictModel):
     total: float
     max_total: float
     items: list[ScoreItem]
@@ -165,7 +175,7 @@ class Score(Contract):
 RunnerName = Literal["local", "docker"]
 
 
-class Environment(Contract):
+class Environment(StrictModel):
     grader_version: str
     python: str
     torch_version: str
@@ -177,7 +187,7 @@ class Environment(Contract):
     node: str = Field("", description="the machine that graded: its host name, or the cluster node")
 
 
-class Report(Contract):
+class Report(StrictModel):
     """Everything about grading one submission. Written as report.json."""
 
     schema_version: int = SCHEMA_VERSION
@@ -200,17 +210,17 @@ class Report(Contract):
         return bool(self.integrity)
 
     @property
-    def credited_accuracy(self) -> float | None:
-        """The test accuracy, where the integrity rules let it earn credit (for leaderboards)."""
+    def credited_value(self) -> float | None:
+        """The test metric, where the integrity rules let it earn credit (for leaderboards)."""
         uncredited = any(finding.action == "no_credit" for finding in self.integrity)
-        return None if self.metrics is None or uncredited else self.metrics.accuracy
+        return None if self.metrics is None or uncredited else self.metrics.value
 
 # In a batch folder: the similarity views and similarity.json, for TAs only. No student id starts with "_"
 # (intake strips it), so no student's report folder can take this name.
 SIMILARITY_DIR = "_similarity"
 
 
-class Pair(Contract):
+class Pair(StrictModel):
     """Two submissions that share code: how much of each one's own code is found in the other."""
 
     first: str
@@ -226,7 +236,7 @@ class Pair(Contract):
         return max(self.first_share, self.second_share)
 
 
-class SimilarityResult(Contract):
+class SimilarityResult(StrictModel):
     """What `_similarity/similarity.json` keeps: the listed pairs and what was discounted."""
 
     key: str = Field(description="digest of the sources, the material and the settings this result is for")

@@ -11,42 +11,46 @@ forge the observation, which the verdict checks against values it computes itsel
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from types import ModuleType
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from grader.config import Assignment
-from grader.models import Contract
+from grader.models import StrictModel
 
 
-class Observation(Contract):
+class Observation(StrictModel):
     """What a check saw the submission do."""
 
 
 ObservationT = TypeVar("ObservationT", bound=Observation)
 Verdict = Callable[[ObservationT, Assignment], None]
 Observe = Callable[[Observation], None]
+Check = Callable[..., None]
+# By the check function itself, not its name: two assignments' own checks may share a name in one pytest run.
 # Each verdict takes its own Observation subclass, which judge() reads from the verdict's type hints.
-_VERDICTS: dict[str, Verdict[Any]] = {}
+_VERDICTS: dict[Check, Verdict[Any]] = {}
 
 
-def verdict(check: Callable[..., None]) -> Callable[[Verdict[ObservationT]], Verdict[ObservationT]]:
+def verdict(check: Check) -> Callable[[Verdict[ObservationT]], Verdict[ObservationT]]:
     """Register the decorated function as the verdict of `check`; it raises AssertionError("sentence") to fail."""
 
     def register(judge_function: Verdict[ObservationT]) -> Verdict[ObservationT]:
-        _VERDICTS[check.__name__] = judge_function
+        _VERDICTS[check] = judge_function
         return judge_function
 
     return register
 
 
-def judged_checks() -> list[str]:
-    """The names of the checks that have a verdict (those of the check modules imported so far)."""
-    return sorted(_VERDICTS)
+def judged_checks(modules: Iterable[ModuleType]) -> dict[str, Check]:
+    """The checks with a verdict that `modules` (an assignment's hidden check files) define or import, by name."""
+    return {name: value for module in modules for name, value in vars(module).items()
+            if callable(value) and value in _VERDICTS}
 
 
-def judge(check: str, observation_json: str, assignment: Assignment) -> str | None:
+def judge(check: Check, observation_json: str, assignment: Assignment) -> str | None:
     """The failure sentence of `check` for what it observed, or None when it passes."""
     judge_function = _VERDICTS[check]
     observation_type = typing.get_type_hints(judge_function)["seen"]

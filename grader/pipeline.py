@@ -11,11 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
+from typing import Literal
 
 from grader import __version__
 from grader.checks import run_checks
 from grader.config import Assignment
-from grader.context import Device, GradingContext, load_grading_data, sandbox_config
+from grader.context import Device, GradingContext, data_fingerprint, sandbox_config
 from grader.errors import GraderError
 from grader.evaluation import run_evaluation
 from grader.failures import skipped_by, void_checks
@@ -88,16 +89,28 @@ def grade(assignment: Assignment, source: Path, out_dir: Path, options: GradeOpt
     return report
 
 
-def failed_report(assignment: Assignment, source: Path, student_id: str, failure: Failure) -> Report:
-    """The report for a submission graded nowhere (the grader failed, or its container or worker did)."""
+def failed_report(assignment: Assignment, source: Path, student_id: str, failure: Failure,
+                  runner: Literal["local", "docker"] = "local", node: str | None = None) -> Report:
+    """The report for a submission graded nowhere (the grader failed, or its container or worker did).
+
+    `node` is the machine that failed to grade it (by default this one; "" when no node took it)."""
     info = SubmissionInfo(student_id=student_id, source=source.name, sha256="", files=[])
     return Report(
         assignment_id=assignment.id, assignment_version=assignment.version, submission=info,
         environment=Environment(grader_version=__version__, python=platform.python_version(),
                                 torch_version=version("torch"), device="none", seed=assignment.seed,
-                                sandbox=sandbox_name(), node=platform.node()),
+                                sandbox=sandbox_name(), runner=runner,
+                                node=platform.node() if node is None else node),
         score=score(assignment, [], None, [failure]), failures=[failure],
     )
+
+
+def write_failed_report(assignment: Assignment, source: Path, student_id: str, failure: Failure, out_dir: Path,
+                        runner: Literal["local", "docker"] = "local", node: str | None = None) -> Report:
+    """`failed_report`, written into `out_dir` as every report is: what every runner and the service use."""
+    report = failed_report(assignment, source, student_id, failure, runner, node)
+    write_all(report, assignment, out_dir)
+    return report
 
 
 def grader_failure(details: str) -> Failure:
@@ -185,14 +198,13 @@ def _runner() -> RunnerName:
 
 
 def _environment(assignment: Assignment, options: GradeOptions) -> Environment:
-    fingerprint = load_grading_data(options.data_root).fingerprint if options.data_root is not None else None
     return Environment(
         grader_version=__version__,
         python=platform.python_version(),
         torch_version=version("torch"),
         device=options.device.describe(),
         seed=assignment.seed,
-        data_fingerprint=fingerprint,
+        data_fingerprint=data_fingerprint(assignment, options.data_root),
         sandbox=sandbox_name(),
         runner=_runner(),
         node=options.node,

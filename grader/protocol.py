@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, JsonValue, TypeAdapter, ValidationError
 
 from grader.config import Training
 from grader.files import write_atomic
-from grader.models import Contract, FailureKind
+from grader.models import FailureKind, StrictModel, TaskName
 
 SPEC_FILE = "spec.json"
 # The submission's functions the training stage calls: one that hangs in a hidden check keeps training from starting.
@@ -25,7 +25,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # ---- the control channel between the host and the warm sandbox process (grader.harness.zygote) ----------------
 
-class StageRequest(Contract):
+class StageRequest(StrictModel):
     """Run one stage: `argv` as `python ARGV...` would (`-m module`, `-c code` or a script), in `workdir`."""
 
     argv: list[str]
@@ -38,15 +38,15 @@ class StageRequest(Contract):
     hidden: list[str] = Field([], description="the sandbox's mount points this stage must not see")
 
 
-class SandboxReady(Contract):
+class SandboxReady(StrictModel):
     message: Literal["ready"] = "ready"
 
 
-class StageStarted(Contract):
+class StageStarted(StrictModel):
     message: Literal["started"] = "started"
 
 
-class StageExited(Contract):
+class StageExited(StrictModel):
     message: Literal["exited"] = "exited"
     returncode: int = Field(description="the exit code, or minus the signal that ended the stage")
 
@@ -57,7 +57,7 @@ CONTROL = TypeAdapter(ControlMessage)
 
 # ---- stage specs: what the grader sends ----------------------------------------------------------------------
 
-class SubmissionSpec(Contract):
+class SubmissionSpec(StrictModel):
     """Where the stage finds the submission, and the settings every stage that runs it shares."""
 
     assignment_id: str
@@ -71,7 +71,7 @@ class ImportSpec(SubmissionSpec):
     result: str = "interface.json"
 
 
-class Budget(Contract):
+class Budget(StrictModel):
     """The training time budget: CPU seconds per thread given (contention does not count), or wall seconds (GPU)."""
 
     clock: Literal["cpu", "wall"]
@@ -87,6 +87,7 @@ class TrainSpec(SubmissionSpec):
     device: str
     budget: Budget
     training: Training
+    task: TaskName = Field(description="what the loss handed to train_one_epoch and the training metric measure")
     progress: str = "progress.jsonl"
     checkpoints: str = Field("checkpoints", description="a folder of epoch-N.pt, the weights after epoch N")
     validation_logits: str = Field("validation", description="a folder of epoch-N.npy, the validation logits "
@@ -120,7 +121,7 @@ def read_spec(spec_type: type[ModelT], path: str | Path = SPEC_FILE) -> ModelT:
 
 # ---- records: what a stage sends back --------------------------------------------------------------------------
 
-class FailureRecord(Contract):
+class FailureRecord(StrictModel):
     """A failure as the stage saw it; the host adds the stage name."""
 
     kind: FailureKind
@@ -128,11 +129,11 @@ class FailureRecord(Contract):
     details: str = ""
 
 
-class InterfaceResult(Contract):
+class InterfaceResult(StrictModel):
     failures: list[FailureRecord]
 
 
-class ParameterOwner(Contract):
+class ParameterOwner(StrictModel):
     """One parameter tensor of a model and the type of the layer it belongs to."""
 
     name: str
@@ -140,7 +141,7 @@ class ParameterOwner(Contract):
     count: int
 
 
-class ModelDescription(Contract):
+class ModelDescription(StrictModel):
     """What a model is made of and what it computes: its parameters' owners and the operators of a forward pass."""
 
     parameters: list[ParameterOwner]
@@ -151,33 +152,33 @@ class ModelDescription(Contract):
         return sum(p.count for p in self.parameters)
 
 
-class TrainStart(Contract):
+class TrainStart(StrictModel):
     event: Literal["start"] = "start"
     epochs: int
     device: str
     model: ModelDescription
 
 
-class Untrained(Contract):
+class Untrained(StrictModel):
     """The validation logits of the model as build_model() returned it are written."""
 
     event: Literal["untrained"] = "untrained"
 
 
-class EpochDone(Contract):
+class EpochDone(StrictModel):
     """Epoch `epoch` is over: its checkpoint and validation logits are written."""
 
     event: Literal["epoch"] = "epoch"
     epoch: int
     loss: float
-    train_accuracy: float
+    train_metric: float
     seconds: float
     budget_used: float = Field(description="budget seconds used so far, on the budget's clock")
     validation_used: float = Field(0.0, description="seconds the validation passes used so far, on the same clock "
                                                     "(not counted in budget_used)")
 
 
-class TrainStopped(Contract):
+class TrainStopped(StrictModel):
     """`overran`: the last epoch ended past the budget and its grace, so it does not count."""
 
     event: Literal["stopped"] = "stopped"
@@ -185,7 +186,7 @@ class TrainStopped(Contract):
     budget_used: float
 
 
-class TrainFailed(Contract):
+class TrainFailed(StrictModel):
     event: Literal["failed"] = "failed"
     failure: FailureRecord
 
@@ -194,23 +195,23 @@ TrainEvent = Annotated[TrainStart | Untrained | EpochDone | TrainStopped | Train
 TRAIN_EVENTS = TypeAdapter(TrainEvent)
 
 
-class CollectedCheck(Contract):
+class CollectedCheck(StrictModel):
     nodeid: str
     group: str | None
     calls: list[str] = Field([], description="the submission's functions the check calls")
 
 
-class ChecksCollected(Contract):
+class ChecksCollected(StrictModel):
     event: Literal["collected"] = "collected"
     items: list[CollectedCheck]
 
 
-class CheckStarted(Contract):
+class CheckStarted(StrictModel):
     event: Literal["start"] = "start"
     nodeid: str
 
 
-class CheckReported(Contract):
+class CheckReported(StrictModel):
     """One phase (setup, call, teardown) of one check, as pytest reported it."""
 
     event: Literal["outcome"] = "outcome"
@@ -223,7 +224,7 @@ class CheckReported(Contract):
     seconds: float = 0.0
 
 
-class CheckObserved(Contract):
+class CheckObserved(StrictModel):
     """What a check saw the submission do, for its verdict (typed by the verdict's own Observation model)."""
 
     event: Literal["observation"] = "observation"
@@ -231,7 +232,7 @@ class CheckObserved(Contract):
     observation: dict[str, JsonValue]
 
 
-class ChecksFinished(Contract):
+class ChecksFinished(StrictModel):
     event: Literal["finish"] = "finish"
 
 
@@ -240,7 +241,7 @@ CheckEvent = Annotated[ChecksCollected | CheckStarted | CheckReported | CheckObs
 CHECK_EVENTS = TypeAdapter(CheckEvent)
 
 
-class VerdictSpec(Contract):
+class VerdictSpec(StrictModel):
     """Judge the observations in `observations` (a copy of the checks' results file) with the checks' verdicts."""
 
     assignment_id: str
@@ -248,12 +249,12 @@ class VerdictSpec(Contract):
     result: str = "verdicts.json"
 
 
-class Judgement(Contract):
+class Judgement(StrictModel):
     nodeid: str
     failure: str | None = Field(description="the sentence saying why the check fails; None when it passes")
 
 
-class Verdicts(Contract):
+class Verdicts(StrictModel):
     """The verdict stage's answer: which checks are judged outside the sandbox, and each judgement."""
 
     judged_checks: list[str] = Field(description="names of the check functions that have a verdict")

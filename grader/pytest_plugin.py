@@ -88,7 +88,7 @@ def data_root(request: pytest.FixtureRequest) -> Path:
 def observe(request: pytest.FixtureRequest, assignment: Assignment) -> Callable[[Observation], None]:
     """Hand what the check saw to its verdict: written out when grading, judged here in a plain test run."""
     writer = request.config.pluginmanager.get_plugin("grader-results")
-    check = request.node.originalname
+    check = request.function
 
     def record(observation: Observation) -> None:
         if writer is not None:

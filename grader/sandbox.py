@@ -52,7 +52,7 @@ CPU_KERNELS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONED
 # What the grading stages need, imported once per sandbox instead of once per stage.
 HARNESS_PRELOAD = ("numpy", "torch", "torchvision.transforms", "pytest", "_pytest.timing", "pytest_timeout",
                    "grader.pytest_plugin", "grader.harness.interface", "grader.harness.checks",
-                   "grader.harness.train", "grader.harness.evaluate")
+                   "grader.harness.training", "grader.harness.evaluation")
 
 
 @dataclass(frozen=True)

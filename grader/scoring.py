@@ -5,6 +5,7 @@ from __future__ import annotations
 from grader.config import Assignment, CheckGroup, Metric
 from grader.failures import costs_checks, costs_metric, void_checks
 from grader.models import CheckResult, Failure, Finding, Metrics, Score, ScoreItem
+from grader.tasks import TASK_TYPES
 
 POINTER = "Not earned: see “What went wrong”."  # for rows that a failure said once in that section explains
 
@@ -18,7 +19,8 @@ def score(assignment: Assignment, checks: list[CheckResult], metrics: Metrics | 
     items = [_group_item(group, [c for c in checks if c.group == group.name], blocking) for group in assignment.checks]
     if assignment.metric is not None:
         metric = _metric_item(assignment.metric, metrics, costs_metric(failures))
-        metric = _uncredited(metric, integrity or []) or _explained(metric, assignment, checks)
+        metric = _uncredited(metric, integrity or []) or _unmet(metric, assignment, checks) or \
+            _explained(metric, assignment, checks)
         items.append(metric)
     items = _pointing(items, failures)
     total = round(sum(item.points for item in items), 2)
@@ -26,9 +28,10 @@ def score(assignment: Assignment, checks: list[CheckResult], metrics: Metrics | 
     return Score(total=total, max_total=max_total, items=items, summary=_summary(total, max_total, failures))
 
 
-def metric_credit(metric: Metric, accuracy: float) -> float:
-    """The fraction of the metric's points earned: linear between the zero and full credit accuracies."""
-    fraction = (accuracy - metric.zero_credit_at) / (metric.full_credit_at - metric.zero_credit_at)
+def metric_credit(metric: Metric, value: float) -> float:
+    """The fraction of the metric's points earned: linear between the zero and full credit values (for an error,
+    whose full credit lies below its zero credit, the line falls)."""
+    fraction = (value - metric.zero_credit_at) / (metric.full_credit_at - metric.zero_credit_at)
     return min(max(fraction, 0.0), 1.0)
 
 
@@ -50,21 +53,23 @@ def _group_item(group: CheckGroup, results: list[CheckResult], blocking: Failure
 
 
 def _metric_item(metric: Metric, metrics: Metrics | None, failure: Failure | None) -> ScoreItem:
-    title = "Accuracy on the hidden test images of the model the grader trained"
+    task = TASK_TYPES[metric.task]
+    key, name = task.key, task.metric
+    title = f"{name[:1].upper()}{name[1:]} on the hidden test images of the model the grader trained"
     if metrics is None:
         why = failure.message if failure else "the model was not evaluated."
-        return ScoreItem(name="accuracy", title=title, points=0.0, max_points=metric.points,
+        return ScoreItem(name=key, title=title, points=0.0, max_points=metric.points,
                          reason=f"Not earned: {why}")
-    fraction = metric_credit(metric, metrics.accuracy)
-    accuracy = f"The accuracy {metrics.accuracy:.4f}"
+    fraction = metric_credit(metric, metrics.value)
+    value = f"The {name} {metrics.value:.4f}"
+    full, zero = (format(end, task.threshold_format) for end in (metric.full_credit_at, metric.zero_credit_at))
     if fraction >= 1.0:
-        reason = f"{accuracy} reaches {metric.full_credit_at:.2f}: full credit."
+        reason = f"{value} reaches {full}: full credit."
     elif fraction <= 0.0:
-        reason = f"{accuracy} is below {metric.zero_credit_at:.2f}: no credit."
+        reason = f"{value} is {'below' if metrics.higher_is_better else 'above'} {zero}: no credit."
     else:
-        reason = (f"{accuracy} lies between {metric.zero_credit_at:.2f} and {metric.full_credit_at:.2f}: "
-                  f"{fraction:.0%} of the points.")
-    return ScoreItem(name="accuracy", title=title, points=round(metric.points * fraction, 2),
+        reason = f"{value} lies between {zero} and {full}: {fraction:.0%} of the points."
+    return ScoreItem(name=key, title=title, points=round(metric.points * fraction, 2),
                      max_points=metric.points, reason=reason)
 
 
@@ -76,6 +81,18 @@ def _uncredited(item: ScoreItem, integrity: list[Finding]) -> ScoreItem | None:
     return item.model_copy(update={"points": 0.0, "reason": f"Not earned: {' '.join(why)}"})
 
 
+def _unmet(item: ScoreItem, assignment: Assignment, checks: list[CheckResult]) -> ScoreItem | None:
+    """The metric with no points, when a check group it `requires` did not pass in full."""
+    required = assignment.metric.requires if assignment.metric else []
+    failed = [group for group in assignment.checks if group.name in required
+              and any(c.group == group.name and c.points < c.max_points for c in checks)]
+    if not failed or item.points == 0:
+        return None
+    names = " and ".join(f"“{group.title}”" for group in failed)
+    return item.model_copy(update={"points": 0.0, "reason": f"Not earned: the checks {names} failed (see above), "
+                                                            "and the metric counts only for a model that passes them."})
+
+
 def _explained(item: ScoreItem, assignment: Assignment, checks: list[CheckResult]) -> ScoreItem:
     """A metric short of full credit names the failed check group that usually explains it (`explained_by`)."""
     if assignment.metric is None or item.points >= item.max_points or item.reason.startswith("Not earned"):
@@ -85,8 +102,10 @@ def _explained(item: ScoreItem, assignment: Assignment, checks: list[CheckResult
     if not failed:
         return item
     names = " and ".join(f"“{group.title}”" for group in failed)
+    task = TASK_TYPES[assignment.metric.task]
+    poor = f"{'low' if task.higher_is_better else 'high'} {task.metric}"
     return item.model_copy(update={"reason": f"{item.reason} The checks {names} failed (see above), "
-                                             "which usually explains a low accuracy: fix them first."})
+                                             f"which usually explains a {poor}: fix them first."})
 
 
 def _pointing(items: list[ScoreItem], failures: list[Failure]) -> list[ScoreItem]:

@@ -1,9 +1,9 @@
 """Training stage: the grader-owned harness trains the submission under the device's budget.
 
-The harness checkpoints after every epoch and writes the logits of the held-out validation images (their
-labels stay here) before the first epoch and after each; `Keeper` scores them as they come and keeps the
-checkpoint to evaluate: the best epoch by validation accuracy (ties: the later) or the last, as the assignment
-says. What the test images score never influences that choice: they are evaluated once, on the kept epoch.
+The harness checkpoints after every epoch and writes the outputs for the held-out validation images (their
+targets stay here) before the first epoch and after each; `Keeper` scores them as they come and keeps the
+checkpoint to evaluate: the best epoch by the task's validation metric (ties: the later) or the last, as the
+assignment says. What the test images score never influences that choice: they are evaluated once, on the kept epoch.
 An epoch that ends past the budget plus the grace period does not count, and a stage that runs past its limit
 is killed; the kept checkpoint of the epochs before stands. On CPU the budget is CPU time per thread given (a
 busy machine does not shorten it) with a wall-clock safety limit; on a GPU it is wall time. The layer rule is
@@ -22,8 +22,6 @@ import numpy as np
 from grader.architecture import layer_problems, size_problem
 from grader.config import Validation
 from grader.context import TRAIN_IMAGES, TRAIN_LABELS, TRAINING_MOUNTS, VALIDATION_IMAGES, GradingContext
-from grader.data import CIFAR2_CLASSES
-from grader.logits import accuracy, read_logits
 from grader.models import EpochRecord, Failure, FailureKind, StopReason, TrainingResult
 from grader.protocol import (
     TRAIN_EVENTS,
@@ -39,6 +37,7 @@ from grader.protocol import (
 )
 from grader.sandbox import SandboxResult, python_stage
 from grader.stage import StageOutcome, from_record, stage_failure
+from grader.tasks import Task, gain, read_outputs, task_of
 
 FORGED = "The training records were altered (epochs without a model description), so the model was not evaluated."
 
@@ -69,14 +68,15 @@ def run_training(ctx: GradingContext, on_epoch: Callable[[int, int], None] | Non
         assignment_id=ctx.assignment.id, module=ctx.assignment.submission.module, seed=ctx.assignment.seed,
         threads=ctx.threads, images=str(ctx.mounted(TRAIN_IMAGES)), labels=str(ctx.mounted(TRAIN_LABELS)),
         validation_images=str(ctx.mounted(VALIDATION_IMAGES)), mean=ctx.data.mean, std=ctx.data.std,
-        device=ctx.device.torch_name, budget=budget, training=training)
+        device=ctx.device.torch_name, budget=budget, training=training, task=task_of(ctx.assignment).name)
     write_spec(workdir, spec)
     kind = ctx.device.kind
     cpu_seconds = training.stage_seconds(kind) if budget.clock == "cpu" else None
     limits = ctx.limits(training.wall_limit(kind), cpu_seconds=cpu_seconds)
-    labels = np.asarray(ctx.data.held_out(training.validation).validation.labels)
-    keeper = Keeper(workdir, spec, labels, training.validation, on_epoch)
-    sandbox = ctx.sandbox.run(python_stage("grader.harness.train", [], workdir, limits, on_poll=keeper.poll,
+    task, validation = task_of(ctx.assignment), ctx.data.held_out(training.validation).validation
+    targets = task.targets(np.asarray(validation.images), np.asarray(validation.labels), ctx.data.mean, ctx.data.std)
+    keeper = Keeper(workdir, spec, task, targets, training.validation, on_epoch)
+    sandbox = ctx.sandbox.run(python_stage("grader.harness.training", [], workdir, limits, on_poll=keeper.poll,
                                            sees=frozenset(TRAINING_MOUNTS)))
     keeper.poll()
     return _outcome(ctx, spec, keeper, sandbox)
@@ -86,8 +86,8 @@ def _outcome(ctx: GradingContext, spec: TrainSpec, keeper: Keeper,
              sandbox: SandboxResult) -> StageOutcome[TrainedModel]:
     events = read_records(keeper.workdir / spec.progress, TRAIN_EVENTS)
     start = next((e for e in events if isinstance(e, TrainStart)), None)
-    epochs = [EpochRecord(epoch=e.epoch, loss=e.loss, train_accuracy=e.train_accuracy, seconds=e.seconds,
-                          validation_accuracy=keeper.accuracy.get(e.epoch))
+    epochs = [EpochRecord(epoch=e.epoch, loss=e.loss, train_metric=e.train_metric, seconds=e.seconds,
+                          validation_metric=keeper.scores.get(e.epoch))
               for e in events if isinstance(e, EpochDone)]
     end = next((e for e in reversed(events) if isinstance(e, TrainStopped | TrainFailed)), None)
     stopped, failures = _stopped(ctx, spec, end, sandbox, keeper.kept)
@@ -97,9 +97,9 @@ def _outcome(ctx: GradingContext, spec: TrainSpec, keeper: Keeper,
         device=ctx.device.describe(), epochs_planned=start.epochs if start else 0, epochs=epochs, stopped=stopped,
         budget_seconds=spec.budget.seconds, budget_clock=spec.budget.clock,
         budget_used=_budget_used(spec, end, sandbox), parameters=start.model.parameter_count if start else 0,
-        seconds=sandbox.seconds, validation_images=len(keeper.labels),
-        validation_seconds=done.validation_used if done else 0.0, untrained_accuracy=keeper.accuracy.get(0),
-        chance_accuracy=keeper.chance, keep=keeper.validation.keep, kept_epoch=keeper.kept,
+        seconds=sandbox.seconds, validation_images=len(keeper.targets),
+        validation_seconds=done.validation_used if done else 0.0, untrained_metric=keeper.scores.get(0),
+        chance_metric=keeper.task.chance(keeper.targets), keep=keeper.validation.keep, kept_epoch=keeper.kept,
         model_changed=keeper.changed)
     checkpoint = keeper.workdir / spec.checkpoint(keeper.kept) if keeper.kept is not None else None
     usable = checkpoint is not None and checkpoint.is_file() and start is not None
@@ -174,32 +174,28 @@ def _failed(failure: Failure, file_size_mb: int) -> Failure:
 
 @dataclass
 class Keeper:
-    """Scores each epoch's validation logits as the harness writes them and keeps one checkpoint: the best so far
-    (ties: the later) or the last, as `validation.keep` says; the others are deleted at once."""
+    """Scores each epoch's validation outputs as the harness writes them and keeps one checkpoint: the best so far
+    by the task's metric (ties: the later) or the last, as `validation.keep` says; the others are deleted at once."""
 
     workdir: Path
     spec: TrainSpec
-    labels: np.ndarray
+    task: Task
+    targets: np.ndarray
     validation: Validation
     on_epoch: Callable[[int, int], None] | None = None
-    accuracy: dict[int, float | None] = field(default_factory=dict)  # epoch (0: as built) -> validation accuracy
+    scores: dict[int, float | None] = field(default_factory=dict)  # epoch (0: as built) -> validation metric
     kept: int | None = None
-    changed: bool = True  # the kept epoch's logits differ from the untrained model's
+    changed: bool = True  # the kept epoch's outputs differ from the untrained model's
     _untrained: np.ndarray | None = None
     _seen: tuple[int, int] = (-1, -1)
 
-    @property
-    def chance(self) -> float:
-        """The validation accuracy of always answering the commonest class."""
-        return float(np.bincount(self.labels).max() / len(self.labels)) if len(self.labels) else 0.0
-
     def poll(self) -> None:
         events = read_records(self.workdir / self.spec.progress, TRAIN_EVENTS)
-        if 0 not in self.accuracy and any(isinstance(e, Untrained) for e in events):
+        if 0 not in self.scores and any(isinstance(e, Untrained) for e in events):
             self._untrained = self._score(0)
         done = [e.epoch for e in events if isinstance(e, EpochDone)]
         for epoch in done:
-            if epoch not in self.accuracy and epoch > 0:
+            if epoch not in self.scores and epoch > 0:
                 self._consider(epoch, self._score(epoch))
         planned = next((e.epochs for e in events if isinstance(e, TrainStart)), 0)
         if self.on_epoch is not None and planned and (len(done), planned) != self._seen:
@@ -207,19 +203,20 @@ class Keeper:
             self.on_epoch(len(done), planned)
 
     def _score(self, epoch: int) -> np.ndarray | None:
-        logits = read_logits(self.workdir / self.spec.logits(epoch), len(self.labels), len(CIFAR2_CLASSES))
-        if not isinstance(logits, np.ndarray):
-            self.accuracy[epoch] = None
+        outputs = read_outputs(self.workdir / self.spec.logits(epoch), self.task.output_shape(len(self.targets)))
+        if not isinstance(outputs, np.ndarray):
+            self.scores[epoch] = None
             return None
-        self.accuracy[epoch] = accuracy(logits, self.labels)
-        return logits
+        self.scores[epoch] = self.task.score(outputs, self.targets)
+        return outputs
 
     def _consider(self, epoch: int, logits: np.ndarray | None) -> None:
-        """Keep `epoch` if it beats the kept one; while no epoch's logits were usable, keep the latest, so that the
-        evaluation says what is wrong with the model's output."""
-        score = self.accuracy[epoch]
-        best = self.accuracy.get(self.kept) if self.kept is not None else None
-        if best is None or (score is not None and (self.validation.keep == "last" or score >= best)):
+        """Keep `epoch` if it is at least as good as the kept one; while no epoch's outputs were usable, keep the
+        latest, so that the evaluation says what is wrong with the model's output."""
+        score = self.scores[epoch]
+        best = self.scores.get(self.kept) if self.kept is not None else None
+        if best is None or (score is not None and (self.validation.keep == "last"
+                                                   or gain(self.task, score, best) >= 0)):
             self._drop(self.kept)
             self.kept = epoch
             self.changed = self._untrained is None or logits is None or not np.array_equal(logits, self._untrained)

@@ -1,15 +1,16 @@
 """Check your accuracy locally, trained the way the grader trains: `python check_accuracy.py CIFAR10_FOLDER`.
 
 CIFAR10_FOLDER holds `train/<class>/*.jpg` (or .png). The script reads this folder's assignment.toml and your
-module, normalizes the airplane (label 0) and bird (label 1) training images with their per-channel mean and
-std as the grader does, holds out the same validation images as the grader, and trains on the rest with the
-grader's settings: the assignment's seed and CPU threads, your BATCH_SIZE, EPOCHS and train_transform,
-batches shuffled in an order fixed by the seed, `model.train()` before each epoch. Before the first epoch and
-after each it prints the validation accuracy (and per epoch the loss, training accuracy and budget used, the
-validation passes not counted), then the epoch the grader would keep and score. Before the first epoch one
-training batch goes forward and backward, so a shape error shows in seconds (the model is left as it was).
-The budget is counted as the grader counts it: CPU seconds per thread of this process and its children, with
-the grader's thread count and CPU settings (run as a script, it restarts itself with them before importing torch).
+module, normalizes the training images of the classes its [data] declares (label i: classes[i]) as the grader does
+(with their per-channel mean and std, unless [data] gives them), holds out the same validation images as the
+grader, and trains on the rest with the grader's settings: the assignment's seed and CPU threads, your BATCH_SIZE,
+EPOCHS and train_transform, batches shuffled in an order fixed by the seed, `model.train()` before each epoch.
+Before the first epoch and after each it prints the validation accuracy (and per epoch the loss, training accuracy
+and budget used, the validation passes not counted), then the epoch the grader would keep and score. Before the
+first epoch one training batch goes forward and backward, so a shape error shows in seconds (the model is left as
+it was). The budget is counted as the grader counts it: CPU seconds per thread of this process and its children,
+with the grader's thread count and CPU settings (run as a script, it restarts itself with them before importing
+torch).
 In a notebook next to this file: `import check_accuracy, __main__; check_accuracy.check("cifar10", __main__)`
 (the budget then uses the notebook's CPU settings, which can count several times more on a busy machine).
 Needs Python 3.11 or later, torch, torchvision, numpy and pillow; not the grader.
@@ -58,14 +59,18 @@ from PIL import Image  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
-LABELS = {"airplane": 0, "bird": 1}
+DATA = CONFIG["data"]  # the classes (label i: classes[i]), split, subset and normalization the grader uses
+LABELS = {name: label for label, name in enumerate(DATA["classes"])}
 SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def load_images(root: Path) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 images (N, 3, 32, 32) and int64 labels of train/airplane and train/bird, each class in sorted order."""
+    """uint8 images (N, 3, 32, 32) and int64 labels of the training split's declared classes, each class in sorted
+    order (its first train_per_class images where assignment.toml limits them)."""
+    split = root / DATA.get("train_split", "train")
     files = [(path, label) for name, label in LABELS.items()
-             for path in sorted((root / "train" / name).iterdir()) if path.suffix.lower() in SUFFIXES]
+             for path in [p for p in sorted((split / name).iterdir()) if p.suffix.lower() in SUFFIXES][
+                 : DATA.get("train_per_class")]]
     images = np.stack([np.asarray(Image.open(path).convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)
                        for path, _ in files])
     # Contiguous (N, 3, 32, 32) as the grader's, so a model that flattens with .view works here as it does there.
@@ -188,7 +193,8 @@ def check(data: Path, module: ModuleType | None = None) -> float:
     budget, grace, validation = training["budget_seconds"]["cpu"], training["grace_seconds"], training["validation"]
 
     images, labels = load_images(Path(data))
-    mean, std = channel_stats(images)  # of every training image, the held-out ones included, as the grader's
+    # Declared in assignment.toml, or of every training image, the held-out ones included, as the grader's.
+    mean, std = (DATA["mean"], DATA["std"]) if "mean" in DATA else channel_stats(images)
     print(f"{len(labels)} training images; normalization mean {np.round(mean, 4).tolist()}, "
           f"std {np.round(std, 4).tolist()}")
     held_out = validation_split(len(labels), validation["fraction"], validation["seed"])

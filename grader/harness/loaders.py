@@ -27,22 +27,24 @@ def normalize(images: np.ndarray | torch.Tensor, mean: list[float], std: list[fl
 
 
 class TensorBatches(Dataset[Batch]):
-    """(image, label) pairs that the DataLoader fetches a whole batch at a time, by tensor indexing.
+    """(image, target) pairs that the DataLoader fetches a whole batch at a time, by tensor indexing: the target
+    is the label, or without labels (reconstruction) a copy of the image as transformed.
 
     Fetching per sample and collating costs more than a small model's step; `__getitems__`
     lets the DataLoader take each batch with one index operation instead.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Transform | None = None) -> None:
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, transform: Transform | None = None) -> None:
         self.images, self.labels, self.transform = images, labels, transform
         self.batch_transform = batch_version(transform)
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.images)
 
     def __getitem__(self, index: int) -> Batch:
         image = self.images[index]
-        return (self.transform(image) if self.transform else image), self.labels[index]
+        image = self.transform(image) if self.transform else image
+        return image, image.clone() if self.labels is None else self.labels[index]
 
     def __getitems__(self, indices: list[int]) -> Batch:
         index = torch.as_tensor(indices)
@@ -51,7 +53,7 @@ class TensorBatches(Dataset[Batch]):
             images = self.batch_transform(images)
         elif self.transform:
             images = torch.stack([self.transform(image) for image in images])
-        return images, self.labels[index]
+        return images, images.clone() if self.labels is None else self.labels[index]
 
 
 def batch_version(transform: Transform | None) -> Transform | None:
@@ -88,12 +90,13 @@ def _batch_as_is(batch: Batch) -> Batch:
 
 def train_loader(
     images: torch.Tensor,
-    labels: torch.Tensor,
+    labels: torch.Tensor | None,
     batch_size: int,
     seed: int,
     transform: Transform | None = None,
 ) -> DataLoader[Batch]:
-    """Shuffled batches of normalized training images, in an order fixed by `seed`."""
+    """Shuffled batches of normalized training images and their targets (labels, or the images when `labels` is
+    None), in an order fixed by `seed`."""
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(TensorBatches(images, labels, transform), batch_size=batch_size, shuffle=True,
                       generator=generator,

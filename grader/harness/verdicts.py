@@ -11,6 +11,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from grader.config import Assignment, load_assignment
 from grader.files import write_atomic
@@ -24,7 +25,9 @@ def check_name(nodeid: str) -> str:
     return nodeid.rsplit("::", 1)[-1].split("[", 1)[0]
 
 
-def import_checks(assignment: Assignment) -> None:
+def import_checks(assignment: Assignment) -> list[ModuleType]:
+    """The assignment's hidden check files, imported (which registers their verdicts)."""
+    modules = []
     for path in sorted(assignment.checks_dir.glob("test_*.py")):
         name = f"hidden_checks_{assignment.id}_{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
@@ -32,17 +35,19 @@ def import_checks(assignment: Assignment) -> None:
             raise ImportError(f"cannot load the hidden checks in {path}")
         module = sys.modules[name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        modules.append(module)
+    return modules
 
 
 def main() -> None:
     spec = read_spec(VerdictSpec)
     assignment = load_assignment(spec.assignment_id)
-    import_checks(assignment)
-    judged = judged_checks()
+    judged = judged_checks(import_checks(assignment))
     observed = [r for r in read_records(Path(spec.observations), CHECK_EVENTS) if isinstance(r, CheckObserved)]
-    judgements = [Judgement(nodeid=o.nodeid, failure=judge(check_name(o.nodeid), json.dumps(o.observation), assignment))
+    judgements = [Judgement(nodeid=o.nodeid, failure=judge(judged[check_name(o.nodeid)], json.dumps(o.observation),
+                                                           assignment))
                   for o in observed if check_name(o.nodeid) in judged]
-    write_atomic(Path(spec.result), Verdicts(judged_checks=judged, judgements=judgements).model_dump_json())
+    write_atomic(Path(spec.result), Verdicts(judged_checks=sorted(judged), judgements=judgements).model_dump_json())
 
 
 if __name__ == "__main__":

@@ -10,13 +10,22 @@ from pathlib import Path
 
 from grader.config import Assignment
 from grader.models import Report
-from grader.reports.files import REPORT_JSON, clear_stale_temps, read_report_json, write_atomic, write_report_json
+from grader.reports.files import (
+    REPORT_JSON,
+    install_report_folder,
+    read_report_json,
+    start_report_folder,
+    write_atomic,
+    write_report_json,
+)
 from grader.reports.gradebook import write_gradebook
 from grader.reports.gradescope import gradescope_results, write_gradescope_results
 from grader.reports.render import render_submission, submission_plots
 
 __all__ = [
+    "REPORT_JSON",
     "gradescope_results",
+    "install_report_folder",
     "read_report_json",
     "render_submission",
     "write_all",
@@ -28,11 +37,8 @@ __all__ = [
 
 def write_all(report: Report, assignment: Assignment, out_dir: Path) -> list[Path]:
     """Write both views, the plots, `results.json` and, last, `report.json` (the batch's "done" marker)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / REPORT_JSON).unlink(missing_ok=True)  # a half-rewritten folder must not look done
-    clear_stale_temps(out_dir)
-    pngs = submission_plots(report)
+    out_dir = start_report_folder(out_dir)
+    pngs = submission_plots(report, assignment)
     written = [*render_submission(report, assignment, out_dir, "student", pngs)]
     written += render_submission(report, assignment, out_dir, "ta", pngs)
     written.append(write_gradescope_results(report, out_dir))

@@ -1,4 +1,5 @@
-"""Writing `report.json` atomically, and reading it back with one-sentence errors."""
+"""A report folder: written with `report.json` last and atomically, and `report.json` read back with one-sentence
+errors. A folder counts as done exactly when a valid `report.json` is in it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,32 @@ from grader.files import clear_stale_temps, write_atomic
 from grader.models import SCHEMA_VERSION, Report
 
 REPORT_JSON = "report.json"
-__all__ = ["REPORT_JSON", "clear_stale_temps", "read_report_json", "write_atomic", "write_report_json"]
+__all__ = ["REPORT_JSON", "install_report_folder", "read_report_json", "start_report_folder", "write_atomic",
+           "write_report_json"]
+
+
+def start_report_folder(out_dir: Path) -> Path:
+    """Make `out_dir` ready to be (re)written: its old report.json goes first, so a half-rewritten folder never
+    looks done, with the temp files a killed writer left."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / REPORT_JSON).unlink(missing_ok=True)
+    clear_stale_temps(out_dir)
+    return out_dir
+
+
+def install_report_folder(files: dict[str, bytes], out_dir: Path) -> Report:
+    """Write a report folder made elsewhere (on a Ray node, in a container) into `out_dir`, `report.json` last.
+
+    `files` maps paths inside the folder (such as graded/ffn.py) to their bytes."""
+    report = report_from_json(files[REPORT_JSON], Path(out_dir) / REPORT_JSON)
+    start_report_folder(out_dir)
+    for name, data in files.items():
+        if name != REPORT_JSON:
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(out_dir / name, data)
+    write_atomic(out_dir / REPORT_JSON, files[REPORT_JSON])
+    return report
 
 
 def write_report_json(report: Report, out_dir: Path) -> Path:
@@ -24,11 +50,18 @@ def read_report_json(path: Path) -> Report:
     """Read a `report.json`, turning a missing, corrupt or other-version file into one GraderError sentence."""
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise GraderError(f"There is no report at {path}.") from None
     except OSError as exc:
         raise GraderError(f"Cannot read the report {path}: {exc.strerror}.") from None
+    return report_from_json(data, path)
+
+
+def report_from_json(data: bytes, path: Path) -> Report:
+    """The Report in a `report.json`'s bytes; GraderError naming `path` when they are corrupt or another version."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise GraderError(f"The report {path} is not valid JSON; grade the submission again.") from None
     version = raw.get("schema_version") if isinstance(raw, dict) else None

@@ -4,8 +4,9 @@ Follows https://gradescope-autograders.readthedocs.io/en/latest/specs/#output-fo
 "score", "execution_time", "output" and "stdout_visibility", and one "tests" entry per score item
 (check group or metric) with its "name", "score", "max_score", "output", "visibility" and "status".
 Only the student-readable sentences, the notes and the student's own import traceback go in; hidden-check
-details never leave the TA view. For a course with a leaderboard, "leaderboard" holds the accuracy on the hidden
-test images (https://gradescope-autograders.readthedocs.io/en/latest/leaderboards/).
+details never leave the TA view. For a course with a leaderboard, "leaderboard" holds the task's metric on the
+hidden test images ("Test accuracy"; an error such as "Test mean squared error" with "order": "asc", lowest
+first; https://gradescope-autograders.readthedocs.io/en/latest/leaderboards/).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from grader.models import Report, ScoreItem
 from grader.reports.files import write_atomic
 
 RESULTS_JSON = "results.json"
-LEADERBOARD_ACCURACY = "Test accuracy"
 
 
 def _test(item: ScoreItem) -> dict[str, object]:
@@ -53,8 +53,11 @@ def gradescope_results(report: Report, leaderboard: bool = False) -> dict[str, o
         "stdout_visibility": "hidden",
         "tests": [_test(item) for item in report.score.items],
     }
-    if leaderboard and report.credited_accuracy is not None:
-        results["leaderboard"] = [{"name": LEADERBOARD_ACCURACY, "value": round(report.credited_accuracy, 4)}]
+    if leaderboard and report.credited_value is not None and report.metrics is not None:
+        entry: dict[str, object] = {"name": f"Test {report.metrics.name}", "value": round(report.credited_value, 4)}
+        if not report.metrics.higher_is_better:
+            entry["order"] = "asc"  # Gradescope ranks the lowest error first
+        results["leaderboard"] = [entry]
     return results
 
 

@@ -36,22 +36,25 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def training_curve(training: TrainingResult) -> bytes:
-    """Loss per finished epoch, and training against validation accuracy with the kept epoch marked."""
+def training_curve(training: TrainingResult, metric: str, fraction: bool) -> bytes:
+    """Loss per finished epoch, and the training against the validation `metric` with the kept epoch marked (a
+    `fraction`, such as the accuracy, on a 0-1 axis)."""
     epochs = [record.epoch for record in training.epochs]
     figure = Figure(figsize=(8, 3), dpi=DPI)
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     loss_axes.plot(epochs, [record.loss for record in training.epochs], marker="o")
     loss_axes.set(title="Training loss", xlabel="epoch", ylabel="loss")
-    accuracy_axes.plot(epochs, [record.train_accuracy for record in training.epochs], marker="o", color="tab:green",
+    accuracy_axes.plot(epochs, [record.train_metric for record in training.epochs], marker="o", color="tab:green",
                        label="training")
-    validated = [(r.epoch, r.validation_accuracy) for r in training.epochs if r.validation_accuracy is not None]
+    validated = [(r.epoch, r.validation_metric) for r in training.epochs if r.validation_metric is not None]
     if validated:
         accuracy_axes.plot(*zip(*validated, strict=True), marker="s", color="tab:orange", label="validation")
     if training.kept_epoch is not None:
         accuracy_axes.axvline(training.kept_epoch, color="grey", linestyle="--", label="kept")
-    accuracy_axes.legend(loc="lower right")
-    accuracy_axes.set(title="Training and validation accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0, 1))
+    accuracy_axes.legend(loc="lower right" if fraction else "upper right")
+    accuracy_axes.set(title=f"Training and validation {metric}", xlabel="epoch", ylabel=metric)
+    if fraction:
+        accuracy_axes.set_ylim(0, 1)
     for axes in (loss_axes, accuracy_axes):
         axes.grid(alpha=0.3)
         axes.xaxis.get_major_locator().set_params(integer=True)
@@ -85,15 +88,19 @@ def score_histogram(percents: Sequence[float]) -> bytes:
     return _png(figure)
 
 
-def accuracy_distribution(accuracies: Sequence[float], metric: Metric | None) -> bytes:
-    """The batch's accuracies on the hidden test images, with the assignment's zero- and full-credit lines."""
+def accuracy_distribution(accuracies: Sequence[float], metric: Metric | None, name: str = "accuracy") -> bytes:
+    """The batch's metric (`name`: accuracies, or errors) on the hidden test images, with the assignment's zero- and
+    full-credit lines; accuracies on a 0-1 axis."""
     figure = Figure(figsize=(6, 3), dpi=DPI)
     axes = figure.subplots()
-    axes.hist(accuracies, bins=[i / 20 for i in range(21)], edgecolor="white")
+    fraction = name == "accuracy"
+    axes.hist(accuracies, bins=[i / 20 for i in range(21)] if fraction else 20, edgecolor="white")
     if metric is not None:
         axes.axvline(metric.zero_credit_at, color="tab:red", linestyle="--", label="zero credit")
         axes.axvline(metric.full_credit_at, color="tab:green", linestyle="--", label="full credit")
         axes.legend()
-    axes.set(title="Accuracy on the hidden test images", xlabel="accuracy", ylabel="submissions", xlim=(0, 1))
+    axes.set(title=f"{name[:1].upper()}{name[1:]} on the hidden test images", xlabel=name, ylabel="submissions")
+    if fraction:
+        axes.set_xlim(0, 1)
     _integer_ticks(axes)
     return _png(figure)

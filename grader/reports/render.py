@@ -13,6 +13,7 @@ The HTML files embed the plots as `data:` URIs and load nothing from outside.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,7 +22,8 @@ from grader.config import Assignment
 from grader.models import CheckResult, Report, TrainingResult
 from grader.reports import plots
 from grader.reports.files import write_atomic
-from grader.reports.templating import render
+from grader.reports.templating import percent, render
+from grader.tasks import TASK_TYPES, TaskType
 
 View = Literal["student", "ta"]
 VIEW_STEMS: dict[View, str] = {"student": "report", "ta": "report-ta"}
@@ -71,11 +73,12 @@ def busy_machine(training: TrainingResult) -> str:
             "its CPU time per thread, which did not cost it any budget")
 
 
-def submission_plots(report: Report) -> dict[str, bytes]:
+def submission_plots(report: Report, assignment: Assignment) -> dict[str, bytes]:
     """The report's plots as PNG bytes by file name; a plot without data is left out."""
     pngs = {}
     if report.training is not None and report.training.epochs:
-        pngs[TRAINING_PNG] = plots.training_curve(report.training)
+        task = task_of_report(assignment)
+        pngs[TRAINING_PNG] = plots.training_curve(report.training, task.metric, task.higher_is_better)
     if report.metrics is not None and report.metrics.confusion:
         pngs[CONFUSION_PNG] = plots.confusion_matrix(report.metrics)
     return pngs
@@ -92,21 +95,32 @@ def check_groups(report: Report, assignment: Assignment) -> list[CheckGroupView]
     return [group for group in groups if group.checks]
 
 
-def flag_notices(report: Report) -> list[str]:
+def task_of_report(assignment: Assignment) -> TaskType:
+    """The task whose metric the reports name (classification for an assignment that trains nothing)."""
+    return TASK_TYPES[assignment.metric.task if assignment.metric else "classification"]
+
+
+def shown(task: TaskType) -> Callable[[float], str]:
+    """How a report writes the task's metric: an accuracy as a percentage, an error with four decimals."""
+    return percent if task.higher_is_better else "{:.4f}".format
+
+
+def flag_notices(report: Report, task: TaskType) -> list[str]:
     """The TA's sentences for each integrity finding: what the grader measured, and what it did about it."""
-    heads = {"no_credit": "No accuracy credit", "review": "Flagged for review"}
+    heads = {"no_credit": f"No {task.metric} credit", "review": "Flagged for review"}
     return [f"{heads[f.action]} ({f.rule.replace('_', ' ')} {f.value:.3f}, limit {f.limit:.3f}): {f.message}"
             for f in report.integrity]
 
 
-def kept_sentence(training: TrainingResult) -> str:
+def kept_sentence(training: TrainingResult, task: TaskType) -> str:
     """Which epoch's model was evaluated, and why."""
     if training.kept_epoch is None:
         return ""
     held = f"The grader held out {training.validation_images:,} training images as its validation split"
     kept = next(e for e in training.epochs if e.epoch == training.kept_epoch)
-    accuracy = f"{kept.validation_accuracy:.4f}" if kept.validation_accuracy is not None else "unknown"
-    why = ("the epoch with the highest validation accuracy" if training.keep == "best"
+    accuracy = f"{kept.validation_metric:.4f}" if kept.validation_metric is not None else "unknown"
+    best = "highest" if task.higher_is_better else "lowest"
+    why = (f"the epoch with the {best} validation {task.metric}" if training.keep == "best"
            else "the last epoch, as this assignment scores")
     return (f"{held} and evaluated the model of epoch {training.kept_epoch}, {why} ({accuracy}); the validation "
             f"passes took {training.validation_seconds:.1f} s, not counted in the budget.")
@@ -127,7 +141,7 @@ class HandIn:
 def context(report: Report, assignment: Assignment, view: View, images: dict[str, str],
             hand_in: HandIn | None = None) -> dict[str, object]:
     """Everything a submission template needs."""
-    ta = view == "ta"
+    ta, task = view == "ta", task_of_report(assignment)
     return {
         "hand_in": hand_in,
         "report": report,
@@ -135,11 +149,13 @@ def context(report: Report, assignment: Assignment, view: View, images: dict[str
         "ta": ta,
         "images": images,
         "groups": check_groups(report, assignment) if ta else [],
-        "flags": flag_notices(report) if ta else [],
+        "flags": flag_notices(report, task) if ta else [],
+        "task": task,
+        "show": shown(task),
         "sandbox_warning": RLIMITS_WARNING if ta and report.environment.sandbox == "rlimits" else None,
         "stopped": STOPPED,
         "budget_used": budget_used(report.training) if report.training else "",
-        "kept": kept_sentence(report.training) if report.training else "",
+        "kept": kept_sentence(report.training, task) if report.training else "",
         "perturbed": PERTURBED,
         "max_gap": assignment.metric.integrity.perturbation_gap.above if assignment.metric else None,
     }
@@ -161,7 +177,7 @@ def render_submission(
         raise ValueError(f"view must be 'student' or 'ta', not {view!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pngs = submission_plots(report) if pngs is None else pngs
+    pngs = submission_plots(report, assignment) if pngs is None else pngs
     written = [write_atomic(out_dir / name, png) for name, png in pngs.items()]
     md = render("submission.md.j2", **context(report, assignment, view, {name: name for name in pngs}))
     html_images = {name: plots.data_uri(png) for name, png in pngs.items()}

@@ -17,8 +17,8 @@ from rich.console import Console
 from grader import data as grading_data
 from grader.config import load_assignment
 from grader.course import COURSE_FILE, course_template, load_course
+from grader.embedded_ray import confine_embedded_ray
 from grader.errors import GraderError
-from grader.local_cluster import confine_embedded_ray
 from grader.reports.files import write_atomic
 from grader.service.settings import ServiceSettings
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the database and web modules load only for the commands tha
 
 course_app = typer.Typer(help="The course the service runs (course.toml).", no_args_is_help=True)
 roster_app = typer.Typer(help="Students and TAs, and their login tokens.", no_args_is_help=True)
+db_app = typer.Typer(help="The service's database.", no_args_is_help=True)
 console = Console()
 
 CourseDir = Annotated[Path, typer.Option("--course-dir", envvar="GRADER_COURSE_DIR",
@@ -191,6 +192,18 @@ def extensions(
                       f"{course.show_time(view.hard_deadline)}; granted by {view.granted_by} "
                       f"{course.show_time(view.granted_at)}{revoked}; reason: {view.reason or '-'}",
                       soft_wrap=True, highlight=False, markup=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(course_dir: CourseDir = Path("."), database: DatabaseUrl = None) -> None:
+    """Migrate the database to this grader's schema (before `roster import`, and after installing a new grader)."""
+    from grader.service.db import make_engine, migrate, schema_revision
+
+    engine = make_engine(_settings(course_dir, database).database)
+    migrate(engine)
+    console.print(f"The database {engine.url.render_as_string()} is at schema {schema_revision(engine)[0]}.",
+                  highlight=False)
+    engine.dispose()
 
 
 def serve(

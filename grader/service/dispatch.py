@@ -1,4 +1,5 @@
-"""The job loop: queued gradings go to the cluster dispatcher, and each finished report is recorded exactly once.
+"""The job loop: queued gradings go to the cluster dispatcher in the fair queue's order (grader.service.ordering),
+no more at once than its workers take, and each finished report is recorded exactly once.
 
 Reports are written by the workers into `reports/<grading id>/`, report.json last. On start, every grading left
 queued or running by a stopped or killed service is recorded from its report when that exists, and queued again
@@ -15,20 +16,22 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from grader.config import load_assignment
+from grader.config import Assignment, load_assignment
 from grader.course import Course
 from grader.errors import GraderError
 from grader.models import Report
-from grader.pipeline import failed_report, grader_failure
-from grader.reports import read_report_json, write_all
+from grader.pipeline import grader_failure, write_failed_report
+from grader.reports import read_report_json
 from grader.reports.files import REPORT_JSON
 from grader.reports.gradescope import write_gradescope_results
+from grader.service.ordering import dispatch_order
 from grader.service.settings import ServiceSettings
 from grader.service.storage import make_private, report_dir, upload_path
-from grader.service.tables import Grading, GradingState, utcnow
+from grader.service.tables import Grading, GradingStage, GradingState, utcnow
+from grader.service.waiting import queued_gradings
 
 if TYPE_CHECKING:
     from grader.cluster import Dispatcher
@@ -73,25 +76,33 @@ class JobLoop:
             self._wake.clear()
 
     def _dispatch_queued(self) -> None:
+        """Hand the cluster the queued gradings in the fair queue's order, as many as its workers take at once."""
         with self.sessions() as db:
-            queued = db.scalars(select(Grading).where(Grading.state == GradingState.QUEUED).order_by(Grading.id))
-            for grading in queued:
+            workers: dict[str, int] = {}
+            for row in dispatch_order(queued_gradings(db)):  # with no worker at all, submit says why
+                assignment = load_assignment(row.assignment_id)
+                if row.assignment_id not in workers:
+                    workers[row.assignment_id] = self.dispatcher.workers(assignment)
                 with self._lock:
-                    if grading.id in self._in_flight:
+                    if row.grading_id in self._in_flight:
                         continue
-                    self._in_flight.add(grading.id)
-                submission = grading.submission
-                source = upload_path(self.settings.uploads_dir, submission.sha256, submission.stored_name)
-                try:
-                    future = self.dispatcher.submit(
-                        load_assignment(submission.assignment_id), source,
-                        report_dir(self.settings.reports_dir, grading.id), submission.person.login,
-                        on_status=partial(self._on_status, grading.id))
-                except GraderError as exc:  # no node can take it now; it stays queued until one can
-                    self._refuse(grading.id, exc)
-                    continue
-                future.add_done_callback(partial(self._on_done, grading.id, submission.assignment_id,
-                                                 submission.person.login, source))
+                    if 0 < workers[row.assignment_id] <= len(self._in_flight):
+                        return  # the cluster is full; the next finished grading wakes the loop
+                    self._in_flight.add(row.grading_id)
+                self._submit(db, row.grading_id, assignment)
+
+    def _submit(self, db: Session, grading_id: int, assignment: Assignment) -> None:
+        submission = db.get_one(Grading, grading_id).submission
+        source = upload_path(self.settings.uploads_dir, submission.sha256, submission.stored_name)
+        try:
+            future = self.dispatcher.submit(assignment, source, report_dir(self.settings.reports_dir, grading_id),
+                                            submission.person.login, on_status=partial(self._on_status, grading_id))
+        except GraderError as exc:  # no node can take it now; it stays queued until one can
+            self._refuse(grading_id, exc)
+            return
+        mark_dispatched(db, grading_id)
+        future.add_done_callback(partial(self._on_done, grading_id, submission.assignment_id,
+                                         submission.person.login, source))
 
     def _refuse(self, grading_id: int, problem: GraderError) -> None:
         with self._lock:
@@ -102,11 +113,8 @@ class JobLoop:
             print(f"grader serve: grading {grading_id} stays queued: {problem}", file=sys.stderr)
 
     def _on_status(self, grading_id: int, stage: str) -> None:
-        state = GradingState.QUEUED if stage == "queued" else GradingState.RUNNING
         with self.sessions() as db:
-            db.execute(update(Grading).where(Grading.id == grading_id, Grading.state != GradingState.DONE)
-                       .values(state=state, stage=stage[:STAGE_CHARS]))
-            db.commit()
+            record_stage(db, grading_id, stage)
 
     def _on_done(self, grading_id: int, assignment_id: str, login: str, source: Path, future: Future[Report]) -> None:
         if self._stopping.is_set():  # the dispatcher cancels what it still holds when it closes: grade it next time
@@ -115,20 +123,41 @@ class JobLoop:
         try:
             report = future.result()
         except Exception:  # noqa: BLE001 - the dispatcher promises a Report; if it breaks that, the TA still sees why
-            assignment = load_assignment(assignment_id)
-            report = failed_report(assignment, source, login, grader_failure(traceback.format_exc()))
-            write_all(report, assignment, out_dir)
+            report = write_failed_report(load_assignment(assignment_id), source, login,
+                                         grader_failure(traceback.format_exc()), out_dir)
         with self.sessions() as db:
             record(db, self.course, grading_id, report, out_dir)
         with self._lock:
             self._in_flight.discard(grading_id)
+        self._wake.set()  # a worker is free for the next in line
+
+
+def mark_dispatched(db: Session, grading_id: int) -> None:
+    """Note that a queued grading was handed to the cluster: it leaves the fair queue."""
+    db.execute(update(Grading).where(Grading.id == grading_id).values(dispatched_at=utcnow()))
+    db.commit()
+
+
+def record_stage(db: Session, grading_id: int, stage: str) -> None:
+    """A status from the cluster: "queued" (waiting for a worker, again after a node refused it) or a stage the
+    worker began, which is timed for the TA; the first stage is when grading started."""
+    queued = stage == "queued"
+    values: dict[str, object] = {"state": GradingState.QUEUED if queued else GradingState.RUNNING,
+                                 "stage": stage[:STAGE_CHARS]}
+    if not queued:
+        values["started_at"] = func.coalesce(Grading.started_at, utcnow())
+    changed = cast("CursorResult[Any]", db.execute(
+        update(Grading).where(Grading.id == grading_id, Grading.state != GradingState.DONE).values(values)))
+    if changed.rowcount and not queued:
+        db.add(GradingStage(grading_id=grading_id, stage=stage[:STAGE_CHARS]))
+    db.commit()
 
 
 def record(db: Session, course: Course, grading_id: int, report: Report, out_dir: Path) -> bool:
     """Mark a grading done with its report's numbers, unless it already is; True when this call recorded it."""
     done = update(Grading).where(Grading.id == grading_id, Grading.state != GradingState.DONE).values(
         state=GradingState.DONE, stage="graded", finished_at=utcnow(), total=report.score.total,
-        max_total=report.score.max_total, accuracy=report.credited_accuracy)
+        max_total=report.score.max_total, accuracy=report.credited_value)
     result = cast("CursorResult[Any]", db.execute(done))  # an UPDATE's result, typed by SQLAlchemy as any Result
     db.commit()
     offered = course.offered(report.assignment_id)
@@ -149,6 +178,7 @@ def recover(settings: ServiceSettings, course: Course, sessions: sessionmaker[Se
                 record(db, course, grading.id, report, out_dir)
             else:
                 grading.state, grading.stage = GradingState.QUEUED, "queued"
+                grading.dispatched_at = grading.started_at = None
         db.commit()
 
 

@@ -3,7 +3,7 @@ command line or the TA pages, each with who and when."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -48,12 +48,26 @@ def in_course_zone(moment: datetime, course: Course) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=course.zone)
 
 
+class UnknownStudent(GraderError):
+    """The login names no student on the roster."""
+
+
+def _storable(moment: datetime) -> datetime:
+    """The moment in UTC, as the database keeps it; one sentence when it is out of range there."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise GraderError(f"The date {moment.isoformat()} is out of range.") from None
+
+
 def grant(db: Session, course: Course, login: str, assignment_id: str, due: datetime,
           hard_deadline: datetime | None, reason: str, by: str) -> Extension:
     """Give a student their own deadlines for one assignment; their earlier extension of it is revoked."""
     student = db.scalar(select(Person).where(Person.login == login, Person.role == Role.STUDENT))
     if student is None:
-        raise GraderError(f"No student with the id {login!r} is on the roster.")
+        raise UnknownStudent(f"No student with the id {login!r} is on the roster.")
+    due = _storable(due)
+    hard_deadline = _storable(hard_deadline) if hard_deadline is not None else None
     if course.offered(assignment_id) is None:
         raise GraderError(f"The course offers no assignment called {assignment_id!r}.")
     if hard_deadline is not None and hard_deadline < due:
@@ -74,7 +88,7 @@ def revoke(db: Session, login: str, assignment_id: str, by: str) -> int:
     """Revoke a student's extension of one assignment; returns how many were active (0 or 1)."""
     student = db.scalar(select(Person).where(Person.login == login))
     if student is None:
-        raise GraderError(f"No student with the id {login!r} is on the roster.")
+        raise UnknownStudent(f"No student with the id {login!r} is on the roster.")
     active = _active(db, student.id, assignment_id)
     for extension in active:
         extension.revoked_by, extension.revoked_at = by, utcnow()

@@ -3,6 +3,8 @@ templates, and the context every page shares (who is logged in, the CSRF token, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -11,11 +13,13 @@ from fastapi import Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from grader.config import load_assignment
+from grader.reports.render import shown, task_of_report
 from grader.reports.templating import environment, template_loader
 from grader.service.auth import csrf_token
 from grader.service.context import service
 from grader.service.tables import Person
-from grader.service.views import lateness
+from grader.service.views import lateness, waiting
 
 # Report files are self-contained HTML with inline styles and data: images; they may load and run nothing else.
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
@@ -27,8 +31,23 @@ def templates() -> Jinja2Templates:
     env = environment().overlay(loader=jinja2.ChoiceLoader([
         jinja2.PackageLoader("grader.service", "templates"), template_loader()]))
     env.globals = dict(env.globals)  # Starlette adds url_for here; the reports' environment stays as it is
-    env.filters = {**env.filters, "lateness": lateness}
+    env.filters = {**env.filters, "lateness": lateness, "waiting": waiting}
+    env.globals["metric_of"] = metric_of
     return Jinja2Templates(env=env)
+
+
+@dataclass(frozen=True)
+class MetricView:
+    """An assignment's metric as the service's pages write it: its name, and a value in its format."""
+
+    name: str
+    show: Callable[[float], str]
+
+
+def metric_of(assignment_id: str) -> MetricView:
+    """The metric an offered assignment's grades carry (the `accuracy` column: an accuracy, or an error)."""
+    task = task_of_report(load_assignment(assignment_id))
+    return MetricView(name=task.metric, show=shown(task))
 
 
 def render(request: Request, name: str, person: Person | None, status_code: int = 200,

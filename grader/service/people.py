@@ -20,8 +20,14 @@ from grader.service.auth import end_sessions, issue_token
 from grader.service.tables import Person, Role
 
 ROSTER_COLUMNS = ("student_id", "name", "email")
-LOGIN = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
-PSEUDONYM = re.compile(r"[A-Za-z0-9 _.-]{3,40}")
+LOGIN = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,63}")  # not "." or "..", which a URL path resolves
+# A pseudonym as stored: words of letters, digits and _ . - one space apart, 3 to PSEUDONYM_MAX characters.
+PSEUDONYM = re.compile(r"[A-Za-z0-9_.-]{3,}|[A-Za-z0-9_.-]+(?: [A-Za-z0-9_.-]+)+")
+PSEUDONYM_MAX = 40
+
+
+class PseudonymTaken(ValueError):
+    """Another person has chosen this pseudonym."""
 
 
 @dataclass(frozen=True)
@@ -129,11 +135,13 @@ def tokens_csv(tokens: list[NewToken]) -> str:
 
 
 def change_pseudonym(db: Session, person: Person, pseudonym: str) -> None:
-    """Set (or, when empty, clear) a person's leaderboard pseudonym; ValueError says why one is refused."""
+    """Set (or, when empty, clear) a person's leaderboard pseudonym, spaces tidied; ValueError says why one is
+    refused (PseudonymTaken when someone else has it)."""
     pseudonym = " ".join(pseudonym.split())
-    if pseudonym and not PSEUDONYM.fullmatch(pseudonym):
-        raise ValueError("A pseudonym has 3 to 40 letters, digits, spaces, dots, dashes or underscores.")
-    taken = ValueError(f"The pseudonym {pseudonym} is taken (in some mix of capitals); choose another.")
+    if pseudonym and not (PSEUDONYM.fullmatch(pseudonym) and len(pseudonym) <= PSEUDONYM_MAX):
+        raise ValueError(f"A pseudonym has 3 to {PSEUDONYM_MAX} letters, digits, spaces, dots, dashes or "
+                         "underscores.")
+    taken = PseudonymTaken(f"The pseudonym {pseudonym} is taken (in some mix of capitals); choose another.")
     if pseudonym and db.scalar(select(Person.id).where(func.lower(Person.pseudonym) == pseudonym.lower(),
                                                        Person.id != person.id)):
         raise taken

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from grader.intake import KINDS_SENTENCE, file_kind
 from grader.reports.templating import points
 
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # the course folder's data is the service user's alone
-SUFFIXES = {".py": ".py", ".ipynb": ".ipynb", ".zip": ".zip", ".tar.gz": ".tar.gz", ".tgz": ".tar.gz"}
 STORED_STEM = "submission"
 CHUNK_BYTES = 2**20
 MAGIC = {".zip": (b"PK\x03\x04", b"PK\x05\x06"), ".tar.gz": (b"\x1f\x8b",)}
@@ -52,11 +52,10 @@ def too_large(max_bytes: int) -> str:
 
 def upload_suffix(filename: str) -> str:
     """The stored suffix for an upload's name, or UploadRefused naming the kinds accepted."""
-    lowered = filename.lower()
-    for given, stored in SUFFIXES.items():
-        if lowered.endswith(given) and len(lowered) > len(given):
-            return stored
-    raise UploadRefused("Upload a .py file, a Jupyter notebook (.ipynb), or a folder as .zip or .tar.gz.", 415)
+    found = file_kind(filename)
+    if found is None or len(filename) == len(found[0]):
+        raise UploadRefused(f"Upload {KINDS_SENTENCE}.", 415)
+    return found[1]
 
 
 def read_chunks(file: BinaryIO) -> Iterator[bytes]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from grader.config import load_assignment
 from grader.course import DAY, Course, OfferedAssignment
+from grader.service.ordering import Reason
 from grader.service.policy import policies_for
 from grader.service.settings import ServiceSettings
 from grader.service.storage import UploadRefused, check_format, store, stored_name, upload_suffix
@@ -72,13 +73,15 @@ def _check_quota(db: Session, course: Course, person: Person, offered: OfferedAs
             f"you can hand in again after {course.show_time(oldest + DAY)}.", 429)
 
 
-def request_regrade(db: Session, submissions: Iterable[Submission]) -> int:
-    """Queue one more grading of each submission not already waiting or being graded; returns how many."""
+def request_regrade(db: Session, submissions: Iterable[Submission], reason: Reason = Reason.REGRADE) -> int:
+    """Queue one more grading of each submission not already waiting or being graded; returns how many.
+
+    A whole assignment's regrade (Reason.REGRADE_ALL) waits behind every student upload and single regrade."""
     queued = 0
     for submission in submissions:
         if submission.gradings and submission.gradings[-1].state is not GradingState.DONE:
             continue
-        db.add(Grading(submission=submission, state=GradingState.QUEUED, requested_at=utcnow()))
+        db.add(Grading(submission=submission, state=GradingState.QUEUED, requested_at=utcnow(), reason=reason))
         queued += 1
     db.commit()
     return queued

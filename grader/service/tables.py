@@ -1,13 +1,15 @@
 """The service's database rows (SQLAlchemy 2 typed mappings): people, their login sessions, submissions, their
-gradings, extensions, published assignments and regrade requests."""
+gradings with the times of their stages, extensions, published assignments and regrade requests."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Dialect, Enum, ForeignKey, Index, String, TypeDecorator, func
+from sqlalchemy import DateTime, Dialect, Enum, ForeignKey, Index, Integer, String, TypeDecorator, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from grader.service.ordering import Reason
 
 
 def utcnow() -> datetime:
@@ -114,13 +116,28 @@ class Grading(Base):
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
     state: Mapped[GradingState] = mapped_column(_enum(GradingState), index=True)
     stage: Mapped[str] = mapped_column(String(100), default="queued")
+    reason: Mapped[int] = mapped_column(Integer, default=Reason.UPLOAD)  # a grader.service.ordering.Reason
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # handed to the cluster; None while queued
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a worker's first stage
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     total: Mapped[float | None]
     max_total: Mapped[float | None]
     accuracy: Mapped[float | None]
 
     submission: Mapped[Submission] = relationship(back_populates="gradings")
+    stages: Mapped[list[GradingStage]] = relationship(order_by="GradingStage.id")
+
+
+class GradingStage(Base):
+    """When a grading's worker reported a stage ("checks", "training epoch 3/10", ...), for the TA's timeline."""
+
+    __tablename__ = "grading_stages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grading_id: Mapped[int] = mapped_column(ForeignKey("gradings.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Extension(Base):

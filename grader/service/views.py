@@ -7,18 +7,23 @@ extensions (grader.service.policy).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grader.config import load_assignment
 from grader.course import Course, OfferedAssignment
 from grader.models import Report, ScoreItem
 from grader.reports.templating import percent
+from grader.service.ordering import Reason
 from grader.service.policy import Policy, class_policies, course_policies, policies_for, result_grading
 from grader.service.tables import Grading, GradingState, Person, Role, Submission
+from grader.service.waiting import QueuePlace, queue_places
+from grader.tasks import TASK_TYPES
 
 HIDDEN_REASON = "Hidden."  # as the student HTML view shows a hidden item
 
@@ -35,7 +40,9 @@ class SubmissionView(BaseModel):
     late_days: int  # of days_late, those the student's late days cover
     state: GradingState
     stage: str
-    queue_position: int | None
+    queue_position: int | None  # place in the fair queue (grader.service.ordering), from 1
+    superseded_by: int | None  # a newer upload of the student's that is graded first
+    wait_estimate: timedelta | None  # until graded, from measured grading times; None before any measurement
     total: float | None
     max_total: float | None
     penalty: float
@@ -54,6 +61,43 @@ def lateness(view: SubmissionView) -> str:
     return f"{view.days_late} day(s) late{used}, -{percent(view.penalty)}"
 
 
+class Phase(BaseModel):
+    """One moment of a grading: uploaded (or regrade requested), dispatched, started, a stage began, finished."""
+
+    name: str
+    at: datetime
+
+
+class GradingTimeline(BaseModel):
+    """The phases of one grading of a submission, for the TA's page."""
+
+    submission_id: int
+    grading_id: int
+    phases: list[Phase]
+
+
+def timeline(submission: Submission, grading: Grading) -> GradingTimeline:
+    """When each phase of a grading happened, in order of time; phases not reached yet are left out."""
+    first = grading is submission.gradings[0]
+    begun = [Phase(name="uploaded", at=submission.submitted_at) if first
+             else Phase(name=f"{Reason(grading.reason).name.lower().replace('_', ' ')} requested",
+                        at=grading.requested_at)]
+    marks = [("dispatched", grading.dispatched_at), ("started", grading.started_at)]
+    phases = begun + [Phase(name=name, at=at) for name, at in marks if at is not None]
+    phases += [Phase(name=stage.stage, at=stage.at) for stage in grading.stages]
+    if grading.finished_at is not None:
+        phases.append(Phase(name="finished", at=grading.finished_at))
+    # by time: after a restart, the stages of the attempt cut short come before the new dispatch
+    return GradingTimeline(submission_id=submission.id, grading_id=grading.id,
+                           phases=sorted(phases, key=lambda phase: phase.at))
+
+
+def timelines(submissions: Sequence[Submission]) -> list[GradingTimeline]:
+    """Every grading of the submissions, newest first."""
+    pairs = [(s, g) for s in submissions for g in s.gradings]
+    return [timeline(s, g) for s, g in sorted(pairs, key=lambda pair: pair[1].id, reverse=True)]
+
+
 class GradeRow(BaseModel):
     """One student's grade for an assignment: their counting submission, or none."""
 
@@ -70,21 +114,29 @@ class LeaderboardEntry(BaseModel):
     accuracy: float
 
 
-def queue_positions(db: Session) -> dict[int, int]:
-    """Place in the queue of every queued grading, from 1."""
-    queued = db.scalars(select(Grading.id).where(Grading.state == GradingState.QUEUED).order_by(Grading.id))
-    return {grading_id: place for place, grading_id in enumerate(queued, start=1)}
+def waiting(view: SubmissionView) -> str:
+    """A queued submission's place and estimated wait, as every page says it."""
+    if view.queue_position is None:
+        return "dispatched, waiting for a worker"
+    place = f"place {view.queue_position} in line"
+    if view.superseded_by is not None:
+        return f"superseded by #{view.superseded_by}; {place}, graded after everything else"
+    if view.wait_estimate is None:
+        return f"{place}, no estimate yet"
+    return f"{place}, about {max(1, round(view.wait_estimate / timedelta(minutes=1)))} min"
 
 
-def submission_view(submission: Submission, policy: Policy, positions: dict[int, int],
+def submission_view(submission: Submission, policy: Policy, places: dict[int, QueuePlace],
                     counting: Submission | None) -> SubmissionView:
     latest = submission.gradings[-1]
     result = result_grading(submission)
     at = submission.submitted_at
+    place = places.get(latest.id)
     return SubmissionView(
         id=submission.id, assignment_id=submission.assignment_id, filename=submission.filename,
         submitted_at=at, due=policy.due, days_late=policy.days_late(at), late_days=policy.late_days_used(at),
-        state=latest.state, stage=latest.stage, queue_position=positions.get(latest.id),
+        state=latest.state, stage=latest.stage, queue_position=place.place if place else None,
+        superseded_by=place.superseded_by if place else None, wait_estimate=place.estimate if place else None,
         total=result.total if result else None, max_total=result.max_total if result else None,
         penalty=policy.penalty(at), final=policy.final(submission),
         accuracy=result.accuracy if result else None, counts=submission is counting,
@@ -95,7 +147,7 @@ def submission_view(submission: Submission, policy: Policy, positions: dict[int,
 def submission_views(db: Session, policy: Policy, submissions: Sequence[Submission]) -> list[SubmissionView]:
     """Views of one student's submissions to one assignment (in any order), newest first."""
     ordered = sorted(submissions, key=lambda s: s.id)
-    counting, positions = policy.counting(ordered), queue_positions(db)
+    counting, positions = policy.counting(ordered), queue_places(db)
     return [submission_view(s, policy, positions, counting) for s in reversed(ordered)]
 
 
@@ -113,7 +165,7 @@ def grade_rows(db: Session, course: Course, offered: OfferedAssignment) -> list[
     for submission in db.scalars(select(Submission).where(Submission.assignment_id == offered.id)
                                  .order_by(Submission.id)):
         by_person.setdefault(submission.person_id, []).append(submission)
-    positions = queue_positions(db)
+    positions = queue_places(db)
     policies, default = class_policies(db, course), course_policies(course)
     rows = []
     for student in students:
@@ -127,7 +179,10 @@ def grade_rows(db: Session, course: Course, offered: OfferedAssignment) -> list[
 
 
 def leaderboard(db: Session, offered: OfferedAssignment) -> list[LeaderboardEntry]:
-    """The best accuracy on the hidden test images of every student who chose a pseudonym, best first."""
+    """The best credited metric on the hidden test images (the `accuracy` column: an accuracy, or for a
+    reconstruction an error, lowest best) of every student who chose a pseudonym, best first."""
+    metric = load_assignment(offered.id).metric
+    sign = -1.0 if metric is not None and not TASK_TYPES[metric.task].higher_is_better else 1.0
     best: dict[str, float] = {}
     submissions = db.scalars(select(Submission).join(Person).where(
         Submission.assignment_id == offered.id, Person.pseudonym.is_not(None)))
@@ -135,17 +190,19 @@ def leaderboard(db: Session, offered: OfferedAssignment) -> list[LeaderboardEntr
         result = result_grading(submission)
         if result is not None and result.accuracy is not None and submission.person.pseudonym:
             pseudonym = submission.person.pseudonym
-            best[pseudonym] = max(result.accuracy, best.get(pseudonym, 0.0))
-    return ranked(best)
+            best[pseudonym] = max(sign * result.accuracy, best.get(pseudonym, -math.inf))
+    return ranked(best, sign)
 
 
-def ranked(best: dict[str, float]) -> list[LeaderboardEntry]:
-    """Best first (ties by pseudonym); equal accuracies share the rank of the first of them."""
+def ranked(best: dict[str, float], sign: float = 1.0) -> list[LeaderboardEntry]:
+    """Best first (ties by pseudonym); equal scores share the rank of the first of them. `best` holds each
+    pseudonym's metric times `sign`, so that higher is better (-1 for an error)."""
     entries: list[LeaderboardEntry] = []
-    for place, (pseudonym, accuracy) in enumerate(sorted(best.items(), key=lambda kv: (-kv[1], kv[0])), start=1):
-        tied = entries and entries[-1].accuracy == accuracy
+    ordered = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))
+    for place, (pseudonym, score) in enumerate(ordered, start=1):
+        tied = place > 1 and ordered[place - 2][1] == score
         entries.append(LeaderboardEntry(rank=entries[-1].rank if tied else place, pseudonym=pseudonym,
-                                        accuracy=accuracy))
+                                        accuracy=sign * score))
     return entries
 
 

@@ -21,9 +21,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision import transforms
 
-from grader.config import Assignment
-from grader.data import CIFAR2_CLASSES, image_files, load_split, resolve_data_root
-from grader.models import Contract
+from grader.config import Assignment, Data, load_assignment
+from grader.data import image_files, load_split, resolve_data_root
+from grader.models import StrictModel
 from grader.observation import Observation, verdict
 
 # Creation order is deliberately unsorted, so a folder listing taken as is comes back unsorted. The class
@@ -40,6 +40,14 @@ LAYOUT = {
 }
 GRAYSCALE = "train/bird/m.png"
 NOT_IMAGES = ["train/airplane/notes.txt", "train/bird/.DS_Store", "train/cat/labels.csv", "train/__MACOSX/._c.png"]
+
+def _declared_data(assignment: Assignment) -> Data:
+    if assignment.data is None:
+        raise ValueError(f"{assignment.id} declares no [data]")
+    return assignment.data
+
+
+CIFAR2_CLASSES = _declared_data(load_assignment(Path(__file__).parent.name)).classes  # assignment.toml's [data]
 CIFAR2 = {name: label for label, name in enumerate(CIFAR2_CLASSES)}
 CUSTOM_MAP = {"ship": 0, "cat": 5, "bird": 2}
 LOADER_MAP = {"airplane": 0, "ship": 1}
@@ -153,7 +161,7 @@ def undecodable_tree(tmp_path: Path) -> Path:
 
 # ---- what the checks observe, read with the base classes' own operations ----------------------------------------
 
-class ImageSeen(Contract):
+class ImageSeen(StrictModel):
     """An image as the check read it: `kind` is "pil", "tensor" or "other" (then only `type_name` is known)."""
 
     kind: str
@@ -165,14 +173,14 @@ class ImageSeen(Contract):
     blocks: list[float] = []
 
 
-class ItemSeen(Contract):
+class ItemSeen(StrictModel):
     type_name: str
     image: ImageSeen | None = None  # None: the item was not an (image, label) pair
     label_type: str = ""
     label: int | None = None
 
 
-class TensorSeen(Contract):
+class TensorSeen(StrictModel):
     type_name: str
     dtype: str = ""
     shape: list[int] = []
@@ -213,7 +221,7 @@ class StatsSeen(Observation):
     std: TensorSeen | None = None
 
 
-class BatchSeen(Contract):
+class BatchSeen(StrictModel):
     type_name: str
     images: list[ImageSeen] = []
     labels: TensorSeen | None = None
@@ -352,7 +360,7 @@ def test_real_split_has_every_cifar2_image(submission, data_root, split, observe
 @verdict(test_real_split_has_every_cifar2_image)
 def _real_split_count(seen: CountSeen, assignment: Assignment) -> None:
     assert seen.split in ("train", "test"), "The check's record names no split of the data."
-    expected = len(image_files(resolve_data_root(), seen.split))
+    expected = len(image_files(resolve_data_root(), seen.split, _declared_data(assignment).classes))
     assert seen.count == expected, (
         f"CifarImageFolder(root, {seen.split!r}) has {seen.count} items, but {seen.split}/airplane/ and "
         f"{seen.split}/bird/ hold {expected} images.")
@@ -580,7 +588,7 @@ def test_stats_of_real_training_images(submission, data_root, observe):
 
 @verdict(test_stats_of_real_training_images)
 def _real_stats(seen: StatsSeen, assignment: Assignment) -> None:
-    mean, std = load_split(resolve_data_root(), "train").channel_stats()
+    mean, std = load_split(resolve_data_root(), "train", _declared_data(assignment)).channel_stats()
     _check_stats(seen, {"mean": np.array(mean), "std": np.array(std)}, {}, REAL_STATS_ATOL)
 
 

@@ -39,7 +39,7 @@ def same_grading(local: Report, container: Report) -> None:
     assert [(c.nodeid, c.outcome) for c in container.checks] == [(c.nodeid, c.outcome) for c in local.checks]
     assert [f.kind for f in container.failures] == [f.kind for f in local.failures]
     if local.metrics is not None:
-        assert container.metrics.accuracy == local.metrics.accuracy
+        assert container.metrics.value == local.metrics.value
         assert container.metrics.confusion == local.metrics.confusion
     assert container.submission.sha256 == local.submission.sha256
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from grader.data import CIFAR2_CLASSES, CIFAR10_CLASSES
+from grader.data import CIFAR10_CLASSES
+from tests.framework.declared import CIFAR2
 
 
 def make_cifar_tree(root: Path, per_class: dict[str, int], seed: int = 0) -> Path:
@@ -19,7 +20,7 @@ def make_cifar_tree(root: Path, per_class: dict[str, int], seed: int = 0) -> Pat
         for label, name in enumerate(CIFAR10_CLASSES):
             folder = root / split / name
             folder.mkdir(parents=True, exist_ok=True)
-            n = count if name in CIFAR2_CLASSES else 2
+            n = count if name in CIFAR2.classes else 2
             for i in range(n):
                 base = 170 if label == 0 else 70
                 pixels = np.clip(rng.normal(base, 40, (32, 32, 3)), 0, 255).astype(np.uint8)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -214,9 +215,9 @@ def real_tree(synthetic_cifar: Path, isolated_cache: Path, monkeypatch: pytest.M
     return synthetic_cifar
 
 
-def _observer(name: str):  # the `observe` fixture's callable
+def _observer(check: Callable[..., None]):  # the `observe` fixture's callable
     def observe(seen: Observation) -> None:
-        if (failure := judge(name, seen.model_dump_json(), ASSIGNMENT)) is not None:
+        if (failure := judge(check, seen.model_dump_json(), ASSIGNMENT)) is not None:
             raise AssertionError(failure)
 
     return observe
@@ -234,7 +235,7 @@ def failures_of(checks: ModuleType, submission: ModuleType, work: Path, data_roo
             scratch = work / f"{name}-{split}"
             scratch.mkdir()
             with pytest.MonkeyPatch.context() as monkeypatch:
-                fixtures = {"submission": submission, "assignment": ASSIGNMENT, "observe": _observer(name),
+                fixtures = {"submission": submission, "assignment": ASSIGNMENT, "observe": _observer(check),
                             "tree": tree, "data_root": data_root, "split": split, "tmp_path": scratch,
                             "monkeypatch": monkeypatch, "undecodable_tree": scratch}
                 if "undecodable_tree" in parameters:

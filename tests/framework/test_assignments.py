@@ -89,30 +89,47 @@ TRAINED = [i for i in assignment_ids() if load_assignment(i).training is not Non
 @pytest.mark.parametrize("assignment_id", TRAINED)
 def test_handout_numbers_are_those_of_assignment_toml(assignment_id):
     assignment = load_assignment(assignment_id)
-    training, metric, threads = assignment.training, assignment.metric, assignment.limits.threads
-    integrity, validation = metric.integrity, training.validation
+    training, threads = assignment.training, assignment.limits.threads
     handout = " ".join((assignment.folder / "README.md").read_text().split())
     for phrase in (f"gives your training {threads} threads", f"divided by {threads}.",
                    f"**{training.budget_seconds['cpu']:g} CPU seconds per thread**",
                    f"**{training.budget_seconds['cuda']:g} seconds** of wall-clock time",
                    f"ends more than {training.grace_seconds:g} seconds after the budget",
                    f"the assignment's seed ({assignment.seed})", f"at most {training.max_parameters:,} parameters",
-                   f"accuracy {metric.full_credit_at:.2f} or more: all {metric.points:g} points",
-                   f"accuracy {metric.zero_credit_at:.2f} or less: no points",
-                   f"holds out {validation.fraction:.0%} of the training images",
-                   "the epoch with the highest validation accuracy" if validation.keep == "best" else "the last epoch",
-                   f"already scores more than {integrity.untrained_over_chance.above:.2f} above chance",
-                   f"more than {integrity.test_over_validation.above:.2f} above the kept epoch's validation accuracy",
-                   f"drops by more than {integrity.perturbation_gap.above:.2f}",
-                   *([f"An accuracy above {integrity.accuracy.above:.2f}"] if integrity.accuracy else [])):
+                   f"holds out {training.validation.fraction:.0%} of the training images",
+                   *_metric_phrases(assignment)):
         assert phrase in handout, f"{assignment.id}/README.md does not say {phrase!r}"
+
+
+def _metric_phrases(assignment: Assignment) -> list[str]:
+    """What the handout says of the credit curve and the integrity rules, in the task's words."""
+    metric, keep = assignment.metric, assignment.training.validation.keep
+    integrity = metric.integrity
+    if metric.task == "reconstruction":
+        return [f"error {metric.full_credit_at:.4f} or less: all {metric.points:g} points",
+                f"error {metric.zero_credit_at:.4f} or more: no points",
+                "the epoch with the lowest validation error" if keep == "best" else "the last epoch",
+                f"more than {integrity.test_over_validation.above:.3f} below the kept epoch's validation error",
+                f"rises by more than {integrity.perturbation_gap.above:.3f}"]
+    return [f"accuracy {metric.full_credit_at:.2f} or more: all {metric.points:g} points",
+            f"accuracy {metric.zero_credit_at:.2f} or less: no points",
+            "the epoch with the highest validation accuracy" if keep == "best" else "the last epoch",
+            f"already scores more than {integrity.untrained_over_chance.above:.2f} above chance",
+            f"more than {integrity.test_over_validation.above:.2f} above the kept epoch's validation accuracy",
+            f"drops by more than {integrity.perturbation_gap.above:.2f}",
+            *([f"An accuracy above {integrity.accuracy.above:.2f}"] if integrity.accuracy else [])]
 
 
 @pytest.mark.real_data
 @pytest.mark.parametrize("assignment_id", TRAINED)
 def test_handout_normalization_is_that_of_the_data(assignment_id, data_root):
-    mean, std = load_split(data_root, "train").channel_stats()
+    """A handout quotes the normalization `grader data info` prints, or, where [data] declares it, says so."""
+    data = load_assignment(assignment_id).data
     handout = " ".join((load_assignment(assignment_id).folder / "README.md").read_text().split())
+    if data.mean is not None:
+        assert "normalizes nothing further" in handout and data.mean == (0, 0, 0) and data.std == (1, 1, 1)
+        return
+    mean, std = load_split(data_root, data.train_split, data).channel_stats()
     for name, values in (("mean", mean), ("std", std)):
         quoted = f"**{name} ({', '.join(f'{value:.4f}' for value in values)})**"
         assert quoted in handout, f"the handout should say {quoted}, as `grader data info` prints"

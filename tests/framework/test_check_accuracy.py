@@ -20,6 +20,7 @@ from grader.data import hold_out, load_split
 from grader.harness.loaders import normalize, train_loader
 from grader.pipeline import GradeOptions, grade
 from grader.sandbox import cpu_environment
+from tests.framework.declared import CIFAR2
 
 SCRIPTS = [load_assignment(i).folder / "check_accuracy.py" for i in ("a2_ffn", "a3_cnn")]
 
@@ -39,7 +40,7 @@ def test_every_handout_has_the_same_script() -> None:
 def test_images_and_normalization_are_the_graders(script: ModuleType, synthetic_cifar: Path,
                                                   isolated_cache: Path) -> None:
     images, labels = script.load_images(synthetic_cifar)
-    split = load_split(synthetic_cifar, "train")
+    split = load_split(synthetic_cifar, "train", CIFAR2)
     assert np.array_equal(images, split.images) and np.array_equal(labels, split.labels)
     mean, std = script.channel_stats(images)
     assert (mean, std) == split.channel_stats()
@@ -51,7 +52,7 @@ def test_the_validation_split_is_the_graders(script: ModuleType, synthetic_cifar
     validation = load_assignment("a2_ffn").training.validation
     images, labels = script.load_images(synthetic_cifar)
     held_out = script.validation_split(len(labels), validation.fraction, validation.seed)
-    graders = hold_out(load_split(synthetic_cifar, "train"), validation.fraction, validation.seed)
+    graders = hold_out(load_split(synthetic_cifar, "train", CIFAR2), validation.fraction, validation.seed)
     assert np.array_equal(images[held_out], graders.validation.images)
     assert np.array_equal(images[~held_out], graders.fit.images)
     assert np.array_equal(labels[~held_out], graders.fit.labels)
@@ -92,15 +93,15 @@ def test_it_trains_as_the_grader_does(synthetic_cifar: Path, isolated_cache: Pat
                          capture_output=True, text=True, timeout=600, check=True)
     pattern = r"^epoch \d+: loss ([\d.]+); training accuracy ([\d.]+); validation accuracy ([\d.]+);"
     printed = [tuple(map(float, row)) for row in re.findall(pattern, run.stdout, re.MULTILINE)]
-    assert printed == [(round(e.loss, 4), round(e.train_accuracy, 4), round(e.validation_accuracy, 4))
+    assert printed == [(round(e.loss, 4), round(e.train_metric, 4), round(e.validation_metric, 4))
                        for e in report.training.epochs]
-    assert f"before training: validation accuracy {report.training.untrained_accuracy:.4f}" in run.stdout
+    assert f"before training: validation accuracy {report.training.untrained_metric:.4f}" in run.stdout
     assert f"The grader would keep epoch {report.training.kept_epoch} " in run.stdout
 
 
 def test_grader_data_info_prints_the_normalization(synthetic_cifar: Path, isolated_cache: Path) -> None:
     """The constants the handouts quote come from `grader data info`."""
-    mean, std = load_split(synthetic_cifar, "train").channel_stats()
+    mean, std = load_split(synthetic_cifar, "train", CIFAR2).channel_stats()
     info = subprocess.run([str(Path(sys.executable).with_name("grader")), "data", "info", "--data-dir",
                            str(synthetic_cifar)], capture_output=True, text=True, check=True, timeout=120)
     assert f"normalization: mean {[round(m, 4) for m in mean]}, std {[round(s, 4) for s in std]}" in info.stdout

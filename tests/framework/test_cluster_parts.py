@@ -18,17 +18,17 @@ from grader.cluster import (
     pack_submission,
     task_resources,
     unpack_submission,
-    write_report_folder,
 )
 from grader.config import load_assignment
 from grader.context import load_grading_data
 from grader.data import DATA_DIR_ENV
-from grader.docker_runner import GRADER_MEMORY_MB
+from grader.errors import GraderError
 from grader.intake import receive
 from grader.models import FailureKind
 from grader.paths import course_root
-from grader.pipeline import failed_report, grader_failure
-from grader.reports import write_all
+from grader.pipeline import failed_report, grader_failure, write_failed_report
+from grader.reports import install_report_folder, read_report_json, write_all
+from tests.framework.declared import CIFAR2
 from tests.framework.test_course_root import make_course
 
 
@@ -67,19 +67,19 @@ def test_a_submission_arrives_on_the_node_as_intake_saw_it_here(shape: str, tmp_
 
 
 def test_a_node_with_another_grader_build_refuses(tmp_path: Path) -> None:
-    problem = node_problem(expect(grader="0.0.1+000000000000"), "node_x (1234abcd)", course_root())
+    problem = node_problem(expect(grader="0.0.1+000000000000"), "node_x (1234abcd)", course_root(), CIFAR2)
     assert problem is not None and problem.kind == FailureKind.VERSION_MISMATCH
     assert problem.message == (f"Node node_x (1234abcd) runs grader {grader_build()}, expected 0.0.1+000000000000, "
                                "so it graded nothing; a TA will regrade this submission.")
-    assert node_problem(expect(), "node_x (1234abcd)", course_root()) is None
+    assert node_problem(expect(), "node_x (1234abcd)", course_root(), CIFAR2) is None
 
 
 def test_a_node_with_other_data_refuses(synthetic_cifar: Path, other_synthetic_cifar: Path, isolated_cache: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(DATA_DIR_ENV, str(other_synthetic_cifar))
-    theirs, ours = load_grading_data(other_synthetic_cifar).fingerprint, load_grading_data(synthetic_cifar).fingerprint
+    theirs, ours = (load_grading_data(tree, CIFAR2).fingerprint for tree in (other_synthetic_cifar, synthetic_cifar))
     assert theirs != ours
-    problem = node_problem(expect(data=ours), "node_d (1234abcd)", course_root())
+    problem = node_problem(expect(data=ours), "node_d (1234abcd)", course_root(), CIFAR2)
     assert problem is not None and problem.kind == FailureKind.DATA_MISMATCH
     assert problem.message.startswith(f"Node node_d (1234abcd) has CIFAR-10 fingerprint {theirs}, expected {ours},")
 
@@ -99,10 +99,10 @@ def test_the_course_travels_without_solutions_and_unpacks_once_by_its_digest(tmp
 def test_a_node_with_other_course_content_refuses(tmp_path: Path, isolated_cache: Path) -> None:
     course = make_course(tmp_path / "course")
     expected = Expectation(grader=grader_build(), course=course_digest(course), data=None)
-    assert node_problem(expected, "node_c (1234abcd)", course) is None
+    assert node_problem(expected, "node_c (1234abcd)", course, None) is None
     check = next((course / "tests" / "a1_dataset").glob("test_*.py"))
     check.write_text(check.read_text() + "\n# edited on this node\n")
-    problem = node_problem(expected, "node_c (1234abcd)", course)
+    problem = node_problem(expected, "node_c (1234abcd)", course, None)
     assert problem is not None and problem.kind == FailureKind.VERSION_MISMATCH
     assert problem.message == (f"Node node_c (1234abcd) has course content {course_digest(course)} in {course}, "
                                f"expected {expected.course}, so it graded nothing; a TA will regrade this submission.")
@@ -117,15 +117,30 @@ def test_a_returned_folder_is_written_whole_with_report_json_last(tmp_path: Path
     out = tmp_path / "out"
     out.mkdir()
     (out / ".report.json.x.tmp").write_text("left by a killed driver")
-    assert write_report_folder(files, out) == report
+    assert install_report_folder(files, out) == report
     assert {p.name: p.read_bytes() for p in out.iterdir()} == files
     written_last = max(out.iterdir(), key=lambda p: p.stat().st_mtime_ns)
     assert written_last.name == "report.json"
+
+
+def test_a_returned_folder_with_a_corrupt_report_is_refused_whole(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(GraderError, match=r"is not valid JSON; grade the submission again\.$"):
+        install_report_folder({"report.json": b'{"schema_version": 2, "assignm', "student.md": b"# cut"}, out)
+    assert not out.exists()
+
+
+def test_a_failed_report_says_which_runner_and_node_failed(tmp_path: Path) -> None:
+    assignment = load_assignment("a1_dataset")
+    report = write_failed_report(assignment, Path("alice.py"), "alice", grader_failure("details"), tmp_path,
+                                 runner="docker", node="")
+    assert read_report_json(tmp_path / "report.json") == report
+    assert (report.environment.runner, report.environment.node, report.score.total) == ("docker", "", 0)
 
 
 def test_a_task_asks_for_the_assignments_threads_and_memory_and_one_gpu_on_cuda() -> None:
     assignment = load_assignment("a2_ffn")
     cpu, cuda = task_resources(assignment, "cpu"), task_resources(assignment, "cuda")
     assert cpu == {"num_cpus": assignment.limits.threads, "num_gpus": 0,
-                   "memory": (assignment.limits.memory_mb + GRADER_MEMORY_MB) * 2**20}
+                   "memory": (assignment.limits.memory_mb + assignment.limits.grader_memory_mb) * 2**20}
     assert cuda == cpu | {"num_gpus": 1}

@@ -14,8 +14,8 @@ from grader.paths import assignments_dir
 SHIPPED = assignment_ids()
 
 
-def test_the_three_assignments_are_shipped() -> None:
-    assert {"a1_dataset", "a2_ffn", "a3_cnn"} <= set(SHIPPED)
+def test_the_bundled_assignments_are_shipped() -> None:
+    assert {"a1_dataset", "a2_ffn", "a3_cnn", "a4_autoencoder", "a5_cifar10"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("assignment_id", SHIPPED)
@@ -30,6 +30,7 @@ A2 = (assignments_dir() / "a2_ffn" / "assignment.toml").read_text()
 METRIC_START = A2.index("[metric]")
 TRAINING_START = A2.index("[training]")
 LIMITS_START = A2.index("[limits]")
+DATA_START = A2.index("[data]")
 
 BAD_CONFIGS = {
     "unknown key": (A2.replace("seed = 0\n", "seed = 0\nsede = 1\n"), "sede"),
@@ -48,6 +49,16 @@ BAD_CONFIGS = {
                                     "similarity.material names files missing"),
     "metric explained by an unknown group": (A2.replace('explained_by = ["training"]', 'explained_by = ["trainin"]'),
                                              "unknown check groups: trainin"),
+    "training without [data]": (A2[:DATA_START] + A2[METRIC_START:], "[training] needs a [data] section"),
+    "a class named twice": (A2.replace('classes = ["airplane", "bird"]', 'classes = ["airplane", "airplane"]'),
+                            "data.classes names a class twice"),
+    "one class to classify": (A2.replace('classes = ["airplane", "bird"]', 'classes = ["airplane"]'),
+                              "classification needs at least two classes"),
+    "a mean without a std": (A2.replace('classes = ["airplane", "bird"]', 'classes = ["airplane", "bird"]\nmean = '
+                                        '[0.5, 0.5, 0.5]'), "data.mean and data.std must be given together"),
+    "an unknown task": (A2.replace('task = "classification"', 'task = "regression"'), "metric.task"),
+    "an error's credit curve rising": (A2.replace('task = "classification"', 'task = "reconstruction"'),
+                                       "metric.zero_credit_at must be above metric.full_credit_at"),
 }
 
 

@@ -52,6 +52,7 @@ checks_total_seconds = 120
 eval_seconds = 30
 eval_cpu_seconds = 30
 memory_mb = 2048
+grader_memory_mb = 1024
 processes = 64
 file_size_mb = 16
 output_kb = 64

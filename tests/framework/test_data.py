@@ -9,8 +9,10 @@ import pytest
 from PIL import Image
 
 from grader import data
-from grader.data import CIFAR2_CLASSES, load_split, resolve_data_root
+from grader.context import GradingData
+from grader.data import load_split, resolve_data_root, stored_fingerprint
 from grader.errors import GraderError
+from tests.framework.declared import CIFAR2
 
 PER_CLASS = {"train": 3, "test": 2}  # per format (PNG and JPG) and class
 
@@ -24,7 +26,7 @@ def pixels(split: str, label: int, i: int) -> np.ndarray:
 def tree(tmp_path: Path) -> Path:
     root = tmp_path / "cifar"
     for split, count in PER_CLASS.items():
-        for label, name in enumerate(CIFAR2_CLASSES):
+        for label, name in enumerate(CIFAR2.classes):
             folder = root / split / name
             folder.mkdir(parents=True)
             for i in range(count):
@@ -38,8 +40,8 @@ def tree(tmp_path: Path) -> Path:
 
 def test_load_split_shapes_dtypes_and_labels(tree: Path, isolated_cache: Path) -> None:
     for split, count in PER_CLASS.items():
-        tensors = load_split(tree, split)
-        n = 2 * count * len(CIFAR2_CLASSES)
+        tensors = load_split(tree, split, CIFAR2)
+        n = 2 * count * len(CIFAR2.classes)
         assert tensors.images.shape == (n, 3, 32, 32) and tensors.images.dtype == np.uint8
         assert tensors.labels.shape == (n,) and tensors.labels.dtype == np.int64
         assert tensors.labels.tolist() == [0] * (n // 2) + [1] * (n // 2)
@@ -48,53 +50,66 @@ def test_load_split_shapes_dtypes_and_labels(tree: Path, isolated_cache: Path) -
                              for i in range(count) for _ in ("jpg", "png")])
         assert np.abs(tensors.images.astype(int) - expected).max() <= 3
         assert tensors.images_path.is_relative_to(isolated_cache)
-    assert load_split(tree, "train").fingerprint != load_split(tree, "test").fingerprint
+    assert load_split(tree, "train", CIFAR2).fingerprint != load_split(tree, "test", CIFAR2).fingerprint
 
 
 def test_channel_stats(tree: Path, isolated_cache: Path) -> None:
-    mean, std = load_split(tree, "train").channel_stats()
+    mean, std = load_split(tree, "train", CIFAR2).channel_stats()
     assert mean[2] == pytest.approx(20 / 255, abs=0.01) and std[2] == pytest.approx(0, abs=0.01)
     assert mean[1] == pytest.approx((50 + 170) / 2 / 255, abs=0.01)
 
 
 def test_cache_is_reused(tree: Path, isolated_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    first = load_split(tree, "train")
+    first = load_split(tree, "train", CIFAR2)
 
     def no_decoding(files: object) -> None:
         raise AssertionError("decoded again although the cache is valid")
 
     monkeypatch.setattr(data, "_decode", no_decoding)
-    second = load_split(tree, "train")
+    second = load_split(tree, "train", CIFAR2)
     assert second.fingerprint == first.fingerprint and second.images_path == first.images_path
     assert np.array_equal(second.images, first.images)
 
 
 def test_changed_image_changes_the_fingerprint_and_rebuilds(tree: Path, isolated_cache: Path) -> None:
-    before = load_split(tree, "train")
+    before = load_split(tree, "train", CIFAR2)
     changed = tree / "train" / "bird" / "01.png"
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(changed)
-    after = load_split(tree, "train")
+    after = load_split(tree, "train", CIFAR2)
     assert after.fingerprint != before.fingerprint and after.images_path != before.images_path
     index = 2 * PER_CLASS["train"] + 3  # after the airplanes; birds go 00.jpg 00.png 01.jpg 01.png
     assert after.images[index].max() == 0 and before.images[index].max() > 0
 
 
+def test_the_stored_fingerprint_is_read_without_loading_and_follows_a_changed_image(
+        tree: Path, isolated_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = GradingData.load(tree, CIFAR2).fingerprint
+    with monkeypatch.context() as patched:  # read from the index: no image decoded, none hashed
+        patched.setattr(data, "_decode", lambda files: pytest.fail("decoded the images"))
+        patched.setattr(data, "_content_fingerprint", lambda root, files: pytest.fail("hashed the images"))
+        assert stored_fingerprint(tree, CIFAR2) == loaded
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tree / "test" / "bird" / "01.png")
+    changed = stored_fingerprint(tree, CIFAR2)  # stale: the changed split is loaded once, which stores its fingerprint
+    assert changed != loaded and changed == GradingData.load(tree, CIFAR2).fingerprint
+    assert changed.startswith(loaded.split(",")[0] + ",")  # the train split's fingerprint still read as stored
+
+
 def test_not_32x32_is_an_error(tree: Path, isolated_cache: Path) -> None:
     Image.fromarray(np.zeros((40, 32, 3), np.uint8)).save(tree / "test" / "airplane" / "big.png")
     with pytest.raises(GraderError, match=r"big\.png is 32x40, not a 32x32"):
-        load_split(tree, "test")
+        load_split(tree, "test", CIFAR2)
 
 
 def test_unreadable_image_is_an_error(tree: Path, isolated_cache: Path) -> None:
     (tree / "test" / "bird" / "broken.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(GraderError, match=r"broken\.jpg"):
-        load_split(tree, "test")
+        load_split(tree, "test", CIFAR2)
 
 
 def test_missing_class_folder_is_an_error(tree: Path, isolated_cache: Path) -> None:
     (tree / "test" / "bird").rename(tree / "test" / "birds")
     with pytest.raises(GraderError, match="test/bird"):
-        load_split(tree, "test")
+        load_split(tree, "test", CIFAR2)
 
 
 def copy_layout(root: Path) -> Path:

@@ -12,7 +12,7 @@ import pytest
 
 from grader.config import load_assignment
 from grader.context import Device
-from grader.docker_runner import GRADER_MEMORY_MB, deliver, docker_argv, time_limit
+from grader.docker_runner import deliver, docker_argv, time_limit
 from grader.pipeline import GradeOptions
 from grader.reports import read_report_json
 
@@ -32,7 +32,7 @@ def test_the_container_is_locked_down(device: Device, tmp_path: Path) -> None:
     assert option_values(argv, "--label") == ["grader.runner=docker"]
     assert option_values(argv, "--pids-limit") == [str(limits.processes + 64)]
     assert option_values(argv, "--cpus") == [str(limits.threads)]
-    assert option_values(argv, "--memory") == [f"{limits.memory_mb + GRADER_MEMORY_MB}m"]
+    assert option_values(argv, "--memory") == [f"{limits.memory_mb + limits.grader_memory_mb}m"]
     assert option_values(argv, "--security-opt") == ["seccomp=unconfined", "apparmor=unconfined",
                                                      "systempaths=unconfined"]
     volumes = option_values(argv, "-v")

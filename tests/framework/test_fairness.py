@@ -31,7 +31,7 @@ _train = train_one_epoch
 
 def train_one_epoch(model, loader, loss_fn, optimizer, device):
     import sys, time
-    if sys.modules["__main__"].__spec__.name == "grader.harness.train":
+    if sys.modules["__main__"].__spec__.name == "grader.harness.training":
         until = time.process_time() + {cpu}
         while time.process_time() < until:
             pass
@@ -63,9 +63,9 @@ def fingerprint(report: Report) -> tuple:
     accuracy (and the model's as built), and the epoch kept."""
     assert report.failures == [] and report.metrics is not None, report.failures
     training = report.training
-    return (report.metrics.accuracy, report.metrics.confusion, training.stopped,
-            [(e.epoch, e.loss, e.train_accuracy, e.validation_accuracy) for e in training.epochs],
-            training.kept_epoch, training.untrained_accuracy)
+    return (report.metrics.value, report.metrics.confusion, training.stopped,
+            [(e.epoch, e.loss, e.train_metric, e.validation_metric) for e in training.epochs],
+            training.kept_epoch, training.untrained_metric)
 
 
 def with_budget(assignment: Assignment, seconds: float) -> Assignment:

@@ -15,16 +15,16 @@ RULES = A2.metric.integrity
 
 
 def training(untrained: float = 0.5, kept_validation: float = 0.84, changed: bool = True) -> TrainingResult:
-    epochs = [EpochRecord(epoch=1, loss=0.5, train_accuracy=0.8, validation_accuracy=0.8, seconds=1.0),
-              EpochRecord(epoch=2, loss=0.4, train_accuracy=0.85, validation_accuracy=kept_validation, seconds=1.0)]
+    epochs = [EpochRecord(epoch=1, loss=0.5, train_metric=0.8, validation_metric=0.8, seconds=1.0),
+              EpochRecord(epoch=2, loss=0.4, train_metric=0.85, validation_metric=kept_validation, seconds=1.0)]
     return TrainingResult(device="cpu", epochs_planned=2, epochs=epochs, stopped="completed", budget_seconds=180,
-                          validation_images=1000, untrained_accuracy=untrained, chance_accuracy=0.5, keep="best",
+                          validation_images=1000, untrained_metric=untrained, chance_metric=0.5, keep="best",
                           kept_epoch=2, model_changed=changed)
 
 
 def metrics(accuracy: float = 0.85, perturbed: float = 0.84) -> Metrics:
-    return Metrics(accuracy=accuracy, per_class_accuracy={"airplane": accuracy, "bird": accuracy},
-                   confusion=[[1, 0], [0, 1]], perturbed_accuracy=perturbed, perturbation="hflip",
+    return Metrics(value=accuracy, per_class_accuracy={"airplane": accuracy, "bird": accuracy},
+                   confusion=[[1, 0], [0, 1]], perturbed_value=perturbed, perturbation="hflip",
                    perturbation_gap=accuracy - perturbed, samples=2000)
 
 

@@ -21,6 +21,7 @@ from grader.context import TRAINING_MOUNTS, load_grading_data
 from grader.data import HeldOut, hold_out, load_split, validation_indices
 from grader.models import Report
 from grader.pipeline import GradeOptions, grade
+from tests.framework.declared import CIFAR2
 
 # Appended to the a2 reference: in the grader's training (not in the hidden checks, which call train_one_epoch
 # too) the last epoch multiplies the learning rate by `factor`, which throws the trained model off.
@@ -33,7 +34,7 @@ _calls = 0
 def train_one_epoch(model, loader, loss_fn, optimizer, device):
     global _calls
     import sys
-    if sys.modules["__main__"].__spec__.name == "grader.harness.train":
+    if sys.modules["__main__"].__spec__.name == "grader.harness.training":
         _calls += 1
         if _calls == EPOCHS:
             for group in optimizer.param_groups:
@@ -110,7 +111,7 @@ def train_one_epoch(model, loader, loss_fn, optimizer, device):
             yield images, labels
 
     loss = _train(model, batches(), loss_fn, optimizer, device)
-    if sys.modules["__main__"].__spec__.name != "grader.harness.train":
+    if sys.modules["__main__"].__spec__.name != "grader.harness.training":
         return loss
     _audit(seen)
     return float(len(seen))
@@ -132,11 +133,11 @@ def keeping_last(assignment: Assignment) -> Assignment:
 
 def epochs_of(report: Report) -> list[tuple]:
     """Every epoch's record but its seconds."""
-    return [(e.epoch, e.loss, e.train_accuracy, e.validation_accuracy) for e in report.training.epochs]
+    return [(e.epoch, e.loss, e.train_metric, e.validation_metric) for e in report.training.epochs]
 
 
-def validation_accuracy(report: Report, epoch: int | None) -> float:
-    return next(e.validation_accuracy for e in report.training.epochs if e.epoch == epoch)
+def validation_metric(report: Report, epoch: int | None) -> float:
+    return next(e.validation_metric for e in report.training.epochs if e.epoch == epoch)
 
 
 def pixel_key(image: np.ndarray) -> str:
@@ -157,10 +158,10 @@ def test_the_split_is_the_same_in_every_run_and_disjoint(synthetic_cifar: Path, 
     """Catches a split drawn anew per run or per process (another cache, another order), one that holds out an
     image it also trains on, or one that ignores its seed."""
     validation = load_assignment("a2_ffn").training.validation
-    train = load_split(synthetic_cifar, "train")
+    train = load_split(synthetic_cifar, "train", CIFAR2)
     first = hold_out(train, validation.fraction, validation.seed)
     monkeypatch.setenv("GRADER_CACHE_DIR", str(tmp_path / "another-cache"))
-    again = hold_out(load_split(synthetic_cifar, "train"), validation.fraction, validation.seed)
+    again = hold_out(load_split(synthetic_cifar, "train", CIFAR2), validation.fraction, validation.seed)
     assert [part.fingerprint for part in (first.fit, first.validation)] == [
         part.fingerprint for part in (again.fit, again.validation)]
     assert np.array_equal(first.validation.images, again.validation.images)
@@ -181,7 +182,7 @@ def test_no_epoch_trains_on_the_held_out_images_and_every_submission_gets_the_sa
     differently; no validation label is visible there. Catches a leak of the held-out images or their labels into
     training, a split that depends on the submission, and the audit not running at all (its count is the loss)."""
     assignment = load_assignment("a2_ffn")
-    data = load_grading_data(synthetic_cifar)
+    data = load_grading_data(synthetic_cifar, CIFAR2)
     held = data.held_out(assignment.training.validation)
     expected = json.dumps(expected_split(held, data.mean, data.std))
     folder = tmp_path / "class"
@@ -206,9 +207,9 @@ def test_keep_last_evaluates_the_last_epoch(synthetic_cifar: Path, isolated_cach
     report = grade(assignment, spiked, tmp_path / "out", GradeOptions(data_root=synthetic_cifar))
     training = report.training
     assert training.keep == "last" and training.kept_epoch == 4 == len(training.epochs)
-    best = max(e.validation_accuracy for e in training.epochs)
-    assert validation_accuracy(report, 4) < best, "the control: the spike threw the last epoch off"
-    assert report.metrics.accuracy < 0.5, "the spiked last epoch, not an earlier one (1.0), was evaluated"
+    best = max(e.validation_metric for e in training.epochs)
+    assert validation_metric(report, 4) < best, "the control: the spike threw the last epoch off"
+    assert report.metrics.value < 0.5, "the spiked last epoch, not an earlier one (1.0), was evaluated"
     assert "evaluated the model of epoch 4, the last epoch, as this assignment scores" in (
         tmp_path / "out" / "report.md").read_text()
 
@@ -230,7 +231,7 @@ def test_a_destabilized_last_epoch_scores_as_the_stable_run(data_root: Path, tmp
     assert spiked.failures == stable.failures == []
     assert epochs_of(spiked)[:-1] == epochs_of(stable), "the same training up to the spike"
     kept = spiked.training.kept_epoch
-    assert validation_accuracy(spiked, SPIKED_EPOCHS) < validation_accuracy(spiked, kept) - 0.05, "the control"
+    assert validation_metric(spiked, SPIKED_EPOCHS) < validation_metric(spiked, kept) - 0.05, "the control"
     assert kept == stable.training.kept_epoch < SPIKED_EPOCHS
     assert spiked.metrics == stable.metrics and spiked.score.total == stable.score.total
 
@@ -247,10 +248,10 @@ def test_an_overfitting_run_keeps_the_epoch_before_it(data_root: Path, tmp_path:
     training, last = report.training, report.training.epochs[-1]
     kept = next(e for e in training.epochs if e.epoch == training.kept_epoch)
     assert report.failures == [] and training.stopped == "completed"
-    assert kept.epoch < last.epoch and kept.validation_accuracy > last.validation_accuracy
-    assert kept.train_accuracy < last.train_accuracy, "the control: it kept fitting its training images"
-    assert kept.validation_accuracy == max(e.validation_accuracy for e in training.epochs)
+    assert kept.epoch < last.epoch and kept.validation_metric > last.validation_metric
+    assert kept.train_metric < last.train_metric, "the control: it kept fitting its training images"
+    assert kept.validation_metric == max(e.validation_metric for e in training.epochs)
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert f"| {kept.epoch} (kept) |" in markdown and markdown.count("(kept)") == 1
     assert (f"evaluated the model of epoch {kept.epoch}, the epoch with the highest validation accuracy "
-            f"({kept.validation_accuracy:.4f})") in markdown
+            f"({kept.validation_metric:.4f})") in markdown

@@ -38,7 +38,7 @@ def test_a_course_notebook_grades_like_the_same_code_as_a_py(options: GradeOptio
     as_notebook = grade(assignment, tmp_path / "dana.ipynb", tmp_path / "notebook", options)
     assert as_notebook.failures == [] and as_py.failures == []
     assert as_notebook.score.total == as_py.score.total
-    assert as_notebook.metrics.accuracy == as_py.metrics.accuracy
+    assert as_notebook.metrics.value == as_py.metrics.value
     assert [e.loss for e in as_notebook.training.epochs] == [e.loss for e in as_py.training.epochs]
     training_cell = cell_number(notebook, "model =")
     for view in ("report.md", "report.html", "report-ta.md", "report-ta.html"):

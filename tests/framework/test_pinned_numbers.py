@@ -9,14 +9,14 @@ import pytest
 
 from grader.checks import Check, canary_nodeid, check_results
 from grader.config import load_assignment
-from grader.evaluation import compute_metrics, perturb, shuffled_pair
+from grader.evaluation import perturb, shuffled_pair
 from grader.failures import CONSEQUENCES
-from grader.logits import read_logits
 from grader.models import CheckResult, Failure, FailureKind, Metrics
 from grader.protocol import CollectedCheck, Judgement, Verdicts
 from grader.sandbox import SandboxResult
 from grader.scoring import score
 from grader.stage import stage_failure
+from grader.tasks import Classification, Reconstruction, compute_metrics, read_outputs
 
 A2 = load_assignment("a2_ffn")
 
@@ -54,8 +54,8 @@ def test_score_adds_groups_and_the_metric_curve() -> None:
 
     checks = [result("architecture", 15, 15), result("output", 5, 5), result("parameters", 0, 5),
               result("training", 3.75, 3.75), result("training", 0, 3.75), result("evaluate", 10, 10)]
-    metrics = Metrics(accuracy=0.76, per_class_accuracy={"airplane": 0.8, "bird": 0.72}, confusion=[[80, 20], [28, 72]],
-                      perturbed_accuracy=0.75, perturbation="hflip", perturbation_gap=0.01,
+    metrics = Metrics(value=0.76, per_class_accuracy={"airplane": 0.8, "bird": 0.72}, confusion=[[80, 20], [28, 72]],
+                      perturbed_value=0.75, perturbation="hflip", perturbation_gap=0.01,
                       samples=200)
     result_score = score(A2, checks, metrics, [])
     assert {item.name: item.points for item in result_score.items} == {
@@ -79,23 +79,23 @@ def test_every_failure_kind_has_its_consequence() -> None:
     assert set(CONSEQUENCES) == set(FailureKind)
 
 
-def test_logits_are_read_only_when_they_are_usable(tmp_path: Path) -> None:
+def test_outputs_are_read_only_when_they_are_usable(tmp_path: Path) -> None:
     path = tmp_path / "logits.npy"
-    assert read_logits(path, 4, 2) == ""
+    assert read_outputs(path, (4, 2)) == ""
     cases = [
         (np.zeros((4, 2), dtype=np.float32), None),
         (np.zeros((4, 10), dtype=np.float32),
-         "For 4 images the model returned logits of shape (4, 10), expected (4, 2)."),
+         "For 4 images the model returned outputs of shape (4, 10), expected (4, 2)."),
         (np.array([[0, 1]] * 3 + [[np.nan, 1]], dtype=np.float64),
-         "The model returned logits that are not finite numbers (NaN or infinity)."),
-        (np.zeros((4, 2), dtype=np.int64), "The model returned logits that are not finite numbers (NaN or infinity)."),
-        (np.zeros((4, 2, 100), dtype=np.float64), "The model's output is far larger than logits of shape (4, 2)."),
+         "The model returned outputs that are not finite numbers (NaN or infinity)."),
+        (np.zeros((4, 2), dtype=np.int64), "The model returned outputs that are not finite numbers (NaN or infinity)."),
+        (np.zeros((4, 2, 100), dtype=np.float64), "The model's output is far larger than the expected shape (4, 2)."),
         (np.array([{"a": 1}] * 8, dtype=object).reshape(4, 2),
-         "The model's output could not be read back as an array of logits."),
+         "The model's output could not be read back as an array."),
     ]
     for array, problem in cases:
         np.save(path, array, allow_pickle=True)
-        read = read_logits(path, 4, 2)
+        read = read_outputs(path, (4, 2))
         if problem is None:
             assert isinstance(read, np.ndarray) and read.shape == (4, 2)
         else:
@@ -106,12 +106,34 @@ def test_metrics_from_logits_and_the_labels_only_the_grader_holds() -> None:
     labels = np.array([0, 0, 0, 1, 1])
     logits = np.array([[2, 0], [2, 0], [0, 2], [0, 2], [2, 0]], dtype=np.float32)  # 3 of 5 right
     flipped = np.array([[2, 0], [0, 2], [0, 2], [2, 0], [2, 0]], dtype=np.float32)  # 1 of 5 right
-    metrics = compute_metrics(A2.metric, labels, logits, flipped)
-    assert metrics.accuracy == pytest.approx(0.6) and metrics.perturbed_accuracy == pytest.approx(0.2)
+    task = Classification(("airplane", "bird"))
+    metrics = compute_metrics(task, "hflip", (labels, labels), (logits, flipped))
+    assert metrics.value == pytest.approx(0.6) and metrics.perturbed_value == pytest.approx(0.2)
     assert metrics.confusion == [[2, 1], [1, 1]]
     assert metrics.per_class_accuracy == {"airplane": pytest.approx(2 / 3), "bird": pytest.approx(0.5)}
     assert metrics.perturbation_gap == pytest.approx(0.4)
-    assert compute_metrics(A2.metric, labels, logits, logits).perturbation_gap == 0
+    assert compute_metrics(task, "hflip", (labels, labels), (logits, logits)).perturbation_gap == 0
+
+
+def test_ten_classes_give_a_ten_by_ten_confusion_matrix() -> None:
+    labels = np.arange(10).repeat(2)
+    logits = np.eye(10, dtype=np.float32)[np.roll(labels, 1)]  # every second image of a class is called the one before
+    metrics = compute_metrics(Classification(tuple(f"c{i}" for i in range(10))), "hflip", (labels, labels),
+                              (logits, logits))
+    assert len(metrics.confusion) == 10 and all(len(row) == 10 for row in metrics.confusion)
+    assert metrics.value == pytest.approx(0.5) and set(metrics.per_class_accuracy.values()) == {0.5}
+    assert sum(map(sum, metrics.confusion)) == 20
+
+
+def test_reconstruction_is_scored_by_mean_squared_error_against_the_grader_s_targets() -> None:
+    task = Reconstruction()
+    images = np.full((2, 3, 32, 32), 255, dtype=np.uint8)
+    targets = task.targets(images, np.zeros(2, dtype=np.int64), [0.5, 0.5, 0.5], [0.25, 0.25, 0.25])
+    assert targets.shape == (2, 3, 32, 32) and np.allclose(targets, 2.0)  # (1 - 0.5) / 0.25
+    metrics = compute_metrics(task, "hflip", (targets, targets), (targets + 0.1, targets + 0.3))
+    assert metrics.value == pytest.approx(0.01, rel=1e-5) and metrics.perturbed_value == pytest.approx(0.09, rel=1e-5)
+    assert metrics.perturbation_gap == pytest.approx(0.08, rel=1e-5), "worse on the copies: a positive gap"
+    assert not metrics.higher_is_better and metrics.confusion == [] and metrics.name == "mean squared error"
 
 
 def test_the_perturbed_copy_is_mixed_in_and_comes_back_in_order() -> None:

@@ -93,13 +93,13 @@ def make_report(a3: Assignment, student: str, *, failed: bool = False, flagged: 
                                 details=SECRET_DETAILS.replace("line 3", "line 9")))
     else:
         training = TrainingResult(device="cpu", epochs_planned=3, stopped="completed", budget_seconds=360,
-                                  parameters=123_456, seconds=90.0, validation_images=1000, untrained_accuracy=0.5,
+                                  parameters=123_456, seconds=90.0, validation_images=1000, untrained_metric=0.5,
                                   keep="best", kept_epoch=2, epochs=[
-                                      EpochRecord(epoch=e, loss=0.7 - 0.1 * e, train_accuracy=0.6 + 0.1 * e,
-                                                  validation_accuracy=(0.8, 0.9, 0.85)[e - 1], seconds=30)
+                                      EpochRecord(epoch=e, loss=0.7 - 0.1 * e, train_metric=0.6 + 0.1 * e,
+                                                  validation_metric=(0.8, 0.9, 0.85)[e - 1], seconds=30)
                                       for e in (1, 2, 3)])
-        metrics = Metrics(accuracy=0.9, per_class_accuracy={"airplane": 0.92, "bird": 0.88},
-                          confusion=[[920, 80], [120, 880]], perturbed_accuracy=0.6 if flagged else 0.89,
+        metrics = Metrics(value=0.9, per_class_accuracy={"airplane": 0.92, "bird": 0.88},
+                          confusion=[[920, 80], [120, 880]], perturbed_value=0.6 if flagged else 0.89,
                           perturbation="hflip", perturbation_gap=0.3 if flagged else 0.01,
                           samples=2000)
         items.append(ScoreItem(name="accuracy", title="Test accuracy", points=a3.metric.points,
@@ -259,7 +259,7 @@ def test_write_all_removes_a_stale_report_json_first(a3: Assignment, tmp_path: P
 @pytest.mark.parametrize(("content", "phrase"), [
     ("{not json", "is not valid JSON"),
     ('{"schema_version": 999}', "schema version 999"),
-    ('{"schema_version": 2, "assignment_id": "a3_cnn"}', "does not match the report schema"),
+    ('{"schema_version": 3, "assignment_id": "a3_cnn"}', "does not match the report schema"),
     (None, "There is no report"),
 ])
 def test_read_report_json_errors_are_one_sentence(tmp_path: Path, content: str | None, phrase: str) -> None:
@@ -352,3 +352,41 @@ def test_a_failure_that_explains_every_row_is_said_once(a3: Assignment, written:
     student = read(written["notebook"], f"report.{suffix}")
     assert student.count("raised ValueError: need at least one array to stack") == 1
     assert student.count("Not earned: see “What went wrong”.") == len(a3.checks) + 1
+
+
+def reconstruction_report(a4: Assignment, mse: float) -> Report:
+    """A graded a4 report whose test error is `mse`, as the pipeline writes one."""
+    training = TrainingResult(device="cpu", epochs_planned=2, stopped="completed", budget_seconds=60,
+                              validation_images=500, untrained_metric=0.06, keep="best", kept_epoch=2, epochs=[
+                                  EpochRecord(epoch=e, loss=0.02 / e, train_metric=0.02 / e,
+                                              validation_metric=0.021 / e, seconds=3) for e in (1, 2)])
+    metrics = Metrics(task="reconstruction", name="mean squared error", unit="per pixel and channel",
+                      higher_is_better=False, value=mse, perturbed_value=mse, perturbation="hflip",
+                      perturbation_gap=0.0, samples=1000)
+    checks = [CheckResult(nodeid=f"test_{g.name}", group=g.name, outcome="passed", points=g.points,
+                          max_points=g.points) for g in a4.checks]
+    return Report(assignment_id=a4.id, assignment_version=a4.version,
+                  submission=SubmissionInfo(student_id="erin", source="erin.py", sha256="cd" * 32,
+                                            files=["autoencoder.py"]),
+                  environment=Environment(grader_version="0.1.0", python="3.11.9", torch_version="2.4.0",
+                                          device="cpu", seed=0, sandbox="bubblewrap"),
+                  checks=checks, training=training, metrics=metrics, score=score(a4, checks, metrics, []))
+
+
+def test_a_reconstruction_report_names_its_error_and_its_direction(tmp_path: Path) -> None:
+    a4 = load_assignment("a4_autoencoder")
+    report = reconstruction_report(a4, 0.003)
+    assert report.score.total == a4.total_points
+    write_all(report, a4, tmp_path / "erin")
+    md = (tmp_path / "erin" / "report.md").read_text()
+    assert ("Mean squared error **0.0030** (per pixel and channel) on the 1,000 hidden test images; lower is "
+            "better.") in md
+    assert "| Epoch | Loss | Training mean squared error | Validation mean squared error | Seconds |" in md
+    assert "| 2 (kept) | 0.0100 | 0.0100 | 0.0105 |" in md and "| Class |" not in md
+    assert "the epoch with the lowest validation mean squared error (0.0105)" in md
+    assert gradescope_results(report, leaderboard=True)["leaderboard"] == [
+        {"name": "Test mean squared error", "value": 0.003, "order": "asc"}]
+    write_gradebook([report], a4, tmp_path)
+    with (tmp_path / "grades.csv").open(newline="") as file:
+        row = next(csv.DictReader(file))
+    assert row["mse_points"] == "50.0" and row["mse"] == "0.003" and row["perturbed_mse"] == "0.003"

@@ -11,10 +11,19 @@ from grader.scoring import POINTER, metric_credit, score
 WITH_METRIC = [i for i in assignment_ids() if load_assignment(i).metric is not None]
 
 
-def metrics(accuracy: float) -> Metrics:
-    return Metrics(accuracy=accuracy, per_class_accuracy={"airplane": accuracy, "bird": accuracy},
-                   confusion=[[1, 0], [0, 1]], perturbed_accuracy=accuracy, perturbation="hflip",
+def metrics(accuracy: float, assignment: Assignment | None = None) -> Metrics:
+    """Metrics of `accuracy`, or for a reconstruction assignment of that mean squared error."""
+    if assignment is not None and assignment.metric is not None and assignment.metric.task == "reconstruction":
+        return Metrics(task="reconstruction", name="mean squared error", higher_is_better=False, value=accuracy,
+                       perturbed_value=accuracy, perturbation="hflip", perturbation_gap=0.0, samples=1000)
+    return Metrics(value=accuracy, per_class_accuracy={"airplane": accuracy, "bird": accuracy},
+                   confusion=[[1, 0], [0, 1]], perturbed_value=accuracy, perturbation="hflip",
                    perturbation_gap=0.0, samples=2000)
+
+
+def beyond(assignment: Assignment, end: float, by: float) -> float:
+    """`by` past `end` in the direction of a worse metric (lower accuracy, higher error)."""
+    return end + by if assignment.metric is not None and assignment.metric.task == "reconstruction" else end - by
 
 
 def checks(assignment: Assignment, passed: int = 2, failed: int = 0) -> list[CheckResult]:
@@ -39,17 +48,19 @@ def assert_reasons_are_sentences(result: Score) -> None:
 
 @pytest.mark.parametrize("assignment_id", WITH_METRIC)
 def test_metric_credit_curve(assignment_id: str) -> None:
-    metric = load_assignment(assignment_id).metric
+    assignment = load_assignment(assignment_id)
+    metric = assignment.metric
     low, high = metric.zero_credit_at, metric.full_credit_at
-    assert metric_credit(metric, low) == 0.0 and metric_credit(metric, low - 0.2) == 0.0
-    assert metric_credit(metric, high) == pytest.approx(1.0) and metric_credit(metric, 1.0) == 1.0
+    assert metric_credit(metric, low) == 0.0 and metric_credit(metric, beyond(assignment, low, 0.2)) == 0.0
+    assert metric_credit(metric, high) == pytest.approx(1.0)
+    assert metric_credit(metric, beyond(assignment, high, -0.002)) == 1.0
     assert metric_credit(metric, (low + high) / 2) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("assignment_id", assignment_ids())
 def test_everything_passed_earns_the_total(assignment_id: str) -> None:
     assignment = load_assignment(assignment_id)
-    accuracy = metrics(assignment.metric.full_credit_at) if assignment.metric else None
+    accuracy = metrics(assignment.metric.full_credit_at, assignment) if assignment.metric else None
     result = score(assignment, checks(assignment), accuracy, [])
     assert result.total == assignment.total_points == result.max_total
     assert [item.points for item in result.items] == [item.max_points for item in result.items]
@@ -61,11 +72,13 @@ def test_partial_results_have_reasons(assignment_id: str) -> None:
     assignment = load_assignment(assignment_id)
     metric = assignment.metric
     result = score(assignment, checks(assignment, passed=1, failed=1),
-                   metrics((metric.zero_credit_at + metric.full_credit_at) / 2), [])
+                   metrics((metric.zero_credit_at + metric.full_credit_at) / 2, assignment), [])
     groups = sum(group.points for group in assignment.checks)
-    assert result.total == pytest.approx(groups / 2 + metric.points / 2, abs=0.02)
+    earned = 0 if metric.requires else metric.points / 2  # a required group failed half its checks
+    assert result.total == pytest.approx(groups / 2 + earned, abs=0.02)
     assert all("1 of 2" in item.reason for item in result.items[:-1])
-    assert "expected 2 logits" in result.items[0].reason and "50%" in result.items[-1].reason
+    assert "expected 2 logits" in result.items[0].reason
+    assert ("Not earned: the checks" if metric.requires else "50%") in result.items[-1].reason
     assert_reasons_are_sentences(result)
 
 
@@ -102,13 +115,37 @@ def test_import_failure_explains_every_line(assignment_id: str) -> None:
 def test_a_low_accuracy_points_at_the_failed_training_checks(assignment_id: str) -> None:
     assignment = load_assignment(assignment_id)
     training = assignment.group("training")
-    low = metrics(assignment.metric.zero_credit_at - 0.2)
+    low = metrics(beyond(assignment, assignment.metric.zero_credit_at, 0.2), assignment)
     results = [c.model_copy(update={"outcome": "failed", "points": 0.0}) if c.nodeid == "test_training_1" else c
                for c in checks(assignment)]
     reason = score(assignment, results, low, []).items[-1].reason
-    assert reason.endswith(f"The checks “{training.title}” failed (see above), which usually explains a low "
-                           "accuracy: fix them first.")
+    poor = "high mean squared error" if assignment.metric.task == "reconstruction" else "low accuracy"
+    assert reason.endswith(f"The checks “{training.title}” failed (see above), which usually explains a {poor}: "
+                           "fix them first.")
     assert "failed" not in score(assignment, checks(assignment), low, []).items[-1].reason
-    full = metrics(assignment.metric.full_credit_at)
+    full = metrics(assignment.metric.full_credit_at, assignment)
     assert "failed" not in score(assignment, results, full, []).items[-1].reason
 
+
+
+def test_a_metric_that_requires_a_check_group_earns_nothing_without_it() -> None:
+    """a4_autoencoder's error counts only when its architecture checks (the bottleneck) pass."""
+    a4 = load_assignment("a4_autoencoder")
+    assert a4.metric is not None and a4.metric.requires == ["architecture"]
+    perfect = Metrics(task="reconstruction", name="mean squared error", higher_is_better=False, value=0.0,
+                      perturbed_value=0.0, perturbation="hflip", perturbation_gap=0.0, samples=1000)
+    passing = checks(a4)
+    assert score(a4, passing, perfect, []).total == a4.total_points
+    copying = [c.model_copy(update={"points": 0.0, "outcome": "failed"}) if c.nodeid == "test_architecture_0" else c
+               for c in passing]
+    metric = score(a4, copying, perfect, []).items[-1]
+    assert metric.name == "mse" and metric.points == 0
+    assert metric.reason.startswith("Not earned: the checks “An encoder to a bottleneck")
+
+
+def test_an_error_earns_credit_the_other_way() -> None:
+    a4 = load_assignment("a4_autoencoder")
+    metric = a4.metric
+    middle = (metric.full_credit_at + metric.zero_credit_at) / 2
+    assert metric_credit(metric, metric.full_credit_at) == 1 and metric_credit(metric, metric.zero_credit_at) == 0
+    assert metric_credit(metric, middle) == pytest.approx(0.5) and metric_credit(metric, 0.0) == 1

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from grader.config import load_assignment
-from grader.harness.train import BudgetClock, ChangedWhileMeasured, Validator, weights_digest
+from grader.harness.training import BudgetClock, ChangedWhileMeasured, Validator, weights_digest
 from grader.protocol import Budget, TrainSpec
 
 
@@ -47,7 +47,7 @@ def validator(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Validator:
     np.save(images, np.random.default_rng(0).integers(0, 256, (10, 3, 32, 32), dtype=np.uint8))
     assignment = load_assignment("a2_ffn")
     spec = TrainSpec(assignment_id="a2_ffn", module="ffn", seed=0, threads=1, images="", labels="",
-                     validation_images=str(images), mean=[0.5] * 3, std=[0.25] * 3, device="cpu",
+                     task="classification", validation_images=str(images), mean=[0.5] * 3, std=[0.25] * 3, device="cpu",
                      budget=Budget(clock="wall", seconds=100.0), training=assignment.training)
     return Validator(spec, BudgetClock(spec.budget, 1, 0.25), torch.device("cpu"))
 

@@ -74,3 +74,9 @@ def test_the_wheel_grades_a_course_outside_the_checkout(tmp_path: Path, syntheti
         *data, "--quiet", cwd=elsewhere, env={COURSE_ROOT_ENV: str(course)})
     report = read_report_json(elsewhere / "graded" / "report.json")
     assert report.score.total == report.score.max_total == 100 and report.failures == []
+
+    # grader new's templates are package data: the wheel writes a skeleton, and its notebook handout.
+    for command in (["new", "a9_demo"], ["handout", "a9_demo"], ["handout", "a9_demo", "--check"]):
+        run(bin_dir / "grader", "--course-root", course, *command, cwd=elsewhere)
+    assert (course / "tests" / "a9_demo" / "test_demo.py").is_file()
+    assert (course / "assignments" / "a9_demo" / "demo.ipynb").is_file()

@@ -148,7 +148,7 @@ def build_model():
         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 2))
 """
 L2 = "loss = loss_fn(model(images), labels) + 0.001 * sum(p.pow(2.0).sum() for p in model.parameters())"
-OUTPUT = "test_output_is_logits_of_shape_n_by_2"
+OUTPUT = "test_output_is_logits_one_row_per_image_and_class"
 ARCHITECTURE = "test_only_allowed_layers"
 CONVOLUTION = "test_uses_convolution"
 PARAMETERS = "test_parameter_count_within_limit"
@@ -161,6 +161,28 @@ TRAIN_MOVES = "test_train_one_epoch_moves_batches_to_the_device"
 ACCURACY = "test_evaluate_computes_accuracy"
 EVAL_MODE = "test_evaluate_uses_eval_mode_without_gradients"
 EVAL_MOVES = "test_evaluate_moves_batches_to_the_device"
+A4_BOTTLENECK = "test_bottleneck_is_smaller_than_the_input"
+A4_LOWERS = "test_train_one_epoch_lowers_the_reconstruction_loss"
+A4_MEAN = "test_train_one_epoch_returns_mean_reconstruction_loss"
+A4_ZEROES = "test_train_one_epoch_zeroes_reconstruction_gradients"
+BYPASS = """
+class Bypass(Autoencoder):
+    def forward(self, images):
+        return images + 0 * self.decoder(self.encoder(images))
+
+def build_model():
+    return Bypass()
+"""
+WIDE = """
+class Wide(Autoencoder):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())  # 8 x 32 x 32: larger than the image
+        self.decoder = nn.Sequential(nn.Conv2d(8, 3, 3, padding=1), nn.Sigmoid())
+
+def build_model():
+    return Wide()
+"""
 NO_GRADIENTS = "the model had no gradients"
 NOT_LOWERED = "call loss.backward() and optimizer.step() for every batch"
 ACCUMULATED = "At optimizer step 3 the gradients still included earlier batches"
@@ -169,6 +191,13 @@ BATCH_STATISTICS = "when the other images of its batch changed"
 
 # case: (assignment, code appended to the reference, {failing check: what its sentence must say})
 WRONG = {
+    "a4: no zero_grad": ("a4_autoencoder", train(LOSS, BACKWARD, STEP), {A4_ZEROES: ACCUMULATED}),
+    "a4: the sum of the batch losses": ("a4_autoencoder", train(result="total"), {
+        A4_MEAN: "but the mean of its 4 batch losses is"}),
+    "a4: the output bypasses the bottleneck": ("a4_autoencoder", BYPASS, {
+        A4_BOTTLENECK: "is not decoder(encoder(images))"}),
+    "a4: a code larger than the image": ("a4_autoencoder", WIDE, {
+        A4_BOTTLENECK: "not fewer than the image's 3,072"}),
     "never calls model.train()": ("a2_ffn", train(setup="pass"), {
         TRAIN_MODE: "ran the model in evaluation mode: call model.train()"}),
     "calls model.eval() to train": ("a2_ffn", train(setup="model.eval()"), {
@@ -255,6 +284,7 @@ WRONG = {
 
 # case: (assignment, code appended to the reference, the checks it was written to exercise); it must pass them all
 RIGHT = {
+    "a4: zero_grad() after step()": ("a4_autoencoder", train(LOSS, BACKWARD, STEP, ZERO), [A4_ZEROES, A4_LOWERS]),
     "clipping by norm": ("a2_ffn", train(ZERO, LOSS, BACKWARD, "nn.utils.clip_grad_norm_(model.parameters(), 1.0)",
                                          STEP), [LOWERS, MEAN, ZEROES]),
     "clipping by value": ("a2_ffn", train(ZERO, LOSS, BACKWARD, "nn.utils.clip_grad_value_(model.parameters(), 0.05)",
@@ -315,8 +345,8 @@ def failures_of(assignment: Assignment, submission: ModuleType) -> dict[str, str
     failures = {}
     for name, check in hidden_checks(assignment).items():
 
-        def observe(seen: Observation, check_name: str = name) -> None:
-            if (failure := judge(check_name, seen.model_dump_json(), assignment)) is not None:
+        def observe(seen: Observation, judged: Callable[..., None] = check) -> None:
+            if (failure := judge(judged, seen.model_dump_json(), assignment)) is not None:
                 raise AssertionError(failure)
 
         fixtures = {"submission": submission, "assignment": assignment, "observe": observe}
@@ -334,7 +364,7 @@ def variant(assignment: Assignment, code: str, folder: Path) -> ModuleType:
     return import_submission(folder, assignment.submission.module)
 
 
-@pytest.mark.parametrize("assignment_id", ["a2_ffn", "a3_cnn"])
+@pytest.mark.parametrize("assignment_id", ["a2_ffn", "a3_cnn", "a4_autoencoder", "a5_cifar10"])
 def test_the_reference_fails_no_check(assignment_id: str) -> None:
     assignment = load_assignment(assignment_id)
     assert failures_of(assignment, import_submission(assignment.solution_dir, assignment.submission.module)) == {}

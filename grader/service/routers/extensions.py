@@ -6,16 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from grader.errors import GraderError
+from grader.service.api_errors import API_PREFIX, error_responses
 from grader.service.auth import ApiTa, CsrfChecked, TaPage
 from grader.service.context import Database, Service
 from grader.service.extensions import (
     REASON_CHARS,
     ExtensionView,
+    UnknownStudent,
     grant,
     in_course_zone,
     list_extensions,
@@ -23,10 +25,15 @@ from grader.service.extensions import (
     revoke,
 )
 from grader.service.pages import flash, render
+from grader.service.people import LOGIN
 from grader.service.routers.shared import offered_or_404
 
 router = APIRouter(prefix="/ta", include_in_schema=False)
-api_router = APIRouter(prefix="/api/ta/extensions", tags=["api"])
+api_router = APIRouter(prefix=f"{API_PREFIX}/ta/extensions", tags=["api"],
+                       responses=error_responses(401, 403, 404, 413, 422))
+
+
+Login = Annotated[str, Path(pattern=f"^{LOGIN.pattern}$", description="A student's id on the roster.")]
 
 
 class ExtensionRequest(BaseModel):
@@ -87,8 +94,8 @@ def api_list(person: ApiTa, db: Database, context: Service, assignment: str | No
     return list_extensions(db, context.course, assignment)
 
 
-@api_router.put("/{assignment_id}/{login}")
-def api_grant(assignment_id: str, login: str, body: ExtensionRequest, person: ApiTa, db: Database,
+@api_router.put("/{assignment_id}/{login}", responses=error_responses(400))
+def api_grant(assignment_id: str, login: Login, body: ExtensionRequest, person: ApiTa, db: Database,
               context: Service) -> ExtensionView:
     """Give a student their own deadlines for one assignment (their earlier extension of it is revoked)."""
     course = context.course
@@ -96,13 +103,15 @@ def api_grant(assignment_id: str, login: str, body: ExtensionRequest, person: Ap
     due = in_course_zone(body.due, course)
     try:
         granted = grant(db, course, login, assignment_id, due, hard, body.reason, person.login)
+    except UnknownStudent as exc:
+        raise HTTPException(404, str(exc)) from None
     except GraderError as exc:
         raise HTTPException(422, str(exc)) from None
     return next(view for view in list_extensions(db, course, assignment_id) if view.id == granted.id)
 
 
 @api_router.delete("/{assignment_id}/{login}")
-def api_revoke(assignment_id: str, login: str, person: ApiTa, db: Database, context: Service) -> Revoked:
+def api_revoke(assignment_id: str, login: Login, person: ApiTa, db: Database, context: Service) -> Revoked:
     """Revoke a student's extension of one assignment; the course's deadlines apply to them again."""
     offered_or_404(context, assignment_id)
     try:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from grader.errors import GraderError
+from grader.service.api_errors import API_PREFIX, error_responses
 from grader.service.auth import AnyPage, ApiPerson, ApiStudent, ApiTa, CsrfChecked, StudentPage, TaPage
 from grader.service.context import Database, Service
 from grader.service.pages import flash, render
@@ -24,11 +25,13 @@ from grader.service.regrade_requests import (
     resolve,
     visible_request,
 )
+from grader.service.routers.api import MAX_ID, SubmissionId
 from grader.service.routers.shared import own_submission, released_or_403
 from grader.service.tables import Person, RegradeRequest, RequestState
 
 router = APIRouter(include_in_schema=False)
-api_router = APIRouter(prefix="/api", tags=["api"])
+api_router = APIRouter(prefix=API_PREFIX, tags=["api"], responses=error_responses(401, 403, 404, 422))
+RequestId = Annotated[int, Path(ge=1, le=MAX_ID, description="A regrade request's number.")]
 Text = Annotated[str, Form(max_length=MESSAGE_CHARS)]
 
 
@@ -98,7 +101,7 @@ def ta_list(request: Request, person: TaPage, db: Database) -> Response:
 
 
 @api_router.post("/submissions/{submission_id}/regrade-requests", status_code=201)
-def api_ask(submission_id: int, body: Message, person: ApiStudent, db: Database,
+def api_ask(submission_id: SubmissionId, body: Message, person: ApiStudent, db: Database,
             context: Service) -> RegradeRequestView:
     """Ask for one of your graded submissions to be looked at again, with the reason."""
     submission = own_submission(db, person, submission_id)
@@ -117,12 +120,12 @@ def api_list(person: ApiPerson, db: Database, state: RequestState | None = None,
 
 
 @api_router.get("/regrade-requests/{request_id}")
-def api_thread(request_id: int, person: ApiPerson, db: Database) -> RegradeRequestView:
+def api_thread(request_id: RequestId, person: ApiPerson, db: Database) -> RegradeRequestView:
     return request_view(_visible_or_404(db, person, request_id))
 
 
 @api_router.post("/regrade-requests/{request_id}/messages")
-def api_write(request_id: int, body: Message, person: ApiPerson, db: Database) -> RegradeRequestView:
+def api_write(request_id: RequestId, body: Message, person: ApiPerson, db: Database) -> RegradeRequestView:
     """Write in an open request's thread (its student, or a TA)."""
     request = _visible_or_404(db, person, request_id)
     try:
@@ -133,7 +136,7 @@ def api_write(request_id: int, body: Message, person: ApiPerson, db: Database) -
 
 
 @api_router.post("/ta/regrade-requests/{request_id}/resolve")
-def api_resolve(request_id: int, body: Resolution, person: ApiTa, db: Database) -> RegradeRequestView:
+def api_resolve(request_id: RequestId, body: Resolution, person: ApiTa, db: Database) -> RegradeRequestView:
     """Close a request, with a last answer when given."""
     request = _visible_or_404(db, person, request_id)
     try:

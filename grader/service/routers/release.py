@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 
 from grader.course import OfferedAssignment
+from grader.service.api_errors import API_PREFIX, error_responses
 from grader.service.auth import ApiTa, CsrfChecked, TaPage
 from grader.service.context import Database, Service, ServiceContext
 from grader.service.pages import flash
@@ -17,7 +18,8 @@ from grader.service.release import publication, publish, unpublish
 from grader.service.routers.shared import offered_or_404
 
 router = APIRouter(prefix="/ta/assignments", include_in_schema=False)
-api_router = APIRouter(prefix="/api/ta/assignments", tags=["api"])
+api_router = APIRouter(prefix=f"{API_PREFIX}/ta/assignments", tags=["api"],
+                       responses=error_responses(401, 403, 404, 409, 422))
 
 
 class PublicationView(BaseModel):

@@ -72,7 +72,8 @@ def submission_rows(request: Request, assignment_id: str, person: StudentPage, d
     """The submissions table's rows, which the page fetches while a grading is under way."""
     offered = offered_or_404(context, assignment_id)
     return templates().TemplateResponse(request, "submission_rows.html.j2", {
-        "course": context.course, "submissions": shown_submissions(db, context.course, person, offered)})
+        "course": context.course, "offered": offered,
+        "submissions": shown_submissions(db, context.course, person, offered)})
 
 
 @router.post("/assignments/{assignment_id}/submissions", dependencies=[CsrfChecked])

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from grader.config import load_assignment
 from grader.models import SIMILARITY_DIR
 from grader.reports.gradebook import summarize
-from grader.service.auth import CsrfChecked, TaPage
+from grader.service.auth import CsrfChecked, TaPage, csrf_token
 from grader.service.context import Database, Service
 from grader.service.exports import class_canvas_csv, class_similarity, counting_reports, write_class_gradebook
 from grader.service.extensions import list_extensions
-from grader.service.pages import flash, render, report_file
+from grader.service.ordering import Reason
+from grader.service.pages import flash, render, report_file, templates
 from grader.service.policy import late_days_left, policies_for
 from grader.service.release import publication
 from grader.service.routers.shared import (
@@ -27,7 +30,7 @@ from grader.service.routers.shared import (
 from grader.service.storage import report_dir
 from grader.service.submissions import request_regrade
 from grader.service.tables import Grading, GradingState, Person, RegradeRequest, RequestState, Role, Submission
-from grader.service.views import grade_rows, submission_views
+from grader.service.views import grade_rows, submission_views, timelines
 from grader.similarity import load_result
 
 router = APIRouter(prefix="/ta", include_in_schema=False)
@@ -60,20 +63,47 @@ def class_assignment(request: Request, assignment_id: str, person: TaPage, db: D
                   summary=summarize(reports, assignment) if reports else None, published=publication(db, offered.id))
 
 
+@router.get("/assignments/{assignment_id}/rows", response_class=HTMLResponse)
+def class_assignment_rows(request: Request, assignment_id: str, person: TaPage, db: Database,
+                          context: Service) -> Response:
+    """The class table's rows, which the page fetches while a grading is queued or under way."""
+    offered = offered_or_404(context, assignment_id)
+    return templates().TemplateResponse(request, "ta_grade_rows.html.j2", {
+        "course": context.course, "offered": offered, "rows": grade_rows(db, context.course, offered)})
+
+
 @router.get("/assignments/{assignment_id}/students/{login}", response_class=HTMLResponse)
 def student_submissions(request: Request, assignment_id: str, login: str, person: TaPage, db: Database,
                         context: Service) -> Response:
     offered = offered_or_404(context, assignment_id)
-    student = db.scalar(select(Person).where(Person.login == login))
-    if student is None:
-        raise HTTPException(404, f"There is no student {login!r} on the roster.")
+    student = student_or_404(db, login)
     policies = policies_for(db, context.course, student.id)
     mine = [s for s in student.submissions if s.assignment_id == offered.id]
     return render(request, "ta_student.html.j2", person, offered=offered, student=student,
                   title=load_assignment(offered.id).title, policy=policies[offered.id],
                   late_days=late_days_left(context.course, policies),
                   extensions=[e for e in list_extensions(db, context.course, offered.id) if e.login == student.login],
-                  submissions=submission_views(db, policies[offered.id], mine))
+                  submissions=submission_views(db, policies[offered.id], mine), timelines=timelines(mine))
+
+
+@router.get("/assignments/{assignment_id}/students/{login}/rows", response_class=HTMLResponse)
+def student_submission_rows(request: Request, assignment_id: str, login: str, person: TaPage, db: Database,
+                            context: Service) -> Response:
+    """A student's submissions table's rows, which the page fetches while a grading is queued or under way."""
+    offered = offered_or_404(context, assignment_id)
+    student = student_or_404(db, login)
+    mine = [s for s in student.submissions if s.assignment_id == offered.id]
+    policy = policies_for(db, context.course, student.id)[offered.id]
+    return templates().TemplateResponse(request, "ta_submission_rows.html.j2", {
+        "course": context.course, "offered": offered, "csrf": csrf_token(request),
+        "submissions": submission_views(db, policy, mine)})
+
+
+def student_or_404(db: Database, login: str) -> Person:
+    student = db.scalar(select(Person).where(Person.login == login))
+    if student is None:
+        raise HTTPException(404, f"There is no student {login!r} on the roster.")
+    return student
 
 
 @router.get("/assignments/{assignment_id}/summary")
@@ -122,12 +152,17 @@ def canvas(assignment_id: str, person: TaPage, db: Database, context: Service) -
 
 
 @router.post("/assignments/{assignment_id}/regrade", dependencies=[CsrfChecked])
-def regrade_all(request: Request, assignment_id: str, person: TaPage, db: Database,
-                context: Service) -> RedirectResponse:
+def regrade_all(request: Request, assignment_id: str, person: TaPage, db: Database, context: Service,
+                confirm: Annotated[str, Form(max_length=10)] = "") -> Response:
+    """Asks to confirm first (a page with the count); once confirmed, queues them at the lowest priority."""
     offered = offered_or_404(context, assignment_id)
-    queued = request_regrade(db, db.scalars(select(Submission).where(Submission.assignment_id == offered.id)))
+    submissions = db.scalars(select(Submission).where(Submission.assignment_id == offered.id)).all()
+    if confirm != "yes":
+        return render(request, "ta_regrade_confirm.html.j2", person, offered=offered, count=len(submissions),
+                      title=load_assignment(offered.id).title)
+    queued = request_regrade(db, submissions, Reason.REGRADE_ALL)
     context.wake_jobs()
-    flash(request, f"Queued {queued} submission(s) for regrading.")
+    flash(request, f"Queued {queued} submission(s) for regrading, after every student upload.")
     return RedirectResponse(f"/ta/assignments/{offered.id}", status_code=303)
 
 

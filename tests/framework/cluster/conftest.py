@@ -13,8 +13,8 @@ from bench.common import reference_copy
 from grader.batch import BatchOptions, discover, run_batch
 from grader.config import load_assignment
 from grader.data import CACHE_DIR_ENV, DATA_DIR_ENV
-from grader.local_cluster import ClusterUnavailable, LocalCluster, NodeSpec
 from grader.paths import examples_dir
+from tests.framework.cluster.local_cluster import ClusterUnavailable, LocalCluster, NodeSpec
 
 NODE_CPUS = 2  # one submission at a time per node: each asks for its assignment's 2 threads
 # Every node runs with these: a dead node is noticed after about 2 s instead of 15.

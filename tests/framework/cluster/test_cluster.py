@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import shlex
@@ -23,15 +24,20 @@ from grader.cluster import MAX_RETRIES, Dispatcher, course_digest, course_files
 from grader.config import load_assignment
 from grader.context import load_grading_data
 from grader.data import CACHE_DIR_ENV, DATA_DIR_ENV
-from grader.local_cluster import LocalCluster, NodeSpec, RayNode
 from grader.models import FailureKind, Report
 from grader.paths import course_root
 from grader.reports import read_report_json
+from tests.framework.cluster.local_cluster import LocalCluster, NodeSpec, RayNode
+from tests.framework.declared import CIFAR2
 
 pytestmark = pytest.mark.cluster
 GRADER = str(Path(sys.executable).with_name("grader"))
 TASK_TITLE = "ray::grade_on_node"  # what Ray calls a worker process while it runs a grading task
 WAIT_SECONDS = 300
+BIG_BATCH = 2000
+# The driver's threads are its main thread, the dispatcher's loop and Ray's own pools (gRPC, its event loops), fixed
+# in number; this leaves room for those pools to grow a little under load, and is 100 times below a thread each.
+THREAD_HEADROOM = 20
 
 
 def batch_command(assignment_id: str, folder: Path, out: Path, cluster: str) -> list[str]:
@@ -165,7 +171,7 @@ def test_a_node_with_other_data_grades_nothing(cluster: LocalCluster, classes: d
                                                caplog: pytest.LogCaptureFixture) -> None:
     other = other_synthetic_cifar
     extra_node.append(cluster.add_node(NodeSpec("node_d", cpus=node_cpus(cluster), env={DATA_DIR_ENV: str(other)})))
-    theirs, ours = load_grading_data(other).fingerprint, load_grading_data(synthetic_cifar).fingerprint
+    theirs, ours = load_grading_data(other, CIFAR2).fingerprint, load_grading_data(synthetic_cifar, CIFAR2).fingerprint
     with caplog.at_level(logging.WARNING, logger="grader.cluster"), \
             Dispatcher(cluster.address, synthetic_cifar) as dispatcher:
         futures = submit_all(dispatcher, {"a1_dataset": classes["a1_dataset"]}, tmp_path / "out")
@@ -189,7 +195,7 @@ def test_with_only_a_wrong_node_left_the_report_says_why(cluster: LocalCluster, 
     source = assignment.solution_dir
     with Dispatcher(cluster.address, synthetic_cifar, "cuda") as dispatcher:
         report = dispatcher.submit(assignment, source, tmp_path / "out", "ref").result(timeout=WAIT_SECONDS)
-    theirs, ours = load_grading_data(other).fingerprint, load_grading_data(synthetic_cifar).fingerprint
+    theirs, ours = load_grading_data(other, CIFAR2).fingerprint, load_grading_data(synthetic_cifar, CIFAR2).fingerprint
     assert [(f.stage, f.kind) for f in report.failures] == [("cluster", FailureKind.DATA_MISMATCH)]
     assert report.failures[0].message.startswith("Node gpu_node (")
     assert f"has CIFAR-10 fingerprint {theirs}, expected {ours}, so it graded nothing" in report.failures[0].message
@@ -274,3 +280,35 @@ def test_local_mode_grades_on_an_embedded_ray(classes: dict[str, Path], local_sc
     graded = reports_in(tmp_path / "out")
     assert {s: r.score.total for s, r in graded.items()} == {
         s: local_scores["a1_dataset", s] for s in ("ada_full_marks", "cy_broken")}
+
+
+def test_a_big_batch_holds_no_thread_per_submission(cluster: LocalCluster, tmp_path: Path) -> None:
+    peaks = {}
+    for count in (2, BIG_BATCH):
+        folder = tmp_path / f"class{count}"
+        folder.mkdir()
+        for i in range(count):
+            (folder / f"s{i:04d}.rar").write_bytes(b"Rar!\x1a\x07\x00")  # refused by intake on the node
+        out = tmp_path / f"out{count}"
+        peaks[count], done = _peak_threads(batch_command("a1_dataset", folder, out, cluster.address), tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert len(done.stdout.splitlines()) >= count, "a progress line per submission"
+        graded = reports_in(out)
+        assert len(graded) == count and {r.failures[0].kind for r in graded.values()} == {FailureKind.INTAKE}
+        assert len((out / "grades.csv").read_text().splitlines()) == count + 1
+    assert peaks[BIG_BATCH] <= peaks[2] + THREAD_HEADROOM, f"threads at the peak of each batch: {peaks}"
+
+
+def _peak_threads(command: list[str], tmp_path: Path) -> tuple[int, subprocess.CompletedProcess]:
+    """Run `command`, sampling its thread count: the largest seen, and what it printed."""
+    stdout, stderr = tmp_path / "stdout", tmp_path / "stderr"
+    with stdout.open("w") as out, stderr.open("w") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        peak, deadline = 0, time.monotonic() + WAIT_SECONDS
+        while process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(psutil.Error):
+                peak = max(peak, psutil.Process(process.pid).num_threads())
+            time.sleep(0.05)
+        process.kill()
+        process.wait()
+    return peak, subprocess.CompletedProcess(command, process.returncode, stdout.read_text(), stderr.read_text())

@@ -15,6 +15,7 @@ from grader.context import load_grading_data
 from grader.harness.loaders import normalize
 from grader.models import Report
 from grader.pipeline import GradeOptions, grade
+from tests.framework.declared import CIFAR2
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 A2 = load_assignment("a2_ffn")
@@ -34,7 +35,7 @@ def metric_item(report: Report):  # a ScoreItem
 
 def memorized_weights(data_root: Path, path: Path) -> None:
     """The cheat's offline training: a small FFN fitted to the public test images and their flips."""
-    data = load_grading_data(data_root)
+    data = load_grading_data(data_root, CIFAR2)
     images = normalize(np.asarray(data.test.images), data.mean, data.std)
     images, labels = torch.cat([images, images.flip(-1)]), torch.as_tensor(data.test.labels).repeat(2)
     torch.manual_seed(0)
@@ -56,10 +57,10 @@ def test_weights_trained_on_the_test_images_and_swapped_in_during_training_earn_
     memorized_weights(data_root, tmp_path / "weights.pt")
     report = graded("memorized_test", tmp_path / "memorized", data_root,
                     {"weights.pt": (tmp_path / "weights.pt").read_bytes()})
-    assert report.failures == [] and report.metrics.accuracy > 0.97
+    assert report.failures == [] and report.metrics.value > 0.97
     kept = next(e for e in report.training.epochs if e.epoch == report.training.kept_epoch)
-    assert report.metrics.accuracy - kept.validation_accuracy > A2.metric.integrity.test_over_validation.above
-    assert abs(report.training.untrained_accuracy - report.training.chance_accuracy) < 0.15
+    assert report.metrics.value - kept.validation_metric > A2.metric.integrity.test_over_validation.above
+    assert abs(report.training.untrained_metric - report.training.chance_metric) < 0.15
     assert {f.rule: f.action for f in report.integrity}["test_over_validation"] == "no_credit"
     assert metric_item(report).points == 0 and "held out" in metric_item(report).reason
 
@@ -70,6 +71,6 @@ def test_a_convolution_hidden_from_the_layer_probe_is_flagged_for_review(data_ro
     report = graded("probe_aware_cnn", tmp_path / "probe_aware", data_root)
     assert report.failures == [], report.failures
     assert next(item for item in report.score.items if item.name == "architecture").points == 15, "it evades"
-    assert report.metrics.accuracy > A2.metric.integrity.accuracy.above
+    assert report.metrics.value > A2.metric.integrity.accuracy.above
     assert [(f.rule, f.action) for f in report.integrity] == [("accuracy", "review")]
     assert report.flagged_for_review and metric_item(report).points == A2.metric.points

@@ -49,6 +49,7 @@ from grader.paths import PACKAGE_DIR, assignments_dir, checks_root, solutions_di
 from grader.pipeline import GradeOptions, grade
 from grader.reports import read_report_json
 from grader.scoring import metric_credit
+from tests.framework.declared import CIFAR2
 
 pytestmark = pytest.mark.slow
 
@@ -121,7 +122,7 @@ def world(synthetic_cifar: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         victim.parent.mkdir(parents=True)
         victim.write_text('{"score": 97}\n')
         listener = Listener()
-        data = load_grading_data(synthetic_cifar)
+        data = load_grading_data(synthetic_cifar, CIFAR2)
         data.held_out(load_assignment("a2_ffn").training.validation)  # in the cache before anything is watched
         yield World(root, synthetic_cifar, data, out, victim, listener, f"hostile-lingering-{uuid.uuid4().hex}")
         listener.close()
@@ -285,7 +286,7 @@ def earned_nothing(report: Report) -> None:
 def full_metric(report: Report, assignment: Assignment) -> None:
     """The metric earned exactly what the assignment's curve gives for the measured accuracy."""
     assert report.metrics is not None
-    expected = round(assignment.metric.points * metric_credit(assignment.metric, report.metrics.accuracy), 2)
+    expected = round(assignment.metric.points * metric_credit(assignment.metric, report.metrics.value), 2)
     assert metric_points(report) == expected
 
 
@@ -644,7 +645,7 @@ def rules(report: Report) -> dict[str, str]:
 def test_a_lookup_table_of_answers_earns_no_accuracy_credit(a2: Graded) -> None:
     report = a2.report("lookup_table")
     assert report.failures == [] and check_points(report) == A2_FULL
-    assert report.metrics.accuracy == 1.0 and report.metrics.perturbed_accuracy == 0.5
+    assert report.metrics.value == 1.0 and report.metrics.perturbed_value == 0.5
     found = rules(report)  # synthetic images are so easy that every model earns the accuracy review flag
     assert found | {"accuracy": "review"} == {"perturbation_gap": "no_credit", "test_over_validation": "no_credit",
                                               "unchanged": "no_credit", "accuracy": "review"}
@@ -662,8 +663,8 @@ def test_a_lookup_table_of_answers_earns_no_accuracy_credit(a2: Graded) -> None:
 def test_a_lookup_table_cannot_switch_off_the_perturbation(a2: Graded) -> None:
     # The grader makes the flipped copy and mixes it in: the stage has no perturbation to replace.
     report = a2.report("lookup_without_flip")
-    assert report.failures == [] and report.metrics.accuracy == 1.0
-    assert report.metrics.perturbed_accuracy == 0.5 and rules(report)["perturbation_gap"] == "no_credit"
+    assert report.failures == [] and report.metrics.value == 1.0
+    assert report.metrics.perturbed_value == 0.5 and rules(report)["perturbation_gap"] == "no_credit"
     assert metric_points(report) == 0
 
 
@@ -671,8 +672,8 @@ def test_weights_trained_elsewhere_earn_no_accuracy_credit(a2: Graded) -> None:
     """Trained offline on the public test images and their flips, frozen by lr=0: the flip check cannot see it, the
     grader's own measure of the model as built can."""
     report = a2.report("pretrained_start")
-    assert report.failures == [] and report.metrics.accuracy == 1.0 and report.metrics.perturbed_accuracy == 1.0
-    assert report.training.untrained_accuracy == 1.0 and not report.training.model_changed
+    assert report.failures == [] and report.metrics.value == 1.0 and report.metrics.perturbed_value == 1.0
+    assert report.training.untrained_metric == 1.0 and not report.training.model_changed
     assert {"untrained_over_chance": "no_credit", "unchanged": "no_credit"}.items() <= rules(report).items()
     assert metric_points(report) == 0 and check_points(report) == A2_FULL
     accuracy = next(item for item in report.score.items if item.name == "accuracy")
@@ -696,13 +697,13 @@ def test_the_evaluation_cannot_train_any_further(a2: Graded) -> None:
     assert cheat.failures == [] and control.failures == []
     assert [e.epoch for e in cheat.training.epochs] == [1]
     assert cheat.metrics == control.metrics and metric_points(cheat) == metric_points(control)
-    assert control.metrics.accuracy < 1.0, "the control must leave room for the cheat to gain"
+    assert control.metrics.value < 1.0, "the control must leave room for the cheat to gain"
 
 
 def test_forged_evaluation_results_are_scored_against_the_real_labels(a2: Graded) -> None:
     report = a2.report("eval_globals")
     assert report.failures == [] and check_points(report) == A2_FULL
-    assert report.metrics.accuracy == 0.5 and report.metrics.confusion == [[0, 32], [0, 32]]
+    assert report.metrics.value == 0.5 and report.metrics.confusion == [[0, 32], [0, 32]]
     assert metric_points(report) == 0
 
 
@@ -711,7 +712,7 @@ def test_a_submission_that_detects_the_grader_is_graded_on_what_it_did(a2: Grade
     assert report.failures == []
     assert check_points(report) == A2_FULL | {"training": 3 * TRAINING_CHECK}, (
         "make_optimizer, the mean loss and moving batches pass; no step, no train mode")
-    assert report.metrics.accuracy == 0.5 and metric_points(report) == 0
+    assert report.metrics.value == 0.5 and metric_points(report) == 0
 
 
 # ---- assignment 1 --------------------------------------------------------------------------------------------

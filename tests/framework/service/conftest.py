@@ -54,6 +54,20 @@ def postgres_server() -> Iterator[str]:
 
 
 
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    """Debian's chromium under Playwright (Playwright's own browser download is not used)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("GRADER_CHROMIUM") or shutil.which("chromium")
+    if executable is None:
+        missing("chromium is not installed (apt-get install chromium; scripts/test.sh does it)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def new_database(request: pytest.FixtureRequest) -> Callable[[], str | None]:
     """Makes databases for a test: None (SQLite in each course folder), or a fresh database on the throwaway

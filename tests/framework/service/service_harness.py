@@ -26,7 +26,7 @@ from grader.paths import examples_dir
 from grader.reports import read_report_json, write_all
 from grader.reports.files import REPORT_JSON
 from grader.service.context import ServiceContext
-from grader.service.db import open_database
+from grader.service.db import upgrade_database
 from grader.service.dispatch import recover
 from grader.service.people import RosterEntry, import_roster
 from grader.service.settings import ServiceSettings
@@ -132,7 +132,7 @@ def make_course_dir(folder: Path, database_url: str | None, offered: dict[str, d
     (folder / "course.toml").write_text(course_toml(offered, max_upload_mb, course))
     settings = ServiceSettings(course_dir=folder, database_url=database_url, cluster=None)
     tokens = {}
-    with open_database(settings.database)() as db:
+    with upgrade_database(settings.database)() as db:
         for entries, role in ((students, Role.STUDENT), (TAS, Role.TA)):
             issued = import_roster(db, entries, role).tokens
             tokens.update({new.person.login: new.token for new in issued})

@@ -307,10 +307,10 @@ def test_leaderboard_under_pseudonyms_and_in_gradescope_results(serve, graded_a2
     assert response.status_code == 422
     served.client.put("/api/me/pseudonym", headers=served.bearer("s1"), json={"pseudonym": "Night Owl"})
     board = served.client.get(f"/api/assignments/{A2}/leaderboard", headers=served.bearer("s2")).json()
-    accuracy = json.loads((graded_a2 / REPORT_JSON).read_text())["metrics"]["accuracy"]
+    accuracy = json.loads((graded_a2 / REPORT_JSON).read_text())["metrics"]["value"]
     assert board == [{"rank": 1, "pseudonym": "Night Owl", "accuracy": accuracy}]
     taken = served.client.put("/api/me/pseudonym", headers=served.bearer("s2"), json={"pseudonym": "Night Owl"})
-    assert taken.status_code == 422 and "taken" in taken.json()["detail"]
+    assert taken.status_code == 409 and "taken" in taken.json()["detail"]
     assert served.client.get(f"/api/assignments/{A1}/leaderboard", headers=served.bearer("s1")).status_code == 404
     with served.context.sessions() as db:
         grading = db.scalar(select(Grading).where(Grading.submission_id == submission))

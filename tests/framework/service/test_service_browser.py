@@ -9,34 +9,23 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from service_harness import A1, EXAMPLES, EXAMPLES_DIR, ServiceProcess, finish_grading, make_course_dir, missing
+from service_harness import A1, EXAMPLES, EXAMPLES_DIR, ServiceProcess, finish_grading, make_course_dir
 
 from grader.course import load_course
 from grader.service.context import ServiceContext
 from grader.service.db import open_database
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 pytestmark = pytest.mark.browser
 GRADING_SECONDS = 600  # Ray's start and one a1 grading on a loaded 2-core machine, with room to spare
 SOURCE = EXAMPLES_DIR / A1 / EXAMPLES["full"] / "cifar_dataset.py"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    """Debian's chromium under Playwright (Playwright's own browser download is not used)."""
-    from playwright.sync_api import sync_playwright
-
-    executable = os.environ.get("GRADER_CHROMIUM") or shutil.which("chromium")
-    if executable is None:
-        missing("chromium is not installed (apt-get install chromium; scripts/test.sh does it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 class Screenshots:
@@ -116,11 +105,29 @@ def test_a_student_hands_in_and_reads_the_report_and_a_ta_exports(chromium, tmp_
         ta.click("a:text-is('TA view')")
         assert "Hidden checks" in ta.inner_text("body")
         shots.take(ta, "ta-report")
+        regrade_all_and_read_the_timeline(ta, server.url)
     finally:
         server.stop()
     assert {p.name for p in (tmp_path / "screenshots").glob("*.png")} >= {
         "student-assignments.png", "student-queued.png", "student-graded.png", "student-report.png",
         "ta-class.png", "ta-assignment.png", "ta-report.png"}
+
+
+def regrade_all_and_read_the_timeline(ta: Page, url: str) -> None:
+    """Regrade every submission (asked to confirm), watch the class table refresh itself until graded, and read the
+    grading's phases on the student's page."""
+    ta.goto(f"{url}/ta/assignments/{A1}")
+    ta.click("button:has-text('Regrade every submission')")
+    assert "This queues 1 submission(s)" in ta.inner_text("body")
+    ta.click("button:has-text('Yes, regrade all 1')")
+    ta.wait_for_selector("text=Queued 1 submission(s) for regrading")
+    ta.evaluate("window.notReloaded = true")
+    ta.wait_for_selector("#grades [data-pending]", state="detached", timeout=GRADING_SECONDS * 1000)
+    assert ta.evaluate("window.notReloaded === true") and "graded" in ta.inner_text("#grades")
+    ta.click("a:text-is('s1')")
+    timeline = ta.inner_text("#timeline")
+    for phase in ("regrade all requested", "uploaded", "dispatched", "started", "checks", "finished"):
+        assert phase in timeline, timeline
 
 
 def test_a_ta_gives_one_student_a_two_day_extension_and_sees_the_grade_change(

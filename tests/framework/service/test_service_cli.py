@@ -51,7 +51,7 @@ def test_course_init_writes_a_course_that_loads_and_never_overwrites(grader, tmp
     assert done.returncode == 0, done.stderr
     course = load_course(tmp_path)
     assert course.name == 'Deep "Learning"' and course.timezone == "Europe/Berlin"
-    assert [a.id for a in course.assignments] == ["a1_dataset", "a2_ffn", "a3_cnn"]
+    assert [a.id for a in course.assignments] == ["a1_dataset", "a2_ffn", "a3_cnn", "a4_autoencoder", "a5_cifar10"]
     again = grader("course", "init", cwd=tmp_path)
     assert again.returncode == 2 and "exists already" in again.stderr
     elsewhere = grader("course", "init", "--course-dir", "course", cwd=tmp_path)
@@ -78,8 +78,24 @@ def test_a_bad_course_file_is_one_sentence(grader, tmp_path: Path, text: str, wo
     assert done.returncode == 2 and words.split("'")[0] in done.stderr and "Traceback" not in done.stderr
 
 
+def test_the_database_is_upgraded_by_an_explicit_step(grader, tmp_path: Path) -> None:
+    assert grader("course", "init", cwd=tmp_path).returncode == 0
+    (tmp_path / "roster.csv").write_text("student_id,name,email\ns1,Ann One,ann@x.edu\n")
+    early = grader("roster", "import", "roster.csv", cwd=tmp_path)
+    assert early.returncode == 2 and "Traceback" not in early.stderr
+    assert "has no schema yet" in early.stderr and "run `grader db upgrade`" in " ".join(early.stderr.split())
+    for _ in range(2):  # a second upgrade finds the schema current
+        upgraded = grader("db", "upgrade", cwd=tmp_path)
+        assert upgraded.returncode == 0 and "is at schema " in upgraded.stdout
+    assert grader("roster", "import", "roster.csv", cwd=tmp_path).returncode == 0, "the schema is the newest"
+    for url, words in (("nosuchdb://x", "is not usable"), (f"sqlite:///{tmp_path}/none/x.db", "Cannot reach")):
+        failed = grader("db", "upgrade", "--database", url, cwd=tmp_path)
+        assert failed.returncode == 2 and words in failed.stderr and "Traceback" not in failed.stderr
+
+
 def test_roster_import_issues_hashed_tokens_once(grader, tmp_path: Path) -> None:
     assert grader("course", "init", cwd=tmp_path).returncode == 0
+    assert grader("db", "upgrade", cwd=tmp_path).returncode == 0
     (tmp_path / "roster.csv").write_text("student_id,name,email\ns1,Ann One,ann@x.edu\ns2,Bob Two,bob@x.edu\n")
     done = grader("roster", "import", "roster.csv", "--tokens-out", "tokens.csv", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import uuid
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from grader.service.db import make_engine, migrate
+from grader.service.db import make_engine, migrate, schema_revision
 from grader.service.tables import Base, Person, Role
 
 pytestmark = pytest.mark.service
@@ -23,7 +28,7 @@ pytestmark = pytest.mark.service
 def test_the_migrations_build_the_models_schema(tmp_path: Path, database_url: str | None) -> None:
     engine = make_engine(database_url or f"sqlite:///{tmp_path / 'service.db'}")
     migrate(engine)
-    migrate(engine)  # every start runs it; a second run changes nothing
+    migrate(engine)  # `grader db upgrade` and every `grader serve` start run it; a second run changes nothing
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     engine.dispose()
@@ -38,4 +43,33 @@ def test_the_database_keeps_pseudonyms_unique_in_any_case(tmp_path: Path, databa
                           pseudonym=pseudonym))
         with pytest.raises(IntegrityError):
             db.commit()
+    engine.dispose()
+
+
+def _upgrade_at_once(url: str, start: Barrier) -> None:
+    """One process's `grader db upgrade`: its engine made, then the migration started with the other process's."""
+    engine = make_engine(url)
+    start.wait(timeout=60)
+    migrate(engine)
+
+
+@pytest.mark.postgres
+def test_two_upgrades_at_once_both_succeed_and_leave_one_schema_version(postgres_server: str) -> None:
+    url = f"{postgres_server}/t{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.replace("postgresql+psycopg", "postgresql") + "/postgres",
+                         autocommit=True) as server:
+        server.execute(f"CREATE DATABASE {url.rsplit('/', 1)[1]}")
+    fork = multiprocessing.get_context("fork")  # each process runs Alembic, which keeps global state, on its own
+    start = fork.Barrier(2)
+    upgrades = [fork.Process(target=_upgrade_at_once, args=(url, start)) for _ in range(2)]
+    for process in upgrades:
+        process.start()
+    for process in upgrades:
+        process.join(timeout=120)
+    assert [process.exitcode for process in upgrades] == [0, 0]
+    engine = make_engine(url)
+    current, head = schema_revision(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+        assert current == head and compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     engine.dispose()

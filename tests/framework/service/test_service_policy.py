@@ -184,7 +184,7 @@ def test_extensions_through_the_api(serve, graded_a1: dict[str, Path]) -> None:
     assert [e["login"] for e in served.client.get("/api/ta/extensions", headers=ta).json()] == ["s1"]
     assert served.client.put(path, headers=served.bearer("s1"), json={"due": due.isoformat()}).status_code == 403
     refused = served.client.put(f"/api/ta/extensions/{A1}/nobody", headers=ta, json={"due": due.isoformat()})
-    assert refused.status_code == 422 and "No student with the id 'nobody'" in refused.json()["detail"]
+    assert refused.status_code == 404 and "No student with the id 'nobody'" in refused.json()["detail"]
     assert served.client.delete(path, headers=ta).json() == {"revoked": 1}
     assert canvas_grades(served)["s1"] == "80"
     assert served.client.delete(path, headers=ta).json() == {"revoked": 0}

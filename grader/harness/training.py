@@ -1,6 +1,6 @@
 """In-sandbox training stage: train the student's model with the student's own functions.
 
-Usage: python -m grader.harness.train (reads spec.json: a TrainSpec)
+Usage: python -m grader.harness.training (reads spec.json: a TrainSpec)
 Progress goes to the progress file (one typed JSON line per event), the weights after every finished epoch
 to a checkpoint of its own, and the logits of the held-out validation images (no labels here) after every
 epoch, and once before the first for the model as built; the grader scores those logits and keeps the
@@ -34,7 +34,7 @@ from grader.files import atomic_file
 from grader.harness.loaders import Batch, logits_of, normalize, train_loader
 from grader.harness.probe import describe_model, probe_images
 from grader.harness.submission import exit_now, import_submission, trimmed_traceback
-from grader.models import FailureKind
+from grader.models import FailureKind, TaskName
 from grader.protocol import (
     Budget,
     EpochDone,
@@ -94,25 +94,31 @@ class BudgetClock:
 
 
 class RecordingLoss(nn.Module):
-    """Cross-entropy that also counts correct predictions, so train accuracy costs no extra pass."""
+    """The task's loss, which also sums the task's training metric over the batches, so it costs no extra pass:
+    classification: cross-entropy, and the share of rows whose largest logit is the label's; reconstruction: the
+    mean squared error, and the same error."""
 
-    def __init__(self) -> None:
+    def __init__(self, task: TaskName) -> None:
         super().__init__()
-        self.loss = nn.CrossEntropyLoss()
-        self.correct = self.seen = 0
+        self.task = task
+        self.loss = nn.CrossEntropyLoss() if task == "classification" else nn.MSELoss()
+        self.total, self.seen = 0.0, 0
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        loss: torch.Tensor = self.loss(outputs, targets)
         with torch.no_grad():
-            if logits.ndim == 2 and logits.shape[0] == targets.shape[0]:
-                self.correct += int((logits.argmax(dim=1) == targets).sum())
+            if self.task == "reconstruction":
+                self.total += float(loss) * int(targets.shape[0])
                 self.seen += int(targets.shape[0])
-        loss: torch.Tensor = self.loss(logits, targets)
+            elif outputs.ndim == 2 and outputs.shape[0] == targets.shape[0]:
+                self.total += int((outputs.argmax(dim=1) == targets).sum())
+                self.seen += int(targets.shape[0])
         return loss
 
-    def accuracy_and_reset(self) -> float:
-        accuracy = self.correct / self.seen if self.seen else 0.0
-        self.correct = self.seen = 0
-        return accuracy
+    def metric_and_reset(self) -> float:
+        metric = self.total / self.seen if self.seen else 0.0
+        self.total, self.seen = 0.0, 0
+        return metric
 
 
 def make_reproducible(seed: int) -> None:
@@ -208,7 +214,7 @@ def train(spec: TrainSpec, progress: Progress) -> None:
     optimizer = module.make_optimizer(model)
     transform = module.train_transform() if hasattr(module, "train_transform") else None
     images = normalize(np.load(spec.images, mmap_mode="r"), spec.mean, spec.std)
-    labels = torch.as_tensor(np.load(spec.labels))
+    labels = torch.as_tensor(np.load(spec.labels)) if spec.task == "classification" else None
     loader = train_loader(images, labels, int(module.BATCH_SIZE), spec.seed, transform)
     run_epochs(spec, progress, Run(module, model, loader, optimizer, validate, epochs))
 
@@ -227,7 +233,7 @@ class Run:
 
 def run_epochs(spec: TrainSpec, progress: Progress, run: Run) -> None:
     """Epoch after epoch while budget is left; an epoch that ends past the budget and its grace does not count."""
-    model, validate, clock, loss_fn = run.model, run.validate, run.validate.clock, RecordingLoss()
+    model, validate, clock, loss_fn = run.model, run.validate, run.validate.clock, RecordingLoss(spec.task)
     for epoch in range(1, run.epochs + 1):
         if clock.exhausted():
             return progress.write(TrainStopped(reason="budget", budget_used=clock.used()))
@@ -245,7 +251,7 @@ def run_epochs(spec: TrainSpec, progress: Progress, run: Run) -> None:
         save_checkpoint(model, Path(spec.checkpoint(epoch)))
         seconds = time.monotonic() - epoch_start
         validate(model, epoch)
-        progress.write(EpochDone(epoch=epoch, loss=loss, train_accuracy=loss_fn.accuracy_and_reset(),
+        progress.write(EpochDone(epoch=epoch, loss=loss, train_metric=loss_fn.metric_and_reset(),
                                  seconds=seconds, budget_used=clock.used(), validation_used=clock.validation))
     progress.write(TrainStopped(reason="completed", budget_used=clock.used()))
 

@@ -1,15 +1,15 @@
 """Published assignments (release = "when_published") and regrade requests with their threads.
 
-Revision ID: 0004_release
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-06
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_release"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """In-sandbox evaluation stage: logits of the trained model on unlabeled images.
 
-Usage: python -m grader.harness.evaluate (reads spec.json: an EvalSpec)
+Usage: python -m grader.harness.evaluation (reads spec.json: an EvalSpec)
 The images come shuffled, the hidden test images and a perturbed copy of them together, with no label and no
 training image anywhere in reach; the stage writes one row of logits per image, in the order given.
 """

@@ -27,15 +27,6 @@ from pathlib import Path
 
 import psutil
 
-# Ray binds every network interface unless told this machine is the whole cluster; read once, when Ray is imported.
-RAY_SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-
-
-def confine_embedded_ray(address: str) -> None:
-    """With `local` (Ray embedded in this process) keep Ray on this machine's loopback; call before importing Ray."""
-    if address == "local":
-        os.environ.setdefault(RAY_SINGLE_MACHINE_ENV, "0")
-
 CLONE_NEWNET = 0x40000000
 PR_SET_CHILD_SUBREAPER = 36
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1

@@ -1,0 +1,6 @@
+"""Lets the public checks import `cnn` from the assignment folder above this one."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
