@@ -30,13 +30,13 @@ from grader.service.routers.shared import own_submission, released_or_403
 from grader.service.tables import Person, RegradeRequest, RequestState
 
 router = APIRouter(include_in_schema=False)
-api_router = APIRouter(prefix=API_PREFIX, tags=["api"], responses=error_responses(401, 403, 404, 422))
+api_router = APIRouter(prefix=API_PREFIX, tags=["api"], responses=error_responses(400, 401, 403, 404, 409, 422))
 RequestId = Annotated[int, Path(ge=1, le=MAX_ID, description="A regrade request's number.")]
 Text = Annotated[str, Form(max_length=MESSAGE_CHARS)]
 
 
 class Message(BaseModel):
-    body: str = Field(max_length=MESSAGE_CHARS)
+    body: str = Field(min_length=1, max_length=MESSAGE_CHARS, pattern=r"\S")  # not only white space
 
 
 class Resolution(BaseModel):
@@ -109,7 +109,7 @@ def api_ask(submission_id: SubmissionId, body: Message, person: ApiStudent, db: 
     try:
         return request_view(open_request(db, person, submission, body.body))
     except GraderError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(409, str(exc)) from None
 
 
 @api_router.get("/regrade-requests")
@@ -131,7 +131,7 @@ def api_write(request_id: RequestId, body: Message, person: ApiPerson, db: Datab
     try:
         reply(db, request, person, body.body)
     except GraderError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(409, str(exc)) from None
     return request_view(request)
 
 
@@ -142,5 +142,5 @@ def api_resolve(request_id: RequestId, body: Resolution, person: ApiTa, db: Data
     try:
         resolve(db, request, person, body.answer)
     except GraderError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(409, str(exc)) from None
     return request_view(request)

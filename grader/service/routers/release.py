@@ -1,25 +1,25 @@
-"""Publishing an assignment's scores and reports (for `release = "when_published"`): a button on the TA's class
-page, and PUT/DELETE /api/ta/assignments/{id}/publication."""
+"""Publishing an assignment's scores and reports: a button on the TA's class page, and PUT/DELETE
+/api/ta/assignments/{id}/publication. Only `release = "when_published"` follows it; for the others it is kept and
+has no effect (until course.toml changes to when_published)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 
-from grader.course import OfferedAssignment
 from grader.service.api_errors import API_PREFIX, error_responses
 from grader.service.auth import ApiTa, CsrfChecked, TaPage
-from grader.service.context import Database, Service, ServiceContext
+from grader.service.context import Database, Service
 from grader.service.pages import flash
 from grader.service.release import publication, publish, unpublish
 from grader.service.routers.shared import offered_or_404
 
 router = APIRouter(prefix="/ta/assignments", include_in_schema=False)
 api_router = APIRouter(prefix=f"{API_PREFIX}/ta/assignments", tags=["api"],
-                       responses=error_responses(401, 403, 404, 409, 422))
+                       responses=error_responses(401, 403, 404, 422))
 
 
 class PublicationView(BaseModel):
@@ -31,14 +31,6 @@ class PublicationView(BaseModel):
     published_at: datetime | None
 
 
-def _publishable(context: ServiceContext, assignment_id: str) -> OfferedAssignment:
-    offered = offered_or_404(context, assignment_id)
-    if offered.release != "when_published":
-        raise HTTPException(409, f"{offered.id} releases its scores {offered.release.replace('_', ' ')} (release in "
-                                 "course.toml); only an assignment with release = \"when_published\" is published.")
-    return offered
-
-
 def _class_page(assignment_id: str) -> RedirectResponse:
     return RedirectResponse(f"/ta/assignments/{assignment_id}", status_code=303)
 
@@ -46,7 +38,7 @@ def _class_page(assignment_id: str) -> RedirectResponse:
 @router.post("/{assignment_id}/publish", dependencies=[CsrfChecked])
 def publish_page(request: Request, assignment_id: str, person: TaPage, db: Database,
                  context: Service) -> RedirectResponse:
-    offered = _publishable(context, assignment_id)
+    offered = offered_or_404(context, assignment_id)
     publish(db, offered, person.login)
     flash(request, "Published: students now see their scores and reports of this assignment.")
     return _class_page(offered.id)
@@ -55,7 +47,7 @@ def publish_page(request: Request, assignment_id: str, person: TaPage, db: Datab
 @router.post("/{assignment_id}/unpublish", dependencies=[CsrfChecked])
 def unpublish_page(request: Request, assignment_id: str, person: TaPage, db: Database,
                    context: Service) -> RedirectResponse:
-    offered = _publishable(context, assignment_id)
+    offered = offered_or_404(context, assignment_id)
     unpublish(db, offered)
     flash(request, "Unpublished: students no longer see their scores and reports of this assignment.")
     return _class_page(offered.id)
@@ -75,13 +67,13 @@ def api_publication(assignment_id: str, person: ApiTa, db: Database, context: Se
 
 @api_router.put("/{assignment_id}/publication")
 def api_publish(assignment_id: str, person: ApiTa, db: Database, context: Service) -> PublicationView:
-    """Show students their scores and reports of an assignment whose release is "when_published"."""
-    publish(db, _publishable(context, assignment_id), person.login)
+    """Show students their scores and reports (of an assignment whose release is "when_published")."""
+    publish(db, offered_or_404(context, assignment_id), person.login)
     return _view(db, assignment_id)
 
 
 @api_router.delete("/{assignment_id}/publication")
 def api_unpublish(assignment_id: str, person: ApiTa, db: Database, context: Service) -> PublicationView:
     """Withhold them again."""
-    unpublish(db, _publishable(context, assignment_id))
+    unpublish(db, offered_or_404(context, assignment_id))
     return _view(db, assignment_id)

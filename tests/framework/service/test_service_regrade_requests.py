@@ -48,7 +48,7 @@ def test_a_request_thread_between_student_and_ta_until_resolved(serve, graded_a1
     assert "Regraded: full marks." in seen and "Which cell?" in seen and "Resolved by ta1" in seen
     late = served.client.post(f"/api/regrade-requests/{request_id}/messages", headers=served.bearer("s1"),
                               json={"body": "Thanks"})
-    assert late.status_code == 422 and late.json()["detail"].startswith("This request is resolved")
+    assert late.status_code == 409 and late.json()["detail"].startswith("This request is resolved")
     assert served.client.get("/api/regrade-requests?state=open", headers=served.bearer("ta1")).json() == []
 
 
