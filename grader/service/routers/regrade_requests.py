@@ -30,7 +30,7 @@ from grader.service.routers.shared import own_submission, released_or_403
 from grader.service.tables import Person, RegradeRequest, RequestState
 
 router = APIRouter(include_in_schema=False)
-api_router = APIRouter(prefix=API_PREFIX, tags=["api"], responses=error_responses(400, 401, 403, 404, 409, 422))
+api_router = APIRouter(prefix=API_PREFIX, tags=["api"], responses=error_responses(400, 401, 403, 404, 409, 413, 422))
 RequestId = Annotated[int, Path(ge=1, le=MAX_ID, description="A regrade request's number.")]
 Text = Annotated[str, Form(max_length=MESSAGE_CHARS)]
 

@@ -19,7 +19,7 @@ from grader.service.routers.shared import offered_or_404
 
 router = APIRouter(prefix="/ta/assignments", include_in_schema=False)
 api_router = APIRouter(prefix=f"{API_PREFIX}/ta/assignments", tags=["api"],
-                       responses=error_responses(401, 403, 404, 422))
+                       responses=error_responses(401, 403, 404, 413, 422))
 
 
 class PublicationView(BaseModel):
