@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 
@@ -18,6 +18,7 @@ from grader.service.release import publication, publish, unpublish
 from grader.service.routers.shared import offered_or_404
 
 router = APIRouter(prefix="/ta/assignments", include_in_schema=False)
+NOT_PUBLISHED = "The scores of {} are not published."
 api_router = APIRouter(prefix=f"{API_PREFIX}/ta/assignments", tags=["api"],
                        responses=error_responses(401, 403, 404, 413, 422))
 
@@ -62,7 +63,11 @@ def _view(db: Database, assignment_id: str) -> PublicationView:
 
 @api_router.get("/{assignment_id}/publication")
 def api_publication(assignment_id: str, person: ApiTa, db: Database, context: Service) -> PublicationView:
-    return _view(db, offered_or_404(context, assignment_id).id)
+    """Who published the assignment's scores and when; 404 while they are not published."""
+    offered = offered_or_404(context, assignment_id)
+    if publication(db, offered.id) is None:
+        raise HTTPException(404, NOT_PUBLISHED.format(offered.id))
+    return _view(db, offered.id)
 
 
 @api_router.put("/{assignment_id}/publication")
@@ -74,6 +79,7 @@ def api_publish(assignment_id: str, person: ApiTa, db: Database, context: Servic
 
 @api_router.delete("/{assignment_id}/publication")
 def api_unpublish(assignment_id: str, person: ApiTa, db: Database, context: Service) -> PublicationView:
-    """Withhold them again."""
-    unpublish(db, offered_or_404(context, assignment_id))
+    """Withhold them again; 404 when they were not published."""
+    if not unpublish(db, offered_or_404(context, assignment_id)):
+        raise HTTPException(404, NOT_PUBLISHED.format(assignment_id))
     return _view(db, assignment_id)
