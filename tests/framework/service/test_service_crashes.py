@@ -56,7 +56,11 @@ def test_kill_9_of_the_service_and_of_a_worker_leave_no_ray_process(tmp_path: Pa
                                 files={"file": ("cifar_dataset.py", SOURCE)})
         assert submitted.status_code == 201, submitted.text
         url = f"{first.url}/api/submissions/{submitted.json()['id']}"
-        wait_for(lambda: grading_worker(first) is not None, READY_SECONDS, "a grading worker", first.log)
+        def grading() -> bool:  # a stage under way (the task has started), in a worker that can be killed
+            state = httpx2.get(url, headers=student, timeout=30).json()["state"]
+            return state == "running" and grading_worker(first) is not None
+
+        wait_for(grading, READY_SECONDS, "a grading worker", first.log)
         grading_worker(first).kill()
         stages: list[str] = []
 
