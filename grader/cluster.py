@@ -48,6 +48,7 @@ CONNECT_SECONDS = 5.0  # to wait for an answer at a cluster's address
 HEAD_NODE = "node:__internal_head__"  # Ray's own resource that only the head node has
 NODE_ID_LABEL = "ray.io/node-id"  # Ray's own label on every node
 CACHE_NAMES = ("__pycache__", ".pytest_cache")
+ATTEMPT_STARTED = "\x00attempt"  # a task's first status on each try; the driver counts them
 TASK_IMPORT_ERROR = "failed to import on the worker"  # Ray's words when a node cannot load `grade_on_node`
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,16 @@ class _Pending:
     on_status: Callable[[str], None]
     future: Future[Report]
     refusals: int = 0
+    attempts: int = 0  # tries that started on a node: Ray retries a task whose worker died
+
+    def relay(self, status: str) -> None:
+        """A task's status to the listener; each try after the first says which it is."""
+        if status == ATTEMPT_STARTED:
+            self.attempts += 1
+            status = "started"
+        if self.attempts > 1:
+            status = f"retrying (attempt {self.attempts} of {MAX_RETRIES + 1}): {status}"
+        self.on_status(status)
 
 
 class Dispatcher:
@@ -248,7 +259,7 @@ class Dispatcher:
         with contextlib.suppress(RayError):  # statuses are advisory; a lost status board loses only them
             items = ray.get(self._statuses.take.remote())
             with self._lock:
-                listeners = {p.job.job_id: p.on_status for p in self._pending.values()}
+                listeners = {p.job.job_id: p.relay for p in self._pending.values()}
             for job_id, status in items:
                 if job_id in listeners:
                     listeners[job_id](status)
@@ -518,6 +529,8 @@ def grade_on_node(job: Job, course: bytes, statuses: ActorHandle[StatusBoard]) -
 
     def say(status: str) -> None:
         statuses.post.remote(job.job_id, status)  # not waited for; a lost board loses only statuses
+
+    say(ATTEMPT_STARTED)
 
     device = Device("cuda", int(ray.get_gpu_ids()[0])) if job.device_kind == "cuda" else Device("cpu")
     data_root = resolve_data_root() if job.expected.data else None

@@ -28,6 +28,9 @@ class OfferedAssignment(FrozenStrictModel):
     submissions_per_day: int = Field(gt=0, description="graded submissions per student in any 24 hours")
     counts: Literal["latest", "best"] = Field(description="which graded submission is the grade")
     leaderboard: bool
+    release: Literal["immediately", "after_due", "when_published"] = Field(
+        "immediately", description="when students see scores and reports: at once, after their due date, or once "
+                                   "a TA publishes them")
 
     @field_validator("id")
     @classmethod

@@ -25,15 +25,15 @@ from grader.service.api_errors import error_response, is_api_path, validation_se
 from grader.service.auth import LoginRequired
 from grader.service.context import ServiceContext
 from grader.service.db import upgrade_database
-from grader.service.dispatch import JobLoop
+from grader.service.grading_cluster import GradingCluster
 from grader.service.limits import FORM_OVERHEAD_BYTES, BodyLimit, SecurityHeaders
 from grader.service.pages import render, templates
-from grader.service.routers import api, extensions, login, student, ta
+from grader.service.routers import api, extensions, login, regrade_requests, release, student, ta
 from grader.service.settings import DATABASE_FILE, ServiceSettings
 from grader.service.storage import PRIVATE_DIR, PRIVATE_FILE, clear_staging, make_private, too_large
 
 SESSION_COOKIE = "grader_session"
-API_ROUTERS = (api.router, extensions.api_router)
+API_ROUTERS = (api.router, extensions.api_router, release.api_router, regrade_requests.api_router)
 STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -49,15 +49,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         if settings.cluster is None:
             yield
             return
-        from grader.cluster import Dispatcher  # Ray is imported only by a service that grades
-
-        with Dispatcher(settings.cluster, settings.data_root, settings.device_kind) as dispatcher:
-            context.jobs = JobLoop(settings, course, context.sessions, dispatcher)
-            context.jobs.start()
-            try:
-                yield
-            finally:
-                context.jobs.stop()
+        context.cluster = GradingCluster(context)  # in the background: the server listens at once
+        context.cluster.start()
+        try:
+            yield
+        finally:
+            context.cluster.stop()
 
     # FastAPIOffline serves Swagger UI from its own package instead of a CDN the server may not reach. No ReDoc:
     # its bundle fetches its logo from a CDN.
@@ -72,7 +69,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                        refusal=_too_large(course))
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (login.router, student.router, ta.router, extensions.router, *API_ROUTERS):
+    for router in (login.router, student.router, ta.router, extensions.router, release.router,
+                   regrade_requests.router, *API_ROUTERS):
         app.include_router(router)
     _add_error_pages(app)
     _name_offered_assignments(app, course)
@@ -100,7 +98,7 @@ def _too_large(course: Course) -> Callable[[Scope], Response]:
         if is_api_path(scope["path"]):
             return error_response(413, sentence)
         return templates().TemplateResponse(Request(scope), "error.html.j2", {
-            "person": None, "course": course, "csrf": "", "message": sentence, "info": None,
+            "person": None, "course": course, "csrf": "", "message": sentence, "info": None, "cluster": None,
             "title": sentence}, status_code=413)
 
     return refusal

@@ -13,8 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from grader.course import Course
 from grader.service.settings import ServiceSettings
 
+STARTING = "Starting the grading cluster: uploads are accepted and queued, and grading begins once it is ready."
+
 if TYPE_CHECKING:
     from grader.service.dispatch import JobLoop
+    from grader.service.grading_cluster import GradingCluster
 
 
 @dataclass
@@ -22,7 +25,17 @@ class ServiceContext:
     settings: ServiceSettings
     course: Course
     sessions: sessionmaker[Session]
-    jobs: JobLoop | None  # None while grading is held back
+    jobs: JobLoop | None  # None while grading is held back or the cluster is starting
+    cluster: GradingCluster | None = None  # None: grading held back
+
+    @property
+    def cluster_note(self) -> str | None:
+        """What every page says while the grading cluster starts, or why it could not."""
+        if self.cluster is None:
+            return None
+        if self.cluster.starting:
+            return STARTING
+        return self.cluster.problem
 
     def wake_jobs(self) -> None:
         """Tell the job loop that gradings were queued."""

@@ -55,7 +55,7 @@ def render(request: Request, name: str, person: Person | None, status_code: int 
     """A page, with the person, course and CSRF token every layout needs."""
     course = service(request).course
     sentence, error = request.session.pop("flash", (None, False))
-    shared = {"person": person, "course": course, "csrf": csrf_token(request),
+    shared = {"person": person, "course": course, "csrf": csrf_token(request), "cluster": service(request).cluster_note,
               "message": sentence if error else None, "info": None if error else sentence}
     return templates().TemplateResponse(request, name, {**shared, **context}, status_code=status_code)
 

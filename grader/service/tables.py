@@ -1,5 +1,5 @@
 """The service's database rows (SQLAlchemy 2 typed mappings): people, their login sessions, submissions, their
-gradings with the times of their stages, and extensions."""
+gradings with the times of their stages, extensions, published assignments and regrade requests."""
 
 from __future__ import annotations
 
@@ -41,6 +41,11 @@ class Base(DeclarativeBase):
 class Role(StrEnum):
     STUDENT = "student"
     TA = "ta"
+
+
+class RequestState(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
 
 
 class GradingState(StrEnum):
@@ -152,3 +157,44 @@ class Extension(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     person: Mapped[Person] = relationship()
+
+
+class Publication(Base):
+    """A TA published an assignment's scores and reports (for `release = "when_published"`); unpublishing deletes
+    the row."""
+
+    __tablename__ = "publications"
+
+    assignment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    published_by: Mapped[str] = mapped_column(String(200))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RegradeRequest(Base):
+    """A student's request to regrade one graded submission; its thread is its messages, the reason first."""
+
+    __tablename__ = "regrade_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    state: Mapped[RequestState] = mapped_column(_enum(RequestState), index=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    submission: Mapped[Submission] = relationship()
+    messages: Mapped[list[RegradeMessage]] = relationship(order_by="RegradeMessage.id")
+
+
+class RegradeMessage(Base):
+    """One message of a regrade request's thread, by the student or a TA."""
+
+    __tablename__ = "regrade_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("regrade_requests.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    body: Mapped[str] = mapped_column(String(2000))
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    author: Mapped[Person] = relationship()

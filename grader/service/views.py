@@ -50,6 +50,7 @@ class SubmissionView(BaseModel):
     accuracy: float | None
     counts: bool
     graded_by: int | None  # the grading whose report is shown
+    released: bool = True  # False: the scores are withheld from the student until released (grader.service.release)
 
 
 def lateness(view: SubmissionView) -> str:

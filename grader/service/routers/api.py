@@ -26,7 +26,22 @@ from grader.service.exports import class_canvas_csv, write_class_gradebook
 from grader.service.ordering import Reason
 from grader.service.people import PSEUDONYM, PSEUDONYM_MAX, PseudonymTaken, change_pseudonym
 from grader.service.policy import policies_for, result_grading
-from grader.service.routers.shared import CSV_TYPE, any_submission, csv_download, offered_or_404, own_submission
+from grader.service.release import (
+    LEADERBOARD_WITHHELD,
+    leaderboard_released,
+    publication,
+    released_to,
+    shown_submissions,
+    withhold,
+)
+from grader.service.routers.shared import (
+    CSV_TYPE,
+    any_submission,
+    csv_download,
+    offered_or_404,
+    own_submission,
+    released_or_403,
+)
 from grader.service.storage import UploadRefused, read_chunks, report_dir
 from grader.service.submissions import accept_upload, request_regrade
 from grader.service.tables import Role, Submission, utcnow
@@ -39,7 +54,6 @@ from grader.service.views import (
     leaderboard,
     student_report,
     submission_view,
-    submissions_of,
 )
 from grader.service.waiting import queue_places
 
@@ -92,6 +106,13 @@ def _view(db: Database, context: ServiceContext, submission: Submission) -> Subm
     return submission_view(submission, policy, queue_places(db), policy.counting(mine))
 
 
+def _student_view(db: Database, context: ServiceContext, submission: Submission) -> SubmissionView:
+    """A submission as its student sees it: without scores until the assignment releases them."""
+    offered = offered_or_404(context, submission.assignment_id)
+    shown = released_to(db, offered, policies_for(db, context.course, submission.person_id)[offered.id])
+    return withhold([_view(db, context, submission)], shown)[0]
+
+
 def _report(context: ServiceContext, submission: Submission) -> Report:
     result = result_grading(submission)
     if result is None:
@@ -141,14 +162,14 @@ def hand_in(assignment_id: AssignmentId, file: Annotated[UploadFile, File()], pe
     except UploadRefused as exc:
         raise HTTPException(exc.status_code, str(exc)) from None
     context.wake_jobs()
-    return _view(db, context, submission)
+    return _student_view(db, context, submission)
 
 
 @router.get("/assignments/{assignment_id}/submissions")
 def my_submissions(assignment_id: AssignmentId, person: ApiStudent, db: Database,
                    context: Service) -> list[SubmissionView]:
     """Your submissions to one assignment, newest first, with their grading status."""
-    return submissions_of(db, context.course, person, offered_or_404(context, assignment_id))
+    return shown_submissions(db, context.course, person, offered_or_404(context, assignment_id))
 
 
 @router.get("/assignments/{assignment_id}/leaderboard")
@@ -157,18 +178,21 @@ def get_leaderboard(assignment_id: AssignmentId, person: ApiPerson, db: Database
     offered = offered_or_404(context, assignment_id)
     if not offered.leaderboard:
         raise HTTPException(404, "This assignment has no leaderboard.")
+    if person.role is Role.STUDENT and not leaderboard_released(db, offered):
+        raise HTTPException(403, LEADERBOARD_WITHHELD)
     return leaderboard(db, offered)
 
 
 @router.get("/submissions/{submission_id}")
 def my_submission(submission_id: SubmissionId, person: ApiStudent, db: Database, context: Service) -> SubmissionView:
-    return _view(db, context, own_submission(db, person, submission_id))
+    return _student_view(db, context, own_submission(db, person, submission_id))
 
 
 @router.get("/submissions/{submission_id}/report")
 def my_report(submission_id: SubmissionId, person: ApiStudent, db: Database, context: Service) -> StudentReport:
     """The student's view of the newest grading of one of your submissions."""
     submission = own_submission(db, person, submission_id)
+    released_or_403(context, db, submission)
     return student_report(_report(context, submission), _view(db, context, submission))
 
 
@@ -189,7 +213,7 @@ def grades_csv(assignment_id: AssignmentId, person: ApiTa, db: Database, context
 def canvas(assignment_id: AssignmentId, person: ApiTa, db: Database, context: Service) -> Response:
     """A Canvas gradebook import: grades after the late penalty, matched by SIS user id."""
     offered = offered_or_404(context, assignment_id)
-    text = class_canvas_csv(grade_rows(db, context.course, offered), load_assignment(offered.id))
+    text = class_canvas_csv(grade_rows(db, context.course, offered), offered, publication(db, offered.id) is not None)
     return csv_download(text, f"{offered.id}-canvas.csv")
 
 

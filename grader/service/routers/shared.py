@@ -14,6 +14,7 @@ from grader.reports.render import HandIn, View, render_handed_in
 from grader.service.context import ServiceContext
 from grader.service.pages import REPORT_CSP
 from grader.service.policy import policies_for, result_grading
+from grader.service.release import release_sentence, released_to
 from grader.service.storage import report_dir, upload_path
 from grader.service.tables import Person, Submission
 from grader.service.views import lateness, submission_view
@@ -41,6 +42,14 @@ def any_submission(db: Session, submission_id: int) -> Submission:
     if submission is None:
         raise HTTPException(404, f"There is no submission #{submission_id}.")
     return submission
+
+
+def released_or_403(context: ServiceContext, db: Session, submission: Submission) -> None:
+    """Refuse a student their scores or report of a submission before the assignment releases them."""
+    offered = offered_or_404(context, submission.assignment_id)
+    policy = policies_for(db, context.course, submission.person_id)[offered.id]
+    if not released_to(db, offered, policy):
+        raise HTTPException(403, release_sentence(context.course, offered, policy))
 
 
 def graded_report(context: ServiceContext, db: Session, submission: Submission, view: View) -> HTMLResponse:

@@ -15,11 +15,25 @@ from grader.service.context import Database, Service
 from grader.service.pages import flash, render, templates
 from grader.service.people import change_pseudonym
 from grader.service.policy import late_days_left, policies_for
-from grader.service.routers.shared import graded_report, offered_or_404, own_submission, stored_file
+from grader.service.regrade_requests import list_requests
+from grader.service.release import (
+    LEADERBOARD_WITHHELD,
+    leaderboard_released,
+    release_sentence,
+    released_to,
+    shown_submissions,
+)
+from grader.service.routers.shared import (
+    graded_report,
+    offered_or_404,
+    own_submission,
+    released_or_403,
+    stored_file,
+)
 from grader.service.storage import UploadRefused, read_chunks
 from grader.service.submissions import accept_upload
-from grader.service.tables import Person, utcnow
-from grader.service.views import leaderboard, submissions_of
+from grader.service.tables import Person, Role, utcnow
+from grader.service.views import leaderboard
 
 router = APIRouter(include_in_schema=False)
 
@@ -28,7 +42,7 @@ router = APIRouter(include_in_schema=False)
 def assignments(request: Request, person: StudentPage, db: Database, context: Service) -> Response:
     policies, rows = policies_for(db, context.course, person.id), []
     for offered in context.course.assignments:
-        view = next((v for v in submissions_of(db, context.course, person, offered) if v.counts), None)
+        view = next((v for v in shown_submissions(db, context.course, person, offered) if v.counts), None)
         rows.append({"offered": offered, "policy": policies[offered.id], "title": load_assignment(offered.id).title,
                      "counting": view})
     return render(request, "assignments.html.j2", person, rows=rows, late_days=late_days_left(context.course, policies))
@@ -38,9 +52,13 @@ def assignment_page(request: Request, person: Person, db: Session, course: Cours
                     message: str | None = None, status_code: int = 200) -> Response:
     policies = policies_for(db, course, person.id)
     policy = policies[offered.id]
-    return render(request, "assignment.html.j2", person, status_code, offered=offered, policy=policy,
-                  message=message, title=load_assignment(offered.id).title, open=not policy.closed(utcnow()),
-                  late_days=late_days_left(course, policies), submissions=submissions_of(db, course, person, offered))
+    release = None if released_to(db, offered, policy) else release_sentence(course, offered, policy)
+    shown = {"message": message} if message else {}  # else a flashed sentence (a refused regrade request)
+    return render(request, "assignment.html.j2", person, status_code, offered=offered, policy=policy, **shown,
+                  title=load_assignment(offered.id).title, open=not policy.closed(utcnow()),
+                  late_days=late_days_left(course, policies), release=release,
+                  submissions=shown_submissions(db, course, person, offered),
+                  requests=list_requests(db, person, assignment_id=offered.id))
 
 
 @router.get("/assignments/{assignment_id}", response_class=HTMLResponse)
@@ -55,7 +73,7 @@ def submission_rows(request: Request, assignment_id: str, person: StudentPage, d
     offered = offered_or_404(context, assignment_id)
     return templates().TemplateResponse(request, "submission_rows.html.j2", {
         "course": context.course, "offered": offered,
-        "submissions": submissions_of(db, context.course, person, offered)})
+        "submissions": shown_submissions(db, context.course, person, offered)})
 
 
 @router.post("/assignments/{assignment_id}/submissions", dependencies=[CsrfChecked])
@@ -76,7 +94,9 @@ def hand_in(request: Request, assignment_id: str, person: StudentPage, db: Datab
 
 @router.get("/submissions/{submission_id}/report")
 def student_report(submission_id: int, person: StudentPage, db: Database, context: Service) -> HTMLResponse:
-    return graded_report(context, db, own_submission(db, person, submission_id), "student")
+    submission = own_submission(db, person, submission_id)
+    released_or_403(context, db, submission)
+    return graded_report(context, db, submission, "student")
 
 
 @router.get("/submissions/{submission_id}/download")
@@ -90,6 +110,8 @@ def leaderboard_page(request: Request, assignment_id: str, person: AnyPage, db: 
     offered = offered_or_404(context, assignment_id)
     if not offered.leaderboard:
         raise HTTPException(404, "This assignment has no leaderboard.")
+    if person.role is Role.STUDENT and not leaderboard_released(db, offered):
+        raise HTTPException(403, LEADERBOARD_WITHHELD)
     return render(request, "leaderboard.html.j2", person, offered=offered, title=load_assignment(offered.id).title,
                   entries=leaderboard(db, offered))
 

@@ -18,6 +18,7 @@ from grader.service.extensions import list_extensions
 from grader.service.ordering import Reason
 from grader.service.pages import flash, render, report_file, templates
 from grader.service.policy import late_days_left, policies_for
+from grader.service.release import publication
 from grader.service.routers.shared import (
     CSV_TYPE,
     any_submission,
@@ -28,7 +29,7 @@ from grader.service.routers.shared import (
 )
 from grader.service.storage import report_dir
 from grader.service.submissions import request_regrade
-from grader.service.tables import Grading, GradingState, Person, Role, Submission
+from grader.service.tables import Grading, GradingState, Person, RegradeRequest, RequestState, Role, Submission
 from grader.service.views import grade_rows, submission_views, timelines
 from grader.similarity import load_result
 
@@ -45,7 +46,9 @@ def class_overview(request: Request, person: TaPage, db: Database, context: Serv
                      "students": students, "submissions": submissions})
     states = {state: count for state, count in db.execute(select(Grading.state, func.count()).group_by(Grading.state))}
     on_roster = db.scalar(select(func.count()).select_from(Person).where(Person.role == Role.STUDENT))
-    return render(request, "ta_home.html.j2", person, rows=rows, students=on_roster,
+    open_requests = db.scalar(select(func.count()).select_from(RegradeRequest)
+                              .where(RegradeRequest.state == RequestState.OPEN))
+    return render(request, "ta_home.html.j2", person, rows=rows, students=on_roster, open_requests=open_requests,
                   queued=states.get(GradingState.QUEUED, 0), running=states.get(GradingState.RUNNING, 0))
 
 
@@ -57,7 +60,7 @@ def class_assignment(request: Request, assignment_id: str, person: TaPage, db: D
     rows = grade_rows(db, context.course, offered)
     reports, _ = counting_reports(context.settings, rows)
     return render(request, "ta_assignment.html.j2", person, offered=offered, title=assignment.title, rows=rows,
-                  summary=summarize(reports, assignment) if reports else None)
+                  summary=summarize(reports, assignment) if reports else None, published=publication(db, offered.id))
 
 
 @router.get("/assignments/{assignment_id}/rows", response_class=HTMLResponse)
@@ -144,7 +147,7 @@ def grades(assignment_id: str, person: TaPage, db: Database, context: Service) -
 @router.get("/assignments/{assignment_id}/canvas.csv")
 def canvas(assignment_id: str, person: TaPage, db: Database, context: Service) -> Response:
     offered = offered_or_404(context, assignment_id)
-    text = class_canvas_csv(grade_rows(db, context.course, offered), load_assignment(offered.id))
+    text = class_canvas_csv(grade_rows(db, context.course, offered), offered, publication(db, offered.id) is not None)
     return csv_download(text, f"{offered.id}-canvas.csv")
 
 

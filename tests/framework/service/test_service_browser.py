@@ -169,3 +169,46 @@ def test_a_ta_gives_one_student_a_two_day_extension_and_sees_the_grade_change(
         shots.take(student, "student-extension")
     finally:
         server.stop()
+
+
+def test_a_ta_publishes_scores_and_answers_a_regrade_request(chromium, tmp_path: Path,
+                                                             graded_a1: dict[str, Path]) -> None:
+    course_dir = tmp_path / "course"
+    settings, tokens = make_course_dir(course_dir, None, {A1: {"release": "when_published"}})
+    server = ServiceProcess(course_dir)  # grading held back: the test finishes the grading as a worker would
+    shots = Screenshots(tmp_path / "screenshots")
+    server.start()
+    try:
+        student = log_in(chromium, server.url, tokens["s1"])
+        student.goto(f"{server.url}/assignments/{A1}")
+        student.set_input_files("input[type=file]", str(SOURCE))
+        student.click("button:text-is('Upload')")
+        student.wait_for_selector("text=queued for grading")
+        context = ServiceContext(settings, load_course(course_dir), open_database(settings.database), jobs=None)
+        finish_grading(context, 1, graded_a1["full"])
+        student.reload()
+        assert "once the TAs publish them" in student.inner_text("#release")
+        assert "100 / 100" not in student.inner_text("#submissions") and "report" not in student.inner_text(
+            "#submissions")
+        shots.take(student, "student-unpublished")
+
+        ta = log_in(chromium, server.url, tokens["ta1"])
+        ta.goto(f"{server.url}/ta/assignments/{A1}")
+        ta.click("button:text-is('Publish scores and reports')")
+        assert "Published by ta1" in ta.inner_text("#release")
+        student.reload()
+        assert "100 / 100" in student.inner_text("#submissions") and student.locator("#release").count() == 0
+
+        student.fill("textarea[name=reason]", "Please check the augmentation item.")
+        student.click("button:text-is('Request a regrade')")
+        assert "Please check the augmentation item." in student.inner_text("#thread")
+        ta.goto(f"{server.url}/ta/regrade-requests")
+        ta.click("#regrade-requests a")
+        ta.fill("textarea[name=answer]", "Checked: the score stands.")
+        ta.click("button:text-is('Resolve')")
+        shots.take(ta, "ta-regrade-request")
+        student.reload()
+        assert "Checked: the score stands." in student.inner_text("#thread")
+        assert "Resolved by ta1" in student.inner_text("#request-state")
+    finally:
+        server.stop()
