@@ -42,4 +42,5 @@ if [ "${GRADER_SKIP_DOCKER:-}" != 1 ]; then
     fi
 fi
 trap '[ -n "$started_engine" ] && scripts/docker-engine.sh stop || true' EXIT
-.venv/bin/python -m pytest -q --cov --cov-report=term "$@"
+# --durations: the slowest tests, so the run's time (kept under 45 minutes) is watched where it goes.
+.venv/bin/python -m pytest -q --cov --cov-report=term --durations=25 "$@"
