@@ -114,7 +114,7 @@ def _name_offered_assignments(app: FastAPI, course: Course) -> None:
             for operations in generate()["paths"].values():
                 parameters = [p for operation in operations.values() for p in operation.get("parameters", [])]
                 for parameter in parameters:
-                    if parameter["name"] == "assignment_id":
+                    if parameter["name"] in ("assignment_id", "assignment"):
                         parameter["schema"]["enum"] = ids
         return app.openapi_schema or generate()
 

@@ -91,6 +91,8 @@ def revoke_extension(request: Request, assignment_id: str, login: str, person: T
 @api_router.get("")
 def api_list(person: ApiTa, db: Database, context: Service, assignment: str | None = None) -> list[ExtensionView]:
     """Every extension, revoked ones too, newest first; of one assignment when given."""
+    if assignment is not None:
+        offered_or_404(context, assignment)  # an id the course does not offer never reaches the database
     return list_extensions(db, context.course, assignment)
 
 

@@ -26,7 +26,7 @@ from grader.service.regrade_requests import (
     visible_request,
 )
 from grader.service.routers.api import MAX_ID, SubmissionId
-from grader.service.routers.shared import own_submission, released_or_403
+from grader.service.routers.shared import offered_or_404, own_submission, released_or_403
 from grader.service.tables import Person, RegradeRequest, RequestState
 
 router = APIRouter(include_in_schema=False)
@@ -113,9 +113,11 @@ def api_ask(submission_id: SubmissionId, body: Message, person: ApiStudent, db: 
 
 
 @api_router.get("/regrade-requests")
-def api_list(person: ApiPerson, db: Database, state: RequestState | None = None,
+def api_list(person: ApiPerson, db: Database, context: Service, state: RequestState | None = None,
              assignment: str | None = None) -> list[RegradeRequestView]:
     """Your regrade requests (every one for a TA) with their threads, open ones first."""
+    if assignment is not None:
+        offered_or_404(context, assignment)  # an id the course does not offer never reaches the database
     return list_requests(db, person, state, assignment)
 
 

@@ -171,7 +171,7 @@ def _writer_targets(world: World) -> dict[str, list[str]]:
     site = Path(torch.__file__).parent
     folders = [PACKAGE_DIR, PACKAGE_DIR / "harness", assignments_dir() / "a2_ffn",
                TRAIN_IMAGES.parent, site, Path("/usr/lib"), Path("/"), Path("/stages")]
-    rewrite = [PACKAGE_DIR / "pipeline.py", PACKAGE_DIR / "harness" / "evaluate.py",
+    rewrite = [PACKAGE_DIR / "pipeline.py", PACKAGE_DIR / "harness" / "evaluation.py",
                PACKAGE_DIR / "classifier_checks.py", PACKAGE_DIR / "harness" / "canary_check.py",
                assignments_dir() / "a2_ffn" / "assignment.toml", TRAIN_IMAGES,
                site / "__init__.py", Path("/usr/bin/env")]
