@@ -33,8 +33,8 @@ from ray.exceptions import RayError, RayTaskError
 
 from grader import __version__
 from grader.config import Assignment, Data, DeviceKind
-from grader.context import Device, data_fingerprint, load_grading_data
-from grader.data import DATA_DIR_ENV, cache_dir, resolve_data_root
+from grader.context import Device, load_grading_data
+from grader.data import DATA_DIR_ENV, cache_dir, resolve_data_root, stored_fingerprint
 from grader.errors import GraderError
 from grader.intake import student_id_for
 from grader.models import Failure, FailureKind, Report, StrictModel
@@ -177,7 +177,8 @@ class Dispatcher:
         """What a node must grade this assignment with; the data's fingerprint is read once per assignment, from the
         tensor cache's index (the driver, a `grader serve` web process too, grades nothing itself)."""
         if assignment.id not in self._fingerprints:
-            self._fingerprints[assignment.id] = data_fingerprint(assignment, self._data_root)
+            declared, root = assignment.data, self._data_root
+            self._fingerprints[assignment.id] = stored_fingerprint(root, declared) if root and declared else None
         return Expectation(grader=grader_build(), course=self._course_digest, data=self._fingerprints[assignment.id])
 
     def submit_grading(self, assignment: Assignment, source: Path, out_dir: Path,

@@ -8,7 +8,7 @@ from functools import cache, cached_property
 from pathlib import Path
 
 from grader.config import Assignment, Data, DeviceKind, Validation
-from grader.data import HeldOut, SplitTensors, combined_fingerprint, hold_out, load_split, stored_fingerprint
+from grader.data import HeldOut, SplitTensors, combined_fingerprint, hold_out, load_split
 from grader.paths import course_root
 from grader.sandbox import HARNESS_PRELOAD, Mount, Sandbox, SandboxConfig, StageLimits
 
@@ -138,11 +138,11 @@ def load_grading_data(root: Path, declared: Data) -> GradingData:
 
 
 def data_fingerprint(assignment: Assignment, root: Path | None) -> str | None:
-    """The fingerprint of the images `assignment` trains and scores on, as reports record it (None: no data), read
-    from the tensor cache's index without loading the images where it can be."""
+    """The fingerprint of the images `assignment` trains and scores on, as reports record it (None: no data): from
+    the data this process loads once to grade (a process that grades nothing reads `stored_fingerprint`)."""
     if root is None or assignment.data is None:
         return None
-    return stored_fingerprint(root, assignment.data)
+    return load_grading_data(root, assignment.data).fingerprint
 
 
 @cache
