@@ -45,7 +45,7 @@ class MetricView:
 
 
 def metric_of(assignment_id: str) -> MetricView:
-    """The metric an offered assignment's grades carry (the `accuracy` column: an accuracy, or an error)."""
+    """The metric an offered assignment's grades carry (their `metric_value`: an accuracy, or an error)."""
     task = task_of_report(load_assignment(assignment_id))
     return MetricView(name=task.metric, show=shown(task))
 

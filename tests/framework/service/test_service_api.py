@@ -308,7 +308,7 @@ def test_leaderboard_under_pseudonyms_and_in_gradescope_results(serve, graded_a2
     served.client.put("/api/me/pseudonym", headers=served.bearer("s1"), json={"pseudonym": "Night Owl"})
     board = served.client.get(f"/api/assignments/{A2}/leaderboard", headers=served.bearer("s2")).json()
     accuracy = json.loads((graded_a2 / REPORT_JSON).read_text())["metrics"]["value"]
-    assert board == [{"rank": 1, "pseudonym": "Night Owl", "accuracy": accuracy}]
+    assert board == [{"rank": 1, "pseudonym": "Night Owl", "metric_value": accuracy}]
     taken = served.client.put("/api/me/pseudonym", headers=served.bearer("s2"), json={"pseudonym": "Night Owl"})
     assert taken.status_code == 409 and "taken" in taken.json()["detail"]
     assert served.client.get(f"/api/assignments/{A1}/leaderboard", headers=served.bearer("s1")).status_code == 404
