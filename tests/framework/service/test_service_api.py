@@ -171,6 +171,14 @@ def test_uploads_after_the_hard_deadline_are_refused(serve) -> None:
     assert count_rows(served, Submission) == 0
 
 
+def test_each_assignment_names_the_metric_its_grades_carry(serve) -> None:
+    """a1 trains no model; a2's grades carry an accuracy (a4's error: test_service_tasks.py)."""
+    served = serve(a2={})
+    infos = served.client.get("/api/assignments", headers=served.bearer("s1")).json()
+    assert {info["id"]: info["metric"] for info in infos} == {
+        A1: None, A2: {"name": "accuracy", "unit": "", "higher_is_better": True}}
+
+
 def test_late_penalty_per_started_day_is_applied_and_shown(serve, graded_a1: dict[str, Path]) -> None:
     now = datetime.now(UTC)
     served = serve(due=now - timedelta(days=1, hours=2), hard_deadline=now + timedelta(days=2),
