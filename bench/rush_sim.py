@@ -1,9 +1,9 @@
-"""A deadline rush against the fair queue: the service's own ordering (grader.service.ordering) and plain
-first-come order, side by side in one run, on a simulated clock with measured a1 grading times.
+"""A deadline rush at scale, the companion of the live one (bench/rush.py): the service's own ordering
+(grader.service.ordering) in both orders, side by side, on a simulated clock with measured a1 grading times.
 
-Not a run of `grader serve`: 900 a1 gradings plus a regrade of all take over an hour of CPU on this 2-core machine,
-so a discrete-event simulation plays the job loop instead (dispatch the head of the order whenever a worker is free,
-as grader.service.dispatch does) and feeds the real ordering the same rows the service would.
+900 a1 gradings plus a regrade of all take over an hour of CPU on a 2-core machine, so a discrete-event simulation
+plays the job loop (dispatch the head of the order whenever a worker is free, as grader.service.dispatch does) and
+feeds the real ordering the same rows the service would, with 2 to 8 workers.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import random
 import statistics
 from dataclasses import dataclass, field
 
-from bench.common import Config, Result, Table
+from bench.common import ORDERS, Config, Result, Table, percentile
+from grader.course import QueueOrder
 from grader.service.ordering import QueuedGrading, Reason, dispatch_order
 
-NAME = "rush"
+NAME = "rush-sim"
 STUDENTS, UPLOADS_EACH, RUSH_MINUTES = 300, 3, 30.0
 REGRADE_ALL_AT_MINUTE = 20.0  # a TA regrades every submission so far, two thirds into the rush
 # An a1 upload to its report on embedded Ray, measured by `bench --only service` (docs/benchmarks/service.md).
@@ -53,10 +54,10 @@ class Outcome:
 
 class JobLoop:
     """The service's job loop on a simulated clock: uploads and a regrade of all queue gradings, and whenever a
-    worker is free the head of the order is dispatched (the fair queue's order, or the oldest first)."""
+    worker is free the head of the order is dispatched."""
 
-    def __init__(self, workers: int, fair: bool, rng: random.Random) -> None:
-        self.workers, self.fair, self.rng = workers, fair, rng
+    def __init__(self, workers: int, order: QueueOrder, rng: random.Random) -> None:
+        self.workers, self.order, self.rng = workers, order, rng
         self.queued: dict[int, QueuedGrading] = {}
         self.running: list[tuple[float, int, int]] = []  # (finishes at, grading id, submission id), a heap
         self.submitted: dict[int, tuple[int, float]] = {}  # submission id -> (student, uploaded at)
@@ -96,7 +97,7 @@ class JobLoop:
 
     def dispatch(self, now: float) -> None:
         while self.queued and len(self.running) < self.workers:
-            head = dispatch_order(list(self.queued.values()))[0] if self.fair else self.queued[min(self.queued)]
+            head = dispatch_order(list(self.queued.values()), self.order)[0]
             del self.queued[head.grading_id]
             self.started.setdefault(head.submission_id, now)
             heapq.heappush(self.running, (now + self.rng.uniform(*A1_SECONDS), head.grading_id, head.submission_id))
@@ -111,9 +112,9 @@ class JobLoop:
         return Outcome(waits=waits, regrades_done=self.regrades_done, superseded=superseded)
 
 
-def simulate(uploads: list[Upload], workers: int, fair: bool, rng: random.Random) -> Outcome:
+def simulate(uploads: list[Upload], workers: int, order: QueueOrder, rng: random.Random) -> Outcome:
     """Grade the rush with `workers` workers, in the fair queue's order or first come first served."""
-    loop = JobLoop(workers, fair, rng)
+    loop = JobLoop(workers, order, rng)
     arrivals, regrade_at = list(uploads), REGRADE_ALL_AT_MINUTE * 60
     while arrivals or loop.queued or loop.running or regrade_at < float("inf"):
         now = min(arrivals[0].at if arrivals else float("inf"), loop.running[0][0] if loop.running else float("inf"),
@@ -128,18 +129,14 @@ def simulate(uploads: list[Upload], workers: int, fair: bool, rng: random.Random
     return loop.outcome()
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
-
-
 def run(cfg: Config) -> Result:
     students = STUDENTS // 3 if cfg.quick else STUDENTS
     uploads = rush(random.Random(SEED), students)
     rows = []
     for workers in WORKERS:
-        for fair in (True, False):
-            outcome = simulate(uploads, workers, fair, random.Random(SEED + workers))
-            rows.append({"workers": workers, "order": "fair queue" if fair else "first come",
+        for order in ORDERS:
+            outcome = simulate(uploads, workers, order, random.Random(SEED + workers))
+            rows.append({"workers": workers, "order": ORDERS[order],
                          "p50 wait s": statistics.median(outcome.waits), "p95 wait s": percentile(outcome.waits, 0.95),
                          "max wait s": max(outcome.waits), "superseded graded later": outcome.superseded,
                          "regrade-all done min": outcome.regrades_done / 60})
