@@ -19,6 +19,7 @@ from grader.service.ordering import QueuedGrading, Reason, dispatch_order
 
 NAME = "rush-sim"
 STUDENTS, UPLOADS_EACH, RUSH_MINUTES = 300, 3, 30.0
+SPACING_SECONDS = 120.0  # the mean time between a student's uploads
 REGRADE_ALL_AT_MINUTE = 20.0  # a TA regrades every submission so far, two thirds into the rush
 # An a1 upload to its report on embedded Ray, measured by `bench --only service` (docs/benchmarks/service.md).
 A1_SECONDS = (4.4, 5.0)
@@ -32,16 +33,16 @@ class Upload:
     student: int = field(compare=False)
 
 
-def rush(rng: random.Random, students: int) -> list[Upload]:
+def rush(rng: random.Random, students: int, seconds: float = RUSH_MINUTES * 60,
+         spacing: float = SPACING_SECONDS) -> list[Upload]:
     """Each student's first upload comes more likely near the deadline (density rising linearly), the others
-    a few minutes apart (exponential, mean 2 min), all before the deadline."""
+    `spacing` seconds apart on average (exponential), all before the deadline, `seconds` into the rush."""
     uploads = []
-    end = RUSH_MINUTES * 60
     for student in range(students):
-        at = end * rng.random() ** 0.5
+        at = seconds * rng.random() ** 0.5
         for _ in range(UPLOADS_EACH):
-            uploads.append(Upload(min(at, end), student))
-            at += rng.expovariate(1 / 120)
+            uploads.append(Upload(min(at, seconds), student))
+            at += rng.expovariate(1 / spacing)
     return sorted(uploads)
 
 
