@@ -30,7 +30,7 @@ from grader.service.settings import ServiceSettings
 from grader.service.tables import Submission
 
 NAME = "rush"
-STUDENTS, RUSH_SECONDS, SPACING_SECONDS = 12, 180.0, 20.0  # with --quick: half the students and half the time
+STUDENTS, RUSH_SECONDS, SPACING_SECONDS = 10, 120.0, 15.0  # with --quick: half the students and half the time
 REGRADE_ALL_AT = 2 / 3  # a TA regrades every submission so far, this far into the rush
 DRAIN_SECONDS = 240.0  # after the rush, how long uploads may wait to start grading before the run ends anyway
 WARM_UP_SECONDS = 300.0  # Ray's start and the first grading, which starts Ray's worker and its sandbox
