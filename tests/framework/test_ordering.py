@@ -106,3 +106,21 @@ def test_in_a_simulated_rush_the_fair_queue_shortens_the_students_wait() -> None
     assert len(fair.waits) == len(first_come.waits) == len(uploads) == 180
     assert percentile(fair.waits, 0.95) * 5 < percentile(first_come.waits, 0.95)  # 14 s against 141 s
     assert fair.superseded > 0 == first_come.superseded
+
+
+def test_the_live_rush_reads_each_uploads_wait_from_the_recorded_phases() -> None:
+    """bench/rush.py: a wait lasts until the upload, or a newer one of the same student, started grading; an upload
+    none of which started waits until the end."""
+    from bench.rush import waits
+    from grader.service.tables import Grading, Submission
+
+    t0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
+
+    def upload(submission: int, person: int, at: float, *started: float) -> Submission:
+        gradings = [Grading(started_at=t0 + timedelta(seconds=s)) for s in started] or [Grading(started_at=None)]
+        return Submission(id=submission, person_id=person, submitted_at=t0 + timedelta(seconds=at), gradings=gradings)
+
+    rows = [upload(1, 1, 0, 50, 300), upload(2, 2, 5, 20), upload(3, 1, 10, 30), upload(4, 3, 40)]
+    found = waits(rows, until=(t0 + timedelta(seconds=100)).timestamp())
+    assert found.seconds == [30, 15, 20, 60]  # the first upload is overtaken by student 1's newer one at 30 s
+    assert (found.superseded, found.unstarted) == (1, 1)
