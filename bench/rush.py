@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.common import ORDERS, Config, Result, Table, percentile
-from bench.rush_sim import UPLOADS_EACH, Upload, rush
+from bench.rush_sim import REGRADE_ALL_AT_MINUTE, RUSH_MINUTES, UPLOADS_EACH, Upload, rush
 from bench.service import ASSIGNMENT, SOURCE, course, serving, ta_token
 from grader.course import QueueOrder
 from grader.service.db import open_database
@@ -31,7 +31,7 @@ from grader.service.tables import Submission
 
 NAME = "rush"
 STUDENTS, RUSH_SECONDS, SPACING_SECONDS = 10, 120.0, 15.0  # with --quick: half the students and half the time
-REGRADE_ALL_AT = 2 / 3  # a TA regrades every submission so far, this far into the rush
+REGRADE_ALL_AT = REGRADE_ALL_AT_MINUTE / RUSH_MINUTES  # how far into the rush a TA regrades all, as simulated
 DRAIN_SECONDS = 240.0  # after the rush, how long uploads may wait to start grading before the run ends anyway
 WARM_UP_SECONDS = 300.0  # Ray's start and the first grading, which starts Ray's worker and its sandbox
 POLL_SECONDS = 1.0
