@@ -1,4 +1,4 @@
-"""The job loop: queued gradings go to the cluster dispatcher in the fair queue's order (grader.service.ordering),
+"""The job loop: queued gradings go to the cluster dispatcher in the course's queue order (grader.service.ordering),
 no more at once than its workers take, and each finished report is recorded exactly once.
 
 Reports are written by the workers into `reports/<grading id>/`, report.json last. On start, every grading left
@@ -76,10 +76,11 @@ class JobLoop:
             self._wake.clear()
 
     def _dispatch_queued(self) -> None:
-        """Hand the cluster the queued gradings in the fair queue's order, as many as its workers take at once."""
+        """Hand the cluster the queued gradings in the course's queue order, as many as its workers take at once."""
         with self.sessions() as db:
             workers: dict[str, int] = {}
-            for row in dispatch_order(queued_gradings(db)):  # with no worker at all, submit says why
+            # with no worker at all, submit says why
+            for row in dispatch_order(queued_gradings(db), self.course.queue.order):
                 assignment = load_assignment(row.assignment_id)
                 if row.assignment_id not in workers:
                     workers[row.assignment_id] = self.dispatcher.workers(assignment)
