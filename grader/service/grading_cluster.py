@@ -72,7 +72,7 @@ class GradingCluster:
             return None
         if settings.cluster == "local":
             record_descendants(settings.course_dir)
-        jobs = JobLoop(settings, self.context.course, self.context.sessions, dispatcher)
+        jobs = JobLoop(settings, self.context.current_course, self.context.sessions, dispatcher)
         jobs.start()
         self.context.jobs = jobs
         self._ready.set()
