@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from grader.service.context import ServiceContext
 
 RAY_PROCESSES_FILE = "ray-processes.json"
+STOP_GRACE_SECONDS = 5.0  # for Ray's agents to notice, after `ray.shutdown`, that their raylet has ended
+KILLED_SECONDS = 10.0  # for a SIGKILLed process to be gone
 
 
 class GradingCluster:
@@ -55,8 +57,11 @@ class GradingCluster:
         self._stopping.wait()
         if self.context.jobs is not None:
             self.context.jobs.stop()
+        settings = self.context.settings
+        if settings.cluster == "local":
+            record_descendants(settings.course_dir)  # the workers and agents Ray started since its start
         dispatcher.close()
-        end_leftovers(self.context.settings.course_dir)  # Ray's agents outlive `ray.shutdown` a while
+        end_leftovers(settings.course_dir, STOP_GRACE_SECONDS)  # Ray's agents outlive `ray.shutdown` a while
 
     def _start(self) -> Dispatcher | None:
         from grader.cluster import Dispatcher  # Ray is imported only by a service that grades
@@ -79,30 +84,41 @@ class GradingCluster:
         return dispatcher
 
 
-def record_descendants(course_dir: Path) -> None:
-    """Write this process's descendants (the embedded Ray's processes) with their start times, for `end_leftovers`."""
-    processes = []
-    for process in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            processes.append({"pid": process.pid, "started": process.create_time()})
-    path = course_dir / RAY_PROCESSES_FILE
-    path.write_text(json.dumps(processes))
-    path.chmod(PRIVATE_FILE)
-
-
-def end_leftovers(course_dir: Path) -> int:
-    """SIGKILL the recorded Ray processes that still run (same PID and start time; a killed service's, or the
-    agents a clean shutdown leaves); how many."""
+def recorded(course_dir: Path) -> list[psutil.Process]:
+    """The recorded Ray processes that still run (the same PID and start time: a reused PID is not one of them)."""
     path = course_dir / RAY_PROCESSES_FILE
     if not path.exists():
-        return 0
-    left = []
+        return []
+    processes = []
     for entry in json.loads(path.read_text()):
         with contextlib.suppress(psutil.Error):
             process = psutil.Process(entry["pid"])
             if process.create_time() == entry["started"]:
-                process.kill()
-                left.append(process)
-    psutil.wait_procs(left, timeout=10)
-    path.unlink()
+                processes.append(process)
+    return processes
+
+
+def record_descendants(course_dir: Path) -> None:
+    """Add this process's descendants (the embedded Ray's processes, workers included) with their start times to
+    the record that `end_leftovers` reads."""
+    processes = {process.pid: process for process in recorded(course_dir)}
+    processes |= {process.pid: process for process in psutil.Process().children(recursive=True)}
+    entries = []
+    for process in processes.values():
+        with contextlib.suppress(psutil.Error):
+            entries.append({"pid": process.pid, "started": process.create_time()})
+    path = course_dir / RAY_PROCESSES_FILE
+    path.write_text(json.dumps(entries))
+    path.chmod(PRIVATE_FILE)
+
+
+def end_leftovers(course_dir: Path, grace_seconds: float = 0) -> int:
+    """Give the recorded Ray processes `grace_seconds` to end by themselves, then SIGKILL those still running (a
+    killed service's, or the agents that outlive `ray.shutdown`) and remove the record; how many were killed."""
+    _, left = psutil.wait_procs(recorded(course_dir), timeout=grace_seconds)
+    for process in left:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(left, timeout=KILLED_SECONDS)
+    (course_dir / RAY_PROCESSES_FILE).unlink(missing_ok=True)
     return len(left)
