@@ -38,6 +38,17 @@ def running(processes: list[psutil.Process]) -> list[psutil.Process]:
     return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
+def described(processes: list[psutil.Process]) -> list[str]:
+    """Each process's PID and command line (for a failure's message)."""
+    out = []
+    for process in processes:
+        try:
+            out.append(f"{process.pid} {' '.join(process.cmdline())[:120]}")
+        except psutil.Error:
+            out.append(f"{process.pid} (gone)")
+    return out
+
+
 def grading_worker(service: ServiceProcess) -> psutil.Process | None:
     for process in psutil.Process(service.process.pid).children(recursive=True):
         try:
@@ -113,9 +124,9 @@ def test_kill_9_of_the_service_and_of_a_worker_leave_no_ray_process(tmp_path: Pa
         started = psutil.Process(second.process.pid).children(recursive=True)
         second.stop()
         end_leftovers(descendants)
-    left = running(started)
-    end_leftovers(left)
-    assert left == [], "a SIGTERM stop leaves no Ray process"
+    left = described(running(started))
+    end_leftovers(running(started))
+    assert left == [], f"a SIGTERM stop left {left}; the service said:\n{second.log.read_text()[-3000:]}"
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
@@ -137,8 +148,8 @@ def test_sigterm_or_ctrl_c_during_a_grading_leaves_no_ray_process(how: str, tmp_
         assert service.process.wait(timeout=STOP_SECONDS) != -signal.SIGKILL
     finally:
         service.stop()
-    left = running(ours)
-    end_leftovers(left)
-    assert left == [], f"{how} left {[' '.join(p.cmdline()[:2]) for p in left]}"
+    left = described(running(ours))
+    end_leftovers(running(ours))
+    assert left == [], f"{how} left {left}; the service said:\n{service.log.read_text()[-3000:]}"
     assert not (course_dir / RAY_PROCESSES_FILE).exists(), "a clean stop leaves no record for the next start"
     assert "Traceback" not in service.log.read_text()
