@@ -1,30 +1,20 @@
 """The service's grading cluster, started in the background so that the web server listens at once (the pages say
-"starting the grading cluster" until Ray is ready). An embedded Ray's processes are recorded by PID (with their
-start times) in the course folder; a start after a killed service ends those still running, never by name."""
+"starting the grading cluster" until Ray is ready). An embedded Ray's processes are recorded and ended by PID
+(grader.service.ray_processes)."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import sys
 import threading
 from typing import TYPE_CHECKING
 
-import psutil
-
 from grader.errors import GraderError
 from grader.service.dispatch import JobLoop
-from grader.service.storage import PRIVATE_FILE
+from grader.service.ray_processes import STOP_GRACE_SECONDS, end_leftovers, record_descendants, start_reaper
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from grader.cluster import Dispatcher
     from grader.service.context import ServiceContext
-
-RAY_PROCESSES_FILE = "ray-processes.json"
-STOP_GRACE_SECONDS = 5.0  # for Ray's agents to notice, after `ray.shutdown`, that their raylet has ended
-KILLED_SECONDS = 10.0  # for a SIGKILLed process to be gone
 
 
 class GradingCluster:
@@ -37,6 +27,7 @@ class GradingCluster:
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="grader-cluster", daemon=True)
+        self._reaper: frozenset[int] = frozenset()  # the reaper's PID, left out of the record
 
     @property
     def starting(self) -> bool:
@@ -59,7 +50,7 @@ class GradingCluster:
             self.context.jobs.stop()
         settings = self.context.settings
         if settings.cluster == "local":
-            record_descendants(settings.course_dir)  # the workers and agents Ray started since its start
+            record_descendants(settings.course_dir, self._reaper)  # the workers and agents Ray started since
         dispatcher.close()
         end_leftovers(settings.course_dir, STOP_GRACE_SECONDS)  # Ray's agents outlive `ray.shutdown` a while
 
@@ -77,48 +68,10 @@ class GradingCluster:
             return None
         if settings.cluster == "local":
             record_descendants(settings.course_dir)
+            # Ray's driver may abort the service in `ray.shutdown`, or it may be killed: the reaper ends what is left.
+            self._reaper = frozenset({start_reaper(settings.course_dir)})
         jobs = JobLoop(settings, self.context.current_course, self.context.sessions, dispatcher)
         jobs.start()
         self.context.jobs = jobs
         self._ready.set()
         return dispatcher
-
-
-def recorded(course_dir: Path) -> list[psutil.Process]:
-    """The recorded Ray processes that still run (the same PID and start time: a reused PID is not one of them)."""
-    path = course_dir / RAY_PROCESSES_FILE
-    if not path.exists():
-        return []
-    processes = []
-    for entry in json.loads(path.read_text()):
-        with contextlib.suppress(psutil.Error):
-            process = psutil.Process(entry["pid"])
-            if process.create_time() == entry["started"]:
-                processes.append(process)
-    return processes
-
-
-def record_descendants(course_dir: Path) -> None:
-    """Add this process's descendants (the embedded Ray's processes, workers included) with their start times to
-    the record that `end_leftovers` reads."""
-    processes = {process.pid: process for process in recorded(course_dir)}
-    processes |= {process.pid: process for process in psutil.Process().children(recursive=True)}
-    entries = []
-    for process in processes.values():
-        with contextlib.suppress(psutil.Error):
-            entries.append({"pid": process.pid, "started": process.create_time()})
-    path = course_dir / RAY_PROCESSES_FILE
-    path.write_text(json.dumps(entries))
-    path.chmod(PRIVATE_FILE)
-
-
-def end_leftovers(course_dir: Path, grace_seconds: float = 0) -> int:
-    """Give the recorded Ray processes `grace_seconds` to end by themselves, then SIGKILL those still running (a
-    killed service's, or the agents that outlive `ray.shutdown`) and remove the record; how many were killed."""
-    _, left = psutil.wait_procs(recorded(course_dir), timeout=grace_seconds)
-    for process in left:
-        with contextlib.suppress(psutil.Error):
-            process.kill()
-    psutil.wait_procs(left, timeout=KILLED_SECONDS)
-    (course_dir / RAY_PROCESSES_FILE).unlink(missing_ok=True)
-    return len(left)
