@@ -23,10 +23,13 @@ KILLED_SECONDS = 10.0  # for a SIGKILLed process to be gone
 def recorded(course_dir: Path) -> list[psutil.Process]:
     """The recorded Ray processes that still run (the same PID and start time: a reused PID is not one of them)."""
     path = course_dir / RAY_PROCESSES_FILE
-    if not path.exists():
-        return []
+    return still_running(path.read_text()) if path.exists() else []
+
+
+def still_running(record: str) -> list[psutil.Process]:
+    """The processes of a record (`RAY_PROCESSES_FILE`'s text) that still run."""
     processes = []
-    for entry in json.loads(path.read_text()):
+    for entry in json.loads(record):
         with contextlib.suppress(psutil.Error):
             process = psutil.Process(entry["pid"])
             if process.create_time() == entry["started"]:
@@ -52,12 +55,16 @@ def record_descendants(course_dir: Path, leave_out: frozenset[int] = frozenset()
 def end_leftovers(course_dir: Path, grace_seconds: float = 0) -> int:
     """Give the recorded Ray processes `grace_seconds` to end by themselves, then SIGKILL those still running (a
     killed service's, or the agents that outlive `ray.shutdown`) and remove the record; how many were killed."""
-    _, left = psutil.wait_procs(recorded(course_dir), timeout=grace_seconds)
+    path = course_dir / RAY_PROCESSES_FILE
+    record = path.read_text() if path.exists() else "[]"
+    _, left = psutil.wait_procs(still_running(record), timeout=grace_seconds)
     for process in left:
         with contextlib.suppress(psutil.Error):
             process.kill()
     psutil.wait_procs(left, timeout=KILLED_SECONDS)
-    (course_dir / RAY_PROCESSES_FILE).unlink(missing_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        if path.read_text() == record:  # not written meanwhile by a new start of the service
+            path.unlink()
     return len(left)
 
 
