@@ -126,7 +126,7 @@ submissions_per_day = 5  # graded submissions per student in any 24 hours
 counts = "best"  # "best" or "latest": which graded submission is the grade
 leaderboard = false  # true: a leaderboard of the accuracy on the hidden test images, under pseudonyms
 """)
-    header = f"""# The course the submission service runs: edit, then restart `grader serve`.
+    header = f"""# The course `grader serve` runs; it rereads this file when it changes (max_upload_mb: at restart).
 name = {json.dumps(name)}
 timezone = "{zone}"  # dates on the pages are shown in this IANA time zone
 max_upload_mb = 20  # the largest upload accepted; intake then applies the assignment's own caps
