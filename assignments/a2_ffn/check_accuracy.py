@@ -250,7 +250,7 @@ def check(data: Path, module: ModuleType | None = None) -> float:
     torch.manual_seed(seed)
     if OWN_SETTINGS:
         print("This Python was started without the grader's CPU settings, which torch reads when it loads: "
-              "the budget counts differently and the scores can drift from the grader's after a few epochs "
+              "the budget can count several times more and the scores can drift from the grader's after a few epochs "
               "(run as a script, it restarts with them).")
     module = module or import_submission(config["submission"]["module"])
     model = module.build_model()

@@ -85,6 +85,7 @@ def test_a_filled_in_handout_notebook_runs_in_a_kernel_and_grades_full_marks(
     folder = tmp_path / "a1_dataset"  # the assignment folder as the student downloads it, with the notebook
     shutil.copytree(assignment.folder, folder)
     handout = notebook_handout(assignment)
+    assert "README.md" in handout.cells[-2].source and "check_accuracy" not in handout.cells[-2].source  # a1 has none
 
     with pytest.raises(CellExecutionError, match="A public check failed"):
         executed(copy.deepcopy(handout), folder)
