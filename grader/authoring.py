@@ -16,13 +16,14 @@ from pydantic import ValidationError
 
 from grader.config import Assignment
 from grader.errors import GraderError
+from grader.notebook import PUBLIC_CHECKS_CELL
 from grader.paths import PACKAGE_DIR, course_root
 from grader.stubs import render_stub
 
 TEMPLATES = PACKAGE_DIR / "templates" / "new"  # one folder per task, laid out as a course root
 ASSIGNMENT_TOML = "assignments/__id__/assignment.toml.j2"  # rendered first: the other templates read its numbers
 NAME = re.compile(r"[a-z][a-z0-9_]*")
-CHECK_CELL = """# The public checks of tests/ (next to this notebook), run on the definitions above.
+CHECK_CELL = PUBLIC_CHECKS_CELL + """
 import sys
 
 import __main__

@@ -98,5 +98,6 @@ def test_a_filled_in_handout_notebook_runs_in_a_kernel_and_grades_full_marks(
     report = grade(assignment, tmp_path / "dana.ipynb", tmp_path / "out",
                    GradeOptions(data_root=data_root, student_id="dana"))
     assert report.failures == [] and report.score.total == 100
-    own_cell = len(answer.cells) - 2
-    assert f"cell {own_cell} (an assignment to train; a call to print)" in (tmp_path / "out" / "report.md").read_text()
+    note = (tmp_path / "out" / "report.md").read_text()
+    assert f"cell {len(answer.cells) - 2} (an assignment to train; a call to print)" in note
+    assert f"cell {len(answer.cells)} (the handout's public checks)." in note
