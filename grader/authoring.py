@@ -16,13 +16,14 @@ from pydantic import ValidationError
 
 from grader.config import Assignment
 from grader.errors import GraderError
+from grader.notebook import PUBLIC_CHECKS_CELL
 from grader.paths import PACKAGE_DIR, course_root
 from grader.stubs import render_stub
 
 TEMPLATES = PACKAGE_DIR / "templates" / "new"  # one folder per task, laid out as a course root
 ASSIGNMENT_TOML = "assignments/__id__/assignment.toml.j2"  # rendered first: the other templates read its numbers
 NAME = re.compile(r"[a-z][a-z0-9_]*")
-CHECK_CELL = """# The public checks of tests/ (next to this notebook), run on the definitions above.
+CHECK_CELL = PUBLIC_CHECKS_CELL + """
 import sys
 
 import __main__
@@ -31,6 +32,12 @@ import pytest
 sys.modules["{module}"] = __main__
 assert pytest.main(["-q", "-p", "no:cacheprovider", "tests"]) == 0, "A public check failed: its message is above."
 """
+CHECK_TEXT = """## Check your work
+
+The cell below runs the public checks of `tests/` on your definitions; `README.md` says what is graded."""
+ACCURACY_TEXT = """ To see the
+score the grader would measure, run `import check_accuracy, __main__; check_accuracy.check("path/to/cifar10",
+__main__)` in a cell of your own (`README.md` says how its numbers compare with the grader's)."""
 
 
 def tasks() -> list[str]:
@@ -106,7 +113,8 @@ def notebook_handout(assignment: Assignment) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             cell.source = "\n".join(replace_solutions(cell.source.splitlines(), "python")).rstrip("\n")
             cell.outputs, cell.execution_count = [], None
-    notebook.cells += [nbformat.v4.new_markdown_cell("## Check your work"),
+    accuracy = ACCURACY_TEXT if (assignment.folder / "check_accuracy.py").is_file() else ""
+    notebook.cells += [nbformat.v4.new_markdown_cell(CHECK_TEXT + accuracy),
                        nbformat.v4.new_code_cell(CHECK_CELL.format(module=assignment.submission.module).rstrip())]
     for number, cell in enumerate(notebook.cells, start=1):
         cell.id = f"cell-{number}"  # nbformat's are random: the same solution must give the same handout

@@ -78,7 +78,7 @@ def receive(assignment: Assignment, source: Path, dest: Path, student_id: str | 
     dest.mkdir(parents=True)
     try:
         _unpack(assignment, source, dest, notes)
-        originals = _place_required_files(assignment, dest)
+        originals = _place_required_files(assignment, dest, notes)
         _ensure_utf8(assignment, dest, notes)
         module = _notebook_module(assignment, dest, originals, notes)
         notes += [f"Used {original} as {required}." for required, original in originals.items()
@@ -253,7 +253,7 @@ def _read_capped(stream: IO[bytes], relative: PurePosixPath, caps: _Caps) -> byt
     return data
 
 
-def _place_required_files(assignment: Assignment, dest: Path) -> dict[str, str]:
+def _place_required_files(assignment: Assignment, dest: Path, notes: list[str]) -> dict[str, str]:
     """Find each required file, also one folder down or under another name when unambiguous.
 
     Returns the name the student gave each required file; a notebook standing in for the required .py
@@ -262,7 +262,11 @@ def _place_required_files(assignment: Assignment, dest: Path) -> dict[str, str]:
     originals, missing = {}, []
     for required in assignment.submission.files:
         if (dest / required).is_file():
-            originals[required] = required
+            work = _notebook_beside_stub(assignment, dest, required)
+            originals[required] = work.relative_to(dest).as_posix() if work else required
+            if work:
+                notes.append(f"Graded {originals[required]}, not {required} beside it: that is the handout's "
+                             "stub, unchanged.")
             continue
         candidates = sorted(dest.rglob(required)) or _lone_source_file(assignment, dest)
         if len(candidates) != 1:
@@ -275,6 +279,17 @@ def _place_required_files(assignment: Assignment, dest: Path) -> dict[str, str]:
         raise IntakeError(f"The submission is missing {', '.join(missing)}{_found_instead(dest)}.",
                           FailureKind.MISSING_FILE)
     return originals
+
+
+def _notebook_beside_stub(assignment: Assignment, dest: Path, required: str) -> Path | None:
+    """The one notebook handed in with the module's stub left as the handout gave it (a student who works in the
+    notebook handout and hands in the whole folder): the notebook is their work, the stub is not."""
+    stub = assignment.folder / required
+    if required != f"{assignment.submission.module}.py" or not stub.is_file():
+        return None
+    notebooks = sorted(dest.rglob("*.ipynb"))
+    unchanged = (dest / required).read_bytes() == stub.read_bytes()
+    return notebooks[0] if unchanged and len(notebooks) == 1 else None
 
 
 def _lone_source_file(assignment: Assignment, dest: Path) -> list[Path]:

@@ -14,7 +14,8 @@ it was). The budget is counted as the grader counts it: CPU seconds per thread o
 with the grader's thread count and CPU settings (run as a script, it restarts itself with them before importing
 torch).
 In a notebook next to this file: `import check_accuracy, __main__; check_accuracy.check("cifar10", __main__)`
-(the budget then uses the notebook's CPU settings, which can count several times more on a busy machine).
+(the notebook's process then keeps its own CPU settings: the budget can count several times more on a busy machine,
+and the scores can drift from the grader's after a few epochs; it says so when it runs).
 Needs Python 3.11 or later, torch, torchvision, numpy and pillow; not the grader.
 """
 
@@ -51,8 +52,8 @@ def grader_cpu_environment(threads: int, cpu_kernels: str) -> dict[str, str]:
 
 
 GRADER_ENVIRONMENT = grader_cpu_environment(CONFIG["limits"]["threads"], CONFIG["limits"]["cpu_kernels"])
-if __name__ == "__main__" and os.name == "posix" and any(
-        os.environ.get(key) != value for key, value in GRADER_ENVIRONMENT.items()):
+OWN_SETTINGS = any(os.environ.get(key) != value for key, value in GRADER_ENVIRONMENT.items())
+if __name__ == "__main__" and os.name == "posix" and OWN_SETTINGS:
     os.execve(sys.executable, [sys.executable, *sys.argv], os.environ | GRADER_ENVIRONMENT)
 
 import numpy as np  # noqa: E402 - imported only once the grader's CPU settings are in place
@@ -68,17 +69,45 @@ LABELS = {name: label for label, name in enumerate(DATA["classes"])}
 SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
+class DataFolderError(FileNotFoundError):
+    """The data folder lacks a declared class's training images."""
+
+
 def load_images(root: Path) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images (N, 3, 32, 32) and int64 labels of the training split's declared classes, each class in sorted
     order (its first train_per_class images where assignment.toml limits them)."""
     split = root / DATA.get("train_split", "train")
     files = [(path, label) for name, label in LABELS.items()
-             for path in [p for p in sorted((split / name).iterdir()) if p.suffix.lower() in SUFFIXES][
-                 : DATA.get("train_per_class")]]
+             for path in class_files(split, name)[: DATA.get("train_per_class")]]
     images = np.stack([np.asarray(Image.open(path).convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)
                        for path, _ in files])
     # Contiguous (N, 3, 32, 32) as the grader's, so a model that flattens with .view works here as it does there.
     return np.ascontiguousarray(images), np.array([label for _, label in files], dtype=np.int64)
+
+
+def class_files(split: Path, name: str) -> list[Path]:
+    """The image files of one class folder, sorted; one sentence when there are none."""
+    folder = split / name
+    files = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in SUFFIXES] if folder.is_dir() else []
+    if not files:
+        # A common slip: the path of train/ itself, where the data folder that holds it was asked for.
+        given = split.parent.name
+        hint = f" (give the folder that holds {given}/, not {given}/ itself)" if (split.parent / name).is_dir() else ""
+        raise DataFolderError(f"{folder} holds no .png, .jpg or .jpeg image{hint}: the data folder must hold "
+                              f"{split.name}/<class>/ for the classes {', '.join(LABELS)}.")
+    return files
+
+
+def import_submission(name: str) -> ModuleType:
+    """This folder's module, imported as Python imports it, its top-level code run."""
+    sys.path.insert(0, str(HERE))
+    try:
+        return importlib.import_module(name)
+    except Exception:
+        print(f"Importing {name}.py failed, with the traceback below. Python runs a module's top-level code, "
+              "which the grader leaves out: a .py downloaded from a notebook must lose its data loading, training "
+              "and check cells first.", file=sys.stderr)
+        raise
 
 
 def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
@@ -219,9 +248,11 @@ def check(data: Path, module: ModuleType | None = None) -> float:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if module is None:
-        sys.path.insert(0, str(HERE))
-        module = importlib.import_module(config["submission"]["module"])
+    if OWN_SETTINGS:
+        print("This Python was started without the grader's CPU settings, which torch reads when it loads: "
+              "the budget can count several times more and the scores can drift from the grader's after a few epochs "
+              "(run as a script, it restarts with them).")
+    module = module or import_submission(config["submission"]["module"])
     model = module.build_model()
     normalized, targets = normalize(images, mean, std), torch.as_tensor(labels)
     val_images, val_labels = normalized[held_out], targets[held_out]
@@ -272,7 +303,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="the CIFAR-10 folder that holds train/<class>/ for each class")
     args = parser.parse_args()
-    check(args.data)
+    try:
+        check(args.data)
+    except DataFolderError as exc:
+        sys.exit(f"check_accuracy.py: {exc}")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,26 @@ def test_public_checks_pass_on_the_solution_and_name_a_missing_zero_grad(assignm
             "step 1, but other gradients): call optimizer.zero_grad() before each loss.backward().") in run.stdout
 
 
+SAMPLE_STD = """
+
+def channel_stats(dataset):
+    pixels = torch.cat([transforms.ToTensor()(dataset[i][0]).reshape(3, -1).T for i in range(len(dataset))])
+    return pixels.mean(0), pixels.std(0)  # torch's default: the sample std, with Bessel's correction
+"""
+
+
+def test_a1_public_checks_fail_the_sample_std_as_the_hidden_ones_do(tmp_path):
+    """The hidden stats check (within 1e-5) names the sample std as wrong; the public one must fail it too."""
+    a1 = load_assignment("a1_dataset")
+    folder = tmp_path / a1.id
+    shutil.copytree(a1.folder, folder)
+    source = (a1.solution_dir / "cifar_dataset.py").read_text()
+    (folder / "cifar_dataset.py").write_text(source + "\nfrom torchvision import transforms\n" + SAMPLE_STD)
+    run = _public_checks(folder)
+    assert run.returncode == 1 and "1 failed, 8 passed" in run.stdout, run.stdout
+    assert "(the population std of every pixel: torch's .std() needs correction=0)" in run.stdout
+
+
 TRAINED = [i for i in assignment_ids() if load_assignment(i).training is not None]
 
 

@@ -172,6 +172,7 @@ def test_notebook_handout_has_no_solution_and_its_check_cell_runs(course: Path) 
     text = json.dumps([cell.source for cell in handout.cells])
     assert SOLUTION_LINE not in text and "BEGIN SOLUTION" not in text and "raise NotImplementedError" in text
     assert all(not cell.get("outputs") for cell in handout.cells)
+    assert "check_accuracy.check(" in handout.cells[-2].source  # the heading cell says how to check the accuracy
 
     (folder / "handout_run.py").write_text(notebook_script(handout))
     on_handout = subprocess.run([sys.executable, "handout_run.py"], cwd=folder, capture_output=True, text=True,

@@ -167,6 +167,7 @@ def test_a_notebook_passes_its_own_definitions(script: ModuleType, synthetic_cif
     assert accuracy > 0.9  # bright airplanes, dark birds
     printed = capsys.readouterr().out
     assert "12 validation images (the grader's)" in printed and "The grader would keep epoch" in printed
+    assert "started without the grader's CPU settings" in printed  # pytest's, as a notebook's own process
 
 
 @pytest.mark.parametrize("assignment_id", ["a2_ffn", "a3_cnn"])
@@ -187,6 +188,34 @@ def test_run_as_a_script_it_restarts_with_the_graders_settings(tmp_path: Path) -
     run = subprocess.run([sys.executable, "probe.py", "data"], cwd=folder, capture_output=True, text=True,
                          timeout=60, env={"PATH": "/usr/bin:/bin", "GOMP_SPINCOUNT": "300000"})
     assert run.stdout.split() == ["1000", str(load_assignment("a2_ffn").limits.threads)], run.stderr
+
+
+def run_script(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "check_accuracy.py", *args], cwd=folder, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("given", ["missing", "train"])
+def test_a_wrong_data_folder_is_one_sentence(given: str, synthetic_cifar: Path) -> None:
+    """The folder that lacks train/<class>/, or train/ itself, which a student easily passes instead."""
+    run = run_script(load_assignment("a2_ffn").folder, str(synthetic_cifar / given))
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    [line] = run.stderr.splitlines()
+    assert line.startswith(f"check_accuracy.py: {synthetic_cifar / given / 'train' / 'airplane'} holds no .png")
+    assert ("(give the folder that holds train/, not train/ itself)" in line) == (given == "train")
+
+
+def test_a_py_exported_from_a_notebook_says_its_top_level_code_ran(tmp_path: Path, synthetic_cifar: Path) -> None:
+    """The grader leaves a notebook's training and check cells out; Python's import, which the script uses, runs
+    them: the student's traceback comes with the sentence that says why."""
+    folder = tmp_path / "handout"
+    shutil.copytree(load_assignment("a2_ffn").folder, folder)
+    reference = (load_assignment("a2_ffn").solution_dir / "ffn.py").read_text()
+    (folder / "ffn.py").write_text(reference + "\n# In[9]:\n\n\nhistory = train_one_epoch(build_model(), loader)\n")
+    run = run_script(folder, str(synthetic_cifar))
+    assert run.returncode == 1 and "Importing ffn.py failed" in run.stderr
+    assert run.stderr.rstrip().endswith("NameError: name 'loader' is not defined")  # the notebook's own data cell
+    assert "started without the grader's CPU settings" not in run.stdout  # restarted with them
 
 
 BOOK_CH7 = """

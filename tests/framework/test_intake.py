@@ -11,8 +11,10 @@ import time
 import zipfile
 from pathlib import Path
 
+import nbformat
 import pytest
 
+from grader.authoring import notebook_of_module
 from grader.config import Assignment, load_assignment
 from grader.intake import Intake, receive, student_id_for
 from grader.models import FailureKind
@@ -280,3 +282,21 @@ def test_hash_depends_on_content_not_on_packaging(ffn: Assignment, tmp_path: Pat
 ])
 def test_student_id_for(name: str, expected: str) -> None:
     assert student_id_for(Path(name)) == expected
+
+
+@pytest.mark.parametrize("stub_changed", [False, True])
+def test_the_notebook_handed_in_beside_the_untouched_stub_is_graded(stub_changed: bool, tmp_path: Path) -> None:
+    """A student who filled in the notebook handout and zipped the whole assignment folder, stub included: the
+    notebook is their work. A .py they changed is still the one graded."""
+    a1 = load_assignment("a1_dataset")
+    stub = (a1.folder / "cifar_dataset.py").read_bytes() + (b"# mine\n" if stub_changed else b"")
+    work = nbformat.writes(notebook_of_module(a1.solution_dir / "cifar_dataset.py")).encode()
+    source = make_zip(tmp_path / "dana.zip", {"a1_dataset/cifar_dataset.py": stub,
+                                              "a1_dataset/cifar_dataset.ipynb": work, "a1_dataset/README.md": b"#"})
+    intake = receive(a1, source, tmp_path / "out")
+    assert intake.failure is None
+    graded = (intake.folder / "cifar_dataset.py").read_text()
+    assert ("# END PROMPT" in graded) != stub_changed  # the reference's solution markers, which the stub lacks
+    assert (intake.notebook is None) == stub_changed
+    note = "Graded cifar_dataset.ipynb, not cifar_dataset.py beside it: that is the handout's stub, unchanged."
+    assert (note in intake.info.notes) != stub_changed

@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grader.authoring import notebook_handout
 from grader.config import Assignment, load_assignment
 from grader.harness.submission import import_submission, trimmed_traceback
 from grader.intake import Intake, receive
@@ -342,3 +343,12 @@ def test_a_kept_line_of_an_export_is_named_by_its_line() -> None:
     assert module is not None and module.note().endswith(
         "Kept line 3 (`n_out = torch.load(...)`), because `build_model` reads `n_out`: it runs at grading time, "
         "without your data or network, so if it needs either, compute it inside the function or use a constant.")
+
+
+def test_the_handouts_public_checks_cell_is_named_as_such(ffn: Assignment, tmp_path: Path) -> None:
+    """The notebook handout's last cell, handed back with the rest, is listed as what it is, not as its statements."""
+    handout = notebook_handout(ffn)
+    nbformat.write(handout, tmp_path / "dana.ipynb")
+    note = take(ffn, tmp_path / "dana.ipynb", tmp_path).info.notes[-1]
+    assert note.endswith(f"cell {len(handout.cells)} (the handout's public checks).")
+    assert "sys.modules" not in note
