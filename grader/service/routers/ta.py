@@ -30,7 +30,7 @@ from grader.service.routers.shared import (
 from grader.service.storage import report_dir
 from grader.service.submissions import request_regrade
 from grader.service.tables import Grading, GradingState, Person, RegradeRequest, RequestState, Role, Submission
-from grader.service.views import grade_rows, submission_views, timelines
+from grader.service.views import grade_rows, queue_entries, submission_views, timelines
 from grader.similarity import load_result
 
 router = APIRouter(prefix="/ta", include_in_schema=False)
@@ -50,6 +50,12 @@ def class_overview(request: Request, person: TaPage, db: Database, context: Serv
                               .where(RegradeRequest.state == RequestState.OPEN))
     return render(request, "ta_home.html.j2", person, rows=rows, students=on_roster, open_requests=open_requests,
                   queued=states.get(GradingState.QUEUED, 0), running=states.get(GradingState.RUNNING, 0))
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue(request: Request, person: TaPage, db: Database, context: Service) -> Response:
+    """Every grading under way or queued, with its place and estimate."""
+    return render(request, "ta_queue.html.j2", person, entries=queue_entries(db, context.course))
 
 
 @router.get("/assignments/{assignment_id}", response_class=HTMLResponse)

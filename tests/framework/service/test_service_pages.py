@@ -184,7 +184,7 @@ def test_ta_pages_show_the_class_and_regrade(serve, graded_a1: dict[str, Path]) 
     csrf = csrf_of(response.text)
     response = ta.post(f"/ta/assignments/{A1}/regrade", data={"csrf": csrf})
     assert "Regrade every submission of" in response.text and "This queues 2 submission(s)" in response.text
-    assert "Queued" not in response.text and "1 gradings queued" in ta.get("/ta").text  # nothing queued yet
+    assert "Queued" not in response.text and "1 queued, 0 under way" in ta.get("/ta").text  # nothing queued yet
     response = ta.post(f"/ta/assignments/{A1}/regrade", data={"csrf": csrf, "confirm": "yes"})
     assert "Queued 1 submission(s) for regrading, after every student upload." in response.text
     rows = ta.get(f"/ta/assignments/{A1}/rows").text  # the single regrade first, the regrade of all after it
