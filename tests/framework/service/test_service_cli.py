@@ -55,6 +55,8 @@ def test_course_init_writes_a_course_that_loads_and_never_overwrites(grader, tmp
     course = load_course(tmp_path)
     assert course.name == 'Deep "Learning"' and course.timezone == "Europe/Berlin"
     assert [a.id for a in course.assignments] == ["a1_dataset", "a2_ffn", "a3_cnn", "a4_autoencoder", "a5_cifar10"]
+    written = (tmp_path / "course.toml").read_text()  # every rule is in the file for the TA to edit, release too
+    assert written.count('release = "immediately"  # when students see scores') == len(course.assignments)
     again = grader("course", "init", cwd=tmp_path)
     assert again.returncode == 2 and "exists already" in again.stderr
     elsewhere = grader("course", "init", "--course-dir", "course", cwd=tmp_path)

@@ -173,8 +173,9 @@ def test_ta_pages_show_the_class_and_regrade(serve, graded_a1: dict[str, Path]) 
     finish(served, served.hand_in("s1")["id"], graded_a1["full"])
     finish(served, served.hand_in("s2", "broken")["id"], graded_a1["broken"])
     ta = served.browser("ta1")
-    assert "2 students on the roster" in ta.get("/ta").text
-    page = ta.get(f"/ta/assignments/{A1}")
+    assert "2 students on the roster" in ta.get("/ta").text and f"<td><code>{A1}</code></td>" in ta.get("/ta").text
+    page = ta.get(f"/ta/assignments/{A1}")  # the id `grader extension` and course.toml take is on the page
+    assert f"Assignment <code>{A1}</code>" in page.text
     assert "Ann One" in page.text and "Bob Two" in page.text and "syntax_error: 1" in page.text
     student_page = ta.get(f"/ta/assignments/{A1}/students/s2")
     assert "Regrade" in student_page.text and "TA view</a> <a" in student_page.text  # not "TA viewfile"
