@@ -85,7 +85,9 @@ def test_a_student_hands_in_from_the_form_and_the_rows_show_progress(serve, grad
     finish(served, submission["id"], graded_a1["full"])
     rows = student.get(f"/assignments/{A1}/rows").text
     assert "graded" in rows and "data-pending" not in rows and "100 / 100" in rows
-    assert "100 / 100" in student.get("/assignments").text  # the grade on the assignments page
+    assignments = student.get("/assignments").text
+    assert "100 / 100" in assignments  # the grade on the assignments page
+    assert "10.0% per started day" in assignments  # as the assignment's page and the TA pages say it
 
 
 def test_refused_uploads_say_why_on_the_page(serve) -> None:
