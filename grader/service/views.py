@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from grader.config import load_assignment
 from grader.course import Course, OfferedAssignment
@@ -199,13 +199,15 @@ class QueueEntry(BaseModel):
 
 def queue_entries(db: Session, course: Course) -> list[QueueEntry]:
     """Every grading under way, then every queued one in dispatch order (grader.service.ordering)."""
-    gradings = db.scalars(select(Grading).where(Grading.state != GradingState.DONE).order_by(Grading.id)).all()
+    with_submission = selectinload(Grading.submission)  # a deadline's queue is hundreds long: no query per row
+    gradings = db.scalars(select(Grading).where(Grading.state != GradingState.DONE).order_by(Grading.id).options(
+        with_submission.selectinload(Submission.person), with_submission.selectinload(Submission.gradings))).all()
     places, policies, default = queue_places(db), class_policies(db, course), course_policies(course)
     offered = {assignment.id for assignment in course.assignments}
     entries = []
     for grading in gradings:
         submission = grading.submission
-        if submission.assignment_id not in offered:
+        if submission.assignment_id not in offered:  # dropped from course.toml since: it has no policy
             continue
         policy = policies.get(submission.person_id, default)[submission.assignment_id]
         view = submission_view(submission, policy, places, None)
