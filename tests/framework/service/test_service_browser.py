@@ -148,6 +148,7 @@ def test_a_ta_gives_one_student_a_two_day_extension_and_sees_the_grade_change(
         ta = log_in(chromium, server.url, tokens["ta1"])
         ta.click("a:text-is('grading queue')")
         assert "queued: place 1 in line, no estimate yet" in ta.inner_text("#queue") and "s1" in ta.inner_text("#queue")
+        shots.take(ta, "ta-queue")
         ta.goto(f"{server.url}/ta/assignments/{A1}")
         assert "no graded submission; #1 queued: place 1 in line" in ta.inner_text("#grades")
         ta.evaluate("window.notReloaded = true")
