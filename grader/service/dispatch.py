@@ -157,7 +157,7 @@ def record(db: Session, course: Course, grading_id: int, report: Report, out_dir
     """Mark a grading done with its report's numbers, unless it already is; True when this call recorded it."""
     done = update(Grading).where(Grading.id == grading_id, Grading.state != GradingState.DONE).values(
         state=GradingState.DONE, stage="graded", finished_at=utcnow(), total=report.score.total,
-        max_total=report.score.max_total, accuracy=report.credited_value)
+        max_total=report.score.max_total, metric_value=report.credited_value)
     result = cast("CursorResult[Any]", db.execute(done))  # an UPDATE's result, typed by SQLAlchemy as any Result
     db.commit()
     offered = course.offered(report.assignment_id)

@@ -38,16 +38,19 @@ def templates() -> Jinja2Templates:
 
 @dataclass(frozen=True)
 class MetricView:
-    """An assignment's metric as the service's pages write it: its name, and a value in its format."""
+    """An assignment's metric as the service's pages write it: its name, unit and direction, and a value in its
+    format."""
 
     name: str
     show: Callable[[float], str]
+    unit: str
+    higher_is_better: bool
 
 
 def metric_of(assignment_id: str) -> MetricView:
-    """The metric an offered assignment's grades carry (the `accuracy` column: an accuracy, or an error)."""
+    """The metric an offered assignment's grades carry (their `metric_value`: an accuracy, or an error)."""
     task = task_of_report(load_assignment(assignment_id))
-    return MetricView(name=task.metric, show=shown(task))
+    return MetricView(name=task.metric, show=shown(task), unit=task.unit, higher_is_better=task.higher_is_better)
 
 
 def render(request: Request, name: str, person: Person | None, status_code: int = 200,

@@ -17,7 +17,7 @@ from grader.service.tables import Extension, Person, Publication, utcnow
 from grader.service.views import GradeRow, SubmissionView, submissions_of
 
 LEADERBOARD_WITHHELD = "The leaderboard is shown once every student's scores of this assignment are."
-WITHHELD = {"total": None, "max_total": None, "final": None, "accuracy": None, "graded_by": None, "counts": False,
+WITHHELD = {"total": None, "max_total": None, "final": None, "metric_value": None, "graded_by": None, "counts": False,
             "released": False}
 
 
@@ -72,7 +72,7 @@ def leaderboard_released(db: Session, offered: OfferedAssignment) -> bool:
 
 
 def withhold(views: Sequence[SubmissionView], shown: bool) -> list[SubmissionView]:
-    """The views as the student sees them: without scores, accuracy, report or which counts until released."""
+    """The views as the student sees them: without scores, metric, report or which counts until released."""
     return list(views) if shown else [view.model_copy(update=WITHHELD) for view in views]
 
 

@@ -123,7 +123,7 @@ class Grading(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     total: Mapped[float | None]
     max_total: Mapped[float | None]
-    accuracy: Mapped[float | None]
+    metric_value: Mapped[float | None]  # the credited metric the assignment's task declares (grader.tasks)
 
     submission: Mapped[Submission] = relationship(back_populates="gradings")
     stages: Mapped[list[GradingStage]] = relationship(order_by="GradingStage.id")

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from grader.config import load_assignment
+from grader.config import Assignment, load_assignment
 from grader.course import Course, OfferedAssignment
 from grader.models import Report, ScoreItem
 from grader.reports.templating import percent
@@ -47,7 +47,7 @@ class SubmissionView(BaseModel):
     max_total: float | None
     penalty: float
     final: float | None
-    accuracy: float | None
+    metric_value: float | None  # the credited metric on the hidden test images (AssignmentInfo.metric says which)
     counts: bool
     graded_by: int | None  # the grading whose report is shown
     released: bool = True  # False: the scores are withheld from the student until released (grader.service.release)
@@ -115,10 +115,27 @@ class GradeRow(BaseModel):
     pending: SubmissionView | None  # the newest submission whose grading is queued or under way
 
 
+class MetricInfo(BaseModel):
+    """The metric an assignment's grades carry: its name, its unit ("" for a share such as an accuracy) and its
+    direction."""
+
+    name: str
+    unit: str
+    higher_is_better: bool
+
+
+def metric_info(assignment: Assignment) -> MetricInfo | None:
+    """The metric the assignment's task declares (grader.tasks); None for one that scores no model."""
+    if assignment.metric is None:
+        return None
+    task = TASK_TYPES[assignment.metric.task]
+    return MetricInfo(name=task.metric, unit=task.unit, higher_is_better=task.higher_is_better)
+
+
 class LeaderboardEntry(BaseModel):
     rank: int  # ties share a rank (1, 1, 3)
     pseudonym: str
-    accuracy: float
+    metric_value: float
 
 
 def waiting(view: SubmissionView) -> str:
@@ -146,7 +163,7 @@ def submission_view(submission: Submission, policy: Policy, places: dict[int, Qu
         superseded_by=place.superseded_by if place else None, wait_estimate=place.estimate if place else None,
         total=result.total if result else None, max_total=result.max_total if result else None,
         penalty=policy.penalty(at), final=policy.final(submission),
-        accuracy=result.accuracy if result else None, counts=submission is counting,
+        metric_value=result.metric_value if result else None, counts=submission is counting,
         graded_by=result.id if result else None,
     )
 
@@ -218,18 +235,18 @@ def queue_entries(db: Session, course: Course) -> list[QueueEntry]:
 
 
 def leaderboard(db: Session, offered: OfferedAssignment) -> list[LeaderboardEntry]:
-    """The best credited metric on the hidden test images (the `accuracy` column: an accuracy, or for a
-    reconstruction an error, lowest best) of every student who chose a pseudonym, best first."""
-    metric = load_assignment(offered.id).metric
-    sign = -1.0 if metric is not None and not TASK_TYPES[metric.task].higher_is_better else 1.0
+    """The best credited metric on the hidden test images (an accuracy, or for a reconstruction an error, lowest
+    best) of every student who chose a pseudonym, best first."""
+    metric = metric_info(load_assignment(offered.id))
+    sign = -1.0 if metric is not None and not metric.higher_is_better else 1.0
     best: dict[str, float] = {}
     submissions = db.scalars(select(Submission).join(Person).where(
         Submission.assignment_id == offered.id, Person.pseudonym.is_not(None)))
     for submission in submissions:
         result = result_grading(submission)
-        if result is not None and result.accuracy is not None and submission.person.pseudonym:
+        if result is not None and result.metric_value is not None and submission.person.pseudonym:
             pseudonym = submission.person.pseudonym
-            best[pseudonym] = max(sign * result.accuracy, best.get(pseudonym, -math.inf))
+            best[pseudonym] = max(sign * result.metric_value, best.get(pseudonym, -math.inf))
     return ranked(best, sign)
 
 
@@ -241,7 +258,7 @@ def ranked(best: dict[str, float], sign: float = 1.0) -> list[LeaderboardEntry]:
     for place, (pseudonym, score) in enumerate(ordered, start=1):
         tied = place > 1 and ordered[place - 2][1] == score
         entries.append(LeaderboardEntry(rank=entries[-1].rank if tied else place, pseudonym=pseudonym,
-                                        accuracy=sign * score))
+                                        metric_value=sign * score))
     return entries
 
 

@@ -48,10 +48,12 @@ from grader.service.tables import Role, Submission, utcnow
 from grader.service.views import (
     GradeRow,
     LeaderboardEntry,
+    MetricInfo,
     StudentReport,
     SubmissionView,
     grade_rows,
     leaderboard,
+    metric_info,
     student_report,
     submission_view,
 )
@@ -86,6 +88,7 @@ class AssignmentInfo(BaseModel):
     counts: Literal["latest", "best"]
     leaderboard: bool
     open: bool
+    metric: MetricInfo | None  # what `metric_value` of its submissions and leaderboard holds; None: no model scored
 
 
 class Pseudonym(BaseModel):
@@ -147,7 +150,7 @@ def assignments(person: ApiPerson, db: Database, context: Service) -> list[Assig
             hard_deadline=policy.hard_deadline, extended=policy.extension is not None,
             late_penalty_per_day=offered.late_penalty_per_day, late_days_used=policy.late_days,
             submissions_per_day=offered.submissions_per_day, counts=offered.counts, leaderboard=offered.leaderboard,
-            open=not policy.closed(now)))
+            open=not policy.closed(now), metric=metric_info(assignment)))
     return infos
 
 

@@ -20,6 +20,7 @@ NODE_CPUS = 2  # one submission at a time per node: each asks for its assignment
 # Every node runs with these: a dead node is noticed after about 2 s instead of 15.
 FAST_FAILURE_DETECTION = {"RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "4"}
 REFERENCE_EPOCHS = 2
+WHOLE_REFERENCES = ("a4_autoencoder", "a5_cifar10")  # the other tasks and data: graded with their own EPOCHS
 
 
 def unavailable(reason: str) -> None:
@@ -52,7 +53,8 @@ def cluster(synthetic_cifar: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def classes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Eight submissions over two assignments: a1's examples and stub, a2's reference (2 epochs), examples, stub."""
+    """Ten submissions over four assignments: a1's examples and stub, a2's reference (2 epochs), examples, stub, and
+    the references of a4 (reconstruction) and a5 (ten classes), whole: on the synthetic data each trains in seconds."""
     root = tmp_path_factory.mktemp("class")
     a1, a2 = load_assignment("a1_dataset"), load_assignment("a2_ffn")
     shutil.copytree(examples_dir() / a1.id, root / a1.id)
@@ -62,7 +64,11 @@ def classes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     shutil.copytree(examples_dir() / a2.id / "eli_weak", root / a2.id / "eli_weak")
     shutil.copy(examples_dir() / a2.id / "fay_broken.py", root / a2.id / "fay_broken.py")
     shutil.copy(a2.folder / "ffn.py", root / a2.id / "stub.py")
-    return {a1.id: root / a1.id, a2.id: root / a2.id}
+    folders = {a1.id: root / a1.id, a2.id: root / a2.id}
+    for other in map(load_assignment, WHOLE_REFERENCES):
+        (root / other.id).mkdir()
+        folders[other.id] = reference_copy(other, root / other.id / "reference", None).parent
+    return folders
 
 
 @pytest.fixture(scope="module")

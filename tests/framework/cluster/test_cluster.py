@@ -110,6 +110,8 @@ def test_a_batch_on_two_nodes_scores_as_the_local_runner(cluster: LocalCluster, 
         assert {s: r.score.total for s, r in graded.items()} == {
             s: score for (a, s), score in local_scores.items() if a == assignment_id}
         assert len((out / "grades.csv").read_text().splitlines()) == len(graded) + 1
+        reference = graded.get("reference")
+        assert reference is None or reference.metrics is not None, "a model trained and scored on a node, not 0 = 0"
         nodes |= {node_of(r) for r in graded.values()}
     assert nodes == {"node_a", "node_b"}, "both nodes grade: each takes one submission at a time"
 

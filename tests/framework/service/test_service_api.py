@@ -171,6 +171,14 @@ def test_uploads_after_the_hard_deadline_are_refused(serve) -> None:
     assert count_rows(served, Submission) == 0
 
 
+def test_each_assignment_names_the_metric_its_grades_carry(serve) -> None:
+    """a1 trains no model; a2's grades carry an accuracy (a4's error: test_service_tasks.py)."""
+    served = serve(a2={})
+    infos = served.client.get("/api/assignments", headers=served.bearer("s1")).json()
+    assert {info["id"]: info["metric"] for info in infos} == {
+        A1: None, A2: {"name": "accuracy", "unit": "", "higher_is_better": True}}
+
+
 def test_late_penalty_per_started_day_is_applied_and_shown(serve, graded_a1: dict[str, Path]) -> None:
     now = datetime.now(UTC)
     served = serve(due=now - timedelta(days=1, hours=2), hard_deadline=now + timedelta(days=2),
@@ -308,7 +316,7 @@ def test_leaderboard_under_pseudonyms_and_in_gradescope_results(serve, graded_a2
     served.client.put("/api/me/pseudonym", headers=served.bearer("s1"), json={"pseudonym": "Night Owl"})
     board = served.client.get(f"/api/assignments/{A2}/leaderboard", headers=served.bearer("s2")).json()
     accuracy = json.loads((graded_a2 / REPORT_JSON).read_text())["metrics"]["value"]
-    assert board == [{"rank": 1, "pseudonym": "Night Owl", "accuracy": accuracy}]
+    assert board == [{"rank": 1, "pseudonym": "Night Owl", "metric_value": accuracy}]
     taken = served.client.put("/api/me/pseudonym", headers=served.bearer("s2"), json={"pseudonym": "Night Owl"})
     assert taken.status_code == 409 and "taken" in taken.json()["detail"]
     assert served.client.get(f"/api/assignments/{A1}/leaderboard", headers=served.bearer("s1")).status_code == 404

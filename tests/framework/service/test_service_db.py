@@ -9,13 +9,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from grader.service.db import make_engine, migrate, schema_revision
+from grader.service.db import MIGRATIONS_DIR, make_engine, migrate, schema_revision
 from grader.service.tables import Base, Person, Role
 
 pytestmark = pytest.mark.service
@@ -43,6 +45,34 @@ def test_the_database_keeps_pseudonyms_unique_in_any_case(tmp_path: Path, databa
                           pseudonym=pseudonym))
         with pytest.raises(IntegrityError):
             db.commit()
+    engine.dispose()
+
+
+BEFORE_METRIC_VALUE = (
+    "INSERT INTO people (id, login, name, email, role, token_id, token_hash, created_at) "
+    "VALUES (1, 's1', 'Ann', '', 'student', 't1', '', '2026-12-01 10:00:00+00:00')",
+    "INSERT INTO submissions (id, person_id, assignment_id, filename, sha256, stored_name, size, submitted_at) "
+    "VALUES (1, 1, 'a4_autoencoder', 'autoencoder.py', '', 'x', 1, '2026-12-01 10:00:00+00:00')",
+    "INSERT INTO gradings (id, submission_id, state, stage, requested_at, total, max_total, accuracy) "
+    "VALUES (1, 1, 'done', 'graded', '2026-12-01 10:00:00+00:00', 100, 100, 0.0028)",
+)
+
+
+def test_a_grading_keeps_its_metric_through_the_accuracy_columns_rename(tmp_path: Path,
+                                                                         database_url: str | None) -> None:
+    """Revision 0006 renames gradings.accuracy to metric_value (it holds an error too): a grading recorded under
+    0005 keeps its value."""
+    engine = make_engine(database_url or f"sqlite:///{tmp_path / 'service.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+        for statement in BEFORE_METRIC_VALUE:
+            connection.execute(text(statement))
+    migrate(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT metric_value FROM gradings")).scalars().all() == [0.0028]
     engine.dispose()
 
 

@@ -161,7 +161,7 @@ def test_the_leaderboard_marks_you_and_ties_share_a_rank(serve, graded_a1: dict[
         finish(served, served.hand_in(login)["id"], graded_a1["full"])
         served.client.put("/api/me/pseudonym", headers=served.bearer(login), json={"pseudonym": pseudonym})
     with served.context.sessions() as db:  # a1 credits no accuracy: give both gradings the same one
-        db.execute(update(Grading).values(accuracy=0.5))
+        db.execute(update(Grading).values(metric_value=0.5))
         db.commit()
     page = unescape(served.browser("s1").get(f"/assignments/{A1}/leaderboard").text)
     rows = re.findall(r'<tr( class="you")?><td class="num">(\d+)</td><td>(.*?)</td>', page)
