@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.config import Assignment, Data, load_assignment
+from grader.course import QueueOrder
+
+ORDERS: dict[QueueOrder, str] = {"fair": "fair queue", "first_come": "first come"}  # the deadline rushes' orders
 
 
 def declared_data(assignment: Assignment) -> Data:
@@ -44,6 +47,10 @@ class Result:
 
     def as_json(self) -> dict:
         return {"tables": [{"title": t.title, "rows": t.rows} for t in self.tables], "notes": self.notes}
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
 
 
 def min_median(values: list[float]) -> tuple[float, float]:

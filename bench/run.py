@@ -22,6 +22,7 @@ from bench import (
     gpu,
     harness,
     rush,
+    rush_sim,
     service,
     similarity,
     throughput,
@@ -30,7 +31,7 @@ from bench.common import Config, Result, grading_threads
 from grader.data import resolve_data_root
 
 BENCHMARKS = {module.NAME: module for module in (data_cache, harness, fixed_cost, throughput, gpu, cluster, service,
-                                                   rush, book_ffn, budget, similarity)}
+                                                   rush, rush_sim, book_ffn, budget, similarity)}
 console = Console()
 
 

@@ -1,150 +1,188 @@
-"""A deadline rush against the fair queue: the service's own ordering (grader.service.ordering) and plain
-first-come order, side by side in one run, on a simulated clock with measured a1 grading times.
+"""A deadline rush against a real `grader serve` with its embedded Ray, once in the fair queue's order and once in
+first-come order (course.toml `[queue] order`), side by side in one run.
 
-Not a run of `grader serve`: 900 a1 gradings plus a regrade of all take over an hour of CPU on this 2-core machine,
-so a discrete-event simulation plays the job loop instead (dispatch the head of the order whenever a worker is free,
-as grader.service.dispatch does) and feeds the real ordering the same rows the service would.
+Students upload a1 through the HTTP API on a time-compressed schedule (bench/rush_sim.py's rush, scaled to a 2-core
+machine) and a TA regrades every submission part way; each upload's wait comes from the phases the service records
+in its database: from the upload until it, or a newer upload of the same student, starts grading.
 """
 
 from __future__ import annotations
 
-import heapq
+import asyncio
+import os
 import random
 import statistics
-from dataclasses import dataclass, field
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
-from bench.common import Config, Result, Table
-from grader.service.ordering import QueuedGrading, Reason, dispatch_order
+import httpx2
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bench.common import ORDERS, Config, Result, Table, percentile
+from bench.rush_sim import REGRADE_ALL_AT_MINUTE, RUSH_MINUTES, UPLOADS_EACH, Upload, rush
+from bench.service import ASSIGNMENT, SOURCE, course, serving, ta_token
+from grader.course import QueueOrder
+from grader.service.db import open_database
+from grader.service.settings import ServiceSettings
+from grader.service.tables import Submission
 
 NAME = "rush"
-STUDENTS, UPLOADS_EACH, RUSH_MINUTES = 300, 3, 30.0
-REGRADE_ALL_AT_MINUTE = 20.0  # a TA regrades every submission so far, two thirds into the rush
-# An a1 upload to its report on embedded Ray, measured by `bench --only service` (docs/benchmarks/service.md).
-A1_SECONDS = (4.4, 5.0)
-WORKERS = (2, 4, 8)  # a1 asks for 2 CPUs: a 4-, 8- and 16-core grading node
+STUDENTS, RUSH_SECONDS, SPACING_SECONDS = 10, 120.0, 15.0  # with --quick: half the students and half the time
+REGRADE_ALL_AT = REGRADE_ALL_AT_MINUTE / RUSH_MINUTES  # how far into the rush a TA regrades all, as simulated
+DRAIN_SECONDS = 240.0  # after the rush, how long uploads may wait to start grading before the run ends anyway
+WARM_UP_SECONDS = 300.0  # Ray's start and the first grading, which starts Ray's worker and its sandbox
+POLL_SECONDS = 1.0
 SEED = 20261206
 
 
-@dataclass(order=True)
-class Upload:
-    at: float  # seconds into the rush
-    student: int = field(compare=False)
+@dataclass(frozen=True)
+class Rush:
+    """One rush: the uploads (seconds into it, student), how many students and how long."""
+
+    uploads: list[Upload]
+    students: int
+    seconds: float
+
+    @property
+    def regrade_at(self) -> float:
+        return self.seconds * REGRADE_ALL_AT
 
 
-def rush(rng: random.Random, students: int) -> list[Upload]:
-    """Each student's first upload comes more likely near the deadline (density rising linearly), the others
-    a few minutes apart (exponential, mean 2 min), all before the deadline."""
-    uploads = []
-    end = RUSH_MINUTES * 60
-    for student in range(students):
-        at = end * rng.random() ** 0.5
-        for _ in range(UPLOADS_EACH):
-            uploads.append(Upload(min(at, end), student))
-            at += rng.expovariate(1 / 120)
-    return sorted(uploads)
+@dataclass(frozen=True)
+class Waits:
+    """Each student upload's wait: seconds until it, or a newer upload of the student, started grading (until the
+    end for those none of which had started); how many had not started, and how many a newer upload overtook."""
+
+    seconds: list[float]
+    unstarted: int
+    superseded: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
-    waits: list[float]  # per student upload: seconds until this or a newer upload of the student starts grading
-    regrades_done: float  # seconds into the rush when the last regrade finished
-    superseded: int  # uploads that started grading after a newer upload of the same student
+    waits: Waits
+    regrades: int  # gradings the regrade of all queued
+    started: int  # gradings started by the end, regrades included
+    grading_seconds: float  # the median grading, from its first stage to its report
+    load: float  # the 1-minute load average when the rush began
 
 
-class JobLoop:
-    """The service's job loop on a simulated clock: uploads and a regrade of all queue gradings, and whenever a
-    worker is free the head of the order is dispatched (the fair queue's order, or the oldest first)."""
-
-    def __init__(self, workers: int, fair: bool, rng: random.Random) -> None:
-        self.workers, self.fair, self.rng = workers, fair, rng
-        self.queued: dict[int, QueuedGrading] = {}
-        self.running: list[tuple[float, int, int]] = []  # (finishes at, grading id, submission id), a heap
-        self.submitted: dict[int, tuple[int, float]] = {}  # submission id -> (student, uploaded at)
-        self.started: dict[int, float] = {}  # submission id -> when its first grading started
-        self.regrades: set[int] = set()
-        self.regrades_done = 0.0
-        self.gradings = 0
-
-    def enqueue(self, submission: int, student: int, reason: Reason) -> None:
-        self.gradings += 1
-        self.queued[self.gradings] = QueuedGrading(
-            grading_id=self.gradings, submission_id=submission, person_id=student, assignment_id="a1_dataset",
-            reason=reason, newest_submission_id=submission)
-        if reason is not Reason.UPLOAD:
-            self.regrades.add(self.gradings)
-
-    def upload(self, upload: Upload) -> None:
-        submission = len(self.submitted) + 1
-        self.submitted[submission] = (upload.student, upload.at)
-        for row in self.queued.values():  # what the service reads as the student's newest submission
-            if row.person_id == upload.student:
-                row.newest_submission_id = submission
-        self.enqueue(submission, upload.student, Reason.UPLOAD)
-
-    def regrade_all(self) -> None:
-        """Like request_regrade: every submission not already waiting or being graded."""
-        waiting = {row.submission_id for row in self.queued.values()} | {s for _, _, s in self.running}
-        for submission, (student, _) in list(self.submitted.items()):
-            if submission not in waiting:
-                self.enqueue(submission, student, Reason.REGRADE_ALL)
-
-    def finish_until(self, now: float) -> None:
-        while self.running and self.running[0][0] <= now:
-            _, grading_id, _ = heapq.heappop(self.running)
-            if grading_id in self.regrades:
-                self.regrades_done = max(self.regrades_done, now)
-
-    def dispatch(self, now: float) -> None:
-        while self.queued and len(self.running) < self.workers:
-            head = dispatch_order(list(self.queued.values()))[0] if self.fair else self.queued[min(self.queued)]
-            del self.queued[head.grading_id]
-            self.started.setdefault(head.submission_id, now)
-            heapq.heappush(self.running, (now + self.rng.uniform(*A1_SECONDS), head.grading_id, head.submission_id))
-
-    def outcome(self) -> Outcome:
-        """For each upload: seconds until it, or a newer upload of the same student, started grading."""
-        waits, superseded = [], 0
-        for submission, (student, at) in self.submitted.items():
-            first = min(self.started[s] for s, (who, _) in self.submitted.items() if who == student and s >= submission)
-            waits.append(first - at)
-            superseded += first < self.started[submission]
-        return Outcome(waits=waits, regrades_done=self.regrades_done, superseded=superseded)
+def rush_submissions(db: Session, warm_up: int) -> list[Submission]:
+    """The rush's uploads: every submission after the warm-up's."""
+    return list(db.scalars(select(Submission).where(Submission.id > warm_up).order_by(Submission.id)))
 
 
-def simulate(uploads: list[Upload], workers: int, fair: bool, rng: random.Random) -> Outcome:
-    """Grade the rush with `workers` workers, in the fair queue's order or first come first served."""
-    loop = JobLoop(workers, fair, rng)
-    arrivals, regrade_at = list(uploads), REGRADE_ALL_AT_MINUTE * 60
-    while arrivals or loop.queued or loop.running or regrade_at < float("inf"):
-        now = min(arrivals[0].at if arrivals else float("inf"), loop.running[0][0] if loop.running else float("inf"),
-                  regrade_at)
-        loop.finish_until(now)
-        while arrivals and arrivals[0].at <= now:
-            loop.upload(arrivals.pop(0))
-        if regrade_at <= now:
-            loop.regrade_all()
-            regrade_at = float("inf")
-        loop.dispatch(now)
-    return loop.outcome()
+def waits(submissions: list[Submission], until: float) -> Waits:
+    """The waits of the submissions, from the upload and started phases the service recorded; `until` is a POSIX
+    time."""
+    started = {s.id: min((g.started_at.timestamp() for g in s.gradings if g.started_at), default=None)
+               for s in submissions}
+    seconds, unstarted, superseded = [], 0, 0
+    for s in submissions:
+        newer = [started[n.id] for n in submissions if n.person_id == s.person_id and n.id >= s.id]
+        first = min((at for at in newer if at is not None), default=None)
+        unstarted += first is None
+        superseded += first is not None and first != started[s.id]
+        seconds.append((until if first is None else first) - s.submitted_at.timestamp())
+    return Waits(seconds, unstarted, superseded)
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
+async def play(url: str, tokens: list[str], ta: str, plan: Rush) -> int:
+    """Upload on the rush's schedule and regrade every submission at its moment; the gradings the regrade queued."""
+    began = time.monotonic()
+
+    async def at(moment: float) -> None:
+        await asyncio.sleep(max(0.0, moment - (time.monotonic() - began)))
+
+    async def upload(number: int, upload: Upload, client: httpx2.AsyncClient) -> None:
+        await at(upload.at)
+        response = await client.post(f"/api/assignments/{ASSIGNMENT}/submissions",
+                                     headers={"Authorization": f"Bearer {tokens[upload.student]}"},
+                                     files={"file": ("cifar_dataset.py", SOURCE + f"# rush {number}\n".encode())})
+        response.raise_for_status()
+
+    async def regrade(client: httpx2.AsyncClient) -> int:
+        await at(plan.regrade_at)
+        response = await client.post(f"/api/ta/assignments/{ASSIGNMENT}/regrade",
+                                     headers={"Authorization": f"Bearer {ta}"})
+        response.raise_for_status()
+        return int(response.json()["queued"])
+
+    async with httpx2.AsyncClient(base_url=url, timeout=120) as client:
+        queued, _ = await asyncio.gather(regrade(client),
+                                         asyncio.gather(*(upload(n, u, client) for n, u in enumerate(plan.uploads))))
+    return queued
+
+
+def warm_up(url: str, token: str) -> int:
+    """One upload graded to its report, so that Ray, its worker and the warm sandbox are up before the rush; its
+    submission id."""
+    headers = {"Authorization": f"Bearer {token}"}
+    response = httpx2.post(f"{url}/api/assignments/{ASSIGNMENT}/submissions", headers=headers, timeout=120,
+                           files={"file": ("cifar_dataset.py", SOURCE + b"# warm-up\n")})
+    response.raise_for_status()
+    submission, deadline = int(response.json()["id"]), time.monotonic() + WARM_UP_SECONDS
+    while httpx2.get(f"{url}/api/submissions/{submission}", headers=headers, timeout=30).json()["state"] != "done":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the warm-up upload was not graded in {WARM_UP_SECONDS:g} s; see serve.log")
+        time.sleep(POLL_SECONDS)
+    return submission
+
+
+def drain(sessions: sessionmaker[Session], warm_up: int) -> None:
+    """Wait until every upload of the rush, or a newer one of its student, started grading, or time is up."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while time.monotonic() < deadline:
+        with sessions() as db:
+            if not waits(rush_submissions(db, warm_up), time.time()).unstarted:
+                return
+        time.sleep(POLL_SECONDS)
+
+
+def outcome(sessions: sessionmaker[Session], warm_up: int, regrades: int, load: float) -> Outcome:
+    """The waits and gradings of the rush, read from the service's database when it ended."""
+    with sessions() as db:
+        submissions = rush_submissions(db, warm_up)
+        everything = db.scalars(select(Submission).order_by(Submission.id))
+        gradings = [g for s in everything for g in s.gradings][1:]  # the warm-up's first grading left out
+        took = [(g.finished_at - g.started_at).total_seconds() for g in gradings if g.started_at and g.finished_at]
+        return Outcome(waits(submissions, time.time()), regrades, sum(g.started_at is not None for g in gradings),
+                       statistics.median(took), load)
+
+
+def one_order(folder: Path, cfg: Config, order: QueueOrder, plan: Rush) -> Outcome:
+    """A fresh course in `order` served with the embedded Ray: warm it up, play the rush, wait for it to start."""
+    tokens = list(course(folder, plan.students + 1, UPLOADS_EACH, order).values())  # the last one warms up
+    ta, sessions = ta_token(folder), open_database(ServiceSettings(course_dir=folder).database)
+    with serving(folder, "local", cfg.data_root) as url:
+        first = warm_up(url, tokens[-1])
+        load = os.getloadavg()[0]
+        regrades = asyncio.run(play(url, tokens, ta, plan))
+        drain(sessions, first)
+        ended = outcome(sessions, first, regrades, load)
+    return ended
+
+
+def row(order: QueueOrder, result: Outcome) -> dict[str, object]:
+    seconds = result.waits.seconds
+    return {"order": ORDERS[order], "uploads": len(seconds), "p50 wait s": statistics.median(seconds),
+            "p95 wait s": percentile(seconds, 0.95), "max wait s": max(seconds),
+            "not started at the end": result.waits.unstarted, "superseded, graded later": result.waits.superseded,
+            "regrades queued": result.regrades, "gradings started": result.started,
+            "median grading s": result.grading_seconds, "load at start": result.load}
 
 
 def run(cfg: Config) -> Result:
-    students = STUDENTS // 3 if cfg.quick else STUDENTS
-    uploads = rush(random.Random(SEED), students)
-    rows = []
-    for workers in WORKERS:
-        for fair in (True, False):
-            outcome = simulate(uploads, workers, fair, random.Random(SEED + workers))
-            rows.append({"workers": workers, "order": "fair queue" if fair else "first come",
-                         "p50 wait s": statistics.median(outcome.waits), "p95 wait s": percentile(outcome.waits, 0.95),
-                         "max wait s": max(outcome.waits), "superseded graded later": outcome.superseded,
-                         "regrade-all done min": outcome.regrades_done / 60})
-    return Result(NAME, [Table(f"{students} students x {UPLOADS_EACH} a1 uploads in {RUSH_MINUTES:g} simulated "
-                               f"minutes, regrade of all at minute {REGRADE_ALL_AT_MINUTE:g}", rows)],
-                  [f"Simulated clock; each grading takes {A1_SECONDS[0]}-{A1_SECONDS[1]} s (uniform), the measured "
-                   "a1 upload-to-report time on embedded Ray. A wait is from an upload until it, or a newer upload "
-                   "of the same student, starts grading."])
+    students, seconds = (STUDENTS // 2, RUSH_SECONDS / 2) if cfg.quick else (STUDENTS, RUSH_SECONDS)
+    plan = Rush(rush(random.Random(SEED), students, seconds, SPACING_SECONDS), students, seconds)
+    with tempfile.TemporaryDirectory(prefix="bench-rush-") as folder:
+        rows = [row(order, one_order(Path(folder) / order, cfg, order, plan)) for order in ORDERS]
+    return Result(NAME, [Table(f"{students} students x {UPLOADS_EACH} {ASSIGNMENT} uploads in {seconds:g} s, a "
+                               f"regrade of all at {plan.regrade_at:g} s; grader serve, embedded Ray", rows)],
+                  ["A wait is from an upload until it, or a newer upload of the same student, starts grading (the "
+                   "uploaded and started phases the service records). Each order gets a fresh service and course; "
+                   "one upload graded first warms Ray up. Uploads not started "
+                   f"{DRAIN_SECONDS:g} s after the rush count their wait until then."])

@@ -4,6 +4,7 @@ grading an acknowledged upload (dispatch latency), each against a real `grader s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -17,9 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
+import psutil
 
 from bench.common import Config, Result, Table
-from grader.course import course_template
+from grader.course import QueueOrder, course_template
 from grader.paths import examples_dir
 from grader.service.db import upgrade_database
 from grader.service.people import RosterEntry, import_roster
@@ -33,27 +35,38 @@ GRADER = str(Path(sys.executable).with_name("grader"))
 POLL_SECONDS = 0.02
 
 
-def course(folder: Path, students: int, per_day: int) -> dict[str, str]:
-    """A course folder offering every assignment, `per_day` uploads a day, with `students` tokens."""
+def course(folder: Path, students: int, per_day: int, order: QueueOrder | None = None) -> dict[str, str]:
+    """A course folder offering every assignment, `per_day` uploads a day, the queue in `order` (as `course init`
+    writes it when None), with `students` tokens (logins b000, b001, ...)."""
     folder.mkdir(parents=True)
     text = course_template("Bench", utcnow(), "UTC")
     text = text.replace("submissions_per_day = 5", f"submissions_per_day = {per_day}")
+    if order is not None:
+        text = text.replace('order = "fair"', f'order = "{order}"')
     (folder / "course.toml").write_text(text)
     with upgrade_database(ServiceSettings(course_dir=folder).database)() as db:
         entries = [RosterEntry(f"b{n:03d}", f"Bench {n}", "") for n in range(students)]
         return {new.person.login: new.token for new in import_roster(db, entries, Role.STUDENT).tokens}
 
 
+def ta_token(folder: Path) -> str:
+    """A TA's token for the course folder (login ta)."""
+    with upgrade_database(ServiceSettings(course_dir=folder).database)() as db:
+        return import_roster(db, [RosterEntry("ta", "Bench TA", "")], Role.TA).tokens[0].token
+
+
 @contextmanager
 def serving(folder: Path, cluster: str, data_root: Path) -> Iterator[str]:
-    """`grader serve` on a free port until the block ends (SIGTERM by PID)."""
+    """`grader serve` on a free port until the block ends, even by Ctrl-C: SIGTERM by PID, then SIGKILL by PID to
+    whatever of its processes (an embedded Ray's) outlives it."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = os.environ | {"GRADER_DATA_DIR": str(data_root)}
     with (folder / "serve.log").open("a") as log:
         process = subprocess.Popen([GRADER, "serve", "--course-dir", str(folder), "--port", str(port),
-                                    "--cluster", cluster], stdout=log, stderr=subprocess.STDOUT, env=env)
+                                    "--cluster", cluster], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                   start_new_session=True)  # a Ctrl-C reaches the benchmark, which stops it
     url = f"http://127.0.0.1:{port}"
     try:
         while process.poll() is None:
@@ -66,8 +79,25 @@ def serving(folder: Path, cluster: str, data_root: Path) -> Iterator[str]:
             raise RuntimeError(f"grader serve exited: {(folder / 'serve.log').read_text()[-2000:]}")
         yield url
     finally:
-        os.kill(process.pid, signal.SIGTERM)
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the service by PID and wait (SIGKILL after 120 s); then SIGKILL its descendants that outlived it."""
+    try:
+        descendants = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    os.kill(process.pid, signal.SIGTERM)
+    try:
         process.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    for child in descendants:  # psutil checks each is still the process it was (PID and start time)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    psutil.wait_procs(descendants, timeout=30)
 
 
 async def uploads(url: str, tokens: list[str], each: int) -> list[float]:

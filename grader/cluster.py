@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NotRequired, TypedDict
 
+import psutil
 import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayError, RayTaskError
@@ -48,7 +49,8 @@ CONNECT_SECONDS = 5.0  # to wait for an answer at a cluster's address
 HEAD_NODE = "node:__internal_head__"  # Ray's own resource that only the head node has
 NODE_ID_LABEL = "ray.io/node-id"  # Ray's own label on every node
 CACHE_NAMES = ("__pycache__", ".pytest_cache")
-ATTEMPT_STARTED = "\x00attempt"  # a task's first status on each try; the driver counts them
+ATTEMPT_STARTED = "\x00attempt"  # a task's first status on each try, with its worker's node and PID
+WAITING_FOR_RETRY = "waiting for a worker"  # a lost try's status until Ray starts the next
 TASK_IMPORT_ERROR = "failed to import on the worker"  # Ray's words when a node cannot load `grade_on_node`
 logger = logging.getLogger(__name__)
 
@@ -109,6 +111,34 @@ class StatusBoard:
         return items
 
 
+@dataclass(frozen=True)
+class _Worker:
+    """Where a try runs: its node, and its process when that node is the driver's (which the driver can watch)."""
+
+    node_id: str
+    process: psutil.Process | None
+
+    @classmethod
+    def of(cls, status: str, driver_node: str) -> _Worker:
+        """The worker an `ATTEMPT_STARTED` status names; gone already when it is the driver's node's and has ended."""
+        _, node_id, pid = status.split()
+        if node_id != driver_node:
+            return cls(node_id, None)
+        try:
+            return cls(node_id, psutil.Process(int(pid)))
+        except psutil.Error:
+            return cls("", None)  # on no live node: lost
+
+    def alive(self, live_nodes: set[str]) -> bool:
+        """Whether the try can still finish: its process runs (this node) or its node is alive (another node)."""
+        if self.process is None:
+            return self.node_id in live_nodes
+        try:
+            return self.process.is_running() and self.process.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+
 @dataclass
 class _Pending:
     """A submitted job on the driver: where its report goes, whom to tell, and how often a node refused it."""
@@ -120,15 +150,23 @@ class _Pending:
     future: Future[Report]
     refusals: int = 0
     attempts: int = 0  # tries that started on a node: Ray retries a task whose worker died
+    worker: _Worker | None = None  # the current try's, until it is seen lost
 
-    def relay(self, status: str) -> None:
+    def relay(self, status: str, driver_node: str) -> None:
         """A task's status to the listener; each try after the first says which it is."""
-        if status == ATTEMPT_STARTED:
+        if status.startswith(ATTEMPT_STARTED):
             self.attempts += 1
+            self.worker = _Worker.of(status, driver_node)
             status = "started"
         if self.attempts > 1:
             status = f"retrying (attempt {self.attempts} of {MAX_RETRIES + 1}): {status}"
         self.on_status(status)
+
+    def try_lost(self) -> None:
+        """The current try's worker is gone: say at once that Ray retries it (Ray says so only as the retry starts)."""
+        self.worker = None
+        if self.attempts <= MAX_RETRIES:
+            self.on_status(f"retrying (attempt {self.attempts + 1} of {MAX_RETRIES + 1}): {WAITING_FOR_RETRY}")
 
 
 class Dispatcher:
@@ -144,6 +182,7 @@ class Dispatcher:
         self._fingerprints: dict[str, str | None] = {}  # assignment id -> its data's fingerprint, read once
         self._course_digest = course_digest(root)
         self._course = ray.put(pack_course(root))  # once: every task's node fetches it from the object store
+        self._node_id = ray.get_runtime_context().get_node_id()  # the driver's: its workers' PIDs are watched here
         board = StatusBoard.options(resources={HEAD_NODE: 0.001})  # type: ignore[attr-defined]  # Ray: no ActorClass
         self._statuses = board.remote()
         self._pending: dict[ray.ObjectRef[Outcome], _Pending] = {}
@@ -244,8 +283,9 @@ class Dispatcher:
             refs = list(self._pending)
         if not refs:
             return False
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=POLL_SECONDS)
+        ready, waiting = ray.wait(refs, num_returns=len(refs), timeout=POLL_SECONDS)
         self._relay_statuses()
+        self._watch_workers(waiting)
         for ref in ready:
             with self._lock:
                 pending = self._pending.pop(ref)
@@ -255,6 +295,18 @@ class Dispatcher:
                 pending.future.set_exception(exc)
         return True
 
+    def _watch_workers(self, waiting: list[ray.ObjectRef[Outcome]]) -> None:
+        """Tell the listener of each unfinished task whose worker died (its process, or its node) that it is retried."""
+        with self._lock:
+            tries = [pending for ref in waiting if (pending := self._pending.get(ref)) and pending.worker is not None]
+        if not tries:
+            return
+        remote = any(pending.worker and pending.worker.process is None for pending in tries)
+        live_nodes = {node["NodeID"] for node in ray.nodes() if node["Alive"]} if remote else set()
+        for pending in tries:
+            if pending.worker is not None and not pending.worker.alive(live_nodes):
+                pending.try_lost()
+
     def _relay_statuses(self) -> None:
         """Statuses to their jobs' listeners; those of finished jobs are dropped, so none comes after the report."""
         with contextlib.suppress(RayError):  # statuses are advisory; a lost status board loses only them
@@ -263,7 +315,7 @@ class Dispatcher:
                 listeners = {p.job.job_id: p.relay for p in self._pending.values()}
             for job_id, status in items:
                 if job_id in listeners:
-                    listeners[job_id](status)
+                    listeners[job_id](status, self._node_id)
 
     def _finish(self, ref: ray.ObjectRef[Outcome], pending: _Pending) -> None:
         try:
@@ -531,7 +583,7 @@ def grade_on_node(job: Job, course: bytes, statuses: ActorHandle[StatusBoard]) -
     def say(status: str) -> None:
         statuses.post.remote(job.job_id, status)  # not waited for; a lost board loses only statuses
 
-    say(ATTEMPT_STARTED)
+    say(f"{ATTEMPT_STARTED} {node_id} {os.getpid()}")
 
     device = Device("cuda", int(ray.get_gpu_ids()[0])) if job.device_kind == "cuda" else Device("cpu")
     data_root = resolve_data_root() if job.expected.data else None

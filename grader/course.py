@@ -16,6 +16,7 @@ from grader.paths import course_root
 
 COURSE_FILE = "course.toml"
 DAY = timedelta(days=1)
+QueueOrder = Literal["fair", "first_come"]
 
 
 class OfferedAssignment(FrozenStrictModel):
@@ -51,13 +52,22 @@ class OfferedAssignment(FrozenStrictModel):
         return min(1.0, days_late * self.late_penalty_per_day)
 
 
+class Queue(FrozenStrictModel):
+    """In which order the service dispatches queued gradings (grader.service.ordering)."""
+
+    order: QueueOrder = Field("fair", description="fair: student uploads first, round robin among students, a newer "
+                                                  "upload supersedes an older queued one, regrades last; first_come: "
+                                                  "in order of request")
+
+
 class Course(FrozenStrictModel):
-    """A course: its name, how dates are shown, the upload size cap and the assignments it offers."""
+    """A course: its name, how dates are shown, the upload size cap, the queue's order and the assignments it offers."""
 
     name: str
     timezone: str = Field(description="IANA time zone the pages show dates in")
     max_upload_mb: float = Field(gt=0, description="largest upload accepted, before intake's own caps")
     late_days: int = Field(0, ge=0, description="grace days per student per term, used before any late penalty")
+    queue: Queue = Field(default_factory=Queue, description="the order queued gradings are dispatched in")
     assignments: list[OfferedAssignment] = Field(min_length=1)
 
     @field_validator("timezone")
@@ -117,10 +127,13 @@ counts = "best"  # "best" or "latest": which graded submission is the grade
 leaderboard = false  # true: a leaderboard of the accuracy on the hidden test images, under pseudonyms
 release = "immediately"  # when students see scores: "immediately", "after_due" or "when_published" (a TA's button)
 """)
-    header = f"""# The course the submission service runs: edit, then restart `grader serve`.
+    header = f"""# The course `grader serve` runs; it rereads this file when it changes (max_upload_mb: at restart).
 name = {json.dumps(name)}
 timezone = "{zone}"  # dates on the pages are shown in this IANA time zone
 max_upload_mb = 20  # the largest upload accepted; intake then applies the assignment's own caps
 late_days = 0  # grace days per student for the term, used (the fewest needed) before any late penalty
+
+[queue]
+order = "fair"  # "fair": student uploads first, round robin among students, regrades last; or "first_come"
 """
     return header + "".join(blocks)

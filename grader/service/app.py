@@ -99,6 +99,7 @@ def _too_large(course: Course) -> Callable[[Scope], Response]:
             return error_response(413, sentence)
         return templates().TemplateResponse(Request(scope), "error.html.j2", {
             "person": None, "course": course, "csrf": "", "message": sentence, "info": None, "cluster": None,
+            "course_problem": None,
             "title": sentence}, status_code=413)
 
     return refusal

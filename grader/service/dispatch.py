@@ -1,4 +1,4 @@
-"""The job loop: queued gradings go to the cluster dispatcher in the fair queue's order (grader.service.ordering),
+"""The job loop: queued gradings go to the cluster dispatcher in the course's queue order (grader.service.ordering),
 no more at once than its workers take, and each finished report is recorded exactly once.
 
 Reports are written by the workers into `reports/<grading id>/`, report.json last. On start, every grading left
@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
@@ -43,8 +44,9 @@ STAGE_CHARS = 100
 class JobLoop:
     """Feeds queued gradings to a `Dispatcher` from one background thread and records what comes back."""
 
-    def __init__(self, settings: ServiceSettings, course: Course, sessions: sessionmaker[Session],
+    def __init__(self, settings: ServiceSettings, course: Callable[[], Course], sessions: sessionmaker[Session],
                  dispatcher: Dispatcher) -> None:
+        """`course` gives the course as course.toml now says (whether a finished grading goes on a leaderboard)."""
         self.settings, self.course, self.sessions, self.dispatcher = settings, course, sessions, dispatcher
         self._in_flight: set[int] = set()
         self._refused: set[int] = set()  # gradings the cluster cannot take now, said once on stderr
@@ -54,7 +56,7 @@ class JobLoop:
         self._thread = threading.Thread(target=self._run, name="grader-jobs", daemon=True)
 
     def start(self) -> None:
-        recover(self.settings, self.course, self.sessions)
+        recover(self.settings, self.course(), self.sessions)
         self._thread.start()
 
     def wake(self) -> None:
@@ -76,10 +78,11 @@ class JobLoop:
             self._wake.clear()
 
     def _dispatch_queued(self) -> None:
-        """Hand the cluster the queued gradings in the fair queue's order, as many as its workers take at once."""
+        """Hand the cluster the queued gradings in the course's queue order, as many as its workers take at once."""
         with self.sessions() as db:
             workers: dict[str, int] = {}
-            for row in dispatch_order(queued_gradings(db)):  # with no worker at all, submit says why
+            # with no worker at all, submit says why
+            for row in dispatch_order(queued_gradings(db), self.course.queue.order):
                 assignment = load_assignment(row.assignment_id)
                 if row.assignment_id not in workers:
                     workers[row.assignment_id] = self.dispatcher.workers(assignment)
@@ -126,7 +129,7 @@ class JobLoop:
             report = write_failed_report(load_assignment(assignment_id), source, login,
                                          grader_failure(traceback.format_exc()), out_dir)
         with self.sessions() as db:
-            record(db, self.course, grading_id, report, out_dir)
+            record(db, self.course(), grading_id, report, out_dir)
         with self._lock:
             self._in_flight.discard(grading_id)
         self._wake.set()  # a worker is free for the next in line

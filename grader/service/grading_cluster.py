@@ -1,28 +1,20 @@
 """The service's grading cluster, started in the background so that the web server listens at once (the pages say
-"starting the grading cluster" until Ray is ready). An embedded Ray's processes are recorded by PID (with their
-start times) in the course folder; a start after a killed service ends those still running, never by name."""
+"starting the grading cluster" until Ray is ready). An embedded Ray's processes are recorded and ended by PID
+(grader.service.ray_processes)."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import sys
 import threading
 from typing import TYPE_CHECKING
 
-import psutil
-
 from grader.errors import GraderError
 from grader.service.dispatch import JobLoop
-from grader.service.storage import PRIVATE_FILE
+from grader.service.ray_processes import STOP_GRACE_SECONDS, end_leftovers, record_descendants, start_reaper
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from grader.cluster import Dispatcher
     from grader.service.context import ServiceContext
-
-RAY_PROCESSES_FILE = "ray-processes.json"
 
 
 class GradingCluster:
@@ -35,6 +27,7 @@ class GradingCluster:
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="grader-cluster", daemon=True)
+        self._reaper: frozenset[int] = frozenset()  # the reaper's PID, left out of the record
 
     @property
     def starting(self) -> bool:
@@ -55,8 +48,11 @@ class GradingCluster:
         self._stopping.wait()
         if self.context.jobs is not None:
             self.context.jobs.stop()
+        settings = self.context.settings
+        if settings.cluster == "local":
+            record_descendants(settings.course_dir, self._reaper)  # the workers and agents Ray started since
         dispatcher.close()
-        end_leftovers(self.context.settings.course_dir)  # Ray's agents outlive `ray.shutdown` a while
+        end_leftovers(settings.course_dir, STOP_GRACE_SECONDS)  # Ray's agents outlive `ray.shutdown` a while
 
     def _start(self) -> Dispatcher | None:
         from grader.cluster import Dispatcher  # Ray is imported only by a service that grades
@@ -72,37 +68,10 @@ class GradingCluster:
             return None
         if settings.cluster == "local":
             record_descendants(settings.course_dir)
-        jobs = JobLoop(settings, self.context.course, self.context.sessions, dispatcher)
+            # Ray's driver may abort the service in `ray.shutdown`, or it may be killed: the reaper ends what is left.
+            self._reaper = frozenset({start_reaper(settings.course_dir)})
+        jobs = JobLoop(settings, self.context.current_course, self.context.sessions, dispatcher)
         jobs.start()
         self.context.jobs = jobs
         self._ready.set()
         return dispatcher
-
-
-def record_descendants(course_dir: Path) -> None:
-    """Write this process's descendants (the embedded Ray's processes) with their start times, for `end_leftovers`."""
-    processes = []
-    for process in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            processes.append({"pid": process.pid, "started": process.create_time()})
-    path = course_dir / RAY_PROCESSES_FILE
-    path.write_text(json.dumps(processes))
-    path.chmod(PRIVATE_FILE)
-
-
-def end_leftovers(course_dir: Path) -> int:
-    """SIGKILL the recorded Ray processes that still run (same PID and start time; a killed service's, or the
-    agents a clean shutdown leaves); how many."""
-    path = course_dir / RAY_PROCESSES_FILE
-    if not path.exists():
-        return 0
-    left = []
-    for entry in json.loads(path.read_text()):
-        with contextlib.suppress(psutil.Error):
-            process = psutil.Process(entry["pid"])
-            if process.create_time() == entry["started"]:
-                process.kill()
-                left.append(process)
-    psutil.wait_procs(left, timeout=10)
-    path.unlink()
-    return len(left)

@@ -3,7 +3,8 @@
 Student uploads go first, round robin among students (everyone's first waiting upload, then everyone's second, ...,
 each round in order of request); then single regrades a TA asked for; then regrades of a whole assignment; last,
 uploads superseded by a newer upload of the same student and assignment, which are still graded, when nothing
-else waits.
+else waits. A course may choose plain first-come order instead (`[queue] order = "first_come"` in course.toml):
+every grading in order of request, nothing superseded.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from datetime import timedelta
 from enum import IntEnum
 
 from pydantic import BaseModel
+
+from grader.course import QueueOrder
 
 
 class Reason(IntEnum):
@@ -35,18 +38,22 @@ class QueuedGrading(BaseModel):
     newest_submission_id: int  # the student's newest submission of the same assignment
 
 
-def superseded_by(row: QueuedGrading) -> int | None:
-    """The newer submission that supersedes a queued upload, or None (regrades are never superseded)."""
-    newer = row.reason is Reason.UPLOAD and row.newest_submission_id > row.submission_id
+def superseded_by(row: QueuedGrading, order: QueueOrder) -> int | None:
+    """The newer submission that supersedes a queued upload, or None (regrades, and anything in first-come order,
+    are never superseded)."""
+    newer = order == "fair" and row.reason is Reason.UPLOAD and row.newest_submission_id > row.submission_id
     return row.newest_submission_id if newer else None
 
 
-def dispatch_order(queued: Sequence[QueuedGrading]) -> list[QueuedGrading]:
-    """The queued gradings in the order they are dispatched."""
+def dispatch_order(queued: Sequence[QueuedGrading], order: QueueOrder) -> list[QueuedGrading]:
+    """The queued gradings in the order they are dispatched: the fair queue's, or by request in first-come order."""
+    by_request = sorted(queued, key=lambda r: r.grading_id)
+    if order == "first_come":
+        return by_request
     turns: dict[int, int] = {}
     keyed = []
-    for row in sorted(queued, key=lambda r: r.grading_id):
-        lowest = superseded_by(row) is not None
+    for row in by_request:
+        lowest = superseded_by(row, order) is not None
         turn = 0
         if row.reason is Reason.UPLOAD and not lowest:
             turn = turns.get(row.person_id, 0)

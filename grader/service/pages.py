@@ -18,7 +18,7 @@ from grader.reports.render import shown, task_of_report
 from grader.reports.templating import environment, template_loader
 from grader.service.auth import csrf_token
 from grader.service.context import service
-from grader.service.tables import Person
+from grader.service.tables import Person, Role
 from grader.service.views import lateness, waiting
 
 # Report files are self-contained HTML with inline styles and data: images; they may load and run nothing else.
@@ -55,10 +55,13 @@ def metric_of(assignment_id: str) -> MetricView:
 
 def render(request: Request, name: str, person: Person | None, status_code: int = 200,
            **context: object) -> HTMLResponse:
-    """A page, with the person, course and CSRF token every layout needs."""
-    course = service(request).course
+    """A page, with the person, course and CSRF token every layout needs (and, for a TA, why an edit of course.toml
+    was not taken)."""
+    running = service(request)
     sentence, error = request.session.pop("flash", (None, False))
-    shared = {"person": person, "course": course, "csrf": csrf_token(request), "cluster": service(request).cluster_note,
+    ta = person is not None and person.role == Role.TA
+    shared = {"person": person, "course": running.course, "csrf": csrf_token(request), "cluster": running.cluster_note,
+              "course_problem": running.course_problem if ta else None,
               "message": sentence if error else None, "info": None if error else sentence}
     return templates().TemplateResponse(request, name, {**shared, **context}, status_code=status_code)
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from grader.config import Assignment, load_assignment
-from grader.course import Course, OfferedAssignment
+from grader.course import Course, OfferedAssignment, QueueOrder
 from grader.models import Report, ScoreItem
 from grader.reports.templating import percent
 from grader.service.ordering import Reason
@@ -40,7 +40,7 @@ class SubmissionView(BaseModel):
     late_days: int  # of days_late, those the student's late days cover
     state: GradingState
     stage: str
-    queue_position: int | None  # place in the fair queue (grader.service.ordering), from 1
+    queue_position: int | None  # place in the queue's dispatch order (grader.service.ordering), from 1
     superseded_by: int | None  # a newer upload of the student's that is graded first
     wait_estimate: timedelta | None  # until graded, from measured grading times; None before any measurement
     total: float | None
@@ -168,10 +168,11 @@ def submission_view(submission: Submission, policy: Policy, places: dict[int, Qu
     )
 
 
-def submission_views(db: Session, policy: Policy, submissions: Sequence[Submission]) -> list[SubmissionView]:
-    """Views of one student's submissions to one assignment (in any order), newest first."""
+def submission_views(db: Session, policy: Policy, submissions: Sequence[Submission],
+                     order: QueueOrder) -> list[SubmissionView]:
+    """Views of one student's submissions to one assignment (in any order), newest first; `order` is the queue's."""
     ordered = sorted(submissions, key=lambda s: s.id)
-    counting, positions = policy.counting(ordered), queue_places(db)
+    counting, positions = policy.counting(ordered), queue_places(db, order)
     return [submission_view(s, policy, positions, counting) for s in reversed(ordered)]
 
 
@@ -179,7 +180,7 @@ def submissions_of(db: Session, course: Course, person: Person, offered: Offered
     """A person's submissions to one assignment, newest first."""
     submissions = db.scalars(select(Submission).where(
         Submission.person_id == person.id, Submission.assignment_id == offered.id)).all()
-    return submission_views(db, policies_for(db, course, person.id)[offered.id], submissions)
+    return submission_views(db, policies_for(db, course, person.id)[offered.id], submissions, course.queue.order)
 
 
 def grade_rows(db: Session, course: Course, offered: OfferedAssignment) -> list[GradeRow]:
@@ -189,7 +190,7 @@ def grade_rows(db: Session, course: Course, offered: OfferedAssignment) -> list[
     for submission in db.scalars(select(Submission).where(Submission.assignment_id == offered.id)
                                  .order_by(Submission.id)):
         by_person.setdefault(submission.person_id, []).append(submission)
-    positions = queue_places(db)
+    positions = queue_places(db, course.queue.order)
     policies, default = class_policies(db, course), course_policies(course)
     rows = []
     for student in students:
@@ -219,7 +220,8 @@ def queue_entries(db: Session, course: Course) -> list[QueueEntry]:
     with_submission = selectinload(Grading.submission)  # a deadline's queue is hundreds long: no query per row
     gradings = db.scalars(select(Grading).where(Grading.state != GradingState.DONE).order_by(Grading.id).options(
         with_submission.selectinload(Submission.person), with_submission.selectinload(Submission.gradings))).all()
-    places, policies, default = queue_places(db), class_policies(db, course), course_policies(course)
+    places = queue_places(db, course.queue.order)
+    policies, default = class_policies(db, course), course_policies(course)
     offered = {assignment.id for assignment in course.assignments}
     entries = []
     for grading in gradings:

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from grader.course import QueueOrder
 from grader.service.ordering import QueuedGrading, Reason, dispatch_order, estimate, superseded_by
 from grader.service.tables import Grading, GradingState, Submission
 
@@ -54,11 +55,11 @@ def under_way(db: Session) -> int:
         Grading.dispatched_at.is_not(None), Grading.state != GradingState.DONE)) or 0
 
 
-def queue_places(db: Session) -> dict[int, QueuePlace]:
-    """Every queued grading's place in the dispatch order, by grading id."""
-    order = dispatch_order(queued_gradings(db))
+def queue_places(db: Session, order: QueueOrder) -> dict[int, QueuePlace]:
+    """Every queued grading's place in the course's dispatch order, by grading id."""
+    dispatched = dispatch_order(queued_gradings(db), order)
     workers = max(1, under_way(db))
-    measured = {assignment_id: durations(db, assignment_id) for assignment_id in {row.assignment_id for row in order}}
-    return {row.grading_id: QueuePlace(place=place, superseded_by=superseded_by(row),
+    measured = {assignment_id: durations(db, assignment_id) for assignment_id in {r.assignment_id for r in dispatched}}
+    return {row.grading_id: QueuePlace(place=place, superseded_by=superseded_by(row, order),
                                        estimate=estimate(measured[row.assignment_id], place, workers))
-            for place, row in enumerate(order, start=1)}
+            for place, row in enumerate(dispatched, start=1)}

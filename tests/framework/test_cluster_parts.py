@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
 from grader.cluster import (
+    ATTEMPT_STARTED,
+    MAX_RETRIES,
+    WAITING_FOR_RETRY,
     Expectation,
     Job,
     course_digest,
@@ -19,6 +25,7 @@ from grader.cluster import (
     task_resources,
     unpack_submission,
 )
+from grader.cluster import _Pending as Pending
 from grader.config import load_assignment
 from grader.context import load_grading_data
 from grader.data import DATA_DIR_ENV
@@ -144,3 +151,29 @@ def test_a_task_asks_for_the_assignments_threads_and_memory_and_one_gpu_on_cuda(
     assert cpu == {"num_cpus": assignment.limits.threads, "num_gpus": 0,
                    "memory": (assignment.limits.memory_mb + assignment.limits.grader_memory_mb) * 2**20}
     assert cuda == cpu | {"num_gpus": 1}
+
+
+def test_a_try_whose_worker_is_gone_says_at_once_that_it_is_retried(tmp_path: Path) -> None:
+    source = tmp_path / "ffn.py"
+    source.write_text("x = 1\n")
+    said: list[str] = []
+    pending = Pending(job_for(source), source, tmp_path / "out", said.append, Future())
+    worker = subprocess.Popen(["sleep", "60"])  # a worker on the driver's own node, watched by its PID
+    pending.relay(f"{ATTEMPT_STARTED} here {worker.pid}", "here")
+    assert pending.worker is not None and pending.worker.alive(set())
+    worker.kill()  # not waited for: a zombie has ended too
+    deadline = time.monotonic() + 10
+    while pending.worker.alive(set()) and time.monotonic() < deadline:  # the kernel delivers SIGKILL
+        time.sleep(0.01)
+    assert not pending.worker.alive(set())
+    worker.wait()
+    assert not pending.worker.alive(set())
+    pending.try_lost()
+    assert said == ["started", f"retrying (attempt 2 of {MAX_RETRIES + 1}): {WAITING_FOR_RETRY}"]
+
+    pending.relay(f"{ATTEMPT_STARTED} elsewhere 1", "here")  # another node's worker: watched by its node
+    assert said[-1] == f"retrying (attempt 2 of {MAX_RETRIES + 1}): started"
+    assert pending.worker is not None and pending.worker.alive({"elsewhere"}) and not pending.worker.alive({"here"})
+    pending.relay(f"{ATTEMPT_STARTED} elsewhere 1", "here")
+    pending.try_lost()  # the last try: Ray retries no more, so nothing is said
+    assert said[-1] == f"retrying (attempt {MAX_RETRIES + 1} of {MAX_RETRIES + 1}): started"

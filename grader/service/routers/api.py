@@ -106,7 +106,7 @@ def _view(db: Database, context: ServiceContext, submission: Submission) -> Subm
     offered = offered_or_404(context, submission.assignment_id)
     policy = policies_for(db, context.course, submission.person_id)[offered.id]
     mine = [s for s in submission.person.submissions if s.assignment_id == submission.assignment_id]
-    return submission_view(submission, policy, queue_places(db), policy.counting(mine))
+    return submission_view(submission, policy, queue_places(db, context.course.queue.order), policy.counting(mine))
 
 
 def _student_view(db: Database, context: ServiceContext, submission: Submission) -> SubmissionView:

@@ -93,7 +93,8 @@ def student_submissions(request: Request, assignment_id: str, login: str, person
                   title=load_assignment(offered.id).title, policy=policies[offered.id],
                   late_days=late_days_left(context.course, policies),
                   extensions=[e for e in list_extensions(db, context.course, offered.id) if e.login == student.login],
-                  submissions=submission_views(db, policies[offered.id], mine), timelines=timelines(mine))
+                  submissions=submission_views(db, policies[offered.id], mine, context.course.queue.order),
+                  timelines=timelines(mine))
 
 
 @router.get("/assignments/{assignment_id}/students/{login}/rows", response_class=HTMLResponse)
@@ -106,7 +107,7 @@ def student_submission_rows(request: Request, assignment_id: str, login: str, pe
     policy = policies_for(db, context.course, student.id)[offered.id]
     return templates().TemplateResponse(request, "ta_submission_rows.html.j2", {
         "course": context.course, "offered": offered, "csrf": csrf_token(request),
-        "submissions": submission_views(db, policy, mine)})
+        "submissions": submission_views(db, policy, mine, context.course.queue.order)})
 
 
 def student_or_404(db: Database, login: str) -> Person:

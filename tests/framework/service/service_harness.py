@@ -177,7 +177,9 @@ class ServiceProcess:
         if self.database_url:
             command += ["--database", self.database_url]
         with self.log.open("a") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+            # A process group of its own, as a terminal's foreground job: Ctrl-C is SIGINT to the whole group.
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                            start_new_session=True)
         deadline = time.monotonic() + ready_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -195,6 +197,11 @@ class ServiceProcess:
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
+
+    def interrupt(self) -> None:
+        """Ctrl-C in the terminal it runs in: SIGINT to its process group (Ray's processes in it included)."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGINT)
 
     def stop(self) -> None:
         """A graceful stop (SIGTERM), SIGKILL after a grace period."""

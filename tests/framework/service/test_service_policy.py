@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from service_harness import A1, Served, course_toml, csrf_of, finish
 
 from grader import cli
-from grader.service.app import create_app
 
 pytestmark = pytest.mark.service
 LOCAL_MINUTE = "%Y-%m-%dT%H:%M"  # what a datetime-local field sends
@@ -88,19 +87,31 @@ def test_an_extension_moves_the_hard_deadline_and_bad_dates_are_one_sentence(ser
                               files={"file": ("x.py", b"x = 1\n")}).status_code == 403
 
 
-def test_moving_due_in_course_toml_changes_the_shown_lateness(serve, graded_a1: dict[str, Path]) -> None:
+def test_moving_due_in_course_toml_changes_the_lateness_without_a_restart(
+        serve, graded_a1: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     now = datetime.now(UTC)
     rules = {"due": now - timedelta(days=1, hours=2), "hard_deadline": now + timedelta(days=2)}
     served = serve(**rules)
     finish(served, served.hand_in("s1")["id"], graded_a1["full"])
     assert "2 day(s) late, -20.0%" in student_page(served) and canvas_grades(served)["s1"] == "80"
-    settings = served.context.settings
-    (settings.course_dir / "course.toml").write_text(course_toml(
-        {A1: {**rules, "due": now + timedelta(days=1)}}))
-    with TestClient(create_app(settings)) as restarted:
-        again = Served(restarted, served.tokens)
-        assert "on time" in student_page(again) and ">100<" in student_page(again)
-        assert canvas_grades(again)["s1"] == "100"
+    path = served.context.settings.course_dir / "course.toml"
+    path.write_text(course_toml({A1: {**rules, "due": now - timedelta(hours=2)}}))
+    assert "1 day(s) late, -10.0%" in student_page(served) and canvas_grades(served)["s1"] == "90"
+    assert served.client.get("/api/assignments", headers=served.bearer("s1")).json()[0]["due"].startswith(
+        (now - timedelta(hours=2)).strftime(LOCAL_MINUTE))
+
+    path.write_text(path.read_text().replace("late_penalty_per_day = 0.1", "late_penalty_per_day = lots"))
+    problem = "The edited course.toml was not taken, so the service keeps its last valid version:"
+    assert canvas_grades(served)["s1"] == "90"  # the last valid course.toml
+    ta_page = served.browser("ta1").get("/ta").text
+    assert problem in ta_page and "is not valid TOML" in ta_page
+    assert problem not in student_page(served) and "1 day(s) late, -10.0%" in student_page(served)
+    logged = capsys.readouterr().err
+    assert logged.count(problem) == 1 and "Traceback" not in logged  # once per edit, not once per request
+
+    path.write_text(course_toml({A1: {**rules, "due": now + timedelta(days=1)}}))
+    assert "on time" in student_page(served) and canvas_grades(served)["s1"] == "100"
+    assert problem not in served.browser("ta1").get("/ta").text
 
 
 def test_late_days_are_used_before_the_penalty_and_shown(serve, graded_a1: dict[str, Path]) -> None:
