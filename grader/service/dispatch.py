@@ -82,7 +82,7 @@ class JobLoop:
         with self.sessions() as db:
             workers: dict[str, int] = {}
             # with no worker at all, submit says why
-            for row in dispatch_order(queued_gradings(db), self.course.queue.order):
+            for row in dispatch_order(queued_gradings(db), self.course().queue.order):
                 assignment = load_assignment(row.assignment_id)
                 if row.assignment_id not in workers:
                     workers[row.assignment_id] = self.dispatcher.workers(assignment)
