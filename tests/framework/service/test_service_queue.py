@@ -153,4 +153,9 @@ def test_the_queue_page_lists_every_grading_in_dispatch_order(serve, graded_a1: 
                     (f"queued: superseded by #{newer}; place 3 in line, graded after everything else", str(older),
                      "s1", "upload")]
     assert served.browser("s1").get("/ta/queue").status_code == 403
+    assert "student uploads round robin" in page
+    course_toml = served.context.settings.course_dir / "course.toml"  # the service rereads it when it changes
+    course_toml.write_text(course_toml.read_text() + '\n[queue]\norder = "first_come"\n')
+    first_come = ta.get("/ta/queue").text
+    assert "first come, first served" in first_come and "superseded" not in first_come
 
