@@ -103,16 +103,22 @@ def read_class_folder(folder: Path) -> ClassFolder:
     return ClassFolder(layout=layout, submissions=_unique_ids(submissions), ignored=ignored + more_ignored)
 
 
-def read_roster(path: Path) -> dict[str, RosterEntry]:
-    """A roster CSV (Canvas's gradebook export, or columns id, name, sis_id, login, section) by every id it gives."""
+def roster_rows(path: Path) -> list[RosterEntry]:
+    """A roster CSV's rows in order (Canvas's gradebook export, or columns id, name, sis_id, login, section); its
+    "Points Possible" line is an empty entry."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise GraderError(f"Cannot read the roster {path}: {getattr(exc, 'strerror', None) or exc}.") from None
+    return [_roster_entry({(key or "").strip().lower(): (value or "").strip() for key, value in row.items()})
+            for row in rows]
+
+
+def read_roster(path: Path) -> dict[str, RosterEntry]:
+    """A roster CSV (see `roster_rows`) by every id it gives."""
     roster: dict[str, RosterEntry] = {}
-    for row in rows:
-        entry = _roster_entry({(key or "").strip().lower(): (value or "").strip() for key, value in row.items()})
+    for entry in roster_rows(path):
         for key in (entry.canvas_id, entry.sis_user_id, entry.sis_login_id):
             if key:
                 roster[key] = entry

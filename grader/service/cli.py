@@ -86,7 +86,8 @@ def _show_tokens(tokens: list[NewToken]) -> None:
 
 @roster_app.command("import")
 def roster_import(
-    roster: Annotated[Path, typer.Argument(help="CSV with the columns student_id, name, email.")],
+    roster: Annotated[Path, typer.Argument(help="CSV with the columns student_id, name, email, or Canvas's "
+                                                 "gradebook export (SIS User ID is the id).")],
     course_dir: CourseDir = Path("."),
     database: DatabaseUrl = None,
     ta: Annotated[bool, typer.Option("--ta", help="The people in this roster are TAs.")] = False,
@@ -97,11 +98,14 @@ def roster_import(
     from grader.service.people import import_roster, read_roster
     from grader.service.tables import Role
 
-    entries = read_roster(roster)
+    read = read_roster(roster)
+    if read.skipped:
+        console.print(f"Skipped {len(read.skipped)} row(s) without an SIS User ID (such as Canvas's test student): "
+                      f"{'; '.join(read.skipped)}.", soft_wrap=True, highlight=False, markup=False)
     role = Role.TA if ta else Role.STUDENT
     sessions = open_database(_settings(course_dir, database).database)
     with sessions() as db:
-        done = import_roster(db, entries, role)
+        done = import_roster(db, read.entries, role)
     for change in done.changes:
         console.print(f"Updated {change}", soft_wrap=True, highlight=False, markup=False)
     if done.unchanged:

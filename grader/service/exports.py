@@ -13,10 +13,9 @@ from grader.models import Report, SimilarityResult
 from grader.reports import read_report_json, write_gradebook
 from grader.reports.canvas import CanvasRow, canvas_csv
 from grader.reports.files import REPORT_JSON
-from grader.service.release import released
+from grader.service.release import withheld_logins
 from grader.service.settings import ServiceSettings
 from grader.service.storage import make_private, report_dir
-from grader.service.tables import utcnow
 from grader.service.views import GradeRow, grade_rows
 from grader.similarity import run_similarity
 
@@ -43,10 +42,9 @@ def write_class_gradebook(db: Session, settings: ServiceSettings, course: Course
 def class_canvas_csv(rows: list[GradeRow], offered: OfferedAssignment, published: bool) -> str:
     """The Canvas gradebook of the class: students matched by SIS user id (their login), grades after the late
     penalty; a grade the assignment does not yet release to its student is left blank (students see Canvas)."""
-    now = utcnow()
+    withheld = withheld_logins(rows, offered, published)
     return canvas_csv([CanvasRow(student=row.name, sis_user_id=row.login, sis_login_id=row.email,
-                                 grade=row.counting.final if row.counting and released(
-                                     offered, row.counting.due, published, now) else None)
+                                 grade=row.counting.final if row.counting and row.login not in withheld else None)
                        for row in rows], load_assignment(offered.id))
 
 

@@ -1,6 +1,7 @@
 """The people of a course: importing a roster with one login token each, reissuing a token, pseudonyms.
 
-A roster is a CSV file with a header row naming the columns `student_id`, `name` and `email`.
+A roster is a CSV file with a header row naming the columns `student_id`, `name` and `email`, or Canvas's gradebook
+export (`Student`, `ID`, `SIS User ID`, `SIS Login ID`, `Section`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grader.errors import GraderError
+from grader.lms import RosterEntry as CanvasEntry
+from grader.lms import roster_rows
 from grader.service.auth import end_sessions, issue_token
 from grader.service.tables import Person, Role
 
 ROSTER_COLUMNS = ("student_id", "name", "email")
+CANVAS_ID_COLUMN = "sis user id"  # a header with it (and no student_id) is Canvas's gradebook export
 LOGIN = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,63}")  # not "." or "..", which a URL path resolves
 # A pseudonym as stored: words of letters, digits and _ . - one space apart, 3 to PSEUDONYM_MAX characters.
 PSEUDONYM = re.compile(r"[A-Za-z0-9_.-]{3,}|[A-Za-z0-9_.-]+(?: [A-Za-z0-9_.-]+)+")
@@ -45,8 +49,18 @@ class NewToken:
     token: str
 
 
-def read_roster(path: Path) -> list[RosterEntry]:
-    """The roster's rows, checked: the header, a usable and unique id on every row."""
+@dataclass(frozen=True)
+class RosterFile:
+    """A roster's people, and the rows it left out: those of a Canvas export without an SIS User ID (such as
+    Canvas's test student), as "line N (name)"."""
+
+    entries: list[RosterEntry]
+    skipped: list[str]
+
+
+def read_roster(path: Path) -> RosterFile:
+    """The roster's rows, checked: the header, a usable and unique id on every row. Canvas's gradebook export is
+    read too (grader.lms): the SIS User ID is the student id, the SIS Login ID the email column."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -54,20 +68,44 @@ def read_roster(path: Path) -> list[RosterEntry]:
     except UnicodeDecodeError:
         raise GraderError(f"The roster {path} is not UTF-8 text; save it as UTF-8 CSV.") from None
     reader = csv.DictReader(io.StringIO(text))
+    header = [(name or "").strip().lower() for name in reader.fieldnames or []]
+    if CANVAS_ID_COLUMN in header and "student_id" not in header:
+        return _canvas_roster(path)
     missing = [column for column in ROSTER_COLUMNS if column not in (reader.fieldnames or [])]
     if missing:
         raise GraderError(f"The roster {path} has no {', '.join(missing)} column; its header must name "
-                          f"{', '.join(ROSTER_COLUMNS)}.")
+                          f"{', '.join(ROSTER_COLUMNS)} (or it is Canvas's gradebook export, with an SIS User ID "
+                          "column).")
+    rows = [(line, row["student_id"] or "", row["name"] or "", row["email"] or "")
+            for line, row in enumerate(reader, start=2)]
+    return RosterFile(_checked(path, rows), [])
+
+
+def _canvas_roster(path: Path) -> RosterFile:
+    """Canvas's gradebook export as a roster; its "Points Possible" line is not a person."""
+    rows, skipped = [], []
+    for line, entry in enumerate(roster_rows(path), start=2):
+        if entry == CanvasEntry():
+            continue
+        if not entry.sis_user_id:
+            skipped.append(f"line {line} ({entry.name or entry.canvas_id})")
+            continue
+        rows.append((line, entry.sis_user_id, entry.name, entry.sis_login_id))
+    return RosterFile(_checked(path, rows), skipped)
+
+
+def _checked(path: Path, rows: list[tuple[int, str, str, str]]) -> list[RosterEntry]:
+    """Roster entries from (line, student id, name, email) rows: every id usable and unique."""
     entries, seen = [], set()
-    for line, row in enumerate(reader, start=2):
-        login = (row["student_id"] or "").strip()
+    for line, raw_login, name, email in rows:
+        login = raw_login.strip()
         if not LOGIN.fullmatch(login):
             raise GraderError(f"The roster {path}, line {line}: the student_id {login!r} is empty or has characters "
                               "other than letters, digits and _ . @ -.")
         if login in seen:
             raise GraderError(f"The roster {path}, line {line}: the student_id {login} appears twice.")
         seen.add(login)
-        entries.append(RosterEntry(login, (row["name"] or "").strip() or login, (row["email"] or "").strip()))
+        entries.append(RosterEntry(login, name.strip() or login, email.strip()))
     return entries
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from grader.course import Course, OfferedAssignment
 from grader.service.policy import Policy, policies_for
 from grader.service.tables import Extension, Person, Publication, utcnow
-from grader.service.views import SubmissionView, submissions_of
+from grader.service.views import GradeRow, SubmissionView, submissions_of
 
 LEADERBOARD_WITHHELD = "The leaderboard is shown once every student's scores of this assignment are."
 WITHHELD = {"total": None, "max_total": None, "final": None, "metric_value": None, "graded_by": None, "counts": False,
@@ -50,6 +50,13 @@ def released(offered: OfferedAssignment, due: datetime, published: bool, now: da
     if offered.release == "after_due":
         return now >= max(offered.due, due)
     return offered.release == "immediately" or published
+
+
+def withheld_logins(rows: Sequence[GradeRow], offered: OfferedAssignment, published: bool) -> set[str]:
+    """The students of a class table whose counting grade is not released to them yet (the TA table marks it, the
+    Canvas CSV leaves it blank)."""
+    now = utcnow()
+    return {row.login for row in rows if row.counting and not released(offered, row.counting.due, published, now)}
 
 
 def released_to(db: Session, offered: OfferedAssignment, policy: Policy) -> bool:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from grader.config import Assignment, load_assignment
 from grader.course import Course, OfferedAssignment, QueueOrder
@@ -76,13 +76,19 @@ class GradingTimeline(BaseModel):
     phases: list[Phase]
 
 
+def reason_name(reason: int) -> str:
+    """Why a grading was queued, in words: "upload", "regrade" or "regrade all"."""
+    return Reason(reason).name.lower().replace("_", " ")
+
+
 def timeline(submission: Submission, grading: Grading) -> GradingTimeline:
     """When each phase of a grading happened, in order of time; phases not reached yet are left out."""
     first = grading is submission.gradings[0]
     begun = [Phase(name="uploaded", at=submission.submitted_at) if first
-             else Phase(name=f"{Reason(grading.reason).name.lower().replace('_', ' ')} requested",
-                        at=grading.requested_at)]
-    marks = [("dispatched", grading.dispatched_at), ("started", grading.started_at)]
+             else Phase(name=f"{reason_name(grading.reason)} requested", at=grading.requested_at)]
+    marks = [("dispatched", grading.dispatched_at)]
+    if not any(stage.stage == "started" for stage in grading.stages):  # a worker's own "started" stage says it
+        marks.append(("started", grading.started_at))
     phases = begun + [Phase(name=name, at=at) for name, at in marks if at is not None]
     phases += [Phase(name=stage.stage, at=stage.at) for stage in grading.stages]
     if grading.finished_at is not None:
@@ -106,6 +112,7 @@ class GradeRow(BaseModel):
     email: str
     submissions: int
     counting: SubmissionView | None
+    pending: SubmissionView | None  # the newest submission whose grading is queued or under way
 
 
 class MetricInfo(BaseModel):
@@ -191,9 +198,42 @@ def grade_rows(db: Session, course: Course, offered: OfferedAssignment) -> list[
         policy = policies.get(student.id, default)[offered.id]
         counting = policy.counting(submissions)
         view = submission_view(counting, policy, positions, counting) if counting else None
+        busy = [s for s in submissions if s.gradings[-1].state != GradingState.DONE]
+        pending = submission_view(busy[-1], policy, positions, counting) if busy else None
         rows.append(GradeRow(login=student.login, name=student.name, email=student.email,
-                             submissions=len(submissions), counting=view))
+                             submissions=len(submissions), counting=view, pending=pending))
     return rows
+
+
+class QueueEntry(BaseModel):
+    """One grading not finished yet, for the TAs' queue page: whose submission, why it was queued, where it stands."""
+
+    login: str
+    name: str
+    reason: str  # "upload", "regrade" or "regrade all"
+    requested_at: datetime
+    submission: SubmissionView
+
+
+def queue_entries(db: Session, course: Course) -> list[QueueEntry]:
+    """Every grading under way, then every queued one in dispatch order (grader.service.ordering)."""
+    with_submission = selectinload(Grading.submission)  # a deadline's queue is hundreds long: no query per row
+    gradings = db.scalars(select(Grading).where(Grading.state != GradingState.DONE).order_by(Grading.id).options(
+        with_submission.selectinload(Submission.person), with_submission.selectinload(Submission.gradings))).all()
+    places = queue_places(db, course.queue.order)
+    policies, default = class_policies(db, course), course_policies(course)
+    offered = {assignment.id for assignment in course.assignments}
+    entries = []
+    for grading in gradings:
+        submission = grading.submission
+        if submission.assignment_id not in offered:  # dropped from course.toml since: it has no policy
+            continue
+        policy = policies.get(submission.person_id, default)[submission.assignment_id]
+        view = submission_view(submission, policy, places, None)
+        entries.append(QueueEntry(login=submission.person.login, name=submission.person.name,
+                                  reason=reason_name(grading.reason), requested_at=grading.requested_at,
+                                  submission=view))
+    return sorted(entries, key=lambda entry: (entry.submission.queue_position or 0, entry.requested_at))
 
 
 def leaderboard(db: Session, offered: OfferedAssignment) -> list[LeaderboardEntry]:

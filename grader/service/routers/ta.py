@@ -18,7 +18,7 @@ from grader.service.extensions import list_extensions
 from grader.service.ordering import Reason
 from grader.service.pages import flash, render, report_file, templates
 from grader.service.policy import late_days_left, policies_for
-from grader.service.release import publication
+from grader.service.release import publication, withheld_logins
 from grader.service.routers.shared import (
     CSV_TYPE,
     any_submission,
@@ -30,7 +30,7 @@ from grader.service.routers.shared import (
 from grader.service.storage import report_dir
 from grader.service.submissions import request_regrade
 from grader.service.tables import Grading, GradingState, Person, RegradeRequest, RequestState, Role, Submission
-from grader.service.views import grade_rows, submission_views, timelines
+from grader.service.views import grade_rows, queue_entries, submission_views, timelines
 from grader.similarity import load_result
 
 router = APIRouter(prefix="/ta", include_in_schema=False)
@@ -52,6 +52,12 @@ def class_overview(request: Request, person: TaPage, db: Database, context: Serv
                   queued=states.get(GradingState.QUEUED, 0), running=states.get(GradingState.RUNNING, 0))
 
 
+@router.get("/queue", response_class=HTMLResponse)
+def queue(request: Request, person: TaPage, db: Database, context: Service) -> Response:
+    """Every grading under way or queued, with its place and estimate."""
+    return render(request, "ta_queue.html.j2", person, entries=queue_entries(db, context.course))
+
+
 @router.get("/assignments/{assignment_id}", response_class=HTMLResponse)
 def class_assignment(request: Request, assignment_id: str, person: TaPage, db: Database,
                      context: Service) -> Response:
@@ -59,8 +65,10 @@ def class_assignment(request: Request, assignment_id: str, person: TaPage, db: D
     assignment = load_assignment(offered.id)
     rows = grade_rows(db, context.course, offered)
     reports, _ = counting_reports(context.settings, rows)
+    published = publication(db, offered.id)
     return render(request, "ta_assignment.html.j2", person, offered=offered, title=assignment.title, rows=rows,
-                  summary=summarize(reports, assignment) if reports else None, published=publication(db, offered.id))
+                  summary=summarize(reports, assignment) if reports else None, published=published,
+                  withheld=withheld_logins(rows, offered, published is not None))
 
 
 @router.get("/assignments/{assignment_id}/rows", response_class=HTMLResponse)
@@ -68,8 +76,10 @@ def class_assignment_rows(request: Request, assignment_id: str, person: TaPage, 
                           context: Service) -> Response:
     """The class table's rows, which the page fetches while a grading is queued or under way."""
     offered = offered_or_404(context, assignment_id)
+    rows = grade_rows(db, context.course, offered)
+    withheld = withheld_logins(rows, offered, publication(db, offered.id) is not None)
     return templates().TemplateResponse(request, "ta_grade_rows.html.j2", {
-        "course": context.course, "offered": offered, "rows": grade_rows(db, context.course, offered)})
+        "course": context.course, "offered": offered, "rows": rows, "withheld": withheld})
 
 
 @router.get("/assignments/{assignment_id}/students/{login}", response_class=HTMLResponse)

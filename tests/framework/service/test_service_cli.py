@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import stat
 import sys
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ from grader import cli
 from grader.course import load_course
 from grader.errors import GraderError
 from grader.service.db import open_database
+from grader.service.exports import class_canvas_csv
 from grader.service.settings import ServiceSettings
 from grader.service.tables import Person, Role
+from grader.service.views import grade_rows
 
 pytestmark = pytest.mark.service
 
@@ -52,6 +55,8 @@ def test_course_init_writes_a_course_that_loads_and_never_overwrites(grader, tmp
     course = load_course(tmp_path)
     assert course.name == 'Deep "Learning"' and course.timezone == "Europe/Berlin"
     assert [a.id for a in course.assignments] == ["a1_dataset", "a2_ffn", "a3_cnn", "a4_autoencoder", "a5_cifar10"]
+    written = (tmp_path / "course.toml").read_text()  # every rule is in the file for the TA to edit, release too
+    assert written.count('release = "immediately"  # when students see scores') == len(course.assignments)
     again = grader("course", "init", cwd=tmp_path)
     assert again.returncode == 2 and "exists already" in again.stderr
     elsewhere = grader("course", "init", "--course-dir", "course", cwd=tmp_path)
@@ -125,8 +130,33 @@ def test_roster_import_issues_hashed_tokens_once(grader, tmp_path: Path) -> None
     assert unknown.returncode == 2 and "Nobody with the id 'nobody'" in unknown.stderr
 
 
+CANVAS_EXPORT = ('Student,ID,SIS User ID,SIS Login ID,Section,A1 (123)\n'
+                 '    Points Possible,,,,,100\n'
+                 '"One, Ann",1001,s1,ann,Section 1,\n'
+                 '"Two, Bob",1002,s2,bob@x.edu,Section 1,\n'
+                 '"Student, Test",1099,,,Section 1,\n')
+
+
+def test_roster_import_reads_canvas_gradebook_export_and_the_canvas_csv_matches_it(grader, tmp_path: Path) -> None:
+    assert grader("course", "init", cwd=tmp_path).returncode == 0
+    assert grader("db", "upgrade", cwd=tmp_path).returncode == 0
+    (tmp_path / "canvas.csv").write_text(CANVAS_EXPORT)
+    done = grader("roster", "import", "canvas.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Skipped 1 row(s) without an SIS User ID (such as Canvas's test student): line 5 (Student, Test)." \
+        in done.stdout and "Added 2 student(s)" in " ".join(done.stdout.split())
+    course = load_course(tmp_path)
+    with open_database(ServiceSettings(course_dir=tmp_path).database)() as db:
+        people = {p.login: (p.name, p.email) for p in db.scalars(select(Person))}
+        exported = class_canvas_csv(grade_rows(db, course, course.assignments[0]), course.assignments[0], False)
+    assert people == {"s1": ("One, Ann", "ann"), "s2": ("Two, Bob", "bob@x.edu")}
+    rows = list(csv.reader(io.StringIO(exported)))  # Canvas matches its students by SIS User ID and Login ID
+    assert [row[:4] for row in rows[2:]] == [["One, Ann", "", "s1", "ann"], ["Two, Bob", "", "s2", "bob@x.edu"]]
+
+
 @pytest.mark.parametrize(("roster", "words"), [
     ("id,name,email\ns1,Ann,a@x\n", "has no student_id column"),
+    ("Student,ID,SIS User ID\nAnn,1,../s1\n", "has characters other than"),
     ("student_id,name,email\ns1,Ann,a@x\ns1,Ann again,b@x\n", "appears twice"),
     ("student_id,name,email\n../s1,Ann,a@x\n", "has characters other than"),
     ("student_id,name,email\n,Ann,a@x\n", "is empty"),

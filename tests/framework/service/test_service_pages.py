@@ -85,7 +85,9 @@ def test_a_student_hands_in_from_the_form_and_the_rows_show_progress(serve, grad
     finish(served, submission["id"], graded_a1["full"])
     rows = student.get(f"/assignments/{A1}/rows").text
     assert "graded" in rows and "data-pending" not in rows and "100 / 100" in rows
-    assert "100 / 100" in student.get("/assignments").text  # the grade on the assignments page
+    assignments = student.get("/assignments").text
+    assert "100 / 100" in assignments  # the grade on the assignments page
+    assert "10.0% per started day" in assignments  # as the assignment's page and the TA pages say it
 
 
 def test_refused_uploads_say_why_on_the_page(serve) -> None:
@@ -173,8 +175,9 @@ def test_ta_pages_show_the_class_and_regrade(serve, graded_a1: dict[str, Path]) 
     finish(served, served.hand_in("s1")["id"], graded_a1["full"])
     finish(served, served.hand_in("s2", "broken")["id"], graded_a1["broken"])
     ta = served.browser("ta1")
-    assert "2 students on the roster" in ta.get("/ta").text
-    page = ta.get(f"/ta/assignments/{A1}")
+    assert "2 students on the roster" in ta.get("/ta").text and f"<td><code>{A1}</code></td>" in ta.get("/ta").text
+    page = ta.get(f"/ta/assignments/{A1}")  # the id `grader extension` and course.toml take is on the page
+    assert f"Assignment <code>{A1}</code>" in page.text
     assert "Ann One" in page.text and "Bob Two" in page.text and "syntax_error: 1" in page.text
     student_page = ta.get(f"/ta/assignments/{A1}/students/s2")
     assert "Regrade" in student_page.text and "TA view</a> <a" in student_page.text  # not "TA viewfile"
@@ -184,7 +187,7 @@ def test_ta_pages_show_the_class_and_regrade(serve, graded_a1: dict[str, Path]) 
     csrf = csrf_of(response.text)
     response = ta.post(f"/ta/assignments/{A1}/regrade", data={"csrf": csrf})
     assert "Regrade every submission of" in response.text and "This queues 2 submission(s)" in response.text
-    assert "Queued" not in response.text and "1 gradings queued" in ta.get("/ta").text  # nothing queued yet
+    assert "Queued" not in response.text and "1 queued, 0 under way" in ta.get("/ta").text  # nothing queued yet
     response = ta.post(f"/ta/assignments/{A1}/regrade", data={"csrf": csrf, "confirm": "yes"})
     assert "Queued 1 submission(s) for regrading, after every student upload." in response.text
     rows = ta.get(f"/ta/assignments/{A1}/rows").text  # the single regrade first, the regrade of all after it

@@ -64,6 +64,13 @@ def test_a_two_day_extension_changes_the_grade_on_the_pages_and_in_the_canvas_cs
     assert ta.get("/ta/extensions").text.split("hospital note")[1].count("ta1, ") == 2  # revoked: by, when
 
 
+def test_the_extension_form_starts_at_the_students_due_date(serve) -> None:
+    due = datetime(2026, 12, 24, 22, 59, tzinfo=UTC)
+    served = serve(due=due, hard_deadline=due + timedelta(days=3), course={"timezone": "Europe/Berlin"})
+    page = served.browser("ta1").get(f"/ta/assignments/{A1}/students/s1").text
+    assert 'name="due" required value="2026-12-24T23:59"' in page  # the course's zone, as the form reads it
+
+
 def test_an_extension_moves_the_hard_deadline_and_bad_dates_are_one_sentence(serve) -> None:
     now = datetime.now(UTC)
     served = serve(due=now - timedelta(days=3), hard_deadline=now - timedelta(minutes=1))

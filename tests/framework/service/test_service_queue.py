@@ -25,11 +25,12 @@ def grading_of(served: Served, submission_id: int) -> Grading:
 
 
 def grade_as_a_worker_does(served: Served, submission_id: int, graded: Path) -> int:
-    """Dispatch a submission's grading, report its stages as the cluster does and finish it; returns its id."""
+    """Dispatch a submission's grading, report its stages as the cluster does (its first: "started") and finish
+    it; returns its id."""
     grading_id = grading_of(served, submission_id).id
     with served.context.sessions() as db:
         mark_dispatched(db, grading_id)
-        for stage in ("checks", "training epoch 1/10"):
+        for stage in ("started", "checks", "training epoch 1/10"):
             record_stage(db, grading_id, stage)
     finish(served, submission_id, graded)
     return grading_id
@@ -86,7 +87,7 @@ def test_the_ta_page_shows_each_phase_of_a_grading(serve, graded_a1: dict[str, P
     with served.context.sessions() as db:
         grading = db.get_one(Grading, grading_of(served, submission).id)
         assert grading.dispatched_at is not None and grading.started_at is not None
-        assert [stage.stage for stage in grading.stages] == ["checks", "training epoch 1/10"]
+        assert [stage.stage for stage in grading.stages] == ["started", "checks", "training epoch 1/10"]
     ta = served.browser("ta1")
     page = ta.get(f"/ta/assignments/{A1}/students/s1")
     ta.post(f"/ta/submissions/{submission}/regrade", data={"csrf": csrf_of(page.text)})
@@ -94,7 +95,7 @@ def test_the_ta_page_shows_each_phase_of_a_grading(serve, graded_a1: dict[str, P
                          re.S).group(1)
     names = re.findall(r"(?:<td>|; )([a-z][a-z0-9/ ]*?) \d\d-\d\d \d\d:\d\d:\d\d", timeline)
     assert names == ["regrade requested", "uploaded", "dispatched", "started", "checks", "training epoch 1/10",
-                     "finished"]
+                     "finished"]  # "started" once: the worker's own first stage is the grading's start
 
 
 def test_a_restart_puts_a_dispatched_grading_back_in_the_queue(serve) -> None:
@@ -109,4 +110,52 @@ def test_a_restart_puts_a_dispatched_grading_back_in_the_queue(serve) -> None:
     again = grading_of(served, submission)
     assert (again.state, again.dispatched_at, again.started_at) == (GradingState.QUEUED, None, None)
     assert statuses(served, "s1") == ["queued: place 1 in line, no estimate yet"]
+
+
+
+def class_rows(served: Served) -> list[tuple[str, str]]:
+    """The TA class table's rows as (whether the row refreshes, its status cell or "no graded submission" cell)."""
+    rows = served.browser("ta1").get(f"/ta/assignments/{A1}/rows").text
+    cell = r'<tr( data-pending)?>.*?<td class="num">\d+</td>\s*(?:<td>#\d+</td>)?<td[^>]*>(.*?)</td>'
+    return [(pending, text.strip()) for pending, text in re.findall(cell, rows, re.S)]
+
+
+def test_the_class_table_shows_uploads_waiting_behind_a_grade_and_refreshes_until_they_are_graded(
+        serve, graded_a1: dict[str, Path]) -> None:
+    served = serve()
+    first = served.hand_in("s1")["id"]
+    assert class_rows(served) == [(" data-pending", f"no graded submission; #{first} queued: place 1 in line, "
+                                   "no estimate yet"), ("", "no graded submission")]
+    finish(served, first, graded_a1["full"])
+    newer = served.hand_in("s1")["id"]
+    assert class_rows(served)[0] == (" data-pending", f"graded; #{newer} queued: place 1 in line, no estimate yet")
+    finish(served, newer, graded_a1["weak"])
+    assert class_rows(served)[0] == ("", "graded")
+
+
+def test_the_queue_page_lists_every_grading_in_dispatch_order(serve, graded_a1: dict[str, Path]) -> None:
+    served = serve()
+    graded = served.hand_in("s2")["id"]
+    finish(served, graded, graded_a1["full"])
+    older, newer = served.hand_in("s1")["id"], served.hand_in("s1")["id"]
+    with served.context.sessions() as db:
+        mark_dispatched(db, grading_of(served, newer).id)
+        record_stage(db, grading_of(served, newer).id, "checks")
+    other = served.hand_in("s2")["id"]
+    ta = served.browser("ta1")
+    ta.post(f"/ta/assignments/{A1}/regrade", data={"csrf": csrf_of(ta.get("/ta").text), "confirm": "yes"})
+    assert '<a href="/ta/queue">grading queue</a>: 3 queued, 1 under way.' in ta.get("/ta").text
+    page = ta.get("/ta/queue").text
+    rows = re.findall(r"<tr><td>(.*?)</td>\s*<td>#(\d+) .*?\((s\d)\)</a></td>.*?<td>([a-z ]+)</td>", page, re.S)
+    assert rows == [("grading: checks", str(newer), "s1", "upload"),
+                    ("queued: place 1 in line, no estimate yet", str(other), "s2", "upload"),
+                    ("queued: place 2 in line, no estimate yet", str(graded), "s2", "regrade all"),
+                    (f"queued: superseded by #{newer}; place 3 in line, graded after everything else", str(older),
+                     "s1", "upload")]
+    assert served.browser("s1").get("/ta/queue").status_code == 403
+    assert "student uploads round robin" in page
+    course_toml = served.context.settings.course_dir / "course.toml"  # the service rereads it when it changes
+    course_toml.write_text(course_toml.read_text() + '\n[queue]\norder = "first_come"\n')
+    first_come = ta.get("/ta/queue").text
+    assert "first come, first served" in first_come and "superseded" not in first_come
 

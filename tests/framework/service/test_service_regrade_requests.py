@@ -3,6 +3,7 @@ the thread; TAs list and resolve requests; nobody else sees them; bad requests a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,8 @@ def test_a_request_thread_between_student_and_ta_until_resolved(serve, graded_a1
     listed = ta.get("/ta/regrade-requests").text
     assert f'href="/regrade-requests/{request_id}"' in listed and "Ann One (s1)" in listed
     thread = ta.get(f"/regrade-requests/{request_id}").text
+    report = re.search(r'<a href="([^"]+)">its TA view</a>', thread)  # the report the request is about, one click
+    assert report and "Hidden checks" in ta.get(report.group(1)).text
     ta.post(f"/regrade-requests/{request_id}/messages", data={"csrf": csrf_of(thread), "body": "Which cell?"})
     student = served.client.post(f"/api/regrade-requests/{request_id}/messages", headers=served.bearer("s1"),
                                  json={"body": "The second one."}).json()
@@ -45,6 +48,7 @@ def test_a_request_thread_between_student_and_ta_until_resolved(serve, graded_a1
                        data={"csrf": csrf_of(thread), "answer": "Regraded: full marks."}).text
     assert "Resolved request" in resolved and "Resolved by ta1" in resolved
     seen = served.browser("s1").get(f"/regrade-requests/{request_id}").text
+    assert f'<a href="/submissions/{submission}/report">its report</a>' in seen
     assert "Regraded: full marks." in seen and "Which cell?" in seen and "Resolved by ta1" in seen
     late = served.client.post(f"/api/regrade-requests/{request_id}/messages", headers=served.bearer("s1"),
                               json={"body": "Thanks"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,14 @@ LOCAL_MINUTE = "%Y-%m-%dT%H:%M"
 def canvas_grades(served: Served) -> dict[str, str]:
     text = served.client.get(f"/api/ta/assignments/{A1}/canvas.csv", headers=served.bearer("ta1")).text
     return {line[2]: line[5] for line in list(csv.reader(io.StringIO(text)))[2:]}
+
+
+def ta_grades(served: Served) -> dict[str, str]:
+    """The Grade column of the TA class table (as the page refreshes it), by student."""
+    rows = served.browser("ta1").get(f"/ta/assignments/{A1}/rows").text
+    cells = re.findall(r'<a href="[^"]*/students/(s\d)">.*?<td class="num">([^<]*(?:<span[^>]*>[^<]*</span>)?)</td>\s*'
+                       r'<td class="num">[^<]*</td>\s*<td><a href="/ta/submissions', rows, re.S)
+    return {login: re.sub(r"<.*?>", "", grade).strip() for login, grade in cells}
 
 
 def student_sees(served: Served, login: str, submission: int) -> dict[str, object]:
@@ -54,7 +63,7 @@ def test_when_published_withholds_scores_until_a_ta_publishes_and_unpublishes(
     assert served.browser("s1").get(f"/assignments/{A1}/leaderboard").status_code == 403
 
     page = ta.get(f"/ta/assignments/{A1}")
-    assert "Not published" in page.text
+    assert "Not published" in page.text and ta_grades(served) == {"s1": "100 (not released)"}
     landed = ta.post(f"/ta/assignments/{A1}/publish", data={"csrf": csrf_of(page.text)}).text
     assert "Published:" in landed and "Published by ta1" in landed
     shown = student_sees(served, "s1", submission)
@@ -87,6 +96,7 @@ def test_after_due_follows_each_students_own_due_date(serve, graded_a1: dict[str
     s2 = student_sees(served, "s2", second)
     assert (s2["total"], s2["api_report"], s2["leaderboard"]) == (100.0, 200, 403)  # s1 is still before theirs
     assert canvas_grades(served) == {"s1": "", "s2": "90"}
+    assert ta_grades(served) == {"s1": "100 (not released)", "s2": "90"}  # why Canvas has no grade for s1
     assert served.client.put(f"/api/ta/assignments/{A1}/publication", headers=bearer).json()["published"] is True
     assert student_sees(served, "s1", first)["total"] is None  # after_due does not follow publishing
 
