@@ -204,6 +204,34 @@ def test_notebook_handout_from_a_solution_notebook(course: Path) -> None:
     assert SOLUTION_LINE not in json.dumps([cell.source for cell in handout.cells])
 
 
+def test_new_notebook_writes_a_solution_notebook_whose_stub_is_its_handout(tmp_path: Path) -> None:
+    course = tmp_path / "course"
+    (course / "assignments").mkdir(parents=True)
+    assert run_grader(course, "new", ID, "--notebook").returncode == 0
+    solution, handout = course / "solutions" / ID / f"{MODULE}.ipynb", course / "assignments" / ID / f"{MODULE}.ipynb"
+    assert SOLUTION_LINE in solution.read_text() and SOLUTION_LINE not in handout.read_text()
+    assert not (course / "solutions" / ID / f"{MODULE}.py").exists()
+    assert not (course / "assignments" / ID / f"{MODULE}.py").exists()
+    assert run_grader(course, "stubs", "--check").returncode == 0
+    solution.write_text(solution.read_text().replace("e.g. torch.optim.Adam", "e.g. torch.optim.SGD"))  # a prompt
+    stale = run_grader(course, "stubs", "--check")
+    assert stale.returncode == 2 and str(handout) in stale.stderr
+    assert run_grader(course, "stubs").returncode == 0 and "torch.optim.SGD" in handout.read_text()
+    assert run_grader(course, "stubs", "--check").returncode == 0
+
+
+def test_stubs_refuse_in_one_sentence_without_a_solution(tmp_path: Path) -> None:
+    course = tmp_path / "course"
+    (course / "assignments").mkdir(parents=True)
+    assert run_grader(course, "new", ID, "--notebook").returncode == 0
+    (course / "assignments" / ID / f"{MODULE}.py").write_text("EPOCHS = 1\n")  # a stub left from a .py solution
+    for sentence in (f"remove {MODULE}.py", f"solutions/{ID}/{MODULE}.py is missing"):
+        done = run_grader(course, "stubs", "--check")
+        assert done.returncode == 2 and sentence in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        (course / "solutions" / ID / f"{MODULE}.ipynb").unlink(missing_ok=True)  # now no solution at all
+
+
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_filled_in_notebook_grades_full_marks(course: Path, data_root: Path, tmp_path: Path) -> None:
