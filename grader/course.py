@@ -114,7 +114,7 @@ hard_deadline = {(due + 3 * DAY).isoformat()}  # uploads after this are refused
 late_penalty_per_day = 0.1  # fraction of the score lost per started day after `due`
 submissions_per_day = 5  # graded submissions per student in any 24 hours
 counts = "best"  # "best" or "latest": which graded submission is the grade
-leaderboard = false  # true: a leaderboard of the accuracy on the hidden test images, under pseudonyms
+leaderboard = false  # true: a leaderboard of the metric on the hidden test images (accuracy or error), under pseudonyms
 """)
     header = f"""# The course the submission service runs: edit, then restart `grader serve`.
 name = {json.dumps(name)}

@@ -117,17 +117,22 @@ def test_own_check_example_passes_the_reference_and_fails_one_convolution(
 
 
 def run_guide_commands(tmp_path: Path, data_root: Path | None, skip: str | None = None) -> None:
-    """The authoring page's bash block, run by bash in an empty folder with this grader on the PATH."""
-    (commands,) = blocks("authoring.md", "bash")
-    if skip:
-        commands = "\n".join(line for line in commands.splitlines() if skip not in line)
+    """The authoring page's bash block, then the course root page's new term, each run by bash in the folder that
+    holds `my-course`, with this grader on the PATH."""
     env = {k: v for k, v in os.environ.items() if k != COURSE_ROOT_ENV} | {"PATH": f"{BIN}:{os.environ['PATH']}"}
     if data_root:
         env["GRADER_DATA_DIR"] = str(data_root)
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=900)
-    assert done.returncode == 0, done.stdout + done.stderr
+    for page, marker in (("authoring.md", "grader new"), ("course-root.md", "course init")):
+        (commands,) = [block for block in blocks(page, "bash") if marker in block]
+        if skip:
+            commands = "\n".join(line for line in commands.splitlines() if skip not in line)
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "my-course/assignments/a4_demo/demo.ipynb").is_file()
+    assert (tmp_path / "my-course/solutions/a5_vehicles/vehicles.ipynb").is_file()
+    offered = tomllib.loads((tmp_path / "term-2027/course.toml").read_text())["assignments"]
+    assert [a["id"] for a in offered] == ["a4_demo", "a5_vehicles"]
 
 
 def test_guide_authoring_commands_run(tmp_path: Path) -> None:
@@ -138,4 +143,5 @@ def test_guide_authoring_commands_run(tmp_path: Path) -> None:
 @pytest.mark.real_data
 def test_guide_authoring_commands_run_with_check_solutions(tmp_path: Path, data_root: Path) -> None:
     run_guide_commands(tmp_path, data_root)
-    assert (tmp_path / "my-course/reports/check-solutions/a4_demo/solution/report.json").is_file()
+    for course in ("my-course", "."):  # this term's course root, and the next term's copy
+        assert (tmp_path / course / "reports/check-solutions/a4_demo/solution/report.json").is_file()
