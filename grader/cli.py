@@ -254,10 +254,20 @@ def check_solutions(
             if not quiet:
                 _print_score(report, plain)
             if report.score.total != expected:
-                failed.append(f"{assignment.id} {kind}: {report.score.total:g} instead of {expected:g}")
+                failed.append(f"{assignment.id} {kind}: {report.score.total:g} instead of {expected:g}"
+                              + (_unchecked_groups(assignment, report) if kind == "solution" else ""))
     if failed:
         raise GraderError("Not every reference earns full marks and every stub zero: " + "; ".join(failed) + ".")
     console.print("[green]Every reference solution earns full marks and every stub earns none.[/]")
+
+
+def _unchecked_groups(assignment: Assignment, report: Report) -> str:
+    """Why a reference may miss points the instructor did not mean it to: check groups no hidden check counts for."""
+    empty = [group.name for group in assignment.checks if not any(r.group == group.name for r in report.checks)]
+    if not empty:
+        return ""
+    return (f" (no hidden check counts towards the group {', '.join(map(repr, empty))} of its assignment.toml: "
+            "each check's @pytest.mark.group must name one of its [[checks]] groups)")
 
 
 @app.command("report")

@@ -258,3 +258,17 @@ def test_reconstruction_template_passes_check_solutions(tmp_path: Path, data_roo
     totals = {kind: json.loads((tmp_path / "out" / assignment_id / kind / "report.json").read_text())["score"]["total"]
               for kind in ("solution", "stub")}
     assert totals == {"solution": 100, "stub": 0}, done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_check_solutions_names_a_group_no_check_counts_towards(course: Path, data_root: Path, tmp_path: Path) -> None:
+    """A group renamed in assignment.toml but not in the checks' marks: the reference loses its points, and
+    check-solutions says why instead of only "95 instead of 100"."""
+    config = course / "assignments" / ID / "assignment.toml"
+    config.write_text(config.read_text().replace('name = "output"', 'name = "outputs"', 1))
+    done = run_grader(course, "check-solutions", ID, "--out", str(tmp_path / "out"), "--data-dir", str(data_root),
+                      "--device", "cpu", timeout=600)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert "solution: 95 instead of 100 (no hidden check counts towards the group 'outputs'" in done.stderr
+
