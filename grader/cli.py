@@ -355,8 +355,8 @@ def handout(
     stale = [str(path) for path, was_stale in results if was_stale]
     if check and stale:
         raise GraderError(f"Notebook handouts out of date: {', '.join(stale)}; run `grader handout`.")
-    console.print(f"{'Wrote' if not check else 'Up to date:'} {len(stale) if not check else len(results)} "
-                  "notebook handout(s).", highlight=False)
+    written = f"Wrote {len(stale)}" if stale and not check else f"Up to date: {len(results)}"
+    console.print(f"{written} notebook handout(s).", highlight=False)
 
 
 @data_app.command("prepare")

@@ -165,8 +165,9 @@ def test_the_reconstruction_template_is_the_bundled_autoencoder_assignment() -> 
 
 
 def test_notebook_handout_has_no_solution_and_its_check_cell_runs(course: Path) -> None:
-    assert run_grader(course, "handout", ID).returncode == 0
+    assert "Wrote 1 notebook handout(s)." in run_grader(course, "handout", ID).stdout
     assert run_grader(course, "handout", ID, "--check").returncode == 0  # the same solution, the same notebook
+    assert "Up to date: 1 notebook handout(s)." in run_grader(course, "handout", ID).stdout
     folder = course / "assignments" / ID
     handout = nbformat.read(folder / f"{MODULE}.ipynb", as_version=4)
     text = json.dumps([cell.source for cell in handout.cells])
