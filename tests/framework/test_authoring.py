@@ -221,6 +221,15 @@ def test_new_notebook_writes_a_solution_notebook_whose_stub_is_its_handout(tmp_p
     assert run_grader(course, "stubs", "--check").returncode == 0
 
 
+def test_hidden_checks_run_as_plain_tests_on_a_solution_notebook(tmp_path: Path) -> None:
+    course = tmp_path / "course"
+    (course / "assignments").mkdir(parents=True)
+    assert run_grader(course, "new", ID, "--notebook").returncode == 0
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "grader.pytest_plugin",
+                           f"tests/{ID}"], cwd=course, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and f"{WRITTEN['classification'][3]} passed" in done.stdout, done.stdout
+
+
 def test_stubs_refuse_in_one_sentence_without_a_solution(tmp_path: Path) -> None:
     course = tmp_path / "course"
     (course / "assignments").mkdir(parents=True)
