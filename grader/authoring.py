@@ -14,11 +14,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from otter.assign.solutions import replace_solutions
 from pydantic import ValidationError
 
-from grader.config import Assignment
+from grader.config import Assignment, load_assignment
 from grader.errors import GraderError
 from grader.notebook import PUBLIC_CHECKS_CELL
 from grader.paths import PACKAGE_DIR, course_root
-from grader.stubs import render_stub
+from grader.stubs import render_stub, solution_notebook
 
 TEMPLATES = PACKAGE_DIR / "templates" / "new"  # one folder per task, laid out as a course root
 ASSIGNMENT_TOML = "assignments/__id__/assignment.toml.j2"  # rendered first: the other templates read its numbers
@@ -45,8 +45,10 @@ def tasks() -> list[str]:
     return sorted(folder.name for folder in TEMPLATES.iterdir() if (folder / ASSIGNMENT_TOML).is_file())
 
 
-def new_assignment(assignment_id: str, task: str, module: str | None = None, title: str | None = None) -> list[Path]:
-    """Write the skeleton of a new assignment of `task` into the course root; return the files written."""
+def new_assignment(assignment_id: str, task: str, module: str | None = None, title: str | None = None,
+                   notebook: bool = False) -> list[Path]:
+    """Write the skeleton of a new assignment of `task` into the course root; return the files written. With
+    `notebook`, the reference is a solution notebook and the stub its notebook handout."""
     module = module or default_module(assignment_id)
     _require_name("assignment id", assignment_id)
     _require_name("module name", module)
@@ -62,9 +64,23 @@ def new_assignment(assignment_id: str, task: str, module: str | None = None, tit
     for target, text in files.items():  # all rendered first, so a template error leaves nothing half written
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+    solution = root / "solutions" / assignment_id / f"{module}.py"
+    if notebook:
+        return [*(path for path in files if path != solution), *_as_solution_notebook(solution, assignment_id)]
     stub = root / "assignments" / assignment_id / f"{module}.py"
-    stub.write_text(render_stub(root / "solutions" / assignment_id / f"{module}.py"), encoding="utf-8")
+    stub.write_text(render_stub(solution), encoding="utf-8")
     return [*files, stub]
+
+
+def _as_solution_notebook(solution: Path, assignment_id: str) -> list[Path]:
+    """Turn a solution module into the solution notebook beside it, write its handout; return both notebooks."""
+    notebook = notebook_of_module(solution)
+    _number_cells(notebook)
+    target = solution.with_suffix(".ipynb")
+    target.write_text(nbformat.writes(notebook) + "\n", encoding="utf-8")
+    solution.unlink()
+    handout, _ = write_notebook_handout(load_assignment(assignment_id))
+    return [target, handout]
 
 
 def rendered(task: str, assignment_id: str, module: str, title: str) -> dict[str, str]:
@@ -104,8 +120,8 @@ def _validated(config: str, assignment_id: str) -> Assignment:
 def notebook_handout(assignment: Assignment) -> nbformat.NotebookNode:
     """The handout notebook: the solution notebook (or the solution module split into cells) without its
     solutions, and a last cell that runs the public checks."""
-    source = assignment.solution_dir / f"{assignment.submission.module}.ipynb"
-    if source.is_file():
+    source = solution_notebook(assignment)
+    if source:
         notebook: nbformat.NotebookNode = nbformat.read(source, as_version=4)
     else:
         notebook = notebook_of_module(assignment.solution_dir / f"{assignment.submission.module}.py")
@@ -116,9 +132,14 @@ def notebook_handout(assignment: Assignment) -> nbformat.NotebookNode:
     accuracy = ACCURACY_TEXT if (assignment.folder / "check_accuracy.py").is_file() else ""
     notebook.cells += [nbformat.v4.new_markdown_cell(CHECK_TEXT + accuracy),
                        nbformat.v4.new_code_cell(CHECK_CELL.format(module=assignment.submission.module).rstrip())]
-    for number, cell in enumerate(notebook.cells, start=1):
-        cell.id = f"cell-{number}"  # nbformat's are random: the same solution must give the same handout
+    _number_cells(notebook)
     return notebook
+
+
+def _number_cells(notebook: nbformat.NotebookNode) -> None:
+    """Cell ids by position: nbformat's are random, and the same solution must give the same notebook."""
+    for number, cell in enumerate(notebook.cells, start=1):
+        cell.id = f"cell-{number}"
 
 
 def notebook_of_module(path: Path) -> nbformat.NotebookNode:

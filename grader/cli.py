@@ -254,10 +254,20 @@ def check_solutions(
             if not quiet:
                 _print_score(report, plain)
             if report.score.total != expected:
-                failed.append(f"{assignment.id} {kind}: {report.score.total:g} instead of {expected:g}")
+                failed.append(f"{assignment.id} {kind}: {report.score.total:g} instead of {expected:g}"
+                              + (_unchecked_groups(assignment, report) if kind == "solution" else ""))
     if failed:
         raise GraderError("Not every reference earns full marks and every stub zero: " + "; ".join(failed) + ".")
     console.print("[green]Every reference solution earns full marks and every stub earns none.[/]")
+
+
+def _unchecked_groups(assignment: Assignment, report: Report) -> str:
+    """Why a reference may miss points the instructor did not mean it to: check groups no hidden check counts for."""
+    empty = [group.name for group in assignment.checks if not any(r.group == group.name for r in report.checks)]
+    if not empty:
+        return ""
+    return (f" (no hidden check counts towards the group {', '.join(map(repr, empty))} of its assignment.toml: "
+            "each check's @pytest.mark.group must name one of its [[checks]] groups)")
 
 
 @app.command("report")
@@ -300,10 +310,15 @@ def grade_examples(
 
 @app.command("stubs")
 def stubs(check: Annotated[bool, typer.Option(help="Only check; fail if a stub is out of date.")] = False) -> None:
-    """Regenerate the student stubs from the reference solutions (otter solution markers)."""
-    from grader.stubs import stale_stubs  # otter is slow to import; only this command needs it
+    """Regenerate the student stubs from the reference solutions (otter solution markers); a solution notebook's
+    stub is its notebook handout."""
+    from grader.authoring import write_notebook_handout  # otter is slow to import; only this command needs it
+    from grader.stubs import solution_notebook, stale_stubs
 
     stale = stale_stubs(write=not check)
+    course = [load_assignment(assignment_id) for assignment_id in assignment_ids()]
+    handouts = [write_notebook_handout(assignment, check) for assignment in course if solution_notebook(assignment)]
+    stale += [path for path, was_stale in handouts if was_stale]
     if check and stale:
         raise GraderError(f"Stubs out of date: {', '.join(map(str, stale))}; run `grader stubs`.")
     console.print(f"{'Rewrote' if stale and not check else 'Up to date:'} {len(stale) if stale else 'all'} stub(s).")
@@ -317,11 +332,13 @@ def new(
     module: Annotated[str | None, typer.Option(help="The module students hand in (default: the id after its "
                                                     "first underscore).")] = None,
     title: Annotated[str | None, typer.Option(help="The assignment's title (default: the id).")] = None,
+    notebook: Annotated[bool, typer.Option("--notebook", help="Write the reference as a solution notebook, and "
+                                                             "the stub as its notebook handout.")] = False,
 ) -> None:
     """Write a new assignment's skeleton into the course root: config, solution, stub, handout and checks."""
     from grader.authoring import new_assignment  # otter is slow to import; only authoring needs it
 
-    written = new_assignment(assignment_id, task, module, title)
+    written = new_assignment(assignment_id, task, module, title, notebook)
     console.print(f"Wrote {len(written)} files of {assignment_id}; `grader check-solutions {assignment_id}` "
                   "grades its reference and stub.", highlight=False)
 
@@ -338,8 +355,8 @@ def handout(
     stale = [str(path) for path, was_stale in results if was_stale]
     if check and stale:
         raise GraderError(f"Notebook handouts out of date: {', '.join(stale)}; run `grader handout`.")
-    console.print(f"{'Wrote' if not check else 'Up to date:'} {len(stale) if not check else len(results)} "
-                  "notebook handout(s).", highlight=False)
+    written = f"Wrote {len(stale)}" if stale and not check else f"Up to date: {len(results)}"
+    console.print(f"{written} notebook handout(s).", highlight=False)
 
 
 @data_app.command("prepare")

@@ -124,7 +124,7 @@ hard_deadline = {(due + 3 * DAY).isoformat()}  # uploads after this are refused
 late_penalty_per_day = 0.1  # fraction of the score lost per started day after `due`
 submissions_per_day = 5  # graded submissions per student in any 24 hours
 counts = "best"  # "best" or "latest": which graded submission is the grade
-leaderboard = false  # true: a leaderboard of the accuracy on the hidden test images, under pseudonyms
+leaderboard = false  # true: a leaderboard of the metric on the hidden test images (accuracy or error), under pseudonyms
 release = "immediately"  # when students see scores: "immediately", "after_due" or "when_published" (a TA's button)
 """)
     header = f"""# The course `grader serve` runs; it rereads this file when it changes (max_upload_mb: at restart).

@@ -60,7 +60,9 @@ def image_files(root: Path, split: str, classes: tuple[str, ...],
     for label, name in enumerate(classes):
         folder = root / split / name
         if not folder.is_dir():
-            raise GraderError(f"The data at {root} has no {split}/{name} folder.")
+            present = sorted(p.name for p in (root / split).iterdir() if p.is_dir())
+            raise GraderError(f"The data at {root} has no {split}/{name} folder for the class {name!r} of the "
+                              f"assignment's [data] classes; its {split}/ holds: {', '.join(present)}.")
         images = [(p, label) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
         files += images[:per_class]
     return files

@@ -67,10 +67,20 @@ def assignment(request: pytest.FixtureRequest) -> Assignment:
 
 
 @pytest.fixture(scope="module")
-def submission(request: pytest.FixtureRequest, assignment: Assignment) -> ModuleType:
-    """The module under test: the submission given by --submission, else the reference solution."""
-    folder = request.config.getoption("--submission") or assignment.solution_dir
-    return import_submission(Path(folder).resolve(), assignment.submission.module)
+def submission(request: pytest.FixtureRequest, assignment: Assignment,
+               tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """The module under test: the submission given by --submission, else the reference solution; a folder with
+    only the module's notebook (a solution notebook) is imported as grading imports a notebook."""
+    folder = Path(request.config.getoption("--submission") or assignment.solution_dir).resolve()
+    name = assignment.submission.module
+    notebook = folder / f"{name}.ipynb"
+    if not (folder / f"{name}.py").is_file() and notebook.is_file():
+        from grader.notebook import from_notebook_file  # IPython is slow to import; graded folders hold the .py
+
+        folder = tmp_path_factory.mktemp("notebook")
+        module = from_notebook_file(notebook, f"{name}.py", assignment.submission.api)
+        (folder / f"{name}.py").write_text(module.text, encoding="utf-8")
+    return import_submission(folder, name)
 
 
 @pytest.fixture(scope="session")

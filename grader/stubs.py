@@ -11,7 +11,8 @@ from pathlib import Path
 
 from otter.assign.solutions import replace_solutions
 
-from grader.config import assignment_ids, load_assignment
+from grader.config import Assignment, assignment_ids, load_assignment
+from grader.errors import GraderError
 
 
 def render_stub(solution: Path) -> str:
@@ -21,13 +22,34 @@ def render_stub(solution: Path) -> str:
     return "\n".join(replace_solutions(lines, "python")) + "\n"
 
 
+def solution_notebook(assignment: Assignment) -> Path | None:
+    """`solutions/<id>/<module>.ipynb` when the reference is written as a notebook (its stub is then the notebook
+    handout that `grader handout` writes)."""
+    path = assignment.solution_dir / f"{assignment.submission.module}.ipynb"
+    return path if path.is_file() else None
+
+
 def stub_pairs() -> list[tuple[Path, Path]]:
-    """(solution file, stub file) for every required file of every assignment."""
+    """(solution file, stub file) for every required file of every assignment whose reference is a module."""
     pairs = []
     for assignment_id in assignment_ids():
         assignment = load_assignment(assignment_id)
-        pairs += [(assignment.solution_dir / name, assignment.folder / name) for name in assignment.submission.files]
+        pairs += [pair for name in assignment.submission.files if (pair := _stub_pair(assignment, name))]
     return pairs
+
+
+def _stub_pair(assignment: Assignment, name: str) -> tuple[Path, Path] | None:
+    """The solution and stub of one required file; None for the module of a solution notebook."""
+    solution, stub, notebook = assignment.solution_dir / name, assignment.folder / name, solution_notebook(assignment)
+    if solution.is_file():
+        return solution, stub
+    if notebook is None or name != f"{assignment.submission.module}.py":
+        raise GraderError(f"{solution} is missing: write {assignment.id}'s reference solution there "
+                          f"(or as the notebook {assignment.submission.module}.ipynb).")
+    if stub.is_file():
+        raise GraderError(f"{stub} is left from a solution module, but {assignment.id}'s reference is the notebook "
+                          f"{notebook}, whose stub is the notebook handout (`grader handout`): remove {stub.name}.")
+    return None
 
 
 def stale_stubs(write: bool = False) -> list[Path]:

@@ -165,8 +165,9 @@ def test_the_reconstruction_template_is_the_bundled_autoencoder_assignment() -> 
 
 
 def test_notebook_handout_has_no_solution_and_its_check_cell_runs(course: Path) -> None:
-    assert run_grader(course, "handout", ID).returncode == 0
+    assert "Wrote 1 notebook handout(s)." in run_grader(course, "handout", ID).stdout
     assert run_grader(course, "handout", ID, "--check").returncode == 0  # the same solution, the same notebook
+    assert "Up to date: 1 notebook handout(s)." in run_grader(course, "handout", ID).stdout
     folder = course / "assignments" / ID
     handout = nbformat.read(folder / f"{MODULE}.ipynb", as_version=4)
     text = json.dumps([cell.source for cell in handout.cells])
@@ -205,6 +206,43 @@ def test_notebook_handout_from_a_solution_notebook(course: Path) -> None:
     assert SOLUTION_LINE not in json.dumps([cell.source for cell in handout.cells])
 
 
+def test_new_notebook_writes_a_solution_notebook_whose_stub_is_its_handout(tmp_path: Path) -> None:
+    course = tmp_path / "course"
+    (course / "assignments").mkdir(parents=True)
+    assert run_grader(course, "new", ID, "--notebook").returncode == 0
+    solution, handout = course / "solutions" / ID / f"{MODULE}.ipynb", course / "assignments" / ID / f"{MODULE}.ipynb"
+    assert SOLUTION_LINE in solution.read_text() and SOLUTION_LINE not in handout.read_text()
+    assert not (course / "solutions" / ID / f"{MODULE}.py").exists()
+    assert not (course / "assignments" / ID / f"{MODULE}.py").exists()
+    assert run_grader(course, "stubs", "--check").returncode == 0
+    solution.write_text(solution.read_text().replace("e.g. torch.optim.Adam", "e.g. torch.optim.SGD"))  # a prompt
+    stale = run_grader(course, "stubs", "--check")
+    assert stale.returncode == 2 and str(handout) in stale.stderr
+    assert run_grader(course, "stubs").returncode == 0 and "torch.optim.SGD" in handout.read_text()
+    assert run_grader(course, "stubs", "--check").returncode == 0
+
+
+def test_hidden_checks_run_as_plain_tests_on_a_solution_notebook(tmp_path: Path) -> None:
+    course = tmp_path / "course"
+    (course / "assignments").mkdir(parents=True)
+    assert run_grader(course, "new", ID, "--notebook").returncode == 0
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "grader.pytest_plugin",
+                           f"tests/{ID}"], cwd=course, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and f"{WRITTEN['classification'][3]} passed" in done.stdout, done.stdout
+
+
+def test_stubs_refuse_in_one_sentence_without_a_solution(tmp_path: Path) -> None:
+    course = tmp_path / "course"
+    (course / "assignments").mkdir(parents=True)
+    assert run_grader(course, "new", ID, "--notebook").returncode == 0
+    (course / "assignments" / ID / f"{MODULE}.py").write_text("EPOCHS = 1\n")  # a stub left from a .py solution
+    for sentence in (f"remove {MODULE}.py", f"solutions/{ID}/{MODULE}.py is missing"):
+        done = run_grader(course, "stubs", "--check")
+        assert done.returncode == 2 and sentence in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        (course / "solutions" / ID / f"{MODULE}.ipynb").unlink(missing_ok=True)  # now no solution at all
+
+
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_filled_in_notebook_grades_full_marks(course: Path, data_root: Path, tmp_path: Path) -> None:
@@ -231,3 +269,17 @@ def test_reconstruction_template_passes_check_solutions(tmp_path: Path, data_roo
     totals = {kind: json.loads((tmp_path / "out" / assignment_id / kind / "report.json").read_text())["score"]["total"]
               for kind in ("solution", "stub")}
     assert totals == {"solution": 100, "stub": 0}, done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_check_solutions_names_a_group_no_check_counts_towards(course: Path, data_root: Path, tmp_path: Path) -> None:
+    """A group renamed in assignment.toml but not in the checks' marks: the reference loses its points, and
+    check-solutions says why instead of only "95 instead of 100"."""
+    config = course / "assignments" / ID / "assignment.toml"
+    config.write_text(config.read_text().replace('name = "output"', 'name = "outputs"', 1))
+    done = run_grader(course, "check-solutions", ID, "--out", str(tmp_path / "out"), "--data-dir", str(data_root),
+                      "--device", "cpu", timeout=600)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert "solution: 95 instead of 100 (no hidden check counts towards the group 'outputs'" in done.stderr
+

@@ -108,7 +108,8 @@ def test_unreadable_image_is_an_error(tree: Path, isolated_cache: Path) -> None:
 
 def test_missing_class_folder_is_an_error(tree: Path, isolated_cache: Path) -> None:
     (tree / "test" / "bird").rename(tree / "test" / "birds")
-    with pytest.raises(GraderError, match="test/bird"):
+    with pytest.raises(GraderError, match="test/bird folder for the class 'bird' of the assignment's "
+                                          r"\[data\] classes; its test/ holds: airplane, birds\.$"):
         load_split(tree, "test", CIFAR2)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import classifier_checks
+from grader import classifier_checks, reconstruction_checks
 from grader.authoring import new_assignment
 from grader.config import Assignment
 from grader.paths import COURSE_ROOT_ENV
@@ -66,10 +67,11 @@ def test_check_library_reference_lists_every_check_with_its_group_and_calls() ->
                       flags=re.MULTILINE)
     documented = {name: (group, re.findall(r"`(\w+)`", calls)) for name, group, calls in rows}
     library = {}
-    for name, check in vars(classifier_checks).items():
-        if name.startswith("test_") and callable(check):
-            marks = {mark.name: mark.args for mark in check.pytestmark}
-            library[name] = (marks["group"][0], list(marks["calls"]))
+    for module in (classifier_checks, reconstruction_checks):
+        for name, check in vars(module).items():
+            if name.startswith("test_") and callable(check) and check.__module__ == module.__name__:
+                marks = {mark.name: mark.args for mark in check.pytestmark}
+                library[name] = (marks["group"][0], list(marks["calls"]))
     assert documented == library
 
 
@@ -84,18 +86,53 @@ def test_check_library_example_is_what_grader_new_writes(tmp_path: Path, monkeyp
     assert names and all(f"    {name},\n" in written for name in names)
 
 
+ONE_CONVOLUTION = """from torch import nn
+
+
+def build_model():
+    return nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(1800, 2))
+"""
+
+
+def test_own_check_example_passes_the_reference_and_fails_one_convolution(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (example,) = [block for block in blocks("checks.md", "python") if "@verdict(test_model_has_two" in block]
+    (rule,) = blocks("checks.md", "toml")
+    (commands,) = blocks("checks.md", "bash")
+    (tmp_path / "assignments").mkdir()
+    monkeypatch.setenv(COURSE_ROOT_ENV, str(tmp_path))
+    new_assignment("a4_demo", "classification", "cnn")
+    (tmp_path / "tests/a4_demo/test_own.py").write_text(example)
+    assert "test_model_has_two_convolutions" in tomllib.loads(rule)
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice/cnn.py").write_text(ONE_CONVOLUTION)
+    runs = []
+    for line in commands.splitlines():
+        command = [sys.executable, "-m", *shlex.split(line.split("  #")[0]), "-q", "-p", "no:cacheprovider", "-k",
+                   "two_convolutions"]
+        runs.append(subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300))
+    on_reference, on_alice = runs
+    assert on_reference.returncode == 0 and "1 passed" in on_reference.stdout, on_reference.stdout
+    assert on_alice.returncode == 1 and "The model has 1 nn.Conv2d layer(s)" in on_alice.stdout, on_alice.stdout
+
+
 def run_guide_commands(tmp_path: Path, data_root: Path | None, skip: str | None = None) -> None:
-    """The authoring page's bash block, run by bash in an empty folder with this grader on the PATH."""
-    (commands,) = blocks("authoring.md", "bash")
-    if skip:
-        commands = "\n".join(line for line in commands.splitlines() if skip not in line)
+    """The authoring page's bash block, then the course root page's new term, each run by bash in the folder that
+    holds `my-course`, with this grader on the PATH."""
     env = {k: v for k, v in os.environ.items() if k != COURSE_ROOT_ENV} | {"PATH": f"{BIN}:{os.environ['PATH']}"}
     if data_root:
         env["GRADER_DATA_DIR"] = str(data_root)
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=900)
-    assert done.returncode == 0, done.stdout + done.stderr
+    for page, marker in (("authoring.md", "grader new"), ("course-root.md", "course init")):
+        (commands,) = [block for block in blocks(page, "bash") if marker in block]
+        if skip:
+            commands = "\n".join(line for line in commands.splitlines() if skip not in line)
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "my-course/assignments/a4_demo/demo.ipynb").is_file()
+    assert (tmp_path / "my-course/solutions/a5_vehicles/vehicles.ipynb").is_file()
+    offered = tomllib.loads((tmp_path / "term-2027/course.toml").read_text())["assignments"]
+    assert [a["id"] for a in offered] == ["a4_demo", "a5_vehicles"]
 
 
 def test_guide_authoring_commands_run(tmp_path: Path) -> None:
@@ -106,4 +143,5 @@ def test_guide_authoring_commands_run(tmp_path: Path) -> None:
 @pytest.mark.real_data
 def test_guide_authoring_commands_run_with_check_solutions(tmp_path: Path, data_root: Path) -> None:
     run_guide_commands(tmp_path, data_root)
-    assert (tmp_path / "my-course/reports/check-solutions/a4_demo/solution/report.json").is_file()
+    for course in ("my-course", "."):  # this term's course root, and the next term's copy
+        assert (tmp_path / course / "reports/check-solutions/a4_demo/solution/report.json").is_file()
