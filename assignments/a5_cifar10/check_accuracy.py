@@ -100,6 +100,9 @@ def class_files(split: Path, name: str) -> list[Path]:
 
 def import_submission(name: str) -> ModuleType:
     """This folder's module, imported as Python imports it, its top-level code run."""
+    if not (HERE / f"{name}.py").is_file():
+        sys.exit(f"check_accuracy.py: there is no {name}.py beside this script in {HERE}: put your {name}.py here, "
+                 "or in a notebook run check_accuracy.check(DATA, __main__) as README.md says.")
     sys.path.insert(0, str(HERE))
     try:
         return importlib.import_module(name)

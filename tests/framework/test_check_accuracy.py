@@ -205,6 +205,17 @@ def test_a_wrong_data_folder_is_one_sentence(given: str, synthetic_cifar: Path) 
     assert ("(give the folder that holds train/, not train/ itself)" in line) == (given == "train")
 
 
+def test_a_missing_module_is_one_sentence(tmp_path: Path, synthetic_cifar: Path) -> None:
+    """The script run from a folder without the student's module (a notebook left unexported, a wrong folder)."""
+    folder = tmp_path / "handout"
+    shutil.copytree(load_assignment("a2_ffn").folder, folder)
+    (folder / "ffn.py").unlink()
+    run = run_script(folder, str(synthetic_cifar))
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    [line] = run.stderr.splitlines()
+    assert line.startswith(f"check_accuracy.py: there is no ffn.py beside this script in {folder}")
+
+
 def test_a_py_exported_from_a_notebook_says_its_top_level_code_ran(tmp_path: Path, synthetic_cifar: Path) -> None:
     """The grader leaves a notebook's training and check cells out; Python's import, which the script uses, runs
     them: the student's traceback comes with the sentence that says why."""
