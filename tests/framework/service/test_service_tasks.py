@@ -62,7 +62,8 @@ def page(server: ServiceProcess, token: str, path: str) -> str:
         return shown.text
 
 
-def test_an_autoencoder_and_a_ten_class_cnn_are_graded_and_shown_by_their_metric(tmp_path: Path, data_root: Path) -> None:
+def test_an_autoencoder_and_a_ten_class_cnn_are_graded_and_shown_by_their_metric(tmp_path: Path,
+                                                                                  data_root: Path) -> None:
     course_dir = tmp_path / "course"
     settings, tokens = make_course_dir(course_dir, None, {A4: {"leaderboard": True}, A5: {}})
     assignment = load_assignment(A4)
