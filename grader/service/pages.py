@@ -4,7 +4,6 @@ templates, and the context every page shares (who is logged in, the CSRF token, 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from grader.reports.templating import environment, template_loader
 from grader.service.auth import csrf_token
 from grader.service.context import service
 from grader.service.tables import Person, Role
-from grader.service.views import lateness, waiting
+from grader.service.views import MetricInfo, lateness, task_metric, waiting
 
 # Report files are self-contained HTML with inline styles and data: images; they may load and run nothing else.
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
@@ -36,21 +35,17 @@ def templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
-@dataclass(frozen=True)
-class MetricView:
+class MetricView(MetricInfo):
     """An assignment's metric as the service's pages write it: its name, unit and direction, and a value in its
     format."""
 
-    name: str
     show: Callable[[float], str]
-    unit: str
-    higher_is_better: bool
 
 
 def metric_of(assignment_id: str) -> MetricView:
     """The metric an offered assignment's grades carry (their `metric_value`: an accuracy, or an error)."""
     task = task_of_report(load_assignment(assignment_id))
-    return MetricView(name=task.metric, show=shown(task), unit=task.unit, higher_is_better=task.higher_is_better)
+    return MetricView(**task_metric(task).model_dump(), show=shown(task))
 
 
 def render(request: Request, name: str, person: Person | None, status_code: int = 200,

@@ -23,7 +23,7 @@ from grader.service.ordering import Reason
 from grader.service.policy import Policy, class_policies, course_policies, policies_for, result_grading
 from grader.service.tables import Grading, GradingState, Person, Role, Submission
 from grader.service.waiting import QueuePlace, queue_places
-from grader.tasks import TASK_TYPES
+from grader.tasks import TASK_TYPES, TaskType
 
 HIDDEN_REASON = "Hidden."  # as the student HTML view shows a hidden item
 
@@ -126,9 +126,11 @@ class MetricInfo(BaseModel):
 
 def metric_info(assignment: Assignment) -> MetricInfo | None:
     """The metric the assignment's task declares (grader.tasks); None for one that scores no model."""
-    if assignment.metric is None:
-        return None
-    task = TASK_TYPES[assignment.metric.task]
+    return task_metric(TASK_TYPES[assignment.metric.task]) if assignment.metric is not None else None
+
+
+def task_metric(task: TaskType) -> MetricInfo:
+    """A task's metric: its name, unit and direction."""
     return MetricInfo(name=task.metric, unit=task.unit, higher_is_better=task.higher_is_better)
 
 
