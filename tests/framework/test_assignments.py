@@ -20,6 +20,7 @@ from grader.config import Assignment, assignment_ids, load_assignment
 from grader.data import load_split
 from grader.paths import PACKAGE_DIR, course_root
 from grader.stubs import stale_stubs
+from tests.framework.test_a1_variants import RIGHT
 
 
 def test_stubs_are_generated_from_solutions():
@@ -101,6 +102,18 @@ def test_a1_public_checks_fail_the_sample_std_as_the_hidden_ones_do(tmp_path):
     run = _public_checks(folder)
     assert run.returncode == 1 and "1 failed, 8 passed" in run.stdout, run.stdout
     assert "(the population std of every pixel: torch's .std() needs correction=0)" in run.stdout
+
+
+@pytest.mark.parametrize("case", ["torch.std_mean over stacked tensors", "running sums in numpy"])
+def test_a1_public_checks_pass_right_stats_written_otherwise(case: str, tmp_path: Path) -> None:
+    """The other direction of the public stats check's 1e-5: right statistics computed another way pass it, as they
+    pass the hidden one (tests/framework/test_a1_variants.py)."""
+    a1 = load_assignment("a1_dataset")
+    folder = tmp_path / a1.id
+    shutil.copytree(a1.folder, folder)
+    (folder / "cifar_dataset.py").write_text((a1.solution_dir / "cifar_dataset.py").read_text() + "\n" + RIGHT[case])
+    run = _public_checks(folder)
+    assert run.returncode == 0 and "9 passed" in run.stdout, run.stdout
 
 
 TRAINED = [i for i in assignment_ids() if load_assignment(i).training is not None]
